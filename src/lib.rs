@@ -1,0 +1,2 @@
+//! Odradek: a message broker that speaks Apache Kafka's binary protocol.
+pub mod log;
