@@ -1,0 +1,41 @@
+//! DescribeCluster: cluster id, controller and live brokers.
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
+use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeClusterResponse};
+
+use super::str_bytes;
+use crate::broker::Broker;
+
+/// Endpoint type "brokers" (the only one a broker serves; controllers are KRaft-only).
+const ENDPOINT_TYPE_BROKERS: i8 = 1;
+
+pub async fn describe(
+    broker: &Broker,
+    req: DescribeClusterRequest,
+    version: i16,
+) -> DescribeClusterResponse {
+    let response = DescribeClusterResponse::default().with_endpoint_type(ENDPOINT_TYPE_BROKERS);
+    if version >= 1 && req.endpoint_type != ENDPOINT_TYPE_BROKERS {
+        return response
+            .with_error_code(ResponseError::MismatchedEndpointType.code())
+            .with_error_message(Some(str_bytes("this endpoint serves brokers only")));
+    }
+    let brokers = broker
+        .cluster
+        .live_brokers()
+        .into_iter()
+        .map(|b| {
+            DescribeClusterBroker::default()
+                .with_broker_id(BrokerId(b.id))
+                .with_host(str_bytes(b.host))
+                .with_port(i32::from(b.port))
+                .with_rack(b.rack.map(str_bytes))
+        })
+        .collect();
+    response
+        .with_cluster_id(str_bytes(broker.cluster.cluster_id()))
+        .with_controller_id(BrokerId(broker.cluster.controller_id()))
+        .with_brokers(brokers)
+        .with_cluster_authorized_operations(i32::MIN)
+}

@@ -1,0 +1,72 @@
+//! Mapping of the broker's typed errors onto Kafka error codes.
+
+use kafka_protocol::error::ResponseError;
+
+use crate::broker::TopicOpError;
+use crate::cluster::ClusterError;
+use crate::log::{AppendError, ReadError};
+use crate::replica::ProduceError;
+
+/// A broker error that a client sees as a Kafka error code.
+pub trait KafkaCode {
+    fn kafka_error(&self) -> ResponseError;
+    fn code(&self) -> i16 {
+        self.kafka_error().code()
+    }
+}
+
+impl KafkaCode for ClusterError {
+    fn kafka_error(&self) -> ResponseError {
+        match self {
+            ClusterError::TopicAlreadyExists(_) => ResponseError::TopicAlreadyExists,
+            ClusterError::UnknownTopic(_) => ResponseError::UnknownTopicOrPartition,
+            ClusterError::InvalidTopic(_) => ResponseError::InvalidTopicException,
+            ClusterError::InvalidPartitions(_) => ResponseError::InvalidPartitions,
+            ClusterError::InvalidReplicationFactor(_) => ResponseError::InvalidReplicationFactor,
+            ClusterError::InvalidReplicaAssignment(_) => ResponseError::InvalidReplicaAssignment,
+            ClusterError::Storage(_) | ClusterError::Corrupt(_) => {
+                ResponseError::UnknownServerError
+            }
+        }
+    }
+}
+
+impl KafkaCode for TopicOpError {
+    fn kafka_error(&self) -> ResponseError {
+        match self {
+            TopicOpError::Cluster(e) => e.kafka_error(),
+            TopicOpError::Storage(_) => ResponseError::KafkaStorageError,
+        }
+    }
+}
+
+impl KafkaCode for AppendError {
+    fn kafka_error(&self) -> ResponseError {
+        match self {
+            AppendError::CorruptMessage(_) => ResponseError::CorruptMessage,
+            AppendError::MessageTooLarge { .. } => ResponseError::MessageTooLarge,
+            AppendError::InvalidRecord(_) => ResponseError::InvalidRecord,
+            AppendError::OutOfOrderSequence(_) => ResponseError::OutOfOrderSequenceNumber,
+            AppendError::InvalidProducerEpoch(_) => ResponseError::InvalidProducerEpoch,
+            AppendError::Storage(_) => ResponseError::KafkaStorageError,
+        }
+    }
+}
+
+impl KafkaCode for ProduceError {
+    fn kafka_error(&self) -> ResponseError {
+        match self {
+            ProduceError::NotEnoughReplicas { .. } => ResponseError::NotEnoughReplicas,
+            ProduceError::Append(e) => e.kafka_error(),
+        }
+    }
+}
+
+impl KafkaCode for ReadError {
+    fn kafka_error(&self) -> ResponseError {
+        match self {
+            ReadError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
+            ReadError::Storage(_) => ResponseError::KafkaStorageError,
+        }
+    }
+}

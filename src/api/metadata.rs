@@ -1,0 +1,132 @@
+//! Metadata: brokers, controller, and topic/partition leadership; auto-creates topics when enabled.
+
+use std::sync::Arc;
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::metadata_response::{
+    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+};
+use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse};
+use uuid::Uuid;
+
+use super::error_codes::KafkaCode;
+use super::{str_bytes, topic_name};
+use crate::broker::Broker;
+use crate::cluster::names::validate_topic_name;
+use crate::cluster::TopicMetadata;
+
+pub async fn handle(broker: &Broker, req: MetadataRequest, version: i16) -> MetadataResponse {
+    let brokers = broker
+        .cluster
+        .live_brokers()
+        .into_iter()
+        .map(|b| {
+            MetadataResponseBroker::default()
+                .with_node_id(BrokerId(b.id))
+                .with_host(str_bytes(b.host))
+                .with_port(i32::from(b.port))
+                .with_rack(b.rack.map(str_bytes))
+        })
+        .collect();
+    let topics = match requested(&req, version) {
+        None => broker
+            .cluster
+            .topics()
+            .iter()
+            .map(|t| describe_topic(t))
+            .collect(),
+        Some(list) => {
+            let auto_create = broker.config.auto_create_topics_enable
+                && (version < 4 || req.allow_auto_topic_creation);
+            let mut out = Vec::with_capacity(list.len());
+            for wanted in list {
+                out.push(lookup(broker, wanted, auto_create).await);
+            }
+            out
+        }
+    };
+    MetadataResponse::default()
+        .with_brokers(brokers)
+        .with_cluster_id(Some(str_bytes(broker.cluster.cluster_id())))
+        .with_controller_id(BrokerId(broker.cluster.controller_id()))
+        .with_topics(topics)
+}
+
+/// A topic asked for by name or (v10+) by id.
+enum Wanted {
+    Name(String),
+    Id(Uuid),
+}
+
+/// `None` means every topic: a null list (v1+) or an empty list (v0).
+fn requested(req: &MetadataRequest, version: i16) -> Option<Vec<Wanted>> {
+    let topics = req.topics.as_ref()?;
+    if topics.is_empty() && version == 0 {
+        return None;
+    }
+    Some(
+        topics
+            .iter()
+            .map(|t| match &t.name {
+                Some(name) => Wanted::Name(name.0.to_string()),
+                None => Wanted::Id(t.topic_id),
+            })
+            .collect(),
+    )
+}
+
+async fn lookup(broker: &Broker, wanted: Wanted, auto_create: bool) -> MetadataResponseTopic {
+    let name = match wanted {
+        Wanted::Id(id) => {
+            return match broker.cluster.topic_by_id(id) {
+                Some(t) => describe_topic(&t),
+                None => MetadataResponseTopic::default()
+                    .with_topic_id(id)
+                    .with_error_code(ResponseError::UnknownTopicId.code()),
+            }
+        }
+        Wanted::Name(name) => name,
+    };
+    let failed = |code: ResponseError| {
+        MetadataResponseTopic::default()
+            .with_name(Some(topic_name(name.clone())))
+            .with_error_code(code.code())
+    };
+    if validate_topic_name(&name).is_err() {
+        return failed(ResponseError::InvalidTopicException);
+    }
+    if let Some(topic) = broker.cluster.topic(&name) {
+        return describe_topic(&topic);
+    }
+    if !auto_create {
+        return failed(ResponseError::UnknownTopicOrPartition);
+    }
+    match broker.auto_create_topic(&name).await {
+        Ok(topic) => describe_topic(&topic),
+        Err(e) => {
+            tracing::info!(topic = %name, error = %e, "auto-creating topic failed");
+            failed(e.kafka_error())
+        }
+    }
+}
+
+fn describe_topic(topic: &Arc<TopicMetadata>) -> MetadataResponseTopic {
+    let partitions = topic
+        .partitions
+        .iter()
+        .map(|p| {
+            let ids = |v: &[i32]| v.iter().copied().map(BrokerId).collect::<Vec<_>>();
+            MetadataResponsePartition::default()
+                .with_partition_index(p.partition)
+                .with_leader_id(BrokerId(p.leader))
+                .with_leader_epoch(p.leader_epoch)
+                .with_replica_nodes(ids(&p.replicas))
+                .with_isr_nodes(ids(&p.isr))
+        })
+        .collect();
+    MetadataResponseTopic::default()
+        .with_name(Some(topic_name(topic.name.clone())))
+        .with_topic_id(topic.id)
+        .with_is_internal(topic.is_internal())
+        .with_partitions(partitions)
+}

@@ -1,0 +1,84 @@
+//! Broker lifecycle: load configuration, open storage, serve, and shut down cleanly.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tracing::{info, warn};
+
+use crate::broker::Broker;
+use crate::config::{properties, BrokerConfig, QUICKSTART_PROPERTIES};
+use crate::server::Server;
+
+/// Builds the broker configuration from an optional server.properties file and `key=value`
+/// overrides (later wins). Without a file, Kafka's quickstart server.properties applies.
+pub fn load_config(file: Option<&Path>, overrides: &[String]) -> anyhow::Result<BrokerConfig> {
+    let mut props: BTreeMap<String, String> = match file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            properties::parse(&text)
+        }
+        None => properties::parse(QUICKSTART_PROPERTIES),
+    };
+    for item in overrides {
+        let (key, value) = item
+            .split_once('=')
+            .with_context(|| format!("--override {item:?} is not key=value"))?;
+        props.insert(key.trim().to_string(), value.trim().to_string());
+    }
+    let (config, unknown) = BrokerConfig::from_properties(props)?;
+    for key in unknown {
+        warn!(key, "unknown configuration key ignored");
+    }
+    Ok(config)
+}
+
+/// A broker serving in the current tokio runtime.
+pub struct RunningBroker {
+    pub broker: Arc<Broker>,
+    addrs: Vec<SocketAddr>,
+    stop: watch::Sender<bool>,
+    tasks: JoinSet<()>,
+}
+
+impl RunningBroker {
+    /// Opens storage, binds the listeners and starts serving.
+    pub async fn start(config: BrokerConfig) -> anyhow::Result<RunningBroker> {
+        let broker =
+            Arc::new(tokio::task::spawn_blocking(move || Broker::open_standalone(config)).await??);
+        let server = Server::bind(broker.clone()).await?;
+        let addrs = server.local_addrs();
+        let (stop, stopped) = watch::channel(false);
+        let mut tasks = JoinSet::new();
+        crate::maintenance::spawn(&broker, stopped.clone(), &mut tasks);
+        tasks.spawn(server.run(stopped));
+        info!(broker_id = broker.broker_id(), cluster_id = %broker.cluster.cluster_id(), "broker started");
+        Ok(RunningBroker {
+            broker,
+            addrs,
+            stop,
+            tasks,
+        })
+    }
+
+    /// The bound listener addresses.
+    pub fn addrs(&self) -> &[SocketAddr] {
+        &self.addrs
+    }
+
+    /// Stops accepting, ends connections, then flushes and checkpoints every log.
+    pub async fn shutdown(mut self) -> anyhow::Result<()> {
+        info!("shutting down");
+        let _ = self.stop.send(true);
+        while self.tasks.join_next().await.is_some() {}
+        let broker = self.broker.clone();
+        tokio::task::spawn_blocking(move || broker.shutdown()).await??;
+        info!("shutdown complete");
+        Ok(())
+    }
+}

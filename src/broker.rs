@@ -1,0 +1,163 @@
+//! The broker: configuration, cluster metadata and hosted replicas, and the topic lifecycle
+//! operations that must keep metadata and on-disk logs in step.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use tracing::{info, warn};
+
+use crate::cluster::standalone::StandaloneMetadata;
+use crate::cluster::{BrokerInfo, ClusterError, ClusterMetadata, NewTopic, TopicMetadata};
+use crate::config::BrokerConfig;
+use crate::log::LogManager;
+use crate::replica::ReplicaManager;
+
+/// Shared state of one running broker; handlers receive `&Broker`.
+pub struct Broker {
+    pub config: BrokerConfig,
+    pub cluster: Arc<dyn ClusterMetadata>,
+    pub replicas: ReplicaManager,
+}
+
+/// Failures of topic lifecycle operations.
+#[derive(Debug, thiserror::Error)]
+pub enum TopicOpError {
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+    #[error("storage: {0}")]
+    Storage(#[from] crate::log::LogError),
+}
+
+impl Broker {
+    /// Opens a standalone broker: metadata and logs in the (single) log directory.
+    pub fn open_standalone(config: BrokerConfig) -> anyhow::Result<Broker> {
+        if config.zookeeper_connect.is_some() {
+            warn!("zookeeper.connect is set but cluster mode is not implemented yet; running standalone");
+        }
+        let dir = config.log_dirs[0].clone();
+        let broker_id = config.broker_id.max(0);
+        let advertised = config.advertised();
+        let me = BrokerInfo {
+            id: broker_id,
+            host: advertised_host(&advertised.host),
+            port: advertised.port,
+            rack: config.rack.clone(),
+        };
+        let logs = LogManager::open(&dir)
+            .with_context(|| format!("opening log directory {}", dir.display()))?;
+        let cluster = StandaloneMetadata::open(&dir, me)
+            .with_context(|| format!("opening metadata in {}", dir.display()))?;
+        let broker = Broker {
+            replicas: ReplicaManager::new(broker_id, logs),
+            cluster: Arc::new(cluster),
+            config,
+        };
+        broker.host_all_topics()?;
+        Ok(broker)
+    }
+
+    fn host_all_topics(&self) -> anyhow::Result<()> {
+        let topics = self.cluster.topics();
+        for topic in &topics {
+            self.replicas
+                .host_topic(topic, &self.config)
+                .with_context(|| format!("opening logs of topic {}", topic.name))?;
+        }
+        let known: std::collections::HashSet<(String, i32)> = topics
+            .iter()
+            .flat_map(|t| t.partitions.iter().map(|p| (t.name.clone(), p.partition)))
+            .collect();
+        for tp in self.replicas.logs().partitions_on_disk()? {
+            if !known.contains(&(tp.topic.to_string(), tp.partition)) {
+                warn!(topic = %tp.topic, partition = tp.partition, "log directory of an unknown partition left untouched");
+            }
+        }
+        info!(topics = topics.len(), "partitions opened");
+        Ok(())
+    }
+
+    pub fn broker_id(&self) -> i32 {
+        self.config.broker_id.max(0)
+    }
+
+    /// Creates a topic and opens its logs.
+    pub async fn create_topic(
+        &self,
+        spec: NewTopic,
+        validate_only: bool,
+    ) -> Result<Arc<TopicMetadata>, TopicOpError> {
+        let topic = self.cluster.create_topic(spec, validate_only).await?;
+        if !validate_only {
+            self.replicas.host_topic(&topic, &self.config)?;
+            info!(topic = %topic.name, partitions = topic.partitions.len(), "topic created");
+        }
+        Ok(topic)
+    }
+
+    /// Creates a topic with the broker defaults (auto.create.topics.enable).
+    pub async fn auto_create_topic(&self, name: &str) -> Result<Arc<TopicMetadata>, TopicOpError> {
+        let spec = NewTopic {
+            name: name.to_string(),
+            num_partitions: self.config.num_partitions,
+            replication_factor: self.config.default_replication_factor as i16,
+            assignments: None,
+            configs: Default::default(),
+        };
+        match self.create_topic(spec, false).await {
+            Err(TopicOpError::Cluster(ClusterError::TopicAlreadyExists(_))) => self
+                .cluster
+                .topic(name)
+                .ok_or_else(|| TopicOpError::Cluster(ClusterError::UnknownTopic(name.into()))),
+            other => other,
+        }
+    }
+
+    pub async fn delete_topic(&self, name: &str) -> Result<Arc<TopicMetadata>, TopicOpError> {
+        let topic = self.cluster.delete_topic(name).await?;
+        self.replicas.remove_topic(&topic)?;
+        info!(topic = %topic.name, "topic deleted");
+        Ok(topic)
+    }
+
+    pub async fn create_partitions(
+        &self,
+        name: &str,
+        total: i32,
+        assignments: Option<Vec<Vec<i32>>>,
+        validate_only: bool,
+    ) -> Result<Arc<TopicMetadata>, TopicOpError> {
+        let topic = self
+            .cluster
+            .create_partitions(name, total, assignments, validate_only)
+            .await?;
+        if !validate_only {
+            self.replicas.host_topic(&topic, &self.config)?;
+            info!(topic = %topic.name, partitions = topic.partitions.len(), "partitions added");
+        }
+        Ok(topic)
+    }
+
+    /// Flushes and checkpoints every log for a clean restart.
+    pub fn shutdown(&self) -> Result<(), crate::log::LogError> {
+        self.replicas.logs().shutdown()
+    }
+}
+
+/// An empty advertised host means "this machine": use its hostname, as Kafka does.
+fn advertised_host(host: &str) -> String {
+    if !host.is_empty() && host != "0.0.0.0" {
+        return host.to_string();
+    }
+    let mut buf = [0u8; 256];
+    // SAFETY: gethostname writes at most buf.len() bytes into a buffer we own.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc == 0 {
+        let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
+        if let Ok(name) = std::str::from_utf8(&buf[..end]) {
+            if !name.is_empty() {
+                return name.to_string();
+            }
+        }
+    }
+    "localhost".to_string()
+}

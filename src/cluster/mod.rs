@@ -1,0 +1,78 @@
+//! Cluster metadata: brokers, topics, partition assignments and producer-id blocks, behind one
+//! trait with one backend per deployment mode.
+//!
+//! `standalone` keeps everything in a file in the data directory (one broker, no ZooKeeper). The
+//! ZooKeeper backend (cluster issue) implements the same trait in Kafka's ZooKeeper layout. Nothing
+//! outside this module talks to the metadata store directly.
+
+pub mod model;
+pub mod names;
+pub mod standalone;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use uuid::Uuid;
+
+pub use model::{BrokerInfo, PartitionState, TopicMetadata};
+
+/// A topic creation request, already resolved to concrete counts.
+#[derive(Clone, Debug)]
+pub struct NewTopic {
+    pub name: String,
+    pub num_partitions: i32,
+    pub replication_factor: i16,
+    /// Explicit replica lists, one per partition, instead of counts.
+    pub assignments: Option<Vec<Vec<i32>>>,
+    pub configs: BTreeMap<String, String>,
+}
+
+/// Failures of metadata operations, each mapping to one Kafka error code.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    #[error("topic {0} already exists")]
+    TopicAlreadyExists(String),
+    #[error("unknown topic {0}")]
+    UnknownTopic(String),
+    #[error("{0}")]
+    InvalidTopic(String),
+    #[error("{0}")]
+    InvalidPartitions(String),
+    #[error("{0}")]
+    InvalidReplicationFactor(String),
+    #[error("{0}")]
+    InvalidReplicaAssignment(String),
+    #[error("metadata storage failed: {0}")]
+    Storage(#[from] std::io::Error),
+    #[error("metadata file is corrupt: {0}")]
+    Corrupt(String),
+}
+
+/// The view of cluster metadata every broker component uses.
+#[async_trait]
+pub trait ClusterMetadata: Send + Sync {
+    fn cluster_id(&self) -> String;
+    fn controller_id(&self) -> i32;
+    fn live_brokers(&self) -> Vec<BrokerInfo>;
+    fn topics(&self) -> Vec<Arc<TopicMetadata>>;
+    fn topic(&self, name: &str) -> Option<Arc<TopicMetadata>>;
+    fn topic_by_id(&self, id: Uuid) -> Option<Arc<TopicMetadata>>;
+    /// Creates a topic (assigning replicas when not given). With `validate_only` nothing changes.
+    async fn create_topic(
+        &self,
+        spec: NewTopic,
+        validate_only: bool,
+    ) -> Result<Arc<TopicMetadata>, ClusterError>;
+    async fn delete_topic(&self, name: &str) -> Result<Arc<TopicMetadata>, ClusterError>;
+    /// Grows a topic to `total` partitions.
+    async fn create_partitions(
+        &self,
+        name: &str,
+        total: i32,
+        assignments: Option<Vec<Vec<i32>>>,
+        validate_only: bool,
+    ) -> Result<Arc<TopicMetadata>, ClusterError>;
+    /// A producer id never handed out before in this cluster, also across restarts.
+    async fn allocate_producer_id(&self) -> Result<i64, ClusterError>;
+}

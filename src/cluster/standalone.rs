@@ -1,0 +1,462 @@
+//! Standalone metadata: a single broker whose topics, partitions, configs and producer-id blocks
+//! live in `odradek-metadata.json` inside its log directory, written atomically on every change.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::names::{collides, validate_topic_name};
+use super::{BrokerInfo, ClusterError, ClusterMetadata, NewTopic, PartitionState, TopicMetadata};
+
+const METADATA_FILE: &str = "odradek-metadata.json";
+const META_PROPERTIES: &str = "meta.properties";
+/// Producer ids are reserved from the file in blocks of this size.
+const PRODUCER_ID_BLOCK: i64 = 1000;
+
+#[derive(Serialize, Deserialize)]
+struct StoredState {
+    version: u32,
+    cluster_id: String,
+    /// First producer id not yet reserved on disk.
+    next_producer_id_block: i64,
+    topics: Vec<TopicMetadata>,
+}
+
+struct State {
+    cluster_id: String,
+    topics: BTreeMap<String, Arc<TopicMetadata>>,
+    next_producer_id_block: i64,
+    next_producer_id: i64,
+    producer_id_block_end: i64,
+}
+
+/// Metadata of a single-broker deployment.
+pub struct StandaloneMetadata {
+    broker: BrokerInfo,
+    path: PathBuf,
+    state: Mutex<State>,
+}
+
+impl StandaloneMetadata {
+    /// Loads (or creates) the metadata of the broker whose log directory is `dir`.
+    pub fn open(dir: &Path, broker: BrokerInfo) -> Result<StandaloneMetadata, ClusterError> {
+        fs::create_dir_all(dir)?;
+        let path = dir.join(METADATA_FILE);
+        let stored = match fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice::<StoredState>(&bytes)
+                .map_err(|e| ClusterError::Corrupt(format!("{}: {e}", path.display())))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => StoredState {
+                version: 1,
+                cluster_id: new_cluster_id(),
+                next_producer_id_block: 0,
+                topics: Vec::new(),
+            },
+            Err(e) => return Err(e.into()),
+        };
+        check_meta_properties(dir, broker.id, &stored.cluster_id)?;
+        let state = State {
+            cluster_id: stored.cluster_id,
+            topics: stored
+                .topics
+                .into_iter()
+                .map(|t| (t.name.clone(), Arc::new(t)))
+                .collect(),
+            next_producer_id_block: stored.next_producer_id_block,
+            next_producer_id: stored.next_producer_id_block,
+            producer_id_block_end: stored.next_producer_id_block,
+        };
+        let metadata = StandaloneMetadata {
+            broker,
+            path,
+            state: Mutex::new(state),
+        };
+        metadata.persist(&metadata.state.lock())?;
+        Ok(metadata)
+    }
+
+    fn persist(&self, state: &State) -> Result<(), ClusterError> {
+        let stored = StoredState {
+            version: 1,
+            cluster_id: state.cluster_id.clone(),
+            next_producer_id_block: state.next_producer_id_block,
+            topics: state.topics.values().map(|t| (**t).clone()).collect(),
+        };
+        let bytes =
+            serde_json::to_vec_pretty(&stored).map_err(|e| ClusterError::Corrupt(e.to_string()))?;
+        write_atomically(&self.path, &bytes)?;
+        Ok(())
+    }
+
+    fn check_new_topic(
+        &self,
+        state: &State,
+        spec: &NewTopic,
+    ) -> Result<Vec<Vec<i32>>, ClusterError> {
+        validate_topic_name(&spec.name).map_err(ClusterError::InvalidTopic)?;
+        if state.topics.contains_key(&spec.name) {
+            return Err(ClusterError::TopicAlreadyExists(spec.name.clone()));
+        }
+        if let Some(other) = state.topics.keys().find(|t| collides(t, &spec.name)) {
+            return Err(ClusterError::InvalidTopic(format!(
+                "topic {} collides with existing topic {other}",
+                spec.name
+            )));
+        }
+        match &spec.assignments {
+            Some(lists) => {
+                self.check_assignments(lists, None)?;
+                Ok(lists.clone())
+            }
+            None => {
+                if spec.num_partitions < 1 {
+                    return Err(ClusterError::InvalidPartitions(
+                        "number of partitions must be larger than 0".into(),
+                    ));
+                }
+                self.check_replication_factor(spec.replication_factor)?;
+                Ok(vec![vec![self.broker.id]; spec.num_partitions as usize])
+            }
+        }
+    }
+
+    fn check_replication_factor(&self, rf: i16) -> Result<(), ClusterError> {
+        if rf < 1 {
+            return Err(ClusterError::InvalidReplicationFactor(
+                "replication factor must be larger than 0".into(),
+            ));
+        }
+        if rf > 1 {
+            return Err(ClusterError::InvalidReplicationFactor(format!(
+                "replication factor: {rf} larger than available brokers: 1"
+            )));
+        }
+        Ok(())
+    }
+
+    fn check_assignments(&self, lists: &[Vec<i32>], rf: Option<usize>) -> Result<(), ClusterError> {
+        if lists.is_empty() {
+            return Err(ClusterError::InvalidReplicaAssignment(
+                "empty replica assignment".into(),
+            ));
+        }
+        for list in lists {
+            if list.is_empty() || rf.is_some_and(|rf| rf != list.len()) {
+                return Err(ClusterError::InvalidReplicaAssignment(
+                    "inconsistent replication factor between partitions".into(),
+                ));
+            }
+            if let Some(bad) = list.iter().find(|b| **b != self.broker.id) {
+                return Err(ClusterError::InvalidReplicaAssignment(format!(
+                    "unknown broker {bad} in replica assignment"
+                )));
+            }
+            if list.len() > 1 {
+                return Err(ClusterError::InvalidReplicaAssignment(
+                    "duplicate brokers in replica assignment".into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn partition(index: usize, replicas: Vec<i32>) -> PartitionState {
+    PartitionState {
+        partition: index as i32,
+        leader: replicas[0],
+        leader_epoch: 0,
+        isr: replicas.clone(),
+        replicas,
+    }
+}
+
+#[async_trait]
+impl ClusterMetadata for StandaloneMetadata {
+    fn cluster_id(&self) -> String {
+        self.state.lock().cluster_id.clone()
+    }
+
+    fn controller_id(&self) -> i32 {
+        self.broker.id
+    }
+
+    fn live_brokers(&self) -> Vec<BrokerInfo> {
+        vec![self.broker.clone()]
+    }
+
+    fn topics(&self) -> Vec<Arc<TopicMetadata>> {
+        self.state.lock().topics.values().cloned().collect()
+    }
+
+    fn topic(&self, name: &str) -> Option<Arc<TopicMetadata>> {
+        self.state.lock().topics.get(name).cloned()
+    }
+
+    fn topic_by_id(&self, id: Uuid) -> Option<Arc<TopicMetadata>> {
+        self.state
+            .lock()
+            .topics
+            .values()
+            .find(|t| t.id == id)
+            .cloned()
+    }
+
+    async fn create_topic(
+        &self,
+        spec: NewTopic,
+        validate_only: bool,
+    ) -> Result<Arc<TopicMetadata>, ClusterError> {
+        let mut state = self.state.lock();
+        let assignments = self.check_new_topic(&state, &spec)?;
+        let topic = Arc::new(TopicMetadata {
+            name: spec.name.clone(),
+            id: Uuid::new_v4(),
+            partitions: assignments
+                .into_iter()
+                .enumerate()
+                .map(|(i, r)| partition(i, r))
+                .collect(),
+            configs: spec.configs,
+        });
+        if !validate_only {
+            state.topics.insert(spec.name, topic.clone());
+            if let Err(e) = self.persist(&state) {
+                state.topics.remove(&topic.name);
+                return Err(e);
+            }
+        }
+        Ok(topic)
+    }
+
+    async fn delete_topic(&self, name: &str) -> Result<Arc<TopicMetadata>, ClusterError> {
+        let mut state = self.state.lock();
+        let removed = state
+            .topics
+            .remove(name)
+            .ok_or_else(|| ClusterError::UnknownTopic(name.into()))?;
+        if let Err(e) = self.persist(&state) {
+            state.topics.insert(name.to_string(), removed);
+            return Err(e);
+        }
+        Ok(removed)
+    }
+
+    async fn create_partitions(
+        &self,
+        name: &str,
+        total: i32,
+        assignments: Option<Vec<Vec<i32>>>,
+        validate_only: bool,
+    ) -> Result<Arc<TopicMetadata>, ClusterError> {
+        let mut state = self.state.lock();
+        let current = state
+            .topics
+            .get(name)
+            .cloned()
+            .ok_or_else(|| ClusterError::UnknownTopic(name.into()))?;
+        let existing = current.partitions.len() as i32;
+        if total <= existing {
+            return Err(ClusterError::InvalidPartitions(format!(
+                "topic currently has {existing} partitions, {total} would not be an increase"
+            )));
+        }
+        let added = (total - existing) as usize;
+        let lists = match assignments {
+            Some(lists) => {
+                if lists.len() != added {
+                    return Err(ClusterError::InvalidReplicaAssignment(format!(
+                        "increasing the number of partitions by {added} but {} assignments provided",
+                        lists.len()
+                    )));
+                }
+                self.check_assignments(&lists, Some(current.replication_factor() as usize))?;
+                lists
+            }
+            None => vec![vec![self.broker.id]; added],
+        };
+        let mut grown = (*current).clone();
+        for (i, replicas) in lists.into_iter().enumerate() {
+            grown
+                .partitions
+                .push(partition(existing as usize + i, replicas));
+        }
+        let grown = Arc::new(grown);
+        if !validate_only {
+            state.topics.insert(name.to_string(), grown.clone());
+            if let Err(e) = self.persist(&state) {
+                state.topics.insert(name.to_string(), current);
+                return Err(e);
+            }
+        }
+        Ok(grown)
+    }
+
+    async fn allocate_producer_id(&self) -> Result<i64, ClusterError> {
+        let mut state = self.state.lock();
+        if state.next_producer_id >= state.producer_id_block_end {
+            let start = state.next_producer_id_block;
+            state.next_producer_id_block = start + PRODUCER_ID_BLOCK;
+            if let Err(e) = self.persist(&state) {
+                state.next_producer_id_block = start;
+                return Err(e);
+            }
+            state.next_producer_id = start;
+            state.producer_id_block_end = start + PRODUCER_ID_BLOCK;
+        }
+        let id = state.next_producer_id;
+        state.next_producer_id += 1;
+        Ok(id)
+    }
+}
+
+/// A new cluster id in Kafka's form: a random UUID, URL-safe base64 without padding (22 chars).
+fn new_cluster_id() -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let bytes = Uuid::new_v4().into_bytes();
+    let mut out = String::with_capacity(22);
+    let mut acc: u32 = 0;
+    let mut bits = 0;
+    for b in bytes {
+        acc = (acc << 8) | u32::from(b);
+        bits += 8;
+        while bits >= 6 {
+            bits -= 6;
+            out.push(ALPHABET[((acc >> bits) & 63) as usize] as char);
+        }
+    }
+    if bits > 0 {
+        out.push(ALPHABET[((acc << (6 - bits)) & 63) as usize] as char);
+    }
+    out
+}
+
+/// Writes Kafka's `meta.properties` on first start and refuses a directory of another broker or cluster.
+fn check_meta_properties(dir: &Path, broker_id: i32, cluster_id: &str) -> Result<(), ClusterError> {
+    let path = dir.join(META_PROPERTIES);
+    match fs::read_to_string(&path) {
+        Ok(text) => {
+            let props = crate::config::properties::parse(&text);
+            let stored_broker = props.get("broker.id").and_then(|v| v.parse::<i32>().ok());
+            if stored_broker.is_some_and(|id| id != broker_id) {
+                return Err(ClusterError::Corrupt(format!(
+                    "{} belongs to broker.id {} but this broker is {broker_id}",
+                    path.display(),
+                    stored_broker.unwrap_or_default()
+                )));
+            }
+            if props.get("cluster.id").is_some_and(|id| id != cluster_id) {
+                return Err(ClusterError::Corrupt(format!(
+                    "{} names another cluster than {}",
+                    path.display(),
+                    METADATA_FILE
+                )));
+            }
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let text = format!("version=0\nbroker.id={broker_id}\ncluster.id={cluster_id}\n");
+            write_atomically(&path, text.as_bytes())?;
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Replaces `path` with `bytes`: write a temp file, fsync it, rename, fsync the directory.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    {
+        let mut file = fs::File::create(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+    }
+    fs::rename(&tmp, path)?;
+    if let Some(parent) = path.parent() {
+        fs::File::open(parent)?.sync_all()?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn broker() -> BrokerInfo {
+        BrokerInfo {
+            id: 0,
+            host: "127.0.0.1".into(),
+            port: 9092,
+            rack: None,
+        }
+    }
+
+    fn spec(name: &str, partitions: i32, rf: i16) -> NewTopic {
+        NewTopic {
+            name: name.into(),
+            num_partitions: partitions,
+            replication_factor: rf,
+            assignments: None,
+            configs: BTreeMap::new(),
+        }
+    }
+
+    #[tokio::test]
+    async fn topics_survive_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = StandaloneMetadata::open(dir.path(), broker()).unwrap();
+        let t = m.create_topic(spec("a", 3, 1), false).await.unwrap();
+        assert_eq!(t.partitions.len(), 3);
+        assert!(matches!(
+            m.create_topic(spec("a", 1, 1), false).await,
+            Err(ClusterError::TopicAlreadyExists(_))
+        ));
+        assert!(matches!(
+            m.create_topic(spec("b", 1, 2), false).await,
+            Err(ClusterError::InvalidReplicationFactor(_))
+        ));
+        m.create_topic(spec("v", 1, 1), true).await.unwrap();
+        m.create_partitions("a", 5, None, false).await.unwrap();
+        let id = m.cluster_id();
+        drop(m);
+        let m = StandaloneMetadata::open(dir.path(), broker()).unwrap();
+        assert_eq!(m.cluster_id(), id);
+        assert_eq!(m.topic("a").unwrap().partitions.len(), 5);
+        assert_eq!(m.topic("a").unwrap().id, t.id);
+        assert!(m.topic("v").is_none());
+        m.delete_topic("a").await.unwrap();
+        assert!(m.topic("a").is_none());
+    }
+
+    #[tokio::test]
+    async fn producer_ids_never_repeat_across_restarts() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = StandaloneMetadata::open(dir.path(), broker()).unwrap();
+        let first = m.allocate_producer_id().await.unwrap();
+        let second = m.allocate_producer_id().await.unwrap();
+        assert_eq!(second, first + 1);
+        drop(m);
+        let m = StandaloneMetadata::open(dir.path(), broker()).unwrap();
+        assert!(m.allocate_producer_id().await.unwrap() > second);
+    }
+
+    #[test]
+    fn refuses_another_brokers_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(StandaloneMetadata::open(dir.path(), broker()).unwrap());
+        let other = BrokerInfo { id: 7, ..broker() };
+        assert!(StandaloneMetadata::open(dir.path(), other).is_err());
+    }
+
+    #[test]
+    fn cluster_id_is_kafka_shaped() {
+        let id = new_cluster_id();
+        assert_eq!(id.len(), 22);
+    }
+}

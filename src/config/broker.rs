@@ -1,0 +1,352 @@
+//! Broker configuration: Kafka's server.properties keys, defaults and the typed view the broker uses.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use super::def::{ConfigDef, ConfigSource, ConfigType as T, Constraint, InvalidValue};
+use super::listener::{parse_listeners, Listener};
+
+const TIMESTAMP_TYPES: &[&str] = &["CreateTime", "LogAppendTime"];
+const CLEANUP_POLICIES: &[&str] = &["delete", "compact"];
+
+/// Every broker key Odradek knows, with Kafka's default. Unknown keys only warn.
+pub static BROKER_CONFIGS: &[ConfigDef] = &[
+    ConfigDef::new("broker.id", T::Int, Some("-1")),
+    ConfigDef::new("broker.rack", T::String, None),
+    ConfigDef::new("listeners", T::List, Some("PLAINTEXT://:9092")),
+    ConfigDef::new("advertised.listeners", T::List, None),
+    ConfigDef::new(
+        "listener.security.protocol.map",
+        T::List,
+        Some("PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL"),
+    ),
+    ConfigDef::new("inter.broker.listener.name", T::String, None),
+    ConfigDef::new("log.dirs", T::List, None),
+    ConfigDef::new("log.dir", T::String, Some("/tmp/kafka-logs")),
+    ConfigDef::new("num.partitions", T::Int, Some("1")).with(Constraint::AtLeast(1)),
+    ConfigDef::new("default.replication.factor", T::Int, Some("1")).with(Constraint::AtLeast(1)),
+    ConfigDef::new("auto.create.topics.enable", T::Boolean, Some("true")),
+    ConfigDef::new("delete.topic.enable", T::Boolean, Some("true")),
+    ConfigDef::new("log.segment.bytes", T::Int, Some("1073741824")).with(Constraint::AtLeast(14)),
+    ConfigDef::new("log.roll.ms", T::Long, None).with(Constraint::AtLeast(1)),
+    ConfigDef::new("log.roll.hours", T::Int, Some("168")).with(Constraint::AtLeast(1)),
+    ConfigDef::new("log.roll.jitter.ms", T::Long, None),
+    ConfigDef::new("log.roll.jitter.hours", T::Int, Some("0")).with(Constraint::AtLeast(0)),
+    ConfigDef::new("log.retention.ms", T::Long, None),
+    ConfigDef::new("log.retention.minutes", T::Int, None),
+    ConfigDef::new("log.retention.hours", T::Int, Some("168")),
+    ConfigDef::new("log.retention.bytes", T::Long, Some("-1")),
+    ConfigDef::new("log.retention.check.interval.ms", T::Long, Some("300000"))
+        .with(Constraint::AtLeast(1)),
+    ConfigDef::new("log.index.interval.bytes", T::Int, Some("4096")).with(Constraint::AtLeast(0)),
+    ConfigDef::new("log.index.size.max.bytes", T::Int, Some("10485760"))
+        .with(Constraint::AtLeast(4)),
+    ConfigDef::new("log.message.timestamp.type", T::String, Some("CreateTime"))
+        .with(Constraint::OneOf(TIMESTAMP_TYPES)),
+    ConfigDef::new(
+        "log.message.timestamp.before.max.ms",
+        T::Long,
+        Some("9223372036854775807"),
+    )
+    .with(Constraint::AtLeast(0)),
+    ConfigDef::new(
+        "log.message.timestamp.after.max.ms",
+        T::Long,
+        Some("9223372036854775807"),
+    )
+    .with(Constraint::AtLeast(0)),
+    ConfigDef::new("log.cleanup.policy", T::List, Some("delete"))
+        .with(Constraint::ListOf(CLEANUP_POLICIES)),
+    ConfigDef::new("log.cleaner.enable", T::Boolean, Some("true")),
+    ConfigDef::new("log.cleaner.delete.retention.ms", T::Long, Some("86400000")),
+    ConfigDef::new("log.cleaner.min.compaction.lag.ms", T::Long, Some("0")),
+    ConfigDef::new(
+        "log.cleaner.max.compaction.lag.ms",
+        T::Long,
+        Some("9223372036854775807"),
+    ),
+    ConfigDef::new("log.cleaner.min.cleanable.ratio", T::Double, Some("0.5")),
+    ConfigDef::new(
+        "log.flush.interval.messages",
+        T::Long,
+        Some("9223372036854775807"),
+    )
+    .with(Constraint::AtLeast(1)),
+    ConfigDef::new("log.flush.interval.ms", T::Long, None),
+    ConfigDef::new(
+        "log.flush.scheduler.interval.ms",
+        T::Long,
+        Some("9223372036854775807"),
+    ),
+    ConfigDef::new(
+        "log.flush.offset.checkpoint.interval.ms",
+        T::Int,
+        Some("60000"),
+    )
+    .with(Constraint::AtLeast(0)),
+    ConfigDef::new("log.segment.delete.delay.ms", T::Long, Some("60000"))
+        .with(Constraint::AtLeast(0)),
+    ConfigDef::new("log.preallocate", T::Boolean, Some("false")),
+    ConfigDef::new("message.max.bytes", T::Int, Some("1048588")).with(Constraint::AtLeast(0)),
+    ConfigDef::new("compression.type", T::String, Some("producer")),
+    ConfigDef::new("socket.request.max.bytes", T::Int, Some("104857600"))
+        .with(Constraint::AtLeast(1)),
+    ConfigDef::new("socket.send.buffer.bytes", T::Int, Some("102400")),
+    ConfigDef::new("socket.receive.buffer.bytes", T::Int, Some("102400")),
+    ConfigDef::new("num.network.threads", T::Int, Some("3")).with(Constraint::AtLeast(1)),
+    ConfigDef::new("num.io.threads", T::Int, Some("8")).with(Constraint::AtLeast(1)),
+    ConfigDef::new("num.recovery.threads.per.data.dir", T::Int, Some("2"))
+        .with(Constraint::AtLeast(1)),
+    ConfigDef::new("max.connections", T::Int, Some("2147483647")).with(Constraint::AtLeast(0)),
+    ConfigDef::new("connections.max.idle.ms", T::Long, Some("600000")),
+    ConfigDef::new("queued.max.requests", T::Int, Some("500")).with(Constraint::AtLeast(1)),
+    ConfigDef::new("min.insync.replicas", T::Int, Some("1")).with(Constraint::AtLeast(1)),
+    ConfigDef::new("unclean.leader.election.enable", T::Boolean, Some("false")),
+    ConfigDef::new("auto.leader.rebalance.enable", T::Boolean, Some("true")),
+    ConfigDef::new("controlled.shutdown.enable", T::Boolean, Some("true")),
+    ConfigDef::new("replica.lag.time.max.ms", T::Long, Some("30000")),
+    ConfigDef::new("num.replica.fetchers", T::Int, Some("1")),
+    ConfigDef::new("replica.fetch.max.bytes", T::Int, Some("1048576")),
+    ConfigDef::new("reserved.broker.max.id", T::Int, Some("1000")),
+    ConfigDef::new("broker.id.generation.enable", T::Boolean, Some("true")),
+    ConfigDef::new("zookeeper.connect", T::String, None),
+    ConfigDef::new("zookeeper.session.timeout.ms", T::Int, Some("18000")),
+    ConfigDef::new("zookeeper.connection.timeout.ms", T::Int, None),
+    ConfigDef::new("offsets.topic.replication.factor", T::Short, Some("3"))
+        .with(Constraint::AtLeast(1)),
+    ConfigDef::new("offsets.topic.num.partitions", T::Int, Some("50")).with(Constraint::AtLeast(1)),
+    ConfigDef::new("offsets.topic.segment.bytes", T::Int, Some("104857600")),
+    ConfigDef::new("offsets.retention.minutes", T::Int, Some("10080")).with(Constraint::AtLeast(1)),
+    ConfigDef::new(
+        "transaction.state.log.replication.factor",
+        T::Short,
+        Some("3"),
+    ),
+    ConfigDef::new("transaction.state.log.min.isr", T::Int, Some("2")),
+    ConfigDef::new("transaction.state.log.num.partitions", T::Int, Some("50")),
+    ConfigDef::new("group.initial.rebalance.delay.ms", T::Int, Some("3000")),
+    ConfigDef::new("group.min.session.timeout.ms", T::Int, Some("6000")),
+    ConfigDef::new("group.max.session.timeout.ms", T::Int, Some("1800000")),
+    ConfigDef::new("producer.id.expiration.ms", T::Int, Some("86400000"))
+        .with(Constraint::AtLeast(1)),
+];
+
+/// What `odradek serve` runs with when given no `--config`: Kafka's single-broker quickstart
+/// server.properties, listening on 127.0.0.1 and storing data under ./data.
+pub const QUICKSTART_PROPERTIES: &str = "\
+broker.id=0
+listeners=PLAINTEXT://127.0.0.1:9092
+num.network.threads=3
+num.io.threads=8
+socket.send.buffer.bytes=102400
+socket.receive.buffer.bytes=102400
+socket.request.max.bytes=104857600
+log.dirs=./data
+num.partitions=1
+num.recovery.threads.per.data.dir=1
+offsets.topic.replication.factor=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+log.retention.hours=168
+log.retention.check.interval.ms=300000
+group.initial.rebalance.delay.ms=0
+";
+
+/// A configuration problem that stops start-up, naming the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error(transparent)]
+    Invalid(#[from] InvalidValue),
+    #[error("configuration {key}: {reason}")]
+    Unsupported { key: &'static str, reason: String },
+}
+
+/// The broker's resolved configuration.
+#[derive(Clone, Debug)]
+pub struct BrokerConfig {
+    /// Keys explicitly given (file, then overrides), verbatim: the "static broker config".
+    explicit: BTreeMap<String, String>,
+    pub broker_id: i32,
+    pub rack: Option<String>,
+    pub listeners: Vec<Listener>,
+    pub advertised_listeners: Vec<Listener>,
+    pub log_dirs: Vec<PathBuf>,
+    pub num_partitions: i32,
+    pub default_replication_factor: i32,
+    pub auto_create_topics_enable: bool,
+    pub delete_topic_enable: bool,
+    pub retention_check_interval_ms: u64,
+    pub flush_scheduler_interval_ms: i64,
+    pub flush_offset_checkpoint_interval_ms: u64,
+    pub message_max_bytes: i32,
+    pub socket_request_max_bytes: usize,
+    pub max_connections: usize,
+    pub zookeeper_connect: Option<String>,
+    pub offsets_topic_replication_factor: i16,
+    pub offsets_topic_num_partitions: i32,
+    pub min_insync_replicas: i32,
+    pub producer_id_expiration_ms: i64,
+}
+
+impl BrokerConfig {
+    /// Resolves explicit properties (already merged: file then overrides) into a typed config.
+    /// Unknown keys are returned so the caller can warn about them.
+    pub fn from_properties(
+        explicit: BTreeMap<String, String>,
+    ) -> Result<(BrokerConfig, Vec<String>), ConfigError> {
+        let mut unknown = Vec::new();
+        for (key, value) in &explicit {
+            match broker_def(key) {
+                Some(def) => def.validate(value)?,
+                None => unknown.push(key.clone()),
+            }
+        }
+        let view = View {
+            explicit: &explicit,
+        };
+        let listeners = parse_listeners("listeners", &view.string("listeners"))?;
+        let advertised_listeners = match view.opt("advertised.listeners") {
+            Some(value) => parse_listeners("advertised.listeners", &value)?,
+            None => listeners.clone(),
+        };
+        let log_dirs: Vec<PathBuf> = view
+            .opt("log.dirs")
+            .unwrap_or_else(|| view.string("log.dir"))
+            .split(',')
+            .map(str::trim)
+            .filter(|d| !d.is_empty())
+            .map(PathBuf::from)
+            .collect();
+        if log_dirs.len() != 1 {
+            return Err(ConfigError::Unsupported {
+                key: "log.dirs",
+                reason: format!(
+                    "exactly one log directory is supported for now, got {}",
+                    log_dirs.len()
+                ),
+            });
+        }
+        let config = BrokerConfig {
+            broker_id: view.int("broker.id"),
+            rack: view.opt("broker.rack"),
+            listeners,
+            advertised_listeners,
+            log_dirs,
+            num_partitions: view.int("num.partitions"),
+            default_replication_factor: view.int("default.replication.factor"),
+            auto_create_topics_enable: view.bool("auto.create.topics.enable"),
+            delete_topic_enable: view.bool("delete.topic.enable"),
+            retention_check_interval_ms: view.long("log.retention.check.interval.ms") as u64,
+            flush_scheduler_interval_ms: view.long("log.flush.scheduler.interval.ms"),
+            flush_offset_checkpoint_interval_ms: view
+                .int("log.flush.offset.checkpoint.interval.ms")
+                .max(1) as u64,
+            message_max_bytes: view.int("message.max.bytes"),
+            socket_request_max_bytes: view.int("socket.request.max.bytes") as usize,
+            max_connections: view.int("max.connections") as usize,
+            zookeeper_connect: view.opt("zookeeper.connect").filter(|s| !s.is_empty()),
+            offsets_topic_replication_factor: view.int("offsets.topic.replication.factor") as i16,
+            offsets_topic_num_partitions: view.int("offsets.topic.num.partitions"),
+            min_insync_replicas: view.int("min.insync.replicas"),
+            producer_id_expiration_ms: view.long("producer.id.expiration.ms"),
+            explicit,
+        };
+        Ok((config, unknown))
+    }
+
+    /// The effective value of a known broker key and where it comes from.
+    pub fn value_of(&self, key: &str) -> Option<(Option<String>, ConfigSource)> {
+        let def = broker_def(key)?;
+        Some(match self.explicit.get(key) {
+            Some(v) => (Some(v.clone()), ConfigSource::StaticBroker),
+            None => (def.default.map(str::to_string), ConfigSource::Default),
+        })
+    }
+
+    /// The explicitly set value of a key, if any.
+    pub fn explicit(&self, key: &str) -> Option<&str> {
+        self.explicit.get(key).map(String::as_str)
+    }
+
+    /// The listener clients reach this broker on (the first advertised one).
+    pub fn advertised(&self) -> &Listener {
+        &self.advertised_listeners[0]
+    }
+}
+
+/// Looks up a known broker key.
+pub fn broker_def(key: &str) -> Option<&'static ConfigDef> {
+    BROKER_CONFIGS.iter().find(|d| d.name == key)
+}
+
+/// Typed reads of validated values, falling back to defaults.
+struct View<'a> {
+    explicit: &'a BTreeMap<String, String>,
+}
+
+impl View<'_> {
+    fn opt(&self, key: &str) -> Option<String> {
+        self.explicit
+            .get(key)
+            .map(|v| v.trim().to_string())
+            .or_else(|| broker_def(key).and_then(|d| d.default).map(str::to_string))
+    }
+    fn string(&self, key: &str) -> String {
+        self.opt(key).unwrap_or_default()
+    }
+    // Values were validated against their definitions before any typed read.
+    fn long(&self, key: &str) -> i64 {
+        self.opt(key).and_then(|v| v.parse().ok()).unwrap_or(0)
+    }
+    fn int(&self, key: &str) -> i32 {
+        self.opt(key).and_then(|v| v.parse().ok()).unwrap_or(0)
+    }
+    fn bool(&self, key: &str) -> bool {
+        self.opt(key)
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::properties::parse;
+
+    #[test]
+    fn quickstart_defaults_resolve() {
+        let (c, unknown) = BrokerConfig::from_properties(parse(QUICKSTART_PROPERTIES)).unwrap();
+        assert!(unknown.is_empty(), "{unknown:?}");
+        assert_eq!(c.broker_id, 0);
+        assert_eq!(c.listeners[0].port, 9092);
+        assert_eq!(c.listeners[0].host, "127.0.0.1");
+        assert_eq!(c.log_dirs, vec![PathBuf::from("./data")]);
+        assert_eq!(c.message_max_bytes, 1048588);
+        assert_eq!(c.socket_request_max_bytes, 100 * 1024 * 1024);
+        assert_eq!(c.offsets_topic_replication_factor, 1);
+        assert!(c.auto_create_topics_enable);
+        assert_eq!(
+            c.value_of("num.partitions").unwrap().1,
+            ConfigSource::StaticBroker
+        );
+        assert_eq!(
+            c.value_of("message.max.bytes").unwrap(),
+            (Some("1048588".into()), ConfigSource::Default)
+        );
+    }
+
+    #[test]
+    fn bad_value_names_the_key() {
+        let mut p = parse(QUICKSTART_PROPERTIES);
+        p.insert("num.partitions".into(), "lots".into());
+        let err = BrokerConfig::from_properties(p).unwrap_err().to_string();
+        assert!(err.contains("num.partitions"), "{err}");
+    }
+
+    #[test]
+    fn unknown_keys_are_reported_not_fatal() {
+        let mut p = parse(QUICKSTART_PROPERTIES);
+        p.insert("made.up.key".into(), "1".into());
+        let (_, unknown) = BrokerConfig::from_properties(p).unwrap();
+        assert_eq!(unknown, vec!["made.up.key".to_string()]);
+    }
+}

@@ -1,0 +1,11 @@
+//! Configuration: server.properties parsing, broker keys, topic keys and their defaults.
+
+pub mod broker;
+pub mod def;
+pub mod listener;
+pub mod properties;
+pub mod topic;
+
+pub use broker::{BrokerConfig, ConfigError, QUICKSTART_PROPERTIES};
+pub use def::{ConfigSource, ConfigType};
+pub use listener::Listener;

@@ -1,0 +1,92 @@
+//! Routes a decoded request header to the handler of its API and encodes the answer.
+
+use bytes::{BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::{Decodable, Encodable};
+use tracing::debug;
+
+use super::frame::{FrameError, Request};
+use crate::api::{self, versions};
+use crate::broker::Broker;
+use crate::protocol::guard;
+
+/// Answers one request. `Ok(None)` means no response is sent (Produce with acks=0).
+pub async fn dispatch(broker: &Broker, request: Request) -> Result<Option<Bytes>, FrameError> {
+    let Request {
+        api_key,
+        api_version,
+        header,
+        body,
+    } = request;
+    let correlation_id = header.correlation_id;
+    if api_key == ApiKey::ApiVersions && !versions::accepts(api_key, api_version) {
+        // Unknown ApiVersions version: error 35 with a v0 body so the client can retry lower.
+        let response = api::api_versions::unsupported_version();
+        return encode(api_key, 0, correlation_id, &response).map(Some);
+    }
+    if !versions::accepts(api_key, api_version) {
+        return Err(FrameError::Malformed(format!(
+            "{api_key:?} v{api_version} is not served"
+        )));
+    }
+    guard::check_request_body(api_key as i16, api_version, &body)
+        .map_err(|e| FrameError::Malformed(format!("{api_key:?} v{api_version}: {e}")))?;
+    debug!(?api_key, api_version, correlation_id, client_id = ?header.client_id, "request");
+    let v = api_version;
+    macro_rules! handle {
+        ($req:ty, $handler:path) => {{
+            let request = decode::<$req>(body, v, api_key)?;
+            let response = $handler(broker, request, v).await;
+            encode(api_key, v, correlation_id, &response).map(Some)
+        }};
+    }
+    match api_key {
+        ApiKey::Produce => {
+            let request = decode::<ProduceRequest>(body, v, api_key)?;
+            let silent = request.acks == 0;
+            let response = api::produce::handle(broker, request, v).await;
+            if silent {
+                Ok(None)
+            } else {
+                encode(api_key, v, correlation_id, &response).map(Some)
+            }
+        }
+        ApiKey::Fetch => handle!(FetchRequest, api::fetch::handle),
+        ApiKey::ListOffsets => handle!(ListOffsetsRequest, api::list_offsets::handle),
+        ApiKey::Metadata => handle!(MetadataRequest, api::metadata::handle),
+        ApiKey::ApiVersions => handle!(ApiVersionsRequest, api::api_versions::handle),
+        ApiKey::CreateTopics => handle!(CreateTopicsRequest, api::topics::create_topics),
+        ApiKey::DeleteTopics => handle!(DeleteTopicsRequest, api::topics::delete_topics),
+        ApiKey::CreatePartitions => {
+            handle!(CreatePartitionsRequest, api::topics::create_partitions)
+        }
+        ApiKey::InitProducerId => handle!(InitProducerIdRequest, api::producer_id::handle),
+        ApiKey::DescribeConfigs => handle!(DescribeConfigsRequest, api::configs::describe),
+        ApiKey::DescribeCluster => handle!(DescribeClusterRequest, api::cluster::describe),
+        other => Err(FrameError::Malformed(format!("{other:?} is not served"))),
+    }
+}
+
+fn decode<T: Decodable>(mut body: Bytes, version: i16, key: ApiKey) -> Result<T, FrameError> {
+    T::decode(&mut body, version)
+        .map_err(|e| FrameError::Malformed(format!("cannot decode {key:?} v{version}: {e}")))
+}
+
+/// Encodes a size-prefixed response frame.
+pub fn encode<T: Encodable>(
+    key: ApiKey,
+    version: i16,
+    correlation_id: i32,
+    body: &T,
+) -> Result<Bytes, FrameError> {
+    let header = ResponseHeader::default().with_correlation_id(correlation_id);
+    let header_version = key.response_header_version(version);
+    let fail = |e: anyhow::Error| FrameError::Malformed(format!("cannot encode {key:?}: {e}"));
+    let size = header.compute_size(header_version).map_err(fail)?
+        + body.compute_size(version).map_err(fail)?;
+    let mut out = BytesMut::with_capacity(size + 4);
+    out.put_i32(size as i32);
+    header.encode(&mut out, header_version).map_err(fail)?;
+    body.encode(&mut out, version).map_err(fail)?;
+    Ok(out.freeze())
+}
