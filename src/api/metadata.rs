@@ -29,12 +29,7 @@ pub async fn handle(broker: &Broker, req: MetadataRequest, version: i16) -> Meta
         })
         .collect();
     let topics = match requested(&req, version) {
-        None => broker
-            .cluster
-            .topics()
-            .iter()
-            .map(|t| describe_topic(t))
-            .collect(),
+        None => broker.cluster.topics().iter().map(describe_topic).collect(),
         Some(list) => {
             let auto_create = broker.config.auto_create_topics_enable
                 && (version < 4 || req.allow_auto_topic_creation);

@@ -1,0 +1,503 @@
+//! Raw-protocol tests against an in-process broker: API behaviour as Kafka clients see it.
+
+mod common;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::{batch, batch_with, decode_records, Client, TestBroker};
+use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
+use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::records::Compression;
+
+fn name(s: &str) -> TopicName {
+    TopicName(StrBytes::from_string(s.to_string()))
+}
+
+async fn create_topic(
+    c: &mut Client,
+    topic: &str,
+    partitions: i32,
+    configs: &[(&str, &str)],
+) -> CreateTopicsResponse {
+    let configs = configs
+        .iter()
+        .map(|(k, v)| {
+            CreatableTopicConfig::default()
+                .with_name(StrBytes::from_string(k.to_string()))
+                .with_value(Some(StrBytes::from_string(v.to_string())))
+        })
+        .collect();
+    let req = CreateTopicsRequest::default()
+        .with_timeout_ms(5000)
+        .with_topics(vec![CreatableTopic::default()
+            .with_name(name(topic))
+            .with_num_partitions(partitions)
+            .with_replication_factor(1)
+            .with_configs(configs)]);
+    c.call(ApiKey::CreateTopics, 7, &req).await
+}
+
+fn produce_request(topic: &str, partition: i32, records: Bytes, acks: i16) -> ProduceRequest {
+    ProduceRequest::default()
+        .with_acks(acks)
+        .with_timeout_ms(5000)
+        .with_topic_data(vec![TopicProduceData::default()
+            .with_name(name(topic))
+            .with_partition_data(vec![PartitionProduceData::default()
+                .with_index(partition)
+                .with_records(Some(records))])])
+}
+
+async fn produce(c: &mut Client, topic: &str, partition: i32, records: Bytes) -> (i16, i64) {
+    let resp: ProduceResponse = c
+        .call(
+            ApiKey::Produce,
+            9,
+            &produce_request(topic, partition, records, -1),
+        )
+        .await;
+    let p = &resp.responses[0].partition_responses[0];
+    (p.error_code, p.base_offset)
+}
+
+fn fetch_request(topic: &str, partition: i32, offset: i64, max_wait_ms: i32) -> FetchRequest {
+    FetchRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_max_wait_ms(max_wait_ms)
+        .with_min_bytes(1)
+        .with_max_bytes(50 * 1024 * 1024)
+        .with_session_epoch(-1)
+        .with_topics(vec![FetchTopic::default()
+            .with_topic(name(topic))
+            .with_partitions(vec![FetchPartition::default()
+                .with_partition(partition)
+                .with_fetch_offset(offset)
+                .with_partition_max_bytes(1024 * 1024)])])
+}
+
+async fn fetch(
+    c: &mut Client,
+    topic: &str,
+    partition: i32,
+    offset: i64,
+) -> fetch_response::PartitionData {
+    let resp: FetchResponse = c
+        .call(
+            ApiKey::Fetch,
+            12,
+            &fetch_request(topic, partition, offset, 0),
+        )
+        .await;
+    resp.responses[0].partitions[0].clone()
+}
+
+#[tokio::test]
+async fn api_versions_lists_served_apis_and_refuses_unknown_version() {
+    let b = TestBroker::start(&[]).await;
+    let mut c = b.client().await;
+    let resp: ApiVersionsResponse = c
+        .call(ApiKey::ApiVersions, 3, &ApiVersionsRequest::default())
+        .await;
+    assert_eq!(resp.error_code, 0);
+    let produce = resp
+        .api_keys
+        .iter()
+        .find(|k| k.api_key == 0)
+        .expect("produce advertised");
+    assert_eq!(produce.min_version, 0);
+    assert!(resp
+        .api_keys
+        .iter()
+        .any(|k| k.api_key == ApiKey::Fetch as i16));
+    assert!(resp.supported_features.is_empty() && resp.finalized_features.is_empty());
+
+    // A version from the future: error 35 with a v0 body.
+    c.send(ApiKey::ApiVersions, 99, &ApiVersionsRequest::default())
+        .await;
+    let mut frame = c.receive_frame().await.expect("answer");
+    let _ = <ResponseHeader as kafka_protocol::protocol::Decodable>::decode(&mut frame, 0).unwrap();
+    let v0 = <ApiVersionsResponse as kafka_protocol::protocol::Decodable>::decode(&mut frame, 0)
+        .unwrap();
+    assert_eq!(v0.error_code, 35);
+    assert!(!v0.api_keys.is_empty());
+}
+
+#[tokio::test]
+async fn produce_then_fetch_round_trip_with_contiguous_offsets() {
+    let b = TestBroker::start(&[]).await;
+    let mut c = b.client().await;
+    assert_eq!(
+        create_topic(&mut c, "rt", 2, &[]).await.topics[0].error_code,
+        0
+    );
+    let mut expected = Vec::new();
+    for i in 0..20 {
+        let values: Vec<String> = (0..3).map(|j| format!("v{i}-{j}")).collect();
+        let refs: Vec<&str> = values.iter().map(String::as_str).collect();
+        let compression = [
+            Compression::None,
+            Compression::Gzip,
+            Compression::Snappy,
+            Compression::Lz4,
+            Compression::Zstd,
+        ][i % 5];
+        let (err, base) = produce(&mut c, "rt", 1, batch(&refs, compression)).await;
+        assert_eq!(err, 0);
+        assert_eq!(base, (i * 3) as i64);
+        expected.extend(values);
+    }
+    let mut offset = 0;
+    let mut got = Vec::new();
+    while offset < 60 {
+        let p = fetch(&mut c, "rt", 1, offset).await;
+        assert_eq!(p.error_code, 0);
+        assert_eq!(p.high_watermark, 60);
+        for r in decode_records(p.records.unwrap()) {
+            if r.offset >= offset {
+                assert_eq!(r.offset, offset, "offsets are contiguous");
+                got.push(String::from_utf8(r.value.unwrap().to_vec()).unwrap());
+                offset += 1;
+            }
+        }
+    }
+    assert_eq!(got, expected);
+    // Partition 0 untouched; offset past the end is out of range.
+    assert_eq!(fetch(&mut c, "rt", 0, 0).await.high_watermark, 0);
+    assert_eq!(fetch(&mut c, "rt", 1, 61).await.error_code, 1);
+    assert_eq!(fetch(&mut c, "nope", 0, 0).await.error_code, 3);
+}
+
+#[tokio::test]
+async fn metadata_auto_creates_and_reports_unknown_topics() {
+    let b = TestBroker::start(&["num.partitions=3"]).await;
+    let mut c = b.client().await;
+    let req = MetadataRequest::default()
+        .with_allow_auto_topic_creation(true)
+        .with_topics(Some(vec![
+            MetadataRequestTopic::default().with_name(Some(name("auto")))
+        ]));
+    let resp: MetadataResponse = c.call(ApiKey::Metadata, 12, &req).await;
+    assert_eq!(resp.topics[0].error_code, 0);
+    assert_eq!(resp.topics[0].partitions.len(), 3);
+    assert_eq!(resp.brokers.len(), 1);
+    let req = MetadataRequest::default()
+        .with_allow_auto_topic_creation(false)
+        .with_topics(Some(vec![
+            MetadataRequestTopic::default().with_name(Some(name("absent")))
+        ]));
+    let resp: MetadataResponse = c.call(ApiKey::Metadata, 12, &req).await;
+    assert_eq!(resp.topics[0].error_code, 3);
+    let req = MetadataRequest::default().with_topics(Some(vec![
+        MetadataRequestTopic::default().with_name(Some(name("bad name!")))
+    ]));
+    let resp: MetadataResponse = c.call(ApiKey::Metadata, 12, &req).await;
+    assert_eq!(resp.topics[0].error_code, 17);
+    let all: MetadataResponse = c
+        .call(
+            ApiKey::Metadata,
+            12,
+            &MetadataRequest::default().with_topics(None),
+        )
+        .await;
+    assert_eq!(all.topics.len(), 1);
+}
+
+#[tokio::test]
+async fn oversized_and_corrupt_batches_are_refused_without_storing() {
+    let b = TestBroker::start(&["message.max.bytes=1000"]).await;
+    let mut c = b.client().await;
+    create_topic(&mut c, "limits", 1, &[]).await;
+    let big = "x".repeat(2000);
+    let (err, _) = produce(&mut c, "limits", 0, batch(&[&big], Compression::None)).await;
+    assert_eq!(err, 10, "MESSAGE_TOO_LARGE");
+    let mut corrupt = batch(&["hello"], Compression::None).to_vec();
+    let last = corrupt.len() - 1;
+    corrupt[last] ^= 0xff;
+    let (err, _) = produce(&mut c, "limits", 0, Bytes::from(corrupt)).await;
+    assert_eq!(err, 2, "CORRUPT_MESSAGE");
+    let (err, base) = produce(&mut c, "limits", 0, batch(&["ok"], Compression::None)).await;
+    assert_eq!(
+        (err, base),
+        (0, 0),
+        "nothing was stored by the refused batches"
+    );
+}
+
+#[tokio::test]
+async fn idempotent_retries_are_deduplicated_and_gaps_refused() {
+    let mut b = TestBroker::start(&[]).await;
+    let mut c = b.client().await;
+    create_topic(&mut c, "idem", 1, &[]).await;
+    let pid: InitProducerIdResponse = c
+        .call(
+            ApiKey::InitProducerId,
+            4,
+            &InitProducerIdRequest::default()
+                .with_producer_id(ProducerId(-1))
+                .with_producer_epoch(-1)
+                .with_transaction_timeout_ms(60000),
+        )
+        .await;
+    assert_eq!(pid.error_code, 0);
+    let id = pid.producer_id.0;
+    let first = batch_with(&["a", "b"], Compression::None, id, 0, 0, 1);
+    assert_eq!(produce(&mut c, "idem", 0, first.clone()).await, (0, 0));
+    assert_eq!(
+        produce(
+            &mut c,
+            "idem",
+            0,
+            batch_with(&["c"], Compression::None, id, 0, 2, 1)
+        )
+        .await,
+        (0, 2)
+    );
+    // A retry of the first batch gets its original offset and is not stored again.
+    assert_eq!(produce(&mut c, "idem", 0, first.clone()).await, (0, 0));
+    let (err, _) = produce(
+        &mut c,
+        "idem",
+        0,
+        batch_with(&["gap"], Compression::None, id, 0, 10, 1),
+    )
+    .await;
+    assert_eq!(err, 45, "OUT_OF_ORDER_SEQUENCE_NUMBER");
+    assert_eq!(fetch(&mut c, "idem", 0, 0).await.high_watermark, 3);
+    // Recognised after a restart too; and producer ids are never reused.
+    b.restart().await;
+    let mut c = b.client().await;
+    assert_eq!(produce(&mut c, "idem", 0, first).await, (0, 0));
+    assert_eq!(fetch(&mut c, "idem", 0, 0).await.high_watermark, 3);
+    let again: InitProducerIdResponse = c
+        .call(
+            ApiKey::InitProducerId,
+            4,
+            &InitProducerIdRequest::default()
+                .with_producer_id(ProducerId(-1))
+                .with_producer_epoch(-1),
+        )
+        .await;
+    assert!(again.producer_id.0 > id);
+}
+
+#[tokio::test]
+async fn acks_zero_gets_no_response_but_is_stored() {
+    let b = TestBroker::start(&[]).await;
+    let mut c = b.client().await;
+    create_topic(&mut c, "fire", 1, &[]).await;
+    c.send(
+        ApiKey::Produce,
+        9,
+        &produce_request("fire", 0, batch(&["x"], Compression::None), 0),
+    )
+    .await;
+    // The next response on this connection belongs to the next request.
+    let p = fetch(&mut c, "fire", 0, 0).await;
+    assert_eq!(p.high_watermark, 1);
+}
+
+#[tokio::test]
+async fn long_poll_fetch_is_answered_when_data_arrives() {
+    let b = TestBroker::start(&[]).await;
+    let mut admin = b.client().await;
+    create_topic(&mut admin, "poll", 1, &[]).await;
+    let mut consumer = b.client().await;
+    consumer
+        .send(ApiKey::Fetch, 12, &fetch_request("poll", 0, 0, 120_000))
+        .await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    produce(&mut admin, "poll", 0, batch(&["wake"], Compression::None)).await;
+    // Without the wake-up the answer would come only after two minutes; the client waits 30 s.
+    let resp: FetchResponse = consumer.receive(12).await.expect("fetch answered");
+    let records = decode_records(resp.responses[0].partitions[0].records.clone().unwrap());
+    assert_eq!(records.len(), 1);
+}
+
+#[tokio::test]
+async fn list_offsets_by_kind_and_timestamp() {
+    let b = TestBroker::start(&[]).await;
+    let mut c = b.client().await;
+    create_topic(&mut c, "times", 1, &[]).await;
+    produce(
+        &mut c,
+        "times",
+        0,
+        batch_with(&["a", "b"], Compression::None, -1, -1, -1, 1000),
+    )
+    .await;
+    produce(
+        &mut c,
+        "times",
+        0,
+        batch_with(&["c", "d"], Compression::None, -1, -1, -1, 5000),
+    )
+    .await;
+    async fn answer(c: &mut Client, ts: i64) -> (i16, i64, i64) {
+        let req = ListOffsetsRequest::default()
+            .with_replica_id(BrokerId(-1))
+            .with_topics(vec![ListOffsetsTopic::default()
+                .with_name(name("times"))
+                .with_partitions(vec![ListOffsetsPartition::default()
+                    .with_partition_index(0)
+                    .with_timestamp(ts)])]);
+        let r: ListOffsetsResponse = c.call(ApiKey::ListOffsets, 7, &req).await;
+        let p = r.topics[0].partitions[0].clone();
+        (p.error_code, p.offset, p.timestamp)
+    }
+    assert_eq!(answer(&mut c, -2).await.1, 0);
+    assert_eq!(answer(&mut c, -1).await.1, 4);
+    assert_eq!(answer(&mut c, 1001).await, (0, 1, 1001));
+    assert_eq!(answer(&mut c, 4000).await, (0, 2, 5000));
+    assert_eq!(answer(&mut c, 9999).await.1, -1);
+    assert_eq!(answer(&mut c, -3).await, (0, 3, 5001));
+}
+
+#[tokio::test]
+async fn topic_admin_create_describe_extend_delete() {
+    let b = TestBroker::start(&[]).await;
+    let mut c = b.client().await;
+    let r = create_topic(
+        &mut c,
+        "adm",
+        2,
+        &[("retention.ms", "1234"), ("cleanup.policy", "delete")],
+    )
+    .await;
+    assert_eq!(r.topics[0].error_code, 0);
+    assert_eq!(r.topics[0].num_partitions, 2);
+    assert_eq!(
+        create_topic(&mut c, "adm", 2, &[]).await.topics[0].error_code,
+        36
+    );
+    assert_eq!(
+        create_topic(&mut c, "badcfg", 1, &[("retention.ms", "soon")])
+            .await
+            .topics[0]
+            .error_code,
+        40
+    );
+    let rf2 = CreateTopicsRequest::default().with_topics(vec![CreatableTopic::default()
+        .with_name(name("rf2"))
+        .with_num_partitions(1)
+        .with_replication_factor(2)]);
+    let resp: CreateTopicsResponse = c.call(ApiKey::CreateTopics, 7, &rf2).await;
+    assert_eq!(resp.topics[0].error_code, 38, "INVALID_REPLICATION_FACTOR");
+    let validate = CreateTopicsRequest::default()
+        .with_validate_only(true)
+        .with_topics(vec![CreatableTopic::default()
+            .with_name(name("dry"))
+            .with_num_partitions(1)
+            .with_replication_factor(1)]);
+    let resp: CreateTopicsResponse = c.call(ApiKey::CreateTopics, 7, &validate).await;
+    assert_eq!(resp.topics[0].error_code, 0);
+
+    let describe = DescribeConfigsRequest::default()
+        .with_include_synonyms(true)
+        .with_resources(vec![
+            DescribeConfigsResource::default()
+                .with_resource_type(2)
+                .with_resource_name(StrBytes::from_static_str("adm")),
+            DescribeConfigsResource::default()
+                .with_resource_type(4)
+                .with_resource_name(StrBytes::from_static_str("0")),
+        ]);
+    let resp: DescribeConfigsResponse = c.call(ApiKey::DescribeConfigs, 4, &describe).await;
+    let topic = &resp.results[0];
+    assert_eq!(topic.error_code, 0);
+    let retention = topic
+        .configs
+        .iter()
+        .find(|e| e.name.as_str() == "retention.ms")
+        .unwrap();
+    assert_eq!(retention.value.as_deref(), Some("1234"));
+    assert_eq!(retention.config_source, 1);
+    let segment = topic
+        .configs
+        .iter()
+        .find(|e| e.name.as_str() == "segment.bytes")
+        .unwrap();
+    assert_eq!(segment.config_source, 5);
+    assert_eq!(resp.results[1].error_code, 0);
+    assert!(resp.results[1]
+        .configs
+        .iter()
+        .any(|e| e.name.as_str() == "log.dirs"));
+
+    let grow = CreatePartitionsRequest::default().with_topics(vec![
+        create_partitions_request::CreatePartitionsTopic::default()
+            .with_name(name("adm"))
+            .with_count(4),
+    ]);
+    let resp: CreatePartitionsResponse = c.call(ApiKey::CreatePartitions, 3, &grow).await;
+    assert_eq!(resp.results[0].error_code, 0);
+    assert_eq!(
+        produce(&mut c, "adm", 3, batch(&["p3"], Compression::None)).await,
+        (0, 0)
+    );
+    let shrink = CreatePartitionsRequest::default().with_topics(vec![
+        create_partitions_request::CreatePartitionsTopic::default()
+            .with_name(name("adm"))
+            .with_count(2),
+    ]);
+    let resp: CreatePartitionsResponse = c.call(ApiKey::CreatePartitions, 3, &shrink).await;
+    assert_eq!(resp.results[0].error_code, 37);
+
+    let cluster: DescribeClusterResponse = c
+        .call(
+            ApiKey::DescribeCluster,
+            1,
+            &DescribeClusterRequest::default().with_endpoint_type(1),
+        )
+        .await;
+    assert_eq!(cluster.brokers.len(), 1);
+    assert!(!cluster.cluster_id.is_empty());
+
+    let delete = DeleteTopicsRequest::default().with_topic_names(vec![name("adm"), name("ghost")]);
+    let resp: DeleteTopicsResponse = c.call(ApiKey::DeleteTopics, 5, &delete).await;
+    assert_eq!(resp.responses[0].error_code, 0);
+    assert_eq!(resp.responses[1].error_code, 3);
+    assert_eq!(
+        produce(&mut c, "adm", 0, batch(&["gone"], Compression::None))
+            .await
+            .0,
+        3
+    );
+}
+
+#[tokio::test]
+async fn data_survives_clean_restart() {
+    let mut b = TestBroker::start(&["log.segment.bytes=1024"]).await;
+    let mut c = b.client().await;
+    create_topic(&mut c, "keep", 1, &[]).await;
+    for i in 0..50 {
+        let v = format!("value-{i:04}-{}", "p".repeat(40));
+        assert_eq!(
+            produce(&mut c, "keep", 0, batch(&[&v], Compression::None)).await,
+            (0, i)
+        );
+    }
+    b.restart().await;
+    let mut c = b.client().await;
+    let mut offset = 0;
+    while offset < 50 {
+        let p = fetch(&mut c, "keep", 0, offset).await;
+        assert_eq!(p.high_watermark, 50);
+        for r in decode_records(p.records.unwrap()) {
+            assert_eq!(r.offset, offset);
+            assert!(String::from_utf8_lossy(r.value.as_ref().unwrap())
+                .starts_with(&format!("value-{offset:04}")));
+            offset += 1;
+        }
+    }
+    assert_eq!(
+        produce(&mut c, "keep", 0, batch(&["next"], Compression::None)).await,
+        (0, 50)
+    );
+}
