@@ -10,6 +10,7 @@ pub mod list_offsets;
 pub mod metadata;
 pub mod produce;
 pub mod producer_id;
+pub mod reassignments;
 pub mod topics;
 pub mod versions;
 

@@ -63,6 +63,9 @@ pub async fn dispatch(broker: &Broker, request: Request) -> Result<Option<Bytes>
         ApiKey::InitProducerId => handle!(InitProducerIdRequest, api::producer_id::handle),
         ApiKey::DescribeConfigs => handle!(DescribeConfigsRequest, api::configs::describe),
         ApiKey::DescribeCluster => handle!(DescribeClusterRequest, api::cluster::describe),
+        ApiKey::ListPartitionReassignments => {
+            handle!(ListPartitionReassignmentsRequest, api::reassignments::list)
+        }
         other => Err(FrameError::Malformed(format!("{other:?} is not served"))),
     }
 }

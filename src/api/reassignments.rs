@@ -1,0 +1,16 @@
+//! ListPartitionReassignments. Reassignment itself is a later feature, so none is ever in
+//! progress; kafka-topics asks for this while describing topics.
+
+use kafka_protocol::messages::{
+    ListPartitionReassignmentsRequest, ListPartitionReassignmentsResponse,
+};
+
+use crate::broker::Broker;
+
+pub async fn list(
+    _broker: &Broker,
+    _req: ListPartitionReassignmentsRequest,
+    _version: i16,
+) -> ListPartitionReassignmentsResponse {
+    ListPartitionReassignmentsResponse::default()
+}
