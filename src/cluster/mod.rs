@@ -17,6 +17,10 @@ use uuid::Uuid;
 
 pub use model::{BrokerInfo, PartitionState, TopicMetadata};
 
+/// Upper bound on partitions of one topic, so a request cannot make the broker allocate without
+/// limit (Kafka has no such bound and would exhaust memory instead).
+pub const MAX_PARTITIONS_PER_TOPIC: i32 = 10_000;
+
 /// A topic creation request, already resolved to concrete counts.
 #[derive(Clone, Debug)]
 pub struct NewTopic {

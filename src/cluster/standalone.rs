@@ -13,7 +13,10 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::names::{collides, validate_topic_name};
-use super::{BrokerInfo, ClusterError, ClusterMetadata, NewTopic, PartitionState, TopicMetadata};
+use super::{
+    BrokerInfo, ClusterError, ClusterMetadata, NewTopic, PartitionState, TopicMetadata,
+    MAX_PARTITIONS_PER_TOPIC,
+};
 
 const METADATA_FILE: &str = "odradek-metadata.json";
 const META_PROPERTIES: &str = "meta.properties";
@@ -115,11 +118,7 @@ impl StandaloneMetadata {
                 Ok(lists.clone())
             }
             None => {
-                if spec.num_partitions < 1 {
-                    return Err(ClusterError::InvalidPartitions(
-                        "number of partitions must be larger than 0".into(),
-                    ));
-                }
+                check_partition_count(spec.num_partitions)?;
                 self.check_replication_factor(spec.replication_factor)?;
                 Ok(vec![vec![self.broker.id]; spec.num_partitions as usize])
             }
@@ -141,6 +140,7 @@ impl StandaloneMetadata {
     }
 
     fn check_assignments(&self, lists: &[Vec<i32>], rf: Option<usize>) -> Result<(), ClusterError> {
+        check_partition_count(i32::try_from(lists.len()).unwrap_or(i32::MAX))?;
         if lists.is_empty() {
             return Err(ClusterError::InvalidReplicaAssignment(
                 "empty replica assignment".into(),
@@ -165,6 +165,20 @@ impl StandaloneMetadata {
         }
         Ok(())
     }
+}
+
+fn check_partition_count(count: i32) -> Result<(), ClusterError> {
+    if count < 1 {
+        return Err(ClusterError::InvalidPartitions(
+            "number of partitions must be larger than 0".into(),
+        ));
+    }
+    if count > MAX_PARTITIONS_PER_TOPIC {
+        return Err(ClusterError::InvalidPartitions(format!(
+            "number of partitions {count} exceeds the limit of {MAX_PARTITIONS_PER_TOPIC}"
+        )));
+    }
+    Ok(())
 }
 
 fn partition(index: usize, replicas: Vec<i32>) -> PartitionState {
@@ -267,6 +281,7 @@ impl ClusterMetadata for StandaloneMetadata {
                 "topic currently has {existing} partitions, {total} would not be an increase"
             )));
         }
+        check_partition_count(total)?;
         let added = (total - existing) as usize;
         let lists = match assignments {
             Some(lists) => {
@@ -416,6 +431,14 @@ mod tests {
         assert!(matches!(
             m.create_topic(spec("a", 1, 1), false).await,
             Err(ClusterError::TopicAlreadyExists(_))
+        ));
+        assert!(matches!(
+            m.create_topic(spec("huge", i32::MAX, 1), false).await,
+            Err(ClusterError::InvalidPartitions(_))
+        ));
+        assert!(matches!(
+            m.create_partitions("a", i32::MAX, None, false).await,
+            Err(ClusterError::InvalidPartitions(_))
         ));
         assert!(matches!(
             m.create_topic(spec("b", 1, 2), false).await,
