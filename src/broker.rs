@@ -17,6 +17,8 @@ pub struct Broker {
     pub config: BrokerConfig,
     pub cluster: Arc<dyn ClusterMetadata>,
     pub replicas: ReplicaManager,
+    /// Held for the broker's lifetime so no second process opens the same data.
+    _dir_lock: DirLock,
 }
 
 /// Failures of topic lifecycle operations.
@@ -43,6 +45,7 @@ impl Broker {
             port: advertised.port,
             rack: config.rack.clone(),
         };
+        let dir_lock = DirLock::acquire(&dir)?;
         let logs = LogManager::open(&dir)
             .with_context(|| format!("opening log directory {}", dir.display()))?;
         let cluster = StandaloneMetadata::open(&dir, me)
@@ -51,6 +54,7 @@ impl Broker {
             replicas: ReplicaManager::new(broker_id, logs),
             cluster: Arc::new(cluster),
             config,
+            _dir_lock: dir_lock,
         };
         broker.host_all_topics()?;
         Ok(broker)
@@ -140,6 +144,35 @@ impl Broker {
     /// Flushes and checkpoints every log for a clean restart.
     pub fn shutdown(&self) -> Result<(), crate::log::LogError> {
         self.replicas.logs().shutdown()
+    }
+}
+
+/// An exclusive `flock` on `<log dir>/.lock`, as Kafka takes, released when dropped.
+struct DirLock {
+    _file: std::fs::File,
+}
+
+impl DirLock {
+    fn acquire(dir: &std::path::Path) -> anyhow::Result<DirLock> {
+        use std::os::fd::AsRawFd;
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let path = dir.join(".lock");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .with_context(|| format!("opening {}", path.display()))?;
+        // SAFETY: flock on a descriptor this function owns.
+        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        if rc != 0 {
+            anyhow::bail!(
+                "{} is in use by another process (failed to lock {})",
+                dir.display(),
+                path.display()
+            );
+        }
+        Ok(DirLock { _file: file })
     }
 }
 

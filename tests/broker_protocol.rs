@@ -501,3 +501,18 @@ async fn data_survives_clean_restart() {
         (0, 50)
     );
 }
+
+#[tokio::test]
+async fn a_second_broker_cannot_open_the_same_data_directory() {
+    let b = TestBroker::start(&[]).await;
+    let overrides = vec![
+        "listeners=PLAINTEXT://127.0.0.1:0".to_string(),
+        format!("log.dirs={}", b.dir.path().display()),
+    ];
+    let config = odradek::app::load_config(None, &overrides).unwrap();
+    let err = odradek::app::RunningBroker::start(config)
+        .await
+        .err()
+        .expect("second broker refused");
+    assert!(format!("{err:#}").contains("in use"), "{err:#}");
+}

@@ -71,23 +71,25 @@ async fn accept_loop(
     permits: Arc<Semaphore>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let mut connections = JoinSet::new();
     loop {
+        while connections.try_join_next().is_some() {}
         let permit = tokio::select! {
-            _ = shutdown.wait_for(|stop| *stop) => return,
+            _ = shutdown.wait_for(|stop| *stop) => break,
             permit = permits.clone().acquire_owned() => match permit {
                 Ok(p) => p,
-                Err(_) => return,
+                Err(_) => break,
             },
         };
         let accepted = tokio::select! {
-            _ = shutdown.wait_for(|stop| *stop) => return,
+            _ = shutdown.wait_for(|stop| *stop) => break,
             accepted = listener.accept() => accepted,
         };
         match accepted {
             Ok((stream, peer)) => {
                 let broker = broker.clone();
                 let mut stop = shutdown.clone();
-                tokio::spawn(async move {
+                connections.spawn(async move {
                     tokio::select! {
                         _ = connection::serve_connection(broker, stream, peer) => {}
                         _ = stop.wait_for(|stop| *stop) => {}
@@ -101,4 +103,6 @@ async fn accept_loop(
             }
         }
     }
+    // Every connection has seen the stop signal; wait for them so none outlives the broker.
+    while connections.join_next().await.is_some() {}
 }
