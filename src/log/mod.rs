@@ -1,1 +1,94 @@
-//! Partition logs on disk.
+//! Partition logs on disk: Kafka-compatible segment files (`.log`, `.index`, `.timeindex`), offset
+//! assignment and validation of raw v2 record batches, idempotent-producer state, recovery after a
+//! crash, retention, and the checkpoint files of a log directory.
+//!
+//! The storage layer works on raw record-batch bytes only; it never sees protocol types.
+//!
+//! Layout: `{log_dir}/{topic}-{partition}/{base_offset:020}.log|.index|.timeindex` plus producer
+//! state snapshots `{offset:020}.snapshot`; in `{log_dir}`: `recovery-point-offset-checkpoint`,
+//! `log-start-offset-checkpoint` and the `.kafka_cleanshutdown` marker.
+//!
+//! Not implemented yet: compaction (the policy is only stored), transactions (transactional batches are
+//! stored and deduplicated like idempotent ones, no markers or LSO), delayed file deletion
+//! (`file_delete_delay_ms` is ignored: files are deleted right away), decoding compressed batches
+//! (see `PartitionLog::offset_for_timestamp`).
+
+pub mod batch;
+pub mod checkpoint;
+pub mod config;
+pub mod error;
+mod index;
+pub mod manager;
+pub mod partition;
+mod producer_state;
+mod segment;
+
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+
+pub use batch::BatchHeader;
+pub use config::{CleanupPolicy, LogConfig, TimestampType};
+pub use error::{AppendError, LogError, ReadError};
+pub use manager::LogManager;
+pub use partition::{AppendInfo, FetchData, PartitionLog, RecoveryStats, TimestampOffset};
+
+/// A topic partition; its directory is `{topic}-{partition}`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TopicPartition {
+    pub topic: Arc<str>,
+    pub partition: i32,
+}
+
+impl TopicPartition {
+    pub fn new(topic: &str, partition: i32) -> TopicPartition {
+        TopicPartition {
+            topic: Arc::from(topic),
+            partition,
+        }
+    }
+
+    /// Directory name `{topic}-{partition}`.
+    pub fn dir_name(&self) -> String {
+        format!("{}-{}", self.topic, self.partition)
+    }
+
+    /// Parses a partition directory name; `None` for anything else (including `-delete`,
+    /// `-future` and `-stray` directories and invalid topic names).
+    pub fn parse_dir_name(name: &str) -> Option<TopicPartition> {
+        let (topic, p) = name.rsplit_once('-')?;
+        let partition: i32 = p.parse().ok()?;
+        if p.starts_with('+') || (p.len() > 1 && p.starts_with('0')) {
+            return None;
+        }
+        let tp = TopicPartition::new(topic, partition);
+        tp.validate().ok()?;
+        Some(tp)
+    }
+
+    /// Kafka's topic name rules (1..=249 chars of `[a-zA-Z0-9._-]`, not `.` or `..`) and a
+    /// non-negative partition.
+    pub fn validate(&self) -> Result<(), LogError> {
+        let t = &*self.topic;
+        let ok_chars = t
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-');
+        if t.is_empty() || t.len() > 249 || t == "." || t == ".." || !ok_chars {
+            return Err(LogError::InvalidName(format!("invalid topic name {t:?}")));
+        }
+        if self.partition < 0 {
+            return Err(LogError::InvalidName(format!(
+                "invalid partition {}",
+                self.partition
+            )));
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Display for TopicPartition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{}", self.topic, self.partition)
+    }
+}
