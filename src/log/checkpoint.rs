@@ -33,7 +33,9 @@ pub fn read_checkpoint(path: &Path) -> Result<HashMap<TopicPartition, i64>, LogE
         .ok_or_else(|| bad("bad count line"))?;
     let mut out = HashMap::with_capacity(count.min(1 << 16));
     for _ in 0..count {
-        let line = lines.next().ok_or_else(|| bad("fewer entries than declared"))?;
+        let line = lines
+            .next()
+            .ok_or_else(|| bad("fewer entries than declared"))?;
         let mut parts = line.split(' ');
         let (Some(topic), Some(p), Some(o), None) =
             (parts.next(), parts.next(), parts.next(), parts.next())
@@ -60,7 +62,10 @@ pub fn read_checkpoint(path: &Path) -> Result<HashMap<TopicPartition, i64>, LogE
 }
 
 /// Writes a checkpoint file atomically.
-pub fn write_checkpoint(path: &Path, entries: &HashMap<TopicPartition, i64>) -> Result<(), LogError> {
+pub fn write_checkpoint(
+    path: &Path,
+    entries: &HashMap<TopicPartition, i64>,
+) -> Result<(), LogError> {
     let mut sorted: Vec<_> = entries.iter().collect();
     sorted.sort();
     let mut text = format!("0\n{}\n", sorted.len());
@@ -100,7 +105,13 @@ mod tests {
         let text = fs::read_to_string(&p).unwrap();
         assert_eq!(text, "0\n2\na.b-c 3 42\nt 0 0\n");
         assert_eq!(read_checkpoint(&p).unwrap(), m);
-        for bad in ["1\n0\n", "0\n2\nt 0 1\n", "0\n1\nt x 1\n", "0\n1\nt 0 1 9\n", ""] {
+        for bad in [
+            "1\n0\n",
+            "0\n2\nt 0 1\n",
+            "0\n1\nt x 1\n",
+            "0\n1\nt 0 1 9\n",
+            "",
+        ] {
             fs::write(&p, bad).unwrap();
             assert!(read_checkpoint(&p).is_err(), "{bad:?}");
         }

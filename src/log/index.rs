@@ -345,10 +345,14 @@ mod tests {
         assert_eq!(idx.lookup(119), (110, 4000));
         assert_eq!(idx.lookup(500), (120, 8000));
         idx.close_handle();
-        let again = OffsetIndex::load(p.clone(), 100, 1024, 9000).unwrap().unwrap();
+        let again = OffsetIndex::load(p.clone(), 100, 1024, 9000)
+            .unwrap()
+            .unwrap();
         assert_eq!(again.entries, idx.entries);
         // position beyond the log file: damaged
-        assert!(OffsetIndex::load(p.clone(), 100, 1024, 8000).unwrap().is_none());
+        assert!(OffsetIndex::load(p.clone(), 100, 1024, 8000)
+            .unwrap()
+            .is_none());
         std::fs::write(&p, [1, 2, 3]).unwrap();
         assert!(OffsetIndex::load(p, 100, 1024, 9000).unwrap().is_none());
     }

@@ -178,10 +178,7 @@ impl PartitionLog {
         if !segs.is_empty() {
             if !clean_shutdown {
                 let rp = recovery_point.unwrap_or(0);
-                let first = segs
-                    .iter()
-                    .rposition(|s| s.base_offset <= rp)
-                    .unwrap_or(0);
+                let first = segs.iter().rposition(|s| s.base_offset <= rp).unwrap_or(0);
                 for n in needs_scan.iter_mut().skip(first) {
                     *n = true;
                 }
@@ -201,8 +198,8 @@ impl PartitionLog {
                         batches = r.batches, truncated = r.truncated_bytes, "recovered segment");
                     let is_recovery_zone = !clean_shutdown;
                     let next_base = segs.get(i + 1).map(|s| s.base_offset);
-                    let broken = r.truncated_bytes > 0
-                        || next_base.is_some_and(|nb| r.next_offset > nb);
+                    let broken =
+                        r.truncated_bytes > 0 || next_base.is_some_and(|nb| r.next_offset > nb);
                     if broken && (is_recovery_zone || i == last) && i + 1 < segs.len() {
                         // Everything after the first corruption is unreliable.
                         for s in segs.drain(i + 1..) {
@@ -227,17 +224,26 @@ impl PartitionLog {
             // An empty non-first segment left by truncation at its end is harmless; keep it.
         } else {
             let base = log_start_checkpoint.unwrap_or(0).max(0);
-            segs.push(Arc::new(Segment::create(&dir, base, idx_bytes, now_wall_ms())?));
+            segs.push(Arc::new(Segment::create(
+                &dir,
+                base,
+                idx_bytes,
+                now_wall_ms(),
+            )?));
         }
         if recovered_any {
             for s in &segs {
                 s.flush()?;
             }
         }
-        let last = segs.last().ok_or_else(|| LogError::Corrupt("no segment".into()))?;
+        let last = segs
+            .last()
+            .ok_or_else(|| LogError::Corrupt("no segment".into()))?;
         {
             let mut m = last.meta.lock();
-            let since = last.size().saturating_sub(u64::from(m.index.last_position()));
+            let since = last
+                .size()
+                .saturating_sub(u64::from(m.index.last_position()));
             m.bytes_since_index = since as usize;
         }
         let leo = last.next_offset();

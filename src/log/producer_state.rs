@@ -344,7 +344,9 @@ mod tests {
     fn snapshot_round_trip_and_damage() {
         let mut s = ProducerState::default();
         for i in 0..7 {
-            let b = TestBatch::new(2, 100 + i).idempotent(7, 1, (i * 2) as i32).build();
+            let b = TestBatch::new(2, 100 + i)
+                .idempotent(7, 1, (i * 2) as i32)
+                .build();
             let mut h = BatchHeader::parse(&b).unwrap();
             h.base_offset = i * 2;
             s.replay(&h);

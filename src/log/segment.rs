@@ -90,9 +90,13 @@ impl Segment {
             .write(true)
             .truncate(true)
             .open(dir.join(file_name(base, LOG_SUFFIX)))?;
-        let index = OffsetIndex::create(dir.join(file_name(base, INDEX_SUFFIX)), base, index_bytes)?;
-        let time_index =
-            TimeIndex::create(dir.join(file_name(base, TIME_INDEX_SUFFIX)), base, index_bytes)?;
+        let index =
+            OffsetIndex::create(dir.join(file_name(base, INDEX_SUFFIX)), base, index_bytes)?;
+        let time_index = TimeIndex::create(
+            dir.join(file_name(base, TIME_INDEX_SUFFIX)),
+            base,
+            index_bytes,
+        )?;
         Ok(Segment {
             base_offset: base,
             dir: dir.to_path_buf(),
@@ -451,7 +455,10 @@ impl Segment {
     pub fn delete_files(&self) -> io::Result<()> {
         let (ip, tp) = {
             let m = self.meta.lock();
-            (m.index.path().to_path_buf(), m.time_index.path().to_path_buf())
+            (
+                m.index.path().to_path_buf(),
+                m.time_index.path().to_path_buf(),
+            )
         };
         for p in [self.log_path(), ip, tp] {
             let mut del = p.clone().into_os_string();
