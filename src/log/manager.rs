@@ -1,9 +1,9 @@
 //! The log manager of one log directory: opens partition logs, keeps the recovery-point and
 //! log-start-offset checkpoints, runs retention and time-based flushes, and handles clean shutdown.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs;
-use std::io;
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -31,6 +31,8 @@ pub struct LogManager {
     recovery_points: Mutex<HashMap<TopicPartition, i64>>,
     log_starts: Mutex<HashMap<TopicPartition, i64>>,
     had_clean_shutdown: bool,
+    /// Partitions on disk that have not been opened (recovered) since an unclean shutdown.
+    dirty: Mutex<HashSet<TopicPartition>>,
     checkpoint_lock: Mutex<()>,
     delete_counter: AtomicU64,
 }
@@ -66,9 +68,35 @@ impl LogManager {
         let log_starts = read_checkpoint_lenient(&dir.join(LOG_START_OFFSET_CHECKPOINT))?;
         let marker = dir.join(CLEAN_SHUTDOWN_FILE);
         let had_clean_shutdown = marker.exists();
+        // Partitions that were not cleanly closed even though the directory was shut down cleanly
+        // (never opened during a run that itself started after a crash). Odradek lists them in the
+        // marker, one directory name a line; Kafka's marker is empty, meaning all clean.
+        let mut dirty: HashSet<TopicPartition> = HashSet::new();
         if had_clean_shutdown {
+            let text = fs::read(&marker).unwrap_or_default();
+            for line in String::from_utf8_lossy(&text).lines() {
+                match TopicPartition::parse_dir_name(line.trim()) {
+                    Some(tp) => {
+                        dirty.insert(tp);
+                    }
+                    None if line.trim().is_empty() => {}
+                    None => tracing::warn!(line, "ignoring unknown line in clean shutdown marker"),
+                }
+            }
             fs::remove_file(&marker)?;
             checkpoint::sync_dir(&dir)?;
+        } else {
+            // Everything on disk is suspect until opened (and recovered) in this run.
+            for e in fs::read_dir(&dir)? {
+                let e = e?;
+                if let Some(tp) = e
+                    .file_name()
+                    .to_str()
+                    .and_then(TopicPartition::parse_dir_name)
+                {
+                    dirty.insert(tp);
+                }
+            }
         }
         for e in fs::read_dir(&dir)? {
             let e = e?;
@@ -88,6 +116,7 @@ impl LogManager {
             recovery_points: Mutex::new(recovery_points),
             log_starts: Mutex::new(log_starts),
             had_clean_shutdown,
+            dirty: Mutex::new(dirty),
             checkpoint_lock: Mutex::new(()),
             delete_counter: AtomicU64::new(0),
         }))
@@ -116,14 +145,9 @@ impl LogManager {
         let dir = self.dir.join(tp.dir_name());
         let rp = self.recovery_points.lock().get(tp).copied();
         let ls = self.log_starts.lock().get(tp).copied();
-        let log = Arc::new(PartitionLog::open(
-            tp.clone(),
-            dir,
-            config,
-            self.had_clean_shutdown,
-            rp,
-            ls,
-        )?);
+        let clean = self.had_clean_shutdown && !self.dirty.lock().contains(tp);
+        let log = Arc::new(PartitionLog::open(tp.clone(), dir, config, clean, rp, ls)?);
+        self.dirty.lock().remove(tp);
         self.logs.write().insert(tp.clone(), log.clone());
         Ok(log)
     }
@@ -168,6 +192,7 @@ impl LogManager {
             log.mark_closed();
         }
         self.recovery_points.lock().remove(tp);
+        self.dirty.lock().remove(tp);
         self.log_starts.lock().remove(tp);
         let dir = self.dir.join(tp.dir_name());
         let n = self.delete_counter.fetch_add(1, Ordering::Relaxed);
@@ -250,7 +275,19 @@ impl LogManager {
         }
         self.checkpoint()?;
         let marker = self.dir.join(CLEAN_SHUTDOWN_FILE);
-        fs::File::create(&marker)?.sync_all()?;
+        let mut dirty: Vec<String> = self
+            .dirty
+            .lock()
+            .iter()
+            .filter(|tp| self.dir.join(tp.dir_name()).is_dir())
+            .map(|tp| tp.dir_name())
+            .collect();
+        dirty.sort();
+        let mut f = fs::File::create(&marker)?;
+        for d in &dirty {
+            writeln!(f, "{d}")?;
+        }
+        f.sync_all()?;
         checkpoint::sync_dir(&self.dir)?;
         tracing::info!(dir = %self.dir.display(), "log directory shut down cleanly");
         Ok(())

@@ -232,8 +232,10 @@ impl PartitionLog {
             )?));
         }
         if recovered_any {
-            for s in &segs {
-                s.flush()?;
+            for (s, scanned) in segs.iter().zip(&needs_scan) {
+                if *scanned {
+                    s.flush()?;
+                }
             }
         }
         let last = segs
@@ -514,7 +516,11 @@ impl PartitionLog {
         let active = self.active()?;
         let size = active.size();
         let mut reason = None;
-        if size > 0 && size + payload as u64 > cfg.segment_bytes {
+        // Positions in the offset index are u32: never let a segment reach 2 GiB either.
+        if size > 0
+            && (size + payload as u64 > cfg.segment_bytes
+                || size + payload as u64 > i32::MAX as u64)
+        {
             reason = Some("size");
         } else if size > 0 {
             let waited = match active.first_batch_timestamp()? {
@@ -727,7 +733,7 @@ impl PartitionLog {
                 let m = s.meta.lock();
                 (m.max_timestamp, m.offset_of_max_timestamp)
             };
-            if s.size() > 0 && best.as_ref().is_none_or(|b| t > b.1) {
+            if s.size() > 0 && best.as_ref().map_or(true, |b| t > b.1) {
                 best = Some((s.clone(), t, o));
             }
         }

@@ -289,7 +289,7 @@ impl Segment {
                 meta.max_timestamp = h.max_timestamp;
                 meta.offset_of_max_timestamp = h.last_offset();
             }
-            if meta.bytes_since_index > index_interval {
+            if meta.bytes_since_index > index_interval && !meta.index.is_full() {
                 meta.index.append(h.last_offset(), pos as u32)?;
                 let (t, o) = (meta.max_timestamp, meta.offset_of_max_timestamp);
                 meta.time_index.maybe_append(t, o, false)?;
@@ -367,7 +367,7 @@ impl Segment {
             }
             if since > index_interval {
                 idx.push(((h.last_offset() - self.base_offset) as u32, pos as u32));
-                if tidx.last().is_none_or(|&(t, _)| max_ts > t) {
+                if tidx.last().map_or(true, |&(t, _)| max_ts > t) {
                     tidx.push((max_ts, (off_max - self.base_offset) as u32));
                 }
                 since = 0;
@@ -377,7 +377,7 @@ impl Segment {
             pos = end;
             batches += 1;
         }
-        if max_ts >= 0 && tidx.last().is_none_or(|&(t, _)| max_ts > t) {
+        if max_ts >= 0 && tidx.last().map_or(true, |&(t, _)| max_ts > t) {
             tidx.push((max_ts, (off_max - self.base_offset) as u32));
         }
         let truncated = file_len - pos;
