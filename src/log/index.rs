@@ -49,11 +49,19 @@ impl EntryFile {
     }
 
     fn sync(&mut self) -> io::Result<()> {
-        match &self.file {
+        match self.sync_handle()? {
             Some(f) => f.sync_all(),
+            None => Ok(()),
+        }
+    }
+
+    /// A handle to fsync without holding any lock (`None` if the file does not exist).
+    fn sync_handle(&self) -> io::Result<Option<File>> {
+        match &self.file {
+            Some(f) => f.try_clone().map(Some),
             None => match File::open(&self.path) {
-                Ok(f) => f.sync_all(),
-                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+                Ok(f) => Ok(Some(f)),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
                 Err(e) => Err(e),
             },
         }
@@ -193,6 +201,10 @@ impl OffsetIndex {
         self.file.sync()
     }
 
+    pub fn sync_handle(&self) -> io::Result<Option<File>> {
+        self.file.sync_handle()
+    }
+
     /// Drops the append handle (segment became inactive).
     pub fn close_handle(&mut self) {
         self.file.file = None;
@@ -318,6 +330,10 @@ impl TimeIndex {
 
     pub fn sync(&mut self) -> io::Result<()> {
         self.file.sync()
+    }
+
+    pub fn sync_handle(&self) -> io::Result<Option<File>> {
+        self.file.sync_handle()
     }
 
     pub fn close_handle(&mut self) {

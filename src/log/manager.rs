@@ -5,7 +5,6 @@ use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
@@ -34,7 +33,6 @@ pub struct LogManager {
     /// Partitions on disk that have not been opened (recovered) since an unclean shutdown.
     dirty: Mutex<HashSet<TopicPartition>>,
     checkpoint_lock: Mutex<()>,
-    delete_counter: AtomicU64,
 }
 
 impl std::fmt::Debug for LogManager {
@@ -118,7 +116,6 @@ impl LogManager {
             had_clean_shutdown,
             dirty: Mutex::new(dirty),
             checkpoint_lock: Mutex::new(()),
-            delete_counter: AtomicU64::new(0),
         }))
     }
 
@@ -195,11 +192,10 @@ impl LogManager {
         self.dirty.lock().remove(tp);
         self.log_starts.lock().remove(tp);
         let dir = self.dir.join(tp.dir_name());
-        let n = self.delete_counter.fetch_add(1, Ordering::Relaxed);
         let target = self.dir.join(format!(
-            "{}.{}{n}{DELETE_DIR_SUFFIX}",
+            "{}.{}{DELETE_DIR_SUFFIX}",
             tp.dir_name(),
-            std::process::id()
+            uuid::Uuid::new_v4().simple()
         ));
         match fs::rename(&dir, &target) {
             Ok(()) => {}

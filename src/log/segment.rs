@@ -201,9 +201,24 @@ impl Segment {
         mut pos: u64,
         mut f: impl FnMut(u64, &BatchHeader, usize) -> bool,
     ) -> io::Result<()> {
+        // Headers are read through a 16 KiB window, refilled when a header crosses its end, so a
+        // walk costs one read per window rather than one per batch.
+        const WINDOW: usize = 16 * 1024;
         let end = self.size();
+        let mut buf: Vec<u8> = Vec::new();
+        let mut buf_start = 0u64;
         while pos + HEADER_SIZE as u64 <= end {
-            let Some(h) = self.read_header(pos)? else {
+            if pos < buf_start || pos + HEADER_SIZE as u64 > buf_start + buf.len() as u64 {
+                let want = ((end - pos) as usize).min(WINDOW);
+                buf.resize(want, 0);
+                let n = pread_full(&self.file, &mut buf, pos)?;
+                buf.truncate(n);
+                buf_start = pos;
+                if n < HEADER_SIZE {
+                    break;
+                }
+            }
+            let Some(h) = BatchHeader::parse(&buf[(pos - buf_start) as usize..]) else {
                 break;
             };
             let Ok(sz) = batch::check_structure(&h, (end - pos) as usize) else {
@@ -408,11 +423,17 @@ impl Segment {
         self.recover(index_interval)
     }
 
+    /// fsyncs the log file and both indexes; the metadata lock is not held during the fsyncs.
     pub fn flush(&self) -> io::Result<()> {
         self.file.sync_data()?;
-        let mut m = self.meta.lock();
-        m.index.sync()?;
-        m.time_index.sync()
+        let handles = {
+            let m = self.meta.lock();
+            [m.index.sync_handle()?, m.time_index.sync_handle()?]
+        };
+        for f in handles.into_iter().flatten() {
+            f.sync_all()?;
+        }
+        Ok(())
     }
 
     /// The segment stops being the active one: final time index entry, close index handles.

@@ -904,3 +904,39 @@ fn idle_producers_expire() {
     let later = TestBatch::new(1, 1000).idempotent(3, 0, 7).build();
     assert!(!l.append(&later, 0, 0).unwrap().duplicate);
 }
+
+#[test]
+fn types_are_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<PartitionLog>();
+    check::<LogManager>();
+}
+
+#[test]
+fn damaged_checkpoint_and_snapshot_fall_back_to_recovery() {
+    let d = tempfile::tempdir().unwrap();
+    let late = idem(1, 11, 0, 0);
+    {
+        let (m, l) = open(d.path(), cfg());
+        for _ in 0..5 {
+            l.append(&batch(2, super::segment::now_wall_ms()), 0, 0).unwrap();
+        }
+        l.append(&late, 0, 0).unwrap();
+        assert_eq!(l.num_segments(), 1);
+        m.shutdown().unwrap();
+    }
+    fs::write(
+        d.path().join(checkpoint::RECOVERY_POINT_CHECKPOINT),
+        "garbage",
+    )
+    .unwrap();
+    for p in seg_files(d.path(), ".snapshot") {
+        fs::write(p, b"not a snapshot").unwrap();
+    }
+    fs::remove_file(d.path().join(CLEAN_SHUTDOWN_FILE)).unwrap();
+    let (_m, l) = open(d.path(), cfg());
+    assert_eq!(l.recovery_stats().segments_recovered, 1);
+    assert_eq!(l.recovery_stats().batches_replayed, 6);
+    assert_eq!(l.log_end_offset(), 11);
+    assert!(l.append(&late, 0, 0).unwrap().duplicate);
+}
