@@ -82,6 +82,9 @@ pub struct PartitionLog {
     log_end_offset: AtomicI64,
     log_start_offset: AtomicI64,
     recovery_point: AtomicI64,
+    /// Upper bound for retention (Kafka never deletes at or beyond the high watermark); -1 = unset,
+    /// the log end offset is used.
+    high_watermark: AtomicI64,
     unflushed_messages: AtomicI64,
     last_flush_ms: AtomicI64,
     closed: AtomicBool,
@@ -268,6 +271,7 @@ impl PartitionLog {
             log_end_offset: AtomicI64::new(leo),
             log_start_offset: AtomicI64::new(lso),
             recovery_point: AtomicI64::new(rp),
+            high_watermark: AtomicI64::new(-1),
             unflushed_messages: AtomicI64::new(0),
             last_flush_ms: AtomicI64::new(now_wall_ms()),
             closed: AtomicBool::new(false),
@@ -866,7 +870,16 @@ impl PartitionLog {
         let mut st = self.append.lock();
         let segs = self.segments.read().clone();
         let n = segs.len();
-        let deletable = |i: usize, s: &Segment| !(i == n - 1 && s.size() == 0);
+        let leo = self.log_end_offset();
+        let hw = match self.high_watermark.load(Ordering::Acquire) {
+            h if h >= 0 => h.min(leo),
+            _ => leo,
+        };
+        // Kafka: never the empty active segment, and only segments wholly below the high watermark.
+        let deletable = |i: usize, s: &Segment| {
+            let upper = segs.get(i + 1).map(|x| x.base_offset).unwrap_or(leo);
+            !(i == n - 1 && s.size() == 0) && upper <= hw
+        };
         let mut count = 0usize;
         if cfg.retention_ms >= 0 {
             while count < n
@@ -894,7 +907,6 @@ impl PartitionLog {
         }
         if count == n {
             // Deleting everything: start a new empty active segment first, as Kafka does.
-            let leo = self.log_end_offset();
             let active = segs[n - 1].clone();
             self.roll(active, leo, now_ms, "retention", &st.producers)?;
         }
@@ -921,6 +933,12 @@ impl PartitionLog {
         tracing::info!(partition = %self.tp, deleted = count, log_start = lso,
             "retention deleted segments");
         Ok(count)
+    }
+
+    /// Sets the high watermark used to bound retention: segments holding offsets at or beyond it are
+    /// never deleted. Until set, the log end offset is the bound.
+    pub fn set_high_watermark(&self, hw: i64) {
+        self.high_watermark.store(hw, Ordering::Release);
     }
 
     /// Forgets producers idle for longer than `producer_id_expiration_ms`.

@@ -676,6 +676,10 @@ fn retention_by_time() {
     let cp = checkpoint::read_checkpoint(&d.path().join(checkpoint::LOG_START_OFFSET_CHECKPOINT))
         .unwrap();
     assert_eq!(cp.get(&tp()), Some(&lso));
+    // Segments at or beyond the high watermark are kept.
+    l.set_high_watermark(l.segment_base_offsets()[1]);
+    assert_eq!(m.run_retention(10_000_000), 1);
+    l.set_high_watermark(-1);
     // All expired: a new empty active segment at the log end.
     let n = l.num_segments();
     assert_eq!(m.run_retention(10_000_000), n);
@@ -919,7 +923,8 @@ fn damaged_checkpoint_and_snapshot_fall_back_to_recovery() {
     {
         let (m, l) = open(d.path(), cfg());
         for _ in 0..5 {
-            l.append(&batch(2, super::segment::now_wall_ms()), 0, 0).unwrap();
+            l.append(&batch(2, super::segment::now_wall_ms()), 0, 0)
+                .unwrap();
         }
         l.append(&late, 0, 0).unwrap();
         assert_eq!(l.num_segments(), 1);
