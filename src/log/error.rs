@@ -11,8 +11,6 @@ pub enum LogError {
     Corrupt(String),
     #[error("invalid name: {0}")]
     InvalidName(String),
-    #[error("partition log is closed")]
-    Closed,
 }
 
 /// Why a produce payload was refused. Nothing of the payload is stored on error.
