@@ -1,0 +1,973 @@
+//! One partition's log: an ordered list of segments, offset assignment, reads, producer state,
+//! recovery at open, retention and truncation.
+//!
+//! Locking: appends (and every structural change: roll, retention, truncation) are serialized by the
+//! per-partition `append` mutex. The segment list sits behind an `RwLock` held only to clone or swap
+//! `Arc`s; segment data is read with positioned reads bounded by the published segment size and log
+//! end offset, so a reader never waits for an append's disk write.
+
+use std::collections::HashMap;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use parking_lot::{Mutex, RwLock};
+
+use super::batch::{self, BatchHeader, PayloadBatch};
+use super::config::{LogConfig, TimestampType};
+use super::error::{AppendError, LogError, ReadError};
+use super::producer_state::{self, ProducerEntry, ProducerState};
+use super::segment::{self, now_wall_ms, Segment};
+use super::TopicPartition;
+
+/// Result of a successful append.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AppendInfo {
+    pub first_offset: i64,
+    pub last_offset: i64,
+    /// The broker time written into the batches for LogAppendTime topics, -1 for CreateTime.
+    pub log_append_time_ms: i64,
+    pub log_start_offset: i64,
+    /// The payload duplicated one of the producer's last 5 batches: nothing was written and the
+    /// offsets are the original ones.
+    pub duplicate: bool,
+    pub records_count: u32,
+}
+
+/// Bytes of whole stored batches.
+#[derive(Clone, Debug, Default)]
+pub struct FetchData {
+    pub records: Bytes,
+}
+
+/// A (timestamp, offset) answer of ListOffsets-style lookups.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TimestampOffset {
+    pub timestamp: i64,
+    pub offset: i64,
+}
+
+/// What opening the partition had to do; lets callers and tests see whether segments were scanned.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RecoveryStats {
+    /// Segments found on disk.
+    pub segments_loaded: usize,
+    /// Segments fully scanned (CRC-checked, indexes rebuilt).
+    pub segments_recovered: usize,
+    /// Segments whose index files were missing or failed the sanity checks (included in
+    /// `segments_recovered`).
+    pub indexes_rebuilt: usize,
+    /// Bytes cut off torn or corrupt segment tails.
+    pub bytes_truncated: u64,
+    /// Segments removed because they followed a corruption.
+    pub segments_deleted: usize,
+    /// Batch headers replayed to rebuild producer state after the newest snapshot.
+    pub batches_replayed: u64,
+}
+
+#[derive(Debug, Default)]
+struct AppendState {
+    producers: ProducerState,
+}
+
+pub struct PartitionLog {
+    tp: TopicPartition,
+    dir: PathBuf,
+    config: RwLock<LogConfig>,
+    segments: RwLock<Vec<Arc<Segment>>>,
+    append: Mutex<AppendState>,
+    log_end_offset: AtomicI64,
+    log_start_offset: AtomicI64,
+    recovery_point: AtomicI64,
+    /// Upper bound for retention (Kafka never deletes at or beyond the high watermark); -1 = unset,
+    /// the log end offset is used.
+    high_watermark: AtomicI64,
+    unflushed_messages: AtomicI64,
+    last_flush_ms: AtomicI64,
+    closed: AtomicBool,
+    snapshots_written: AtomicUsize,
+    stats: RecoveryStats,
+}
+
+impl std::fmt::Debug for PartitionLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PartitionLog")
+            .field("tp", &self.tp)
+            .field("log_start_offset", &self.log_start_offset())
+            .field("log_end_offset", &self.log_end_offset())
+            .finish()
+    }
+}
+
+fn closed_err() -> io::Error {
+    io::Error::other("partition log is closed")
+}
+
+/// Segment base offsets of the `.log` files in `dir`; removes leftovers of interrupted deletions
+/// and temporary files.
+fn scan_dir(dir: &Path) -> io::Result<Vec<i64>> {
+    let mut bases = Vec::new();
+    for e in fs::read_dir(dir)? {
+        let e = e?;
+        let name = e.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if name.ends_with(segment::DELETED_SUFFIX) || name.ends_with(".tmp") {
+            fs::remove_file(e.path())?;
+            continue;
+        }
+        if let Some(stem) = name.strip_suffix(segment::LOG_SUFFIX) {
+            if stem.len() == 20 {
+                if let Ok(b) = stem.parse::<i64>() {
+                    if b >= 0 {
+                        bases.push(b);
+                    }
+                }
+            }
+        }
+    }
+    bases.sort_unstable();
+    // Index files without a log file are orphans.
+    for e in fs::read_dir(dir)? {
+        let e = e?;
+        let name = e.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let stem = name
+            .strip_suffix(segment::INDEX_SUFFIX)
+            .or_else(|| name.strip_suffix(segment::TIME_INDEX_SUFFIX));
+        if let Some(stem) = stem {
+            if let Ok(b) = stem.parse::<i64>() {
+                if bases.binary_search(&b).is_err() {
+                    fs::remove_file(e.path())?;
+                }
+            }
+        }
+    }
+    Ok(bases)
+}
+
+impl PartitionLog {
+    /// Opens or creates the log in `dir`. With `clean_shutdown` the indexes are trusted after sanity
+    /// checks; otherwise every segment from the one holding `recovery_point` on is scanned.
+    pub(crate) fn open(
+        tp: TopicPartition,
+        dir: PathBuf,
+        config: LogConfig,
+        clean_shutdown: bool,
+        recovery_point: Option<i64>,
+        log_start_checkpoint: Option<i64>,
+    ) -> Result<PartitionLog, LogError> {
+        fs::create_dir_all(&dir)?;
+        let bases = scan_dir(&dir)?;
+        let mut stats = RecoveryStats {
+            segments_loaded: bases.len(),
+            ..Default::default()
+        };
+        let idx_bytes = config.segment_index_bytes;
+        let interval = config.index_interval_bytes;
+        let mut segs: Vec<Arc<Segment>> = Vec::with_capacity(bases.len().max(1));
+        let mut needs_scan: Vec<bool> = Vec::new();
+        for b in &bases {
+            let (s, damaged) = Segment::open(&dir, *b, idx_bytes)?;
+            if damaged {
+                stats.indexes_rebuilt += 1;
+            }
+            segs.push(Arc::new(s));
+            needs_scan.push(damaged);
+        }
+        let mut recovered_any = false;
+        if !segs.is_empty() {
+            if !clean_shutdown {
+                let rp = recovery_point.unwrap_or(0);
+                let first = segs.iter().rposition(|s| s.base_offset <= rp).unwrap_or(0);
+                for n in needs_scan.iter_mut().skip(first) {
+                    *n = true;
+                }
+            }
+            let last = segs.len() - 1;
+            if !needs_scan[last] && !segs[last].load_next_offset()? {
+                needs_scan[last] = true;
+            }
+            let mut i = 0;
+            while i < segs.len() {
+                if needs_scan[i] {
+                    let r = segs[i].recover(interval)?;
+                    recovered_any = true;
+                    stats.segments_recovered += 1;
+                    stats.bytes_truncated += r.truncated_bytes;
+                    tracing::info!(partition = %tp, segment = segs[i].base_offset,
+                        batches = r.batches, truncated = r.truncated_bytes, "recovered segment");
+                    let is_recovery_zone = !clean_shutdown;
+                    let next_base = segs.get(i + 1).map(|s| s.base_offset);
+                    let broken =
+                        r.truncated_bytes > 0 || next_base.is_some_and(|nb| r.next_offset > nb);
+                    if broken && (is_recovery_zone || i == last) && i + 1 < segs.len() {
+                        // Everything after the first corruption is unreliable.
+                        for s in segs.drain(i + 1..) {
+                            tracing::warn!(partition = %tp, segment = s.base_offset,
+                                "deleting segment after corruption");
+                            s.delete_files()?;
+                            stats.segments_deleted += 1;
+                        }
+                        needs_scan.truncate(i + 1);
+                    } else if broken {
+                        tracing::warn!(partition = %tp, segment = segs[i].base_offset,
+                            "truncated a segment below the recovery point");
+                    }
+                }
+                i += 1;
+            }
+            for w in 0..segs.len().saturating_sub(1) {
+                if !needs_scan[w] {
+                    segs[w].set_next_offset(segs[w + 1].base_offset);
+                }
+            }
+            // An empty non-first segment left by truncation at its end is harmless; keep it.
+        } else {
+            let base = log_start_checkpoint.unwrap_or(0).max(0);
+            segs.push(Arc::new(Segment::create(
+                &dir,
+                base,
+                idx_bytes,
+                now_wall_ms(),
+            )?));
+        }
+        if recovered_any {
+            for (s, scanned) in segs.iter().zip(&needs_scan) {
+                if *scanned {
+                    s.flush()?;
+                }
+            }
+        }
+        let last = segs
+            .last()
+            .ok_or_else(|| LogError::Corrupt("no segment".into()))?;
+        {
+            let mut m = last.meta.lock();
+            let since = last
+                .size()
+                .saturating_sub(u64::from(m.index.last_position()));
+            m.bytes_since_index = since as usize;
+        }
+        let leo = last.next_offset();
+        let first_base = segs.first().map(|s| s.base_offset).unwrap_or(0);
+        let lso = log_start_checkpoint
+            .unwrap_or(first_base)
+            .max(first_base)
+            .min(leo);
+        let rp = if clean_shutdown || recovered_any {
+            leo
+        } else {
+            recovery_point.unwrap_or(0).min(leo)
+        };
+        let log = PartitionLog {
+            tp,
+            dir,
+            config: RwLock::new(config),
+            segments: RwLock::new(segs),
+            append: Mutex::new(AppendState::default()),
+            log_end_offset: AtomicI64::new(leo),
+            log_start_offset: AtomicI64::new(lso),
+            recovery_point: AtomicI64::new(rp),
+            high_watermark: AtomicI64::new(-1),
+            unflushed_messages: AtomicI64::new(0),
+            last_flush_ms: AtomicI64::new(now_wall_ms()),
+            closed: AtomicBool::new(false),
+            snapshots_written: AtomicUsize::new(0),
+            stats,
+        };
+        let (producers, replayed) = log.load_producer_state(leo)?;
+        log.append.lock().producers = producers;
+        let mut stats = log.stats;
+        stats.batches_replayed = replayed;
+        tracing::info!(partition = %log.tp, log_start = lso, log_end = leo,
+            segments = log.segments.read().len(), recovered = stats.segments_recovered,
+            "opened partition log");
+        Ok(PartitionLog { stats, ..log })
+    }
+
+    /// Producer state from the newest snapshot <= `leo` plus the batches after it.
+    fn load_producer_state(&self, leo: i64) -> Result<(ProducerState, u64), LogError> {
+        producer_state::delete_snapshots_above(&self.dir, leo)?;
+        let (mut state, from) = match producer_state::load_latest(&self.dir, leo)? {
+            Some((s, o)) => (s, o),
+            None => (ProducerState::default(), i64::MIN),
+        };
+        let mut replayed = 0u64;
+        if from < leo {
+            let segs = self.segments.read().clone();
+            for s in segs.iter() {
+                if s.next_offset() <= from && s.base_offset < from {
+                    continue;
+                }
+                let start = if from > s.base_offset {
+                    u64::from(s.meta.lock().index.lookup(from).1)
+                } else {
+                    0
+                };
+                s.walk_headers(start, |_, h, _| {
+                    if h.base_offset >= from {
+                        state.replay(h);
+                        replayed += 1;
+                    }
+                    true
+                })?;
+            }
+        }
+        let cfg = self.config.read().producer_id_expiration_ms;
+        state.expire(now_wall_ms(), cfg);
+        Ok((state, replayed))
+    }
+
+    pub fn topic_partition(&self) -> &TopicPartition {
+        &self.tp
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// What the open had to do (see `RecoveryStats`).
+    pub fn recovery_stats(&self) -> RecoveryStats {
+        self.stats
+    }
+
+    pub fn log_start_offset(&self) -> i64 {
+        self.log_start_offset.load(Ordering::Acquire)
+    }
+
+    pub fn log_end_offset(&self) -> i64 {
+        self.log_end_offset.load(Ordering::Acquire)
+    }
+
+    /// Offset below which everything is known to be fsynced.
+    pub fn recovery_point(&self) -> i64 {
+        self.recovery_point.load(Ordering::Acquire)
+    }
+
+    pub fn config(&self) -> LogConfig {
+        self.config.read().clone()
+    }
+
+    pub fn set_config(&self, config: LogConfig) {
+        let idx = config.segment_index_bytes;
+        *self.config.write() = config;
+        if let Some(s) = self.segments.read().last() {
+            s.set_index_bytes(idx);
+        }
+    }
+
+    pub fn size_bytes(&self) -> u64 {
+        self.segments.read().iter().map(|s| s.size()).sum()
+    }
+
+    pub fn num_segments(&self) -> usize {
+        self.segments.read().len()
+    }
+
+    /// Base offsets of the segments, oldest first.
+    pub fn segment_base_offsets(&self) -> Vec<i64> {
+        self.segments.read().iter().map(|s| s.base_offset).collect()
+    }
+
+    fn active(&self) -> Result<Arc<Segment>, io::Error> {
+        self.segments
+            .read()
+            .last()
+            .cloned()
+            .ok_or_else(|| io::Error::other("partition log has no segment"))
+    }
+
+    /// Validates and appends one produce payload (one or more concatenated v2 record batches).
+    ///
+    /// Per batch: size >= 61, batchLength+12 fits, magic 2, CRC-32C over bytes 21..end,
+    /// lastOffsetDelta+1 == recordsCount > 0, size <= `max_message_bytes` (else MessageTooLarge),
+    /// no control batches, idempotent batches carry a sequence. Offsets are assigned by patching
+    /// baseOffset and partitionLeaderEpoch; LogAppendTime topics get attribute bit 3, maxTimestamp =
+    /// `now_ms` and a recomputed CRC. Idempotent producers follow Kafka's ProducerAppendInfo rules; if
+    /// any batch duplicates one of its producer's last 5 batches, the original offsets are returned
+    /// with `duplicate = true` and nothing is written (as Kafka does for the whole request).
+    /// All-or-nothing: on error nothing is stored.
+    pub fn append(
+        &self,
+        records: &[u8],
+        leader_epoch: i32,
+        now_ms: i64,
+    ) -> Result<AppendInfo, AppendError> {
+        let cfg = self.config.read().clone();
+        let batches = batch::validate_payload(records, cfg.max_message_bytes)?;
+        if records.len() as u64 > cfg.segment_bytes {
+            return Err(AppendError::MessageTooLarge {
+                size: records.len(),
+                max: usize::try_from(cfg.segment_bytes).unwrap_or(usize::MAX),
+            });
+        }
+        let lat = cfg.timestamp_type == TimestampType::LogAppendTime;
+        let mut st = self.append.lock();
+        if self.closed.load(Ordering::Acquire) {
+            return Err(AppendError::Storage(closed_err()));
+        }
+        let leo = self.log_end_offset();
+        // Assign offsets (on header copies) and check producer state.
+        let mut staged: HashMap<i64, ProducerEntry> = HashMap::new();
+        let mut headers: Vec<(usize, BatchHeader, usize)> = Vec::with_capacity(batches.len());
+        let mut next = leo;
+        let mut records_count: u32 = 0;
+        let mut max_ts = i64::MIN;
+        for PayloadBatch {
+            position,
+            size,
+            header,
+        } in &batches
+        {
+            let mut h = *header;
+            if h.has_producer_id() {
+                if let Some(d) = st.producers.find_duplicate(&h) {
+                    return Ok(AppendInfo {
+                        first_offset: d.first_offset,
+                        last_offset: d.last_offset,
+                        log_append_time_ms: if lat { d.timestamp } else { -1 },
+                        log_start_offset: self.log_start_offset(),
+                        duplicate: true,
+                        records_count: (d.last_offset - d.first_offset + 1) as u32,
+                    });
+                }
+                st.producers.check(&staged, &h)?;
+            }
+            h.base_offset = next;
+            h.partition_leader_epoch = leader_epoch;
+            if lat {
+                h.max_timestamp = now_ms;
+                h.attributes |= 0x08;
+            }
+            if h.has_producer_id() {
+                let current = staged
+                    .remove(&h.producer_id)
+                    .or_else(|| st.producers.producers.get(&h.producer_id).cloned());
+                let mut e = current.unwrap_or(ProducerEntry {
+                    epoch: h.producer_epoch,
+                    batches: Default::default(),
+                    last_timestamp: -1,
+                });
+                e.add_batch(&h, h.base_offset, h.last_offset());
+                staged.insert(h.producer_id, e);
+            }
+            max_ts = max_ts.max(h.max_timestamp);
+            records_count = records_count.saturating_add(h.records_count as u32);
+            next = h.next_offset();
+            headers.push((*position, h, *size));
+        }
+        let last_offset = next - 1;
+        // Patch the stored copy.
+        let mut buf = records.to_vec();
+        for (pos, h, size) in &headers {
+            let b = &mut buf[*pos..*pos + *size];
+            batch::patch_offset_and_epoch(b, h.base_offset, leader_epoch);
+            if lat {
+                batch::patch_log_append_time(b, now_ms);
+            }
+        }
+        let seg = self.maybe_roll(
+            &cfg,
+            &st.producers,
+            buf.len(),
+            max_ts,
+            leo,
+            last_offset,
+            now_ms,
+        )?;
+        seg.append(&buf, &headers, cfg.index_interval_bytes)?;
+        for (id, e) in staged {
+            st.producers.producers.insert(id, e);
+        }
+        self.log_end_offset.store(next, Ordering::Release);
+        let unflushed = self
+            .unflushed_messages
+            .fetch_add(i64::from(records_count), Ordering::AcqRel)
+            + i64::from(records_count);
+        drop(st);
+        if unflushed >= cfg.flush_interval_messages {
+            self.flush().map_err(|e| match e {
+                LogError::Io(e) => AppendError::Storage(e),
+                other => AppendError::Storage(io::Error::other(other.to_string())),
+            })?;
+        }
+        Ok(AppendInfo {
+            first_offset: leo,
+            last_offset,
+            log_append_time_ms: if lat { now_ms } else { -1 },
+            log_start_offset: self.log_start_offset(),
+            duplicate: false,
+            records_count,
+        })
+    }
+
+    /// Rolls the active segment if the incoming payload requires it (Kafka's shouldRoll); called with
+    /// the append lock held. Returns the segment to append to.
+    #[allow(clippy::too_many_arguments)]
+    fn maybe_roll(
+        &self,
+        cfg: &LogConfig,
+        producers: &ProducerState,
+        payload: usize,
+        max_ts: i64,
+        first_offset: i64,
+        last_offset: i64,
+        now_ms: i64,
+    ) -> Result<Arc<Segment>, io::Error> {
+        let active = self.active()?;
+        let size = active.size();
+        let mut reason = None;
+        // Positions in the offset index are u32: never let a segment reach 2 GiB either.
+        if size > 0
+            && (size + payload as u64 > cfg.segment_bytes
+                || size + payload as u64 > i32::MAX as u64)
+        {
+            reason = Some("size");
+        } else if size > 0 {
+            let waited = match active.first_batch_timestamp()? {
+                Some(t) if t >= 0 => max_ts.saturating_sub(t),
+                _ => now_ms.saturating_sub(active.meta.lock().created_ms),
+            };
+            if waited > cfg.segment_ms {
+                reason = Some("time");
+            }
+        }
+        if reason.is_none() && size > 0 && active.index_full() {
+            reason = Some("index full");
+        }
+        if reason.is_none() && last_offset - active.base_offset > i64::from(i32::MAX) {
+            reason = Some("offset overflow");
+        }
+        match reason {
+            None => Ok(active),
+            Some(r) => self.roll(active, first_offset, now_ms, r, producers),
+        }
+    }
+
+    fn roll(
+        &self,
+        old: Arc<Segment>,
+        new_base: i64,
+        now_ms: i64,
+        reason: &str,
+        producers: &ProducerState,
+    ) -> Result<Arc<Segment>, io::Error> {
+        if old.base_offset == new_base && old.size() == 0 {
+            return Ok(old);
+        }
+        old.seal()?;
+        let cfg = self.config.read().clone();
+        let new = Arc::new(Segment::create(
+            &self.dir,
+            new_base,
+            cfg.segment_index_bytes,
+            now_ms,
+        )?);
+        self.segments.write().push(new.clone());
+        // Everything before the new segment is now complete: fsync it and move the recovery point.
+        self.flush_segments_below(new_base)?;
+        tracing::info!(partition = %self.tp, new_segment = new_base, reason, "rolled segment");
+        // Producer state snapshot at the roll point (the caller holds the append lock, so the state
+        // matches `new_base`). A failure only costs replay time at the next open.
+        if let Err(e) = self.write_snapshot_locked(producers, new_base) {
+            tracing::warn!(partition = %self.tp, error = %e, "producer state snapshot failed");
+        }
+        Ok(new)
+    }
+
+    fn write_snapshot_locked(&self, state: &ProducerState, offset: i64) -> io::Result<()> {
+        producer_state::write_snapshot(&self.dir, offset, state)?;
+        self.snapshots_written.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// fsyncs every segment with data between the recovery point and `upto`, then advances the
+    /// recovery point to `upto`.
+    fn flush_segments_below(&self, upto: i64) -> io::Result<()> {
+        let rp = self.recovery_point();
+        if upto <= rp {
+            return Ok(());
+        }
+        let segs = self.segments.read().clone();
+        for (i, s) in segs.iter().enumerate() {
+            let end = segs.get(i + 1).map(|n| n.base_offset).unwrap_or(i64::MAX);
+            if end > rp && s.base_offset < upto {
+                s.flush()?;
+            }
+        }
+        self.recovery_point.fetch_max(upto, Ordering::AcqRel);
+        Ok(())
+    }
+
+    /// Reads whole stored batches starting at the batch containing `offset`, up to `max_bytes`
+    /// (with `min_one_batch`, at least the first whole batch even if larger: KIP-74), excluding any
+    /// batch whose last offset is >= `max_offset_exclusive` (a high watermark; `None` = log end).
+    /// Serves one segment per call, with one positioned read into one buffer. Empty at log end;
+    /// `offset` below the log start or above the log end is `OffsetOutOfRange`.
+    pub fn read(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        min_one_batch: bool,
+        max_offset_exclusive: Option<i64>,
+    ) -> Result<FetchData, ReadError> {
+        let leo = self.log_end_offset();
+        let lso = self.log_start_offset();
+        if offset < lso || offset > leo {
+            return Err(ReadError::OffsetOutOfRange {
+                offset,
+                log_start_offset: lso,
+                log_end_offset: leo,
+            });
+        }
+        let upper = max_offset_exclusive.unwrap_or(leo).min(leo);
+        if offset >= upper {
+            return Ok(FetchData::default());
+        }
+        let segs = self.segments.read().clone();
+        let start_idx = segs
+            .iter()
+            .rposition(|s| s.base_offset <= offset)
+            .unwrap_or(0);
+        for seg in &segs[start_idx..] {
+            let Some((pos, first)) = seg.find_batch(offset)? else {
+                continue;
+            };
+            if first.last_offset() >= upper {
+                return Ok(FetchData::default());
+            }
+            let first_size = first.size().unwrap_or(0);
+            let seg_size = seg.size();
+            let avail = seg_size.saturating_sub(pos) as usize;
+            let want = if first_size > max_bytes {
+                if !min_one_batch {
+                    return Ok(FetchData::default());
+                }
+                first_size
+            } else {
+                max_bytes.min(avail)
+            };
+            let buf = seg.read_bytes(pos, want)?;
+            // Cut to whole batches below `upper`.
+            let mut cut = 0usize;
+            while cut + batch::HEADER_SIZE <= buf.len() {
+                let Some(h) = BatchHeader::parse(&buf[cut..]) else {
+                    break;
+                };
+                let Some(sz) = h.size() else { break };
+                if sz < batch::HEADER_SIZE || cut + sz > buf.len() || h.last_offset() >= upper {
+                    break;
+                }
+                cut += sz;
+            }
+            let mut b = Bytes::from(buf);
+            b.truncate(cut);
+            return Ok(FetchData { records: b });
+        }
+        Ok(FetchData::default())
+    }
+
+    /// First record with timestamp >= `ts` at or after the log start (ListOffsets by timestamp).
+    ///
+    /// Uses the time index, then a short header scan, then walks the records of that one batch when
+    /// it is uncompressed. Limitation: the records of compressed batches are not decoded here; for
+    /// such a batch (whose maxTimestamp >= `ts`) the batch's base offset and its maxTimestamp are
+    /// returned. For LogAppendTime batches every record has the batch's maxTimestamp, so the answer is
+    /// the batch's base offset.
+    pub fn offset_for_timestamp(&self, ts: i64) -> Result<Option<TimestampOffset>, LogError> {
+        let lso = self.log_start_offset();
+        let leo = self.log_end_offset();
+        let segs = self.segments.read().clone();
+        for seg in segs.iter() {
+            let start = {
+                let m = seg.meta.lock();
+                if m.max_timestamp < ts {
+                    continue;
+                }
+                let (_, o) = m.time_index.lookup(ts);
+                let o = o.max(lso);
+                u64::from(m.index.lookup(o).1)
+            };
+            let mut found = None;
+            seg.walk_headers(start, |pos, h, sz| {
+                if h.base_offset >= leo {
+                    return false;
+                }
+                if h.max_timestamp >= ts && h.last_offset() >= lso {
+                    found = Some((pos, *h, sz));
+                    return false;
+                }
+                true
+            })?;
+            let Some((pos, h, sz)) = found else { continue };
+            if h.compression() == 0 && !h.is_log_append_time() {
+                let bytes = seg.read_bytes(pos, sz)?;
+                if let Some(recs) = batch::record_timestamps(&bytes) {
+                    if let Some(&(o, t)) = recs.iter().find(|&&(o, t)| t >= ts && o >= lso) {
+                        return Ok(Some(TimestampOffset {
+                            timestamp: t,
+                            offset: o,
+                        }));
+                    }
+                }
+            }
+            return Ok(Some(TimestampOffset {
+                timestamp: h.max_timestamp,
+                offset: h.base_offset.max(lso),
+            }));
+        }
+        Ok(None)
+    }
+
+    /// The record with the largest timestamp (ListOffsets MAX_TIMESTAMP); `None` on an empty log.
+    /// Limitation: inside a compressed batch the exact record is unknown here and the batch's last
+    /// offset is returned; for LogAppendTime batches it is the batch's base offset (all records share
+    /// the timestamp).
+    pub fn max_timestamp_offset(&self) -> Result<Option<TimestampOffset>, LogError> {
+        if self.log_end_offset() <= self.log_start_offset() {
+            return Ok(None);
+        }
+        let segs = self.segments.read().clone();
+        let mut best: Option<(Arc<Segment>, i64, i64)> = None;
+        for s in segs.iter() {
+            let (t, o) = {
+                let m = s.meta.lock();
+                (m.max_timestamp, m.offset_of_max_timestamp)
+            };
+            if s.size() > 0 && best.as_ref().map_or(true, |b| t > b.1) {
+                best = Some((s.clone(), t, o));
+            }
+        }
+        let Some((seg, t, o)) = best else {
+            return Ok(None);
+        };
+        let Some((pos, h)) = seg.find_batch(o)? else {
+            return Ok(Some(TimestampOffset {
+                timestamp: t,
+                offset: o,
+            }));
+        };
+        if h.is_log_append_time() {
+            return Ok(Some(TimestampOffset {
+                timestamp: t,
+                offset: h.base_offset,
+            }));
+        }
+        if h.compression() == 0 {
+            let bytes = seg.read_bytes(pos, h.size().unwrap_or(0))?;
+            if let Some(recs) = batch::record_timestamps(&bytes) {
+                if let Some(&(o, _)) = recs.iter().find(|&&(_, rt)| rt == t) {
+                    return Ok(Some(TimestampOffset {
+                        timestamp: t,
+                        offset: o,
+                    }));
+                }
+            }
+        }
+        Ok(Some(TimestampOffset {
+            timestamp: t,
+            offset: h.last_offset(),
+        }))
+    }
+
+    /// fsyncs all unflushed segments and indexes and advances the recovery point to the log end.
+    pub fn flush(&self) -> Result<(), LogError> {
+        let leo = self.log_end_offset();
+        let segs = self.segments.read().clone();
+        let rp = self.recovery_point();
+        for (i, s) in segs.iter().enumerate() {
+            let end = segs.get(i + 1).map(|n| n.base_offset).unwrap_or(i64::MAX);
+            if end > rp {
+                s.flush()?;
+            }
+        }
+        self.recovery_point.fetch_max(leo, Ordering::AcqRel);
+        self.unflushed_messages.store(0, Ordering::Release);
+        self.last_flush_ms.store(now_wall_ms(), Ordering::Release);
+        Ok(())
+    }
+
+    /// Flushes if `flush_interval_ms` elapsed since the last flush and there is unflushed data.
+    pub fn flush_if_due(&self, now_ms: i64) -> Result<bool, LogError> {
+        let interval = self.config.read().flush_interval_ms;
+        let last = self.last_flush_ms.load(Ordering::Acquire);
+        if now_ms.saturating_sub(last) >= interval && self.log_end_offset() > self.recovery_point()
+        {
+            self.flush()?;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    /// Removes every record at and after `offset`. The cut happens at the start of the batch holding
+    /// `offset`, so if `offset` falls inside a batch the new log end is that batch's base offset.
+    /// Truncating below the first segment empties the log and restarts it at `offset`.
+    pub fn truncate_to(&self, offset: i64) -> Result<(), LogError> {
+        if offset < 0 {
+            return Err(LogError::Corrupt(format!(
+                "cannot truncate to negative offset {offset}"
+            )));
+        }
+        let mut st = self.append.lock();
+        if offset >= self.log_end_offset() {
+            return Ok(());
+        }
+        let interval = self.config.read().index_interval_bytes;
+        let segs = self.segments.read().clone();
+        let first_base = segs.first().map(|s| s.base_offset).unwrap_or(0);
+        if offset < first_base {
+            let idx = self.config.read().segment_index_bytes;
+            let fresh = Arc::new(Segment::create(&self.dir, offset, idx, now_wall_ms())?);
+            *self.segments.write() = vec![fresh];
+            for s in &segs {
+                s.delete_files()?;
+            }
+            self.log_start_offset.store(offset, Ordering::Release);
+            self.log_end_offset.store(offset, Ordering::Release);
+            self.recovery_point.store(offset, Ordering::Release);
+            producer_state::delete_snapshots_above(&self.dir, -1)?;
+            st.producers = ProducerState::default();
+            tracing::info!(partition = %self.tp, offset, "truncated fully");
+            return Ok(());
+        }
+        let keep = segs
+            .iter()
+            .rposition(|s| s.base_offset <= offset)
+            .unwrap_or(0);
+        let removed: Vec<Arc<Segment>> = segs[keep + 1..].to_vec();
+        let target = segs[keep].clone();
+        self.segments.write().truncate(keep + 1);
+        for s in &removed {
+            s.delete_files()?;
+        }
+        let pos = target.find_batch(offset)?.map(|(p, _)| p);
+        let new_leo = match pos {
+            Some(p) => target.truncate_to_position(p, interval)?.next_offset,
+            None => target.next_offset(),
+        };
+        self.log_end_offset.store(new_leo, Ordering::Release);
+        if self.log_start_offset() > new_leo {
+            self.log_start_offset.store(new_leo, Ordering::Release);
+        }
+        self.recovery_point.fetch_min(new_leo, Ordering::AcqRel);
+        let (producers, _) = self.load_producer_state(new_leo)?;
+        st.producers = producers;
+        tracing::info!(partition = %self.tp, offset, log_end = new_leo, "truncated log");
+        Ok(())
+    }
+
+    /// Applies time and size retention; returns the number of segments deleted.
+    /// The log start offset moves to the first remaining segment's base offset. Files are deleted
+    /// right away (`file_delete_delay_ms` is ignored).
+    pub fn apply_retention(&self, now_ms: i64) -> Result<usize, LogError> {
+        let cfg = self.config.read().clone();
+        if cfg.retention_ms < 0 && cfg.retention_bytes < 0 {
+            return Ok(0);
+        }
+        let mut st = self.append.lock();
+        let segs = self.segments.read().clone();
+        let n = segs.len();
+        let leo = self.log_end_offset();
+        let hw = match self.high_watermark.load(Ordering::Acquire) {
+            h if h >= 0 => h.min(leo),
+            _ => leo,
+        };
+        // Kafka: never the empty active segment, and only segments wholly below the high watermark.
+        let deletable = |i: usize, s: &Segment| {
+            let upper = segs.get(i + 1).map(|x| x.base_offset).unwrap_or(leo);
+            !(i == n - 1 && s.size() == 0) && upper <= hw
+        };
+        let mut count = 0usize;
+        if cfg.retention_ms >= 0 {
+            while count < n
+                && deletable(count, &segs[count])
+                && now_ms.saturating_sub(segs[count].largest_timestamp()) > cfg.retention_ms
+            {
+                count += 1;
+            }
+        }
+        if cfg.retention_bytes >= 0 {
+            let total: i64 = segs[count..].iter().map(|s| s.size() as i64).sum();
+            let mut diff = total - cfg.retention_bytes;
+            while count < n && deletable(count, &segs[count]) {
+                let sz = segs[count].size() as i64;
+                if diff - sz >= 0 {
+                    diff -= sz;
+                    count += 1;
+                } else {
+                    break;
+                }
+            }
+        }
+        if count == 0 {
+            return Ok(0);
+        }
+        if count == n {
+            // Deleting everything: start a new empty active segment first, as Kafka does.
+            let active = segs[n - 1].clone();
+            self.roll(active, leo, now_ms, "retention", &st.producers)?;
+        }
+        let gone: Vec<Arc<Segment>> = {
+            let mut w = self.segments.write();
+            w.drain(..count).collect()
+        };
+        let new_start = self
+            .segments
+            .read()
+            .first()
+            .map(|s| s.base_offset)
+            .unwrap_or_else(|| self.log_end_offset());
+        self.log_start_offset.fetch_max(new_start, Ordering::AcqRel);
+        for s in &gone {
+            s.delete_files()?;
+        }
+        // Producers whose data is all gone are forgotten (Kafka's truncateHead).
+        let lso = self.log_start_offset();
+        st.producers
+            .producers
+            .retain(|_, e| e.batches.back().is_some_and(|b| b.last_offset >= lso));
+        st.producers.expire(now_ms, cfg.producer_id_expiration_ms);
+        tracing::info!(partition = %self.tp, deleted = count, log_start = lso,
+            "retention deleted segments");
+        Ok(count)
+    }
+
+    /// Sets the high watermark used to bound retention: segments holding offsets at or beyond it are
+    /// never deleted. Until set, the log end offset is the bound.
+    pub fn set_high_watermark(&self, hw: i64) {
+        self.high_watermark.store(hw, Ordering::Release);
+    }
+
+    /// Forgets producers idle for longer than `producer_id_expiration_ms`.
+    pub fn expire_producers(&self, now_ms: i64) -> usize {
+        let exp = self.config.read().producer_id_expiration_ms;
+        self.append.lock().producers.expire(now_ms, exp)
+    }
+
+    /// Number of producer-state snapshots written by this instance (tests, metrics).
+    pub fn snapshots_written(&self) -> usize {
+        self.snapshots_written.load(Ordering::Relaxed)
+    }
+
+    /// Clean close: seal the active segment (final time index entry), flush, write the producer
+    /// state snapshot at the log end. Further appends fail.
+    pub(crate) fn close(&self) -> Result<(), LogError> {
+        let st = self.append.lock();
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        self.active()?.seal()?;
+        self.flush()?;
+        self.write_snapshot_locked(&st.producers, self.log_end_offset())?;
+        Ok(())
+    }
+
+    /// Marks the log closed without flushing (partition deletion).
+    pub(crate) fn mark_closed(&self) {
+        let _st = self.append.lock();
+        self.closed.store(true, Ordering::Release);
+    }
+}
