@@ -119,8 +119,15 @@ async fn api_versions_lists_served_apis_and_refuses_unknown_version() {
     assert!(resp.supported_features.is_empty() && resp.finalized_features.is_empty());
 
     // A version from the future: error 35 with a v0 body.
-    c.send(ApiKey::ApiVersions, 99, &ApiVersionsRequest::default())
-        .await;
+    let mut raw = bytes::BytesMut::new();
+    let header = RequestHeader::default()
+        .with_request_api_key(ApiKey::ApiVersions as i16)
+        .with_request_api_version(99)
+        .with_correlation_id(2);
+    kafka_protocol::protocol::Encodable::encode(&header, &mut raw, 2).unwrap();
+    kafka_protocol::protocol::Encodable::encode(&ApiVersionsRequest::default(), &mut raw, 3)
+        .unwrap();
+    c.send_raw(&raw).await;
     let mut frame = c.receive_frame().await.expect("answer");
     let _ = <ResponseHeader as kafka_protocol::protocol::Decodable>::decode(&mut frame, 0).unwrap();
     let v0 = <ApiVersionsResponse as kafka_protocol::protocol::Decodable>::decode(&mut frame, 0)
@@ -240,6 +247,7 @@ async fn idempotent_retries_are_deduplicated_and_gaps_refused() {
             ApiKey::InitProducerId,
             4,
             &InitProducerIdRequest::default()
+                .with_transactional_id(None)
                 .with_producer_id(ProducerId(-1))
                 .with_producer_epoch(-1)
                 .with_transaction_timeout_ms(60000),
@@ -247,14 +255,18 @@ async fn idempotent_retries_are_deduplicated_and_gaps_refused() {
         .await;
     assert_eq!(pid.error_code, 0);
     let id = pid.producer_id.0;
-    let first = batch_with(&["a", "b"], Compression::None, id, 0, 0, 1);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let first = batch_with(&["a", "b"], Compression::None, id, 0, 0, now);
     assert_eq!(produce(&mut c, "idem", 0, first.clone()).await, (0, 0));
     assert_eq!(
         produce(
             &mut c,
             "idem",
             0,
-            batch_with(&["c"], Compression::None, id, 0, 2, 1)
+            batch_with(&["c"], Compression::None, id, 0, 2, now)
         )
         .await,
         (0, 2)
@@ -265,7 +277,7 @@ async fn idempotent_retries_are_deduplicated_and_gaps_refused() {
         &mut c,
         "idem",
         0,
-        batch_with(&["gap"], Compression::None, id, 0, 10, 1),
+        batch_with(&["gap"], Compression::None, id, 0, 10, now),
     )
     .await;
     assert_eq!(err, 45, "OUT_OF_ORDER_SEQUENCE_NUMBER");
@@ -280,6 +292,7 @@ async fn idempotent_retries_are_deduplicated_and_gaps_refused() {
             ApiKey::InitProducerId,
             4,
             &InitProducerIdRequest::default()
+                .with_transactional_id(None)
                 .with_producer_id(ProducerId(-1))
                 .with_producer_epoch(-1),
         )
@@ -433,7 +446,8 @@ async fn topic_admin_create_describe_extend_delete() {
     let grow = CreatePartitionsRequest::default().with_topics(vec![
         create_partitions_request::CreatePartitionsTopic::default()
             .with_name(name("adm"))
-            .with_count(4),
+            .with_count(4)
+            .with_assignments(None),
     ]);
     let resp: CreatePartitionsResponse = c.call(ApiKey::CreatePartitions, 3, &grow).await;
     assert_eq!(resp.results[0].error_code, 0);
@@ -444,7 +458,8 @@ async fn topic_admin_create_describe_extend_delete() {
     let shrink = CreatePartitionsRequest::default().with_topics(vec![
         create_partitions_request::CreatePartitionsTopic::default()
             .with_name(name("adm"))
-            .with_count(2),
+            .with_count(2)
+            .with_assignments(None),
     ]);
     let resp: CreatePartitionsResponse = c.call(ApiKey::CreatePartitions, 3, &shrink).await;
     assert_eq!(resp.results[0].error_code, 37);

@@ -32,6 +32,7 @@ async fn every_api_answers_at_every_accepted_version() {
     for api in SERVED_APIS {
         for v in api.accepted_min..=api.max {
             let what = format!("{:?} v{v}", api.key);
+            eprintln!("calling {what}");
             let answered = match api.key {
                 ApiKey::Produce => {
                     let data = produce_request::PartitionProduceData::default()
@@ -121,6 +122,7 @@ async fn every_api_answers_at_every_accepted_version() {
                 }
                 ApiKey::InitProducerId => {
                     let req = InitProducerIdRequest::default()
+                        .with_transactional_id(None)
                         .with_producer_id(ProducerId(-1))
                         .with_producer_epoch(-1);
                     let r: InitProducerIdResponse = c.call(api.key, v, &req).await;
@@ -141,7 +143,8 @@ async fn every_api_answers_at_every_accepted_version() {
                         .with_topics(vec![
                             create_partitions_request::CreatePartitionsTopic::default()
                                 .with_name(topic())
-                                .with_count(2),
+                                .with_count(2)
+                                .with_assignments(None),
                         ]);
                     let r: CreatePartitionsResponse = c.call(api.key, v, &req).await;
                     r.results[0].error_code == 0

@@ -25,8 +25,10 @@ pub async fn describe(
         .into_iter()
         .map(|r| {
             let name = r.resource_name.to_string();
+            // A null or empty key list means every config.
             let keys: Option<Vec<String>> = r
                 .configuration_keys
+                .filter(|k| !k.is_empty())
                 .map(|k| k.iter().map(|s| s.to_string()).collect());
             let wanted = |key: &str| keys.as_ref().is_none_or(|k| k.iter().any(|w| w == key));
             let result = DescribeConfigsResult::default()

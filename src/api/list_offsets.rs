@@ -15,11 +15,7 @@ const MAX_TIMESTAMP: i64 = -3;
 const EARLIEST_LOCAL: i64 = -4;
 const LATEST_TIERED: i64 = -5;
 
-pub async fn handle(
-    broker: &Broker,
-    req: ListOffsetsRequest,
-    _version: i16,
-) -> ListOffsetsResponse {
+pub async fn handle(broker: &Broker, req: ListOffsetsRequest, version: i16) -> ListOffsetsResponse {
     let topics =
         req.topics
             .into_iter()
@@ -34,9 +30,13 @@ pub async fn handle(
                         match broker.replicas.partition(&name, p.partition_index) {
                             None => answer
                                 .with_error_code(ResponseError::UnknownTopicOrPartition.code()),
-                            Some(partition) => {
-                                lookup(&partition, p.timestamp, p.current_leader_epoch, answer)
-                            }
+                            Some(partition) => lookup(
+                                &partition,
+                                p.timestamp,
+                                p.current_leader_epoch,
+                                answer,
+                                version,
+                            ),
                         }
                     })
                     .collect();
@@ -53,6 +53,7 @@ fn lookup(
     timestamp: i64,
     current_leader_epoch: i32,
     answer: ListOffsetsPartitionResponse,
+    version: i16,
 ) -> ListOffsetsPartitionResponse {
     if current_leader_epoch >= 0 && current_leader_epoch != partition.leader_epoch {
         let code = if current_leader_epoch < partition.leader_epoch {
@@ -62,7 +63,12 @@ fn lookup(
         };
         return answer.with_error_code(code.code());
     }
-    let answer = answer.with_leader_epoch(partition.leader_epoch);
+    // The leader epoch field exists from v4 on; encoding it earlier is an error.
+    let answer = if version >= 4 {
+        answer.with_leader_epoch(partition.leader_epoch)
+    } else {
+        answer
+    };
     let hw = partition.high_watermark();
     let found =
         |timestamp: i64, offset: i64| answer.clone().with_timestamp(timestamp).with_offset(offset);

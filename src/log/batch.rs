@@ -354,7 +354,7 @@ pub(crate) mod test_util {
                 put_varlong(&mut body, i as i64);
                 put_varlong(&mut body, -1); // null key
                 put_varlong(&mut body, self.value_size as i64);
-                body.extend(std::iter::repeat(b'v').take(self.value_size));
+                body.extend(std::iter::repeat_n(b'v', self.value_size));
                 put_varlong(&mut body, 0); // headers
                 put_varlong(&mut recs, body.len() as i64);
                 recs.extend_from_slice(&body);

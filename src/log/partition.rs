@@ -737,7 +737,7 @@ impl PartitionLog {
                 let m = s.meta.lock();
                 (m.max_timestamp, m.offset_of_max_timestamp)
             };
-            if s.size() > 0 && best.as_ref().map_or(true, |b| t > b.1) {
+            if s.size() > 0 && best.as_ref().is_none_or(|b| t > b.1) {
                 best = Some((s.clone(), t, o));
             }
         }

@@ -382,7 +382,7 @@ impl Segment {
             }
             if since > index_interval {
                 idx.push(((h.last_offset() - self.base_offset) as u32, pos as u32));
-                if tidx.last().map_or(true, |&(t, _)| max_ts > t) {
+                if tidx.last().is_none_or(|&(t, _)| max_ts > t) {
                     tidx.push((max_ts, (off_max - self.base_offset) as u32));
                 }
                 since = 0;
@@ -392,7 +392,7 @@ impl Segment {
             pos = end;
             batches += 1;
         }
-        if max_ts >= 0 && tidx.last().map_or(true, |&(t, _)| max_ts > t) {
+        if max_ts >= 0 && tidx.last().is_none_or(|&(t, _)| max_ts > t) {
             tidx.push((max_ts, (off_max - self.base_offset) as u32));
         }
         let truncated = file_len - pos;
