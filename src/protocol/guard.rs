@@ -304,7 +304,11 @@ impl<'a> Walker<'a> {
     }
 
     /// Validates a non-compact (`i16`/`i32`) length or count prefix; returns `None` for null.
-    fn signed_len(&mut self, declared: i32, field: &'static str) -> Result<Option<u64>, GuardError> {
+    fn signed_len(
+        &mut self,
+        declared: i32,
+        field: &'static str,
+    ) -> Result<Option<u64>, GuardError> {
         match declared {
             -1 => Ok(None),
             n if n >= 0 => Ok(Some(n as u64)),
