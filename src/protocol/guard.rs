@@ -21,6 +21,7 @@
 //! version) yields [`GuardError::UnknownApi`] / [`GuardError::UnsupportedVersion`], and the
 //! caller must not decode such a body with `kafka-protocol`.
 
+#[rustfmt::skip]
 mod schema;
 #[cfg(test)]
 mod tests;

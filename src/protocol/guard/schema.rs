@@ -5,2041 +5,764 @@ use super::{Elem, Field, Msg, StructDef, Tag, Ty::*};
 pub(super) static PARTITION_PRODUCE_DATA: StructDef = StructDef {
     name: "PartitionProduceData",
     fields: &[
-        Field {
-            name: "PartitionProduceData.index",
-            min: 3,
-            max: 13,
-            ty: I32,
-        },
-        Field {
-            name: "PartitionProduceData.records",
-            min: 9,
-            max: 13,
-            ty: CBytes,
-        },
-        Field {
-            name: "PartitionProduceData.records",
-            min: 3,
-            max: 8,
-            ty: Bytes,
-        },
+        Field { name: "PartitionProduceData.index", min: 3, max: 13, ty: I32 },
+        Field { name: "PartitionProduceData.records", min: 9, max: 13, ty: CBytes },
+        Field { name: "PartitionProduceData.records", min: 3, max: 8, ty: Bytes },
     ],
     tagged_from: 9,
-    tags: &[],
+    tags: &[
+    ],
 };
 
 pub(super) static PRODUCE_REQUEST: StructDef = StructDef {
     name: "ProduceRequest",
     fields: &[
-        Field {
-            name: "ProduceRequest.transactional_id",
-            min: 9,
-            max: 13,
-            ty: CStr,
-        },
-        Field {
-            name: "ProduceRequest.transactional_id",
-            min: 3,
-            max: 8,
-            ty: Str,
-        },
-        Field {
-            name: "ProduceRequest.acks",
-            min: 3,
-            max: 13,
-            ty: I16,
-        },
-        Field {
-            name: "ProduceRequest.timeout_ms",
-            min: 3,
-            max: 13,
-            ty: I32,
-        },
-        Field {
-            name: "ProduceRequest.topic_data",
-            min: 9,
-            max: 13,
-            ty: CArr(Elem::Struct(&TOPIC_PRODUCE_DATA)),
-        },
-        Field {
-            name: "ProduceRequest.topic_data",
-            min: 3,
-            max: 8,
-            ty: Arr(Elem::Struct(&TOPIC_PRODUCE_DATA)),
-        },
+        Field { name: "ProduceRequest.transactional_id", min: 9, max: 13, ty: CStr },
+        Field { name: "ProduceRequest.transactional_id", min: 3, max: 8, ty: Str },
+        Field { name: "ProduceRequest.acks", min: 3, max: 13, ty: I16 },
+        Field { name: "ProduceRequest.timeout_ms", min: 3, max: 13, ty: I32 },
+        Field { name: "ProduceRequest.topic_data", min: 9, max: 13, ty: CArr(Elem::Struct(&TOPIC_PRODUCE_DATA)) },
+        Field { name: "ProduceRequest.topic_data", min: 3, max: 8, ty: Arr(Elem::Struct(&TOPIC_PRODUCE_DATA)) },
     ],
     tagged_from: 9,
-    tags: &[],
+    tags: &[
+    ],
 };
 
 pub(super) static TOPIC_PRODUCE_DATA: StructDef = StructDef {
     name: "TopicProduceData",
     fields: &[
-        Field {
-            name: "TopicProduceData.name",
-            min: 9,
-            max: 12,
-            ty: CStr,
-        },
-        Field {
-            name: "TopicProduceData.name",
-            min: 3,
-            max: 8,
-            ty: Str,
-        },
-        Field {
-            name: "TopicProduceData.topic_id",
-            min: 13,
-            max: 13,
-            ty: Uuid,
-        },
-        Field {
-            name: "TopicProduceData.partition_data",
-            min: 9,
-            max: 13,
-            ty: CArr(Elem::Struct(&PARTITION_PRODUCE_DATA)),
-        },
-        Field {
-            name: "TopicProduceData.partition_data",
-            min: 3,
-            max: 8,
-            ty: Arr(Elem::Struct(&PARTITION_PRODUCE_DATA)),
-        },
+        Field { name: "TopicProduceData.name", min: 9, max: 12, ty: CStr },
+        Field { name: "TopicProduceData.name", min: 3, max: 8, ty: Str },
+        Field { name: "TopicProduceData.topic_id", min: 13, max: 13, ty: Uuid },
+        Field { name: "TopicProduceData.partition_data", min: 9, max: 13, ty: CArr(Elem::Struct(&PARTITION_PRODUCE_DATA)) },
+        Field { name: "TopicProduceData.partition_data", min: 3, max: 8, ty: Arr(Elem::Struct(&PARTITION_PRODUCE_DATA)) },
     ],
     tagged_from: 9,
-    tags: &[],
+    tags: &[
+    ],
 };
 
 pub(super) static FETCH_PARTITION: StructDef = StructDef {
     name: "FetchPartition",
     fields: &[
-        Field {
-            name: "FetchPartition.partition",
-            min: 4,
-            max: 18,
-            ty: I32,
-        },
-        Field {
-            name: "FetchPartition.current_leader_epoch",
-            min: 9,
-            max: 18,
-            ty: I32,
-        },
-        Field {
-            name: "FetchPartition.fetch_offset",
-            min: 4,
-            max: 18,
-            ty: I64,
-        },
-        Field {
-            name: "FetchPartition.last_fetched_epoch",
-            min: 12,
-            max: 18,
-            ty: I32,
-        },
-        Field {
-            name: "FetchPartition.log_start_offset",
-            min: 5,
-            max: 18,
-            ty: I64,
-        },
-        Field {
-            name: "FetchPartition.partition_max_bytes",
-            min: 4,
-            max: 18,
-            ty: I32,
-        },
+        Field { name: "FetchPartition.partition", min: 4, max: 18, ty: I32 },
+        Field { name: "FetchPartition.current_leader_epoch", min: 9, max: 18, ty: I32 },
+        Field { name: "FetchPartition.fetch_offset", min: 4, max: 18, ty: I64 },
+        Field { name: "FetchPartition.last_fetched_epoch", min: 12, max: 18, ty: I32 },
+        Field { name: "FetchPartition.log_start_offset", min: 5, max: 18, ty: I64 },
+        Field { name: "FetchPartition.partition_max_bytes", min: 4, max: 18, ty: I32 },
     ],
     tagged_from: 12,
     tags: &[
-        Tag {
-            tag: 0,
-            name: "FetchPartition.replica_directory_id",
-            min: 17,
-            max: 18,
-            ty: Uuid,
-        },
-        Tag {
-            tag: 1,
-            name: "FetchPartition.high_watermark",
-            min: 18,
-            max: 18,
-            ty: I64,
-        },
+        Tag { tag: 0, name: "FetchPartition.replica_directory_id", min: 17, max: 18, ty: Uuid },
+        Tag { tag: 1, name: "FetchPartition.high_watermark", min: 18, max: 18, ty: I64 },
     ],
 };
 
 pub(super) static FETCH_REQUEST: StructDef = StructDef {
     name: "FetchRequest",
     fields: &[
-        Field {
-            name: "FetchRequest.replica_id",
-            min: 4,
-            max: 14,
-            ty: I32,
-        },
-        Field {
-            name: "FetchRequest.max_wait_ms",
-            min: 4,
-            max: 18,
-            ty: I32,
-        },
-        Field {
-            name: "FetchRequest.min_bytes",
-            min: 4,
-            max: 18,
-            ty: I32,
-        },
-        Field {
-            name: "FetchRequest.max_bytes",
-            min: 4,
-            max: 18,
-            ty: I32,
-        },
-        Field {
-            name: "FetchRequest.isolation_level",
-            min: 4,
-            max: 18,
-            ty: I8,
-        },
-        Field {
-            name: "FetchRequest.session_id",
-            min: 7,
-            max: 18,
-            ty: I32,
-        },
-        Field {
-            name: "FetchRequest.session_epoch",
-            min: 7,
-            max: 18,
-            ty: I32,
-        },
-        Field {
-            name: "FetchRequest.topics",
-            min: 12,
-            max: 18,
-            ty: CArr(Elem::Struct(&FETCH_TOPIC)),
-        },
-        Field {
-            name: "FetchRequest.topics",
-            min: 4,
-            max: 11,
-            ty: Arr(Elem::Struct(&FETCH_TOPIC)),
-        },
-        Field {
-            name: "FetchRequest.forgotten_topics_data",
-            min: 12,
-            max: 18,
-            ty: CArr(Elem::Struct(&FORGOTTEN_TOPIC)),
-        },
-        Field {
-            name: "FetchRequest.forgotten_topics_data",
-            min: 7,
-            max: 11,
-            ty: Arr(Elem::Struct(&FORGOTTEN_TOPIC)),
-        },
-        Field {
-            name: "FetchRequest.rack_id",
-            min: 12,
-            max: 18,
-            ty: CStr,
-        },
-        Field {
-            name: "FetchRequest.rack_id",
-            min: 11,
-            max: 11,
-            ty: Str,
-        },
+        Field { name: "FetchRequest.replica_id", min: 4, max: 14, ty: I32 },
+        Field { name: "FetchRequest.max_wait_ms", min: 4, max: 18, ty: I32 },
+        Field { name: "FetchRequest.min_bytes", min: 4, max: 18, ty: I32 },
+        Field { name: "FetchRequest.max_bytes", min: 4, max: 18, ty: I32 },
+        Field { name: "FetchRequest.isolation_level", min: 4, max: 18, ty: I8 },
+        Field { name: "FetchRequest.session_id", min: 7, max: 18, ty: I32 },
+        Field { name: "FetchRequest.session_epoch", min: 7, max: 18, ty: I32 },
+        Field { name: "FetchRequest.topics", min: 12, max: 18, ty: CArr(Elem::Struct(&FETCH_TOPIC)) },
+        Field { name: "FetchRequest.topics", min: 4, max: 11, ty: Arr(Elem::Struct(&FETCH_TOPIC)) },
+        Field { name: "FetchRequest.forgotten_topics_data", min: 12, max: 18, ty: CArr(Elem::Struct(&FORGOTTEN_TOPIC)) },
+        Field { name: "FetchRequest.forgotten_topics_data", min: 7, max: 11, ty: Arr(Elem::Struct(&FORGOTTEN_TOPIC)) },
+        Field { name: "FetchRequest.rack_id", min: 12, max: 18, ty: CStr },
+        Field { name: "FetchRequest.rack_id", min: 11, max: 11, ty: Str },
     ],
     tagged_from: 12,
     tags: &[
-        Tag {
-            tag: 0,
-            name: "FetchRequest.cluster_id",
-            min: 12,
-            max: 18,
-            ty: CStr,
-        },
-        Tag {
-            tag: 1,
-            name: "FetchRequest.replica_state",
-            min: 15,
-            max: 18,
-            ty: Struct(&REPLICA_STATE),
-        },
+        Tag { tag: 0, name: "FetchRequest.cluster_id", min: 12, max: 18, ty: CStr },
+        Tag { tag: 1, name: "FetchRequest.replica_state", min: 15, max: 18, ty: Struct(&REPLICA_STATE) },
     ],
 };
 
 pub(super) static FETCH_TOPIC: StructDef = StructDef {
     name: "FetchTopic",
     fields: &[
-        Field {
-            name: "FetchTopic.topic",
-            min: 12,
-            max: 12,
-            ty: CStr,
-        },
-        Field {
-            name: "FetchTopic.topic",
-            min: 4,
-            max: 11,
-            ty: Str,
-        },
-        Field {
-            name: "FetchTopic.topic_id",
-            min: 13,
-            max: 18,
-            ty: Uuid,
-        },
-        Field {
-            name: "FetchTopic.partitions",
-            min: 12,
-            max: 18,
-            ty: CArr(Elem::Struct(&FETCH_PARTITION)),
-        },
-        Field {
-            name: "FetchTopic.partitions",
-            min: 4,
-            max: 11,
-            ty: Arr(Elem::Struct(&FETCH_PARTITION)),
-        },
+        Field { name: "FetchTopic.topic", min: 12, max: 12, ty: CStr },
+        Field { name: "FetchTopic.topic", min: 4, max: 11, ty: Str },
+        Field { name: "FetchTopic.topic_id", min: 13, max: 18, ty: Uuid },
+        Field { name: "FetchTopic.partitions", min: 12, max: 18, ty: CArr(Elem::Struct(&FETCH_PARTITION)) },
+        Field { name: "FetchTopic.partitions", min: 4, max: 11, ty: Arr(Elem::Struct(&FETCH_PARTITION)) },
     ],
     tagged_from: 12,
-    tags: &[],
+    tags: &[
+    ],
 };
 
 pub(super) static FORGOTTEN_TOPIC: StructDef = StructDef {
     name: "ForgottenTopic",
     fields: &[
-        Field {
-            name: "ForgottenTopic.topic",
-            min: 12,
-            max: 12,
-            ty: CStr,
-        },
-        Field {
-            name: "ForgottenTopic.topic",
-            min: 7,
-            max: 11,
-            ty: Str,
-        },
-        Field {
-            name: "ForgottenTopic.topic_id",
-            min: 13,
-            max: 18,
-            ty: Uuid,
-        },
-        Field {
-            name: "ForgottenTopic.partitions",
-            min: 12,
-            max: 18,
-            ty: CArr(Elem::I32),
-        },
-        Field {
-            name: "ForgottenTopic.partitions",
-            min: 7,
-            max: 11,
-            ty: Arr(Elem::I32),
-        },
+        Field { name: "ForgottenTopic.topic", min: 12, max: 12, ty: CStr },
+        Field { name: "ForgottenTopic.topic", min: 7, max: 11, ty: Str },
+        Field { name: "ForgottenTopic.topic_id", min: 13, max: 18, ty: Uuid },
+        Field { name: "ForgottenTopic.partitions", min: 12, max: 18, ty: CArr(Elem::I32) },
+        Field { name: "ForgottenTopic.partitions", min: 7, max: 11, ty: Arr(Elem::I32) },
     ],
     tagged_from: 12,
-    tags: &[],
+    tags: &[
+    ],
 };
 
 pub(super) static REPLICA_STATE: StructDef = StructDef {
     name: "ReplicaState",
     fields: &[
-        Field {
-            name: "ReplicaState.replica_id",
-            min: 15,
-            max: 18,
-            ty: I32,
-        },
-        Field {
-            name: "ReplicaState.replica_epoch",
-            min: 15,
-            max: 18,
-            ty: I64,
-        },
+        Field { name: "ReplicaState.replica_id", min: 15, max: 18, ty: I32 },
+        Field { name: "ReplicaState.replica_epoch", min: 15, max: 18, ty: I64 },
     ],
     tagged_from: 12,
-    tags: &[],
+    tags: &[
+    ],
 };
 
 pub(super) static LIST_OFFSETS_PARTITION: StructDef = StructDef {
     name: "ListOffsetsPartition",
     fields: &[
-        Field {
-            name: "ListOffsetsPartition.partition_index",
-            min: 1,
-            max: 10,
-            ty: I32,
-        },
-        Field {
-            name: "ListOffsetsPartition.current_leader_epoch",
-            min: 4,
-            max: 10,
-            ty: I32,
-        },
-        Field {
-            name: "ListOffsetsPartition.timestamp",
-            min: 1,
-            max: 10,
-            ty: I64,
-        },
+        Field { name: "ListOffsetsPartition.partition_index", min: 1, max: 10, ty: I32 },
+        Field { name: "ListOffsetsPartition.current_leader_epoch", min: 4, max: 10, ty: I32 },
+        Field { name: "ListOffsetsPartition.timestamp", min: 1, max: 10, ty: I64 },
     ],
     tagged_from: 6,
-    tags: &[],
+    tags: &[
+    ],
 };
 
 pub(super) static LIST_OFFSETS_REQUEST: StructDef = StructDef {
     name: "ListOffsetsRequest",
     fields: &[
-        Field {
-            name: "ListOffsetsRequest.replica_id",
-            min: 1,
-            max: 10,
-            ty: I32,
-        },
-        Field {
-            name: "ListOffsetsRequest.isolation_level",
-            min: 2,
-            max: 10,
-            ty: I8,
-        },
-        Field {
-            name: "ListOffsetsRequest.topics",
-            min: 6,
-            max: 10,
-            ty: CArr(Elem::Struct(&LIST_OFFSETS_TOPIC)),
-        },
-        Field {
-            name: "ListOffsetsRequest.topics",
-            min: 1,
-            max: 5,
-            ty: Arr(Elem::Struct(&LIST_OFFSETS_TOPIC)),
-        },
-        Field {
-            name: "ListOffsetsRequest.timeout_ms",
-            min: 10,
-            max: 10,
-            ty: I32,
-        },
+        Field { name: "ListOffsetsRequest.replica_id", min: 1, max: 10, ty: I32 },
+        Field { name: "ListOffsetsRequest.isolation_level", min: 2, max: 10, ty: I8 },
+        Field { name: "ListOffsetsRequest.topics", min: 6, max: 10, ty: CArr(Elem::Struct(&LIST_OFFSETS_TOPIC)) },
+        Field { name: "ListOffsetsRequest.topics", min: 1, max: 5, ty: Arr(Elem::Struct(&LIST_OFFSETS_TOPIC)) },
+        Field { name: "ListOffsetsRequest.timeout_ms", min: 10, max: 10, ty: I32 },
     ],
     tagged_from: 6,
-    tags: &[],
+    tags: &[
+    ],
 };
 
 pub(super) static LIST_OFFSETS_TOPIC: StructDef = StructDef {
     name: "ListOffsetsTopic",
     fields: &[
-        Field {
-            name: "ListOffsetsTopic.name",
-            min: 6,
-            max: 10,
-            ty: CStr,
-        },
-        Field {
-            name: "ListOffsetsTopic.name",
-            min: 1,
-            max: 5,
-            ty: Str,
-        },
-        Field {
-            name: "ListOffsetsTopic.partitions",
-            min: 6,
-            max: 10,
-            ty: CArr(Elem::Struct(&LIST_OFFSETS_PARTITION)),
-        },
-        Field {
-            name: "ListOffsetsTopic.partitions",
-            min: 1,
-            max: 5,
-            ty: Arr(Elem::Struct(&LIST_OFFSETS_PARTITION)),
-        },
+        Field { name: "ListOffsetsTopic.name", min: 6, max: 10, ty: CStr },
+        Field { name: "ListOffsetsTopic.name", min: 1, max: 5, ty: Str },
+        Field { name: "ListOffsetsTopic.partitions", min: 6, max: 10, ty: CArr(Elem::Struct(&LIST_OFFSETS_PARTITION)) },
+        Field { name: "ListOffsetsTopic.partitions", min: 1, max: 5, ty: Arr(Elem::Struct(&LIST_OFFSETS_PARTITION)) },
     ],
     tagged_from: 6,
-    tags: &[],
+    tags: &[
+    ],
 };
 
 pub(super) static METADATA_REQUEST: StructDef = StructDef {
     name: "MetadataRequest",
     fields: &[
-        Field {
-            name: "MetadataRequest.topics",
-            min: 9,
-            max: 13,
-            ty: CArr(Elem::Struct(&METADATA_REQUEST_TOPIC)),
-        },
-        Field {
-            name: "MetadataRequest.topics",
-            min: 0,
-            max: 8,
-            ty: Arr(Elem::Struct(&METADATA_REQUEST_TOPIC)),
-        },
-        Field {
-            name: "MetadataRequest.allow_auto_topic_creation",
-            min: 4,
-            max: 13,
-            ty: Bool,
-        },
-        Field {
-            name: "MetadataRequest.include_cluster_authorized_operations",
-            min: 8,
-            max: 10,
-            ty: Bool,
-        },
-        Field {
-            name: "MetadataRequest.include_topic_authorized_operations",
-            min: 8,
-            max: 13,
-            ty: Bool,
-        },
+        Field { name: "MetadataRequest.topics", min: 9, max: 13, ty: CArr(Elem::Struct(&METADATA_REQUEST_TOPIC)) },
+        Field { name: "MetadataRequest.topics", min: 0, max: 8, ty: Arr(Elem::Struct(&METADATA_REQUEST_TOPIC)) },
+        Field { name: "MetadataRequest.allow_auto_topic_creation", min: 4, max: 13, ty: Bool },
+        Field { name: "MetadataRequest.include_cluster_authorized_operations", min: 8, max: 10, ty: Bool },
+        Field { name: "MetadataRequest.include_topic_authorized_operations", min: 8, max: 13, ty: Bool },
     ],
     tagged_from: 9,
-    tags: &[],
+    tags: &[
+    ],
 };
 
 pub(super) static METADATA_REQUEST_TOPIC: StructDef = StructDef {
     name: "MetadataRequestTopic",
     fields: &[
-        Field {
-            name: "MetadataRequestTopic.topic_id",
-            min: 10,
-            max: 13,
-            ty: Uuid,
-        },
-        Field {
-            name: "MetadataRequestTopic.name",
-            min: 9,
-            max: 13,
-            ty: CStr,
-        },
-        Field {
-            name: "MetadataRequestTopic.name",
-            min: 0,
-            max: 8,
-            ty: Str,
-        },
+        Field { name: "MetadataRequestTopic.topic_id", min: 10, max: 13, ty: Uuid },
+        Field { name: "MetadataRequestTopic.name", min: 9, max: 13, ty: CStr },
+        Field { name: "MetadataRequestTopic.name", min: 0, max: 8, ty: Str },
     ],
     tagged_from: 9,
-    tags: &[],
+    tags: &[
+    ],
 };
 
 pub(super) static OFFSET_COMMIT_REQUEST: StructDef = StructDef {
     name: "OffsetCommitRequest",
     fields: &[
-        Field {
-            name: "OffsetCommitRequest.group_id",
-            min: 8,
-            max: 9,
-            ty: CStr,
-        },
-        Field {
-            name: "OffsetCommitRequest.group_id",
-            min: 2,
-            max: 7,
-            ty: Str,
-        },
-        Field {
-            name: "OffsetCommitRequest.generation_id_or_member_epoch",
-            min: 2,
-            max: 9,
-            ty: I32,
-        },
-        Field {
-            name: "OffsetCommitRequest.member_id",
-            min: 8,
-            max: 9,
-            ty: CStr,
-        },
-        Field {
-            name: "OffsetCommitRequest.member_id",
-            min: 2,
-            max: 7,
-            ty: Str,
-        },
-        Field {
-            name: "OffsetCommitRequest.group_instance_id",
-            min: 8,
-            max: 9,
-            ty: CStr,
-        },
-        Field {
-            name: "OffsetCommitRequest.group_instance_id",
-            min: 7,
-            max: 7,
-            ty: Str,
-        },
-        Field {
-            name: "OffsetCommitRequest.retention_time_ms",
-            min: 2,
-            max: 4,
-            ty: I64,
-        },
-        Field {
-            name: "OffsetCommitRequest.topics",
-            min: 8,
-            max: 9,
-            ty: CArr(Elem::Struct(&OFFSET_COMMIT_REQUEST_TOPIC)),
-        },
-        Field {
-            name: "OffsetCommitRequest.topics",
-            min: 2,
-            max: 7,
-            ty: Arr(Elem::Struct(&OFFSET_COMMIT_REQUEST_TOPIC)),
-        },
+        Field { name: "OffsetCommitRequest.group_id", min: 8, max: 9, ty: CStr },
+        Field { name: "OffsetCommitRequest.group_id", min: 2, max: 7, ty: Str },
+        Field { name: "OffsetCommitRequest.generation_id_or_member_epoch", min: 2, max: 9, ty: I32 },
+        Field { name: "OffsetCommitRequest.member_id", min: 8, max: 9, ty: CStr },
+        Field { name: "OffsetCommitRequest.member_id", min: 2, max: 7, ty: Str },
+        Field { name: "OffsetCommitRequest.group_instance_id", min: 8, max: 9, ty: CStr },
+        Field { name: "OffsetCommitRequest.group_instance_id", min: 7, max: 7, ty: Str },
+        Field { name: "OffsetCommitRequest.retention_time_ms", min: 2, max: 4, ty: I64 },
+        Field { name: "OffsetCommitRequest.topics", min: 8, max: 9, ty: CArr(Elem::Struct(&OFFSET_COMMIT_REQUEST_TOPIC)) },
+        Field { name: "OffsetCommitRequest.topics", min: 2, max: 7, ty: Arr(Elem::Struct(&OFFSET_COMMIT_REQUEST_TOPIC)) },
     ],
     tagged_from: 8,
-    tags: &[],
+    tags: &[
+    ],
 };
 
 pub(super) static OFFSET_COMMIT_REQUEST_PARTITION: StructDef = StructDef {
     name: "OffsetCommitRequestPartition",
     fields: &[
-        Field {
-            name: "OffsetCommitRequestPartition.partition_index",
-            min: 2,
-            max: 9,
-            ty: I32,
-        },
-        Field {
-            name: "OffsetCommitRequestPartition.committed_offset",
-            min: 2,
-            max: 9,
-            ty: I64,
-        },
-        Field {
-            name: "OffsetCommitRequestPartition.committed_leader_epoch",
-            min: 6,
-            max: 9,
-            ty: I32,
-        },
-        Field {
-            name: "OffsetCommitRequestPartition.committed_metadata",
-            min: 8,
-            max: 9,
-            ty: CStr,
-        },
-        Field {
-            name: "OffsetCommitRequestPartition.committed_metadata",
-            min: 2,
-            max: 7,
-            ty: Str,
-        },
+        Field { name: "OffsetCommitRequestPartition.partition_index", min: 2, max: 9, ty: I32 },
+        Field { name: "OffsetCommitRequestPartition.committed_offset", min: 2, max: 9, ty: I64 },
+        Field { name: "OffsetCommitRequestPartition.committed_leader_epoch", min: 6, max: 9, ty: I32 },
+        Field { name: "OffsetCommitRequestPartition.committed_metadata", min: 8, max: 9, ty: CStr },
+        Field { name: "OffsetCommitRequestPartition.committed_metadata", min: 2, max: 7, ty: Str },
     ],
     tagged_from: 8,
-    tags: &[],
+    tags: &[
+    ],
 };
 
 pub(super) static OFFSET_COMMIT_REQUEST_TOPIC: StructDef = StructDef {
     name: "OffsetCommitRequestTopic",
     fields: &[
-        Field {
-            name: "OffsetCommitRequestTopic.name",
-            min: 8,
-            max: 9,
-            ty: CStr,
-        },
-        Field {
-            name: "OffsetCommitRequestTopic.name",
-            min: 2,
-            max: 7,
-            ty: Str,
-        },
-        Field {
-            name: "OffsetCommitRequestTopic.partitions",
-            min: 8,
-            max: 9,
-            ty: CArr(Elem::Struct(&OFFSET_COMMIT_REQUEST_PARTITION)),
-        },
-        Field {
-            name: "OffsetCommitRequestTopic.partitions",
-            min: 2,
-            max: 7,
-            ty: Arr(Elem::Struct(&OFFSET_COMMIT_REQUEST_PARTITION)),
-        },
+        Field { name: "OffsetCommitRequestTopic.name", min: 8, max: 9, ty: CStr },
+        Field { name: "OffsetCommitRequestTopic.name", min: 2, max: 7, ty: Str },
+        Field { name: "OffsetCommitRequestTopic.partitions", min: 8, max: 9, ty: CArr(Elem::Struct(&OFFSET_COMMIT_REQUEST_PARTITION)) },
+        Field { name: "OffsetCommitRequestTopic.partitions", min: 2, max: 7, ty: Arr(Elem::Struct(&OFFSET_COMMIT_REQUEST_PARTITION)) },
     ],
     tagged_from: 8,
-    tags: &[],
+    tags: &[
+    ],
 };
 
 pub(super) static OFFSET_FETCH_REQUEST: StructDef = StructDef {
     name: "OffsetFetchRequest",
     fields: &[
-        Field {
-            name: "OffsetFetchRequest.group_id",
-            min: 6,
-            max: 7,
-            ty: CStr,
-        },
-        Field {
-            name: "OffsetFetchRequest.group_id",
-            min: 1,
-            max: 5,
-            ty: Str,
-        },
-        Field {
-            name: "OffsetFetchRequest.topics",
-            min: 6,
-            max: 7,
-            ty: CArr(Elem::Struct(&OFFSET_FETCH_REQUEST_TOPIC)),
-        },
-        Field {
-            name: "OffsetFetchRequest.topics",
-            min: 1,
-            max: 5,
-            ty: Arr(Elem::Struct(&OFFSET_FETCH_REQUEST_TOPIC)),
-        },
-        Field {
-            name: "OffsetFetchRequest.groups",
-            min: 8,
-            max: 9,
-            ty: CArr(Elem::Struct(&OFFSET_FETCH_REQUEST_GROUP)),
-        },
-        Field {
-            name: "OffsetFetchRequest.require_stable",
-            min: 7,
-            max: 9,
-            ty: Bool,
-        },
+        Field { name: "OffsetFetchRequest.group_id", min: 6, max: 7, ty: CStr },
+        Field { name: "OffsetFetchRequest.group_id", min: 1, max: 5, ty: Str },
+        Field { name: "OffsetFetchRequest.topics", min: 6, max: 7, ty: CArr(Elem::Struct(&OFFSET_FETCH_REQUEST_TOPIC)) },
+        Field { name: "OffsetFetchRequest.topics", min: 1, max: 5, ty: Arr(Elem::Struct(&OFFSET_FETCH_REQUEST_TOPIC)) },
+        Field { name: "OffsetFetchRequest.groups", min: 8, max: 9, ty: CArr(Elem::Struct(&OFFSET_FETCH_REQUEST_GROUP)) },
+        Field { name: "OffsetFetchRequest.require_stable", min: 7, max: 9, ty: Bool },
     ],
     tagged_from: 6,
-    tags: &[],
+    tags: &[
+    ],
 };
 
 pub(super) static OFFSET_FETCH_REQUEST_GROUP: StructDef = StructDef {
     name: "OffsetFetchRequestGroup",
     fields: &[
-        Field {
-            name: "OffsetFetchRequestGroup.group_id",
-            min: 8,
-            max: 9,
-            ty: CStr,
-        },
-        Field {
-            name: "OffsetFetchRequestGroup.member_id",
-            min: 9,
-            max: 9,
-            ty: CStr,
-        },
-        Field {
-            name: "OffsetFetchRequestGroup.member_epoch",
-            min: 9,
-            max: 9,
-            ty: I32,
-        },
-        Field {
-            name: "OffsetFetchRequestGroup.topics",
-            min: 8,
-            max: 9,
-            ty: CArr(Elem::Struct(&OFFSET_FETCH_REQUEST_TOPICS)),
-        },
+        Field { name: "OffsetFetchRequestGroup.group_id", min: 8, max: 9, ty: CStr },
+        Field { name: "OffsetFetchRequestGroup.member_id", min: 9, max: 9, ty: CStr },
+        Field { name: "OffsetFetchRequestGroup.member_epoch", min: 9, max: 9, ty: I32 },
+        Field { name: "OffsetFetchRequestGroup.topics", min: 8, max: 9, ty: CArr(Elem::Struct(&OFFSET_FETCH_REQUEST_TOPICS)) },
     ],
     tagged_from: 6,
-    tags: &[],
+    tags: &[
+    ],
 };
 
 pub(super) static OFFSET_FETCH_REQUEST_TOPIC: StructDef = StructDef {
     name: "OffsetFetchRequestTopic",
     fields: &[
-        Field {
-            name: "OffsetFetchRequestTopic.name",
-            min: 6,
-            max: 7,
-            ty: CStr,
-        },
-        Field {
-            name: "OffsetFetchRequestTopic.name",
-            min: 1,
-            max: 5,
-            ty: Str,
-        },
-        Field {
-            name: "OffsetFetchRequestTopic.partition_indexes",
-            min: 6,
-            max: 7,
-            ty: CArr(Elem::I32),
-        },
-        Field {
-            name: "OffsetFetchRequestTopic.partition_indexes",
-            min: 1,
-            max: 5,
-            ty: Arr(Elem::I32),
-        },
+        Field { name: "OffsetFetchRequestTopic.name", min: 6, max: 7, ty: CStr },
+        Field { name: "OffsetFetchRequestTopic.name", min: 1, max: 5, ty: Str },
+        Field { name: "OffsetFetchRequestTopic.partition_indexes", min: 6, max: 7, ty: CArr(Elem::I32) },
+        Field { name: "OffsetFetchRequestTopic.partition_indexes", min: 1, max: 5, ty: Arr(Elem::I32) },
     ],
     tagged_from: 6,
-    tags: &[],
+    tags: &[
+    ],
 };
 
 pub(super) static OFFSET_FETCH_REQUEST_TOPICS: StructDef = StructDef {
     name: "OffsetFetchRequestTopics",
     fields: &[
-        Field {
-            name: "OffsetFetchRequestTopics.name",
-            min: 8,
-            max: 9,
-            ty: CStr,
-        },
-        Field {
-            name: "OffsetFetchRequestTopics.partition_indexes",
-            min: 8,
-            max: 9,
-            ty: CArr(Elem::I32),
-        },
+        Field { name: "OffsetFetchRequestTopics.name", min: 8, max: 9, ty: CStr },
+        Field { name: "OffsetFetchRequestTopics.partition_indexes", min: 8, max: 9, ty: CArr(Elem::I32) },
     ],
     tagged_from: 6,
-    tags: &[],
+    tags: &[
+    ],
 };
 
 pub(super) static FIND_COORDINATOR_REQUEST: StructDef = StructDef {
     name: "FindCoordinatorRequest",
     fields: &[
-        Field {
-            name: "FindCoordinatorRequest.key",
-            min: 3,
-            max: 3,
-            ty: CStr,
-        },
-        Field {
-            name: "FindCoordinatorRequest.key",
-            min: 0,
-            max: 2,
-            ty: Str,
-        },
-        Field {
-            name: "FindCoordinatorRequest.key_type",
-            min: 1,
-            max: 6,
-            ty: I8,
-        },
-        Field {
-            name: "FindCoordinatorRequest.coordinator_keys",
-            min: 4,
-            max: 6,
-            ty: CArr(Elem::CStr),
-        },
+        Field { name: "FindCoordinatorRequest.key", min: 3, max: 3, ty: CStr },
+        Field { name: "FindCoordinatorRequest.key", min: 0, max: 2, ty: Str },
+        Field { name: "FindCoordinatorRequest.key_type", min: 1, max: 6, ty: I8 },
+        Field { name: "FindCoordinatorRequest.coordinator_keys", min: 4, max: 6, ty: CArr(Elem::CStr) },
     ],
     tagged_from: 3,
-    tags: &[],
+    tags: &[
+    ],
 };
 
 pub(super) static JOIN_GROUP_REQUEST: StructDef = StructDef {
     name: "JoinGroupRequest",
     fields: &[
-        Field {
-            name: "JoinGroupRequest.group_id",
-            min: 6,
-            max: 9,
-            ty: CStr,
-        },
-        Field {
-            name: "JoinGroupRequest.group_id",
-            min: 0,
-            max: 5,
-            ty: Str,
-        },
-        Field {
-            name: "JoinGroupRequest.session_timeout_ms",
-            min: 0,
-            max: 9,
-            ty: I32,
-        },
-        Field {
-            name: "JoinGroupRequest.rebalance_timeout_ms",
-            min: 1,
-            max: 9,
-            ty: I32,
-        },
-        Field {
-            name: "JoinGroupRequest.member_id",
-            min: 6,
-            max: 9,
-            ty: CStr,
-        },
-        Field {
-            name: "JoinGroupRequest.member_id",
-            min: 0,
-            max: 5,
-            ty: Str,
-        },
-        Field {
-            name: "JoinGroupRequest.group_instance_id",
-            min: 6,
-            max: 9,
-            ty: CStr,
-        },
-        Field {
-            name: "JoinGroupRequest.group_instance_id",
-            min: 5,
-            max: 5,
-            ty: Str,
-        },
-        Field {
-            name: "JoinGroupRequest.protocol_type",
-            min: 6,
-            max: 9,
-            ty: CStr,
-        },
-        Field {
-            name: "JoinGroupRequest.protocol_type",
-            min: 0,
-            max: 5,
-            ty: Str,
-        },
-        Field {
-            name: "JoinGroupRequest.protocols",
-            min: 6,
-            max: 9,
-            ty: CArr(Elem::Struct(&JOIN_GROUP_REQUEST_PROTOCOL)),
-        },
-        Field {
-            name: "JoinGroupRequest.protocols",
-            min: 0,
-            max: 5,
-            ty: Arr(Elem::Struct(&JOIN_GROUP_REQUEST_PROTOCOL)),
-        },
-        Field {
-            name: "JoinGroupRequest.reason",
-            min: 8,
-            max: 9,
-            ty: CStr,
-        },
+        Field { name: "JoinGroupRequest.group_id", min: 6, max: 9, ty: CStr },
+        Field { name: "JoinGroupRequest.group_id", min: 0, max: 5, ty: Str },
+        Field { name: "JoinGroupRequest.session_timeout_ms", min: 0, max: 9, ty: I32 },
+        Field { name: "JoinGroupRequest.rebalance_timeout_ms", min: 1, max: 9, ty: I32 },
+        Field { name: "JoinGroupRequest.member_id", min: 6, max: 9, ty: CStr },
+        Field { name: "JoinGroupRequest.member_id", min: 0, max: 5, ty: Str },
+        Field { name: "JoinGroupRequest.group_instance_id", min: 6, max: 9, ty: CStr },
+        Field { name: "JoinGroupRequest.group_instance_id", min: 5, max: 5, ty: Str },
+        Field { name: "JoinGroupRequest.protocol_type", min: 6, max: 9, ty: CStr },
+        Field { name: "JoinGroupRequest.protocol_type", min: 0, max: 5, ty: Str },
+        Field { name: "JoinGroupRequest.protocols", min: 6, max: 9, ty: CArr(Elem::Struct(&JOIN_GROUP_REQUEST_PROTOCOL)) },
+        Field { name: "JoinGroupRequest.protocols", min: 0, max: 5, ty: Arr(Elem::Struct(&JOIN_GROUP_REQUEST_PROTOCOL)) },
+        Field { name: "JoinGroupRequest.reason", min: 8, max: 9, ty: CStr },
     ],
     tagged_from: 6,
-    tags: &[],
+    tags: &[
+    ],
 };
 
 pub(super) static JOIN_GROUP_REQUEST_PROTOCOL: StructDef = StructDef {
     name: "JoinGroupRequestProtocol",
     fields: &[
-        Field {
-            name: "JoinGroupRequestProtocol.name",
-            min: 6,
-            max: 9,
-            ty: CStr,
-        },
-        Field {
-            name: "JoinGroupRequestProtocol.name",
-            min: 0,
-            max: 5,
-            ty: Str,
-        },
-        Field {
-            name: "JoinGroupRequestProtocol.metadata",
-            min: 6,
-            max: 9,
-            ty: CBytes,
-        },
-        Field {
-            name: "JoinGroupRequestProtocol.metadata",
-            min: 0,
-            max: 5,
-            ty: Bytes,
-        },
+        Field { name: "JoinGroupRequestProtocol.name", min: 6, max: 9, ty: CStr },
+        Field { name: "JoinGroupRequestProtocol.name", min: 0, max: 5, ty: Str },
+        Field { name: "JoinGroupRequestProtocol.metadata", min: 6, max: 9, ty: CBytes },
+        Field { name: "JoinGroupRequestProtocol.metadata", min: 0, max: 5, ty: Bytes },
     ],
     tagged_from: 6,
-    tags: &[],
+    tags: &[
+    ],
 };
 
 pub(super) static HEARTBEAT_REQUEST: StructDef = StructDef {
     name: "HeartbeatRequest",
     fields: &[
-        Field {
-            name: "HeartbeatRequest.group_id",
-            min: 4,
-            max: 4,
-            ty: CStr,
-        },
-        Field {
-            name: "HeartbeatRequest.group_id",
-            min: 0,
-            max: 3,
-            ty: Str,
-        },
-        Field {
-            name: "HeartbeatRequest.generation_id",
-            min: 0,
-            max: 4,
-            ty: I32,
-        },
-        Field {
-            name: "HeartbeatRequest.member_id",
-            min: 4,
-            max: 4,
-            ty: CStr,
-        },
-        Field {
-            name: "HeartbeatRequest.member_id",
-            min: 0,
-            max: 3,
-            ty: Str,
-        },
-        Field {
-            name: "HeartbeatRequest.group_instance_id",
-            min: 4,
-            max: 4,
-            ty: CStr,
-        },
-        Field {
-            name: "HeartbeatRequest.group_instance_id",
-            min: 3,
-            max: 3,
-            ty: Str,
-        },
+        Field { name: "HeartbeatRequest.group_id", min: 4, max: 4, ty: CStr },
+        Field { name: "HeartbeatRequest.group_id", min: 0, max: 3, ty: Str },
+        Field { name: "HeartbeatRequest.generation_id", min: 0, max: 4, ty: I32 },
+        Field { name: "HeartbeatRequest.member_id", min: 4, max: 4, ty: CStr },
+        Field { name: "HeartbeatRequest.member_id", min: 0, max: 3, ty: Str },
+        Field { name: "HeartbeatRequest.group_instance_id", min: 4, max: 4, ty: CStr },
+        Field { name: "HeartbeatRequest.group_instance_id", min: 3, max: 3, ty: Str },
     ],
     tagged_from: 4,
-    tags: &[],
+    tags: &[
+    ],
 };
 
 pub(super) static LEAVE_GROUP_REQUEST: StructDef = StructDef {
     name: "LeaveGroupRequest",
     fields: &[
-        Field {
-            name: "LeaveGroupRequest.group_id",
-            min: 4,
-            max: 5,
-            ty: CStr,
-        },
-        Field {
-            name: "LeaveGroupRequest.group_id",
-            min: 0,
-            max: 3,
-            ty: Str,
-        },
-        Field {
-            name: "LeaveGroupRequest.member_id",
-            min: 0,
-            max: 2,
-            ty: Str,
-        },
-        Field {
-            name: "LeaveGroupRequest.members",
-            min: 4,
-            max: 5,
-            ty: CArr(Elem::Struct(&MEMBER_IDENTITY)),
-        },
-        Field {
-            name: "LeaveGroupRequest.members",
-            min: 3,
-            max: 3,
-            ty: Arr(Elem::Struct(&MEMBER_IDENTITY)),
-        },
+        Field { name: "LeaveGroupRequest.group_id", min: 4, max: 5, ty: CStr },
+        Field { name: "LeaveGroupRequest.group_id", min: 0, max: 3, ty: Str },
+        Field { name: "LeaveGroupRequest.member_id", min: 0, max: 2, ty: Str },
+        Field { name: "LeaveGroupRequest.members", min: 4, max: 5, ty: CArr(Elem::Struct(&MEMBER_IDENTITY)) },
+        Field { name: "LeaveGroupRequest.members", min: 3, max: 3, ty: Arr(Elem::Struct(&MEMBER_IDENTITY)) },
     ],
     tagged_from: 4,
-    tags: &[],
+    tags: &[
+    ],
 };
 
 pub(super) static MEMBER_IDENTITY: StructDef = StructDef {
     name: "MemberIdentity",
     fields: &[
-        Field {
-            name: "MemberIdentity.member_id",
-            min: 4,
-            max: 5,
-            ty: CStr,
-        },
-        Field {
-            name: "MemberIdentity.member_id",
-            min: 3,
-            max: 3,
-            ty: Str,
-        },
-        Field {
-            name: "MemberIdentity.group_instance_id",
-            min: 4,
-            max: 5,
-            ty: CStr,
-        },
-        Field {
-            name: "MemberIdentity.group_instance_id",
-            min: 3,
-            max: 3,
-            ty: Str,
-        },
-        Field {
-            name: "MemberIdentity.reason",
-            min: 5,
-            max: 5,
-            ty: CStr,
-        },
+        Field { name: "MemberIdentity.member_id", min: 4, max: 5, ty: CStr },
+        Field { name: "MemberIdentity.member_id", min: 3, max: 3, ty: Str },
+        Field { name: "MemberIdentity.group_instance_id", min: 4, max: 5, ty: CStr },
+        Field { name: "MemberIdentity.group_instance_id", min: 3, max: 3, ty: Str },
+        Field { name: "MemberIdentity.reason", min: 5, max: 5, ty: CStr },
     ],
     tagged_from: 4,
-    tags: &[],
+    tags: &[
+    ],
 };
 
 pub(super) static SYNC_GROUP_REQUEST: StructDef = StructDef {
     name: "SyncGroupRequest",
     fields: &[
-        Field {
-            name: "SyncGroupRequest.group_id",
-            min: 4,
-            max: 5,
-            ty: CStr,
-        },
-        Field {
-            name: "SyncGroupRequest.group_id",
-            min: 0,
-            max: 3,
-            ty: Str,
-        },
-        Field {
-            name: "SyncGroupRequest.generation_id",
-            min: 0,
-            max: 5,
-            ty: I32,
-        },
-        Field {
-            name: "SyncGroupRequest.member_id",
-            min: 4,
-            max: 5,
-            ty: CStr,
-        },
-        Field {
-            name: "SyncGroupRequest.member_id",
-            min: 0,
-            max: 3,
-            ty: Str,
-        },
-        Field {
-            name: "SyncGroupRequest.group_instance_id",
-            min: 4,
-            max: 5,
-            ty: CStr,
-        },
-        Field {
-            name: "SyncGroupRequest.group_instance_id",
-            min: 3,
-            max: 3,
-            ty: Str,
-        },
-        Field {
-            name: "SyncGroupRequest.protocol_type",
-            min: 5,
-            max: 5,
-            ty: CStr,
-        },
-        Field {
-            name: "SyncGroupRequest.protocol_name",
-            min: 5,
-            max: 5,
-            ty: CStr,
-        },
-        Field {
-            name: "SyncGroupRequest.assignments",
-            min: 4,
-            max: 5,
-            ty: CArr(Elem::Struct(&SYNC_GROUP_REQUEST_ASSIGNMENT)),
-        },
-        Field {
-            name: "SyncGroupRequest.assignments",
-            min: 0,
-            max: 3,
-            ty: Arr(Elem::Struct(&SYNC_GROUP_REQUEST_ASSIGNMENT)),
-        },
+        Field { name: "SyncGroupRequest.group_id", min: 4, max: 5, ty: CStr },
+        Field { name: "SyncGroupRequest.group_id", min: 0, max: 3, ty: Str },
+        Field { name: "SyncGroupRequest.generation_id", min: 0, max: 5, ty: I32 },
+        Field { name: "SyncGroupRequest.member_id", min: 4, max: 5, ty: CStr },
+        Field { name: "SyncGroupRequest.member_id", min: 0, max: 3, ty: Str },
+        Field { name: "SyncGroupRequest.group_instance_id", min: 4, max: 5, ty: CStr },
+        Field { name: "SyncGroupRequest.group_instance_id", min: 3, max: 3, ty: Str },
+        Field { name: "SyncGroupRequest.protocol_type", min: 5, max: 5, ty: CStr },
+        Field { name: "SyncGroupRequest.protocol_name", min: 5, max: 5, ty: CStr },
+        Field { name: "SyncGroupRequest.assignments", min: 4, max: 5, ty: CArr(Elem::Struct(&SYNC_GROUP_REQUEST_ASSIGNMENT)) },
+        Field { name: "SyncGroupRequest.assignments", min: 0, max: 3, ty: Arr(Elem::Struct(&SYNC_GROUP_REQUEST_ASSIGNMENT)) },
     ],
     tagged_from: 4,
-    tags: &[],
+    tags: &[
+    ],
 };
 
 pub(super) static SYNC_GROUP_REQUEST_ASSIGNMENT: StructDef = StructDef {
     name: "SyncGroupRequestAssignment",
     fields: &[
-        Field {
-            name: "SyncGroupRequestAssignment.member_id",
-            min: 4,
-            max: 5,
-            ty: CStr,
-        },
-        Field {
-            name: "SyncGroupRequestAssignment.member_id",
-            min: 0,
-            max: 3,
-            ty: Str,
-        },
-        Field {
-            name: "SyncGroupRequestAssignment.assignment",
-            min: 4,
-            max: 5,
-            ty: CBytes,
-        },
-        Field {
-            name: "SyncGroupRequestAssignment.assignment",
-            min: 0,
-            max: 3,
-            ty: Bytes,
-        },
+        Field { name: "SyncGroupRequestAssignment.member_id", min: 4, max: 5, ty: CStr },
+        Field { name: "SyncGroupRequestAssignment.member_id", min: 0, max: 3, ty: Str },
+        Field { name: "SyncGroupRequestAssignment.assignment", min: 4, max: 5, ty: CBytes },
+        Field { name: "SyncGroupRequestAssignment.assignment", min: 0, max: 3, ty: Bytes },
     ],
     tagged_from: 4,
-    tags: &[],
+    tags: &[
+    ],
 };
 
 pub(super) static DESCRIBE_GROUPS_REQUEST: StructDef = StructDef {
     name: "DescribeGroupsRequest",
     fields: &[
-        Field {
-            name: "DescribeGroupsRequest.groups",
-            min: 5,
-            max: 6,
-            ty: CArr(Elem::CStr),
-        },
-        Field {
-            name: "DescribeGroupsRequest.groups",
-            min: 0,
-            max: 4,
-            ty: Arr(Elem::Str),
-        },
-        Field {
-            name: "DescribeGroupsRequest.include_authorized_operations",
-            min: 3,
-            max: 6,
-            ty: Bool,
-        },
+        Field { name: "DescribeGroupsRequest.groups", min: 5, max: 6, ty: CArr(Elem::CStr) },
+        Field { name: "DescribeGroupsRequest.groups", min: 0, max: 4, ty: Arr(Elem::Str) },
+        Field { name: "DescribeGroupsRequest.include_authorized_operations", min: 3, max: 6, ty: Bool },
     ],
     tagged_from: 5,
-    tags: &[],
+    tags: &[
+    ],
 };
 
 pub(super) static LIST_GROUPS_REQUEST: StructDef = StructDef {
     name: "ListGroupsRequest",
     fields: &[
-        Field {
-            name: "ListGroupsRequest.states_filter",
-            min: 4,
-            max: 5,
-            ty: CArr(Elem::CStr),
-        },
-        Field {
-            name: "ListGroupsRequest.types_filter",
-            min: 5,
-            max: 5,
-            ty: CArr(Elem::CStr),
-        },
+        Field { name: "ListGroupsRequest.states_filter", min: 4, max: 5, ty: CArr(Elem::CStr) },
+        Field { name: "ListGroupsRequest.types_filter", min: 5, max: 5, ty: CArr(Elem::CStr) },
     ],
     tagged_from: 3,
-    tags: &[],
+    tags: &[
+    ],
 };
 
 pub(super) static API_VERSIONS_REQUEST: StructDef = StructDef {
     name: "ApiVersionsRequest",
     fields: &[
-        Field {
-            name: "ApiVersionsRequest.client_software_name",
-            min: 3,
-            max: 4,
-            ty: CStr,
-        },
-        Field {
-            name: "ApiVersionsRequest.client_software_version",
-            min: 3,
-            max: 4,
-            ty: CStr,
-        },
+        Field { name: "ApiVersionsRequest.client_software_name", min: 3, max: 4, ty: CStr },
+        Field { name: "ApiVersionsRequest.client_software_version", min: 3, max: 4, ty: CStr },
     ],
     tagged_from: 3,
-    tags: &[],
+    tags: &[
+    ],
 };
 
 pub(super) static CREATABLE_REPLICA_ASSIGNMENT: StructDef = StructDef {
     name: "CreatableReplicaAssignment",
     fields: &[
-        Field {
-            name: "CreatableReplicaAssignment.partition_index",
-            min: 2,
-            max: 7,
-            ty: I32,
-        },
-        Field {
-            name: "CreatableReplicaAssignment.broker_ids",
-            min: 5,
-            max: 7,
-            ty: CArr(Elem::I32),
-        },
-        Field {
-            name: "CreatableReplicaAssignment.broker_ids",
-            min: 2,
-            max: 4,
-            ty: Arr(Elem::I32),
-        },
+        Field { name: "CreatableReplicaAssignment.partition_index", min: 2, max: 7, ty: I32 },
+        Field { name: "CreatableReplicaAssignment.broker_ids", min: 5, max: 7, ty: CArr(Elem::I32) },
+        Field { name: "CreatableReplicaAssignment.broker_ids", min: 2, max: 4, ty: Arr(Elem::I32) },
     ],
     tagged_from: 5,
-    tags: &[],
+    tags: &[
+    ],
 };
 
 pub(super) static CREATABLE_TOPIC: StructDef = StructDef {
     name: "CreatableTopic",
     fields: &[
-        Field {
-            name: "CreatableTopic.name",
-            min: 5,
-            max: 7,
-            ty: CStr,
-        },
-        Field {
-            name: "CreatableTopic.name",
-            min: 2,
-            max: 4,
-            ty: Str,
-        },
-        Field {
-            name: "CreatableTopic.num_partitions",
-            min: 2,
-            max: 7,
-            ty: I32,
-        },
-        Field {
-            name: "CreatableTopic.replication_factor",
-            min: 2,
-            max: 7,
-            ty: I16,
-        },
-        Field {
-            name: "CreatableTopic.assignments",
-            min: 5,
-            max: 7,
-            ty: CArr(Elem::Struct(&CREATABLE_REPLICA_ASSIGNMENT)),
-        },
-        Field {
-            name: "CreatableTopic.assignments",
-            min: 2,
-            max: 4,
-            ty: Arr(Elem::Struct(&CREATABLE_REPLICA_ASSIGNMENT)),
-        },
-        Field {
-            name: "CreatableTopic.configs",
-            min: 5,
-            max: 7,
-            ty: CArr(Elem::Struct(&CREATABLE_TOPIC_CONFIG)),
-        },
-        Field {
-            name: "CreatableTopic.configs",
-            min: 2,
-            max: 4,
-            ty: Arr(Elem::Struct(&CREATABLE_TOPIC_CONFIG)),
-        },
+        Field { name: "CreatableTopic.name", min: 5, max: 7, ty: CStr },
+        Field { name: "CreatableTopic.name", min: 2, max: 4, ty: Str },
+        Field { name: "CreatableTopic.num_partitions", min: 2, max: 7, ty: I32 },
+        Field { name: "CreatableTopic.replication_factor", min: 2, max: 7, ty: I16 },
+        Field { name: "CreatableTopic.assignments", min: 5, max: 7, ty: CArr(Elem::Struct(&CREATABLE_REPLICA_ASSIGNMENT)) },
+        Field { name: "CreatableTopic.assignments", min: 2, max: 4, ty: Arr(Elem::Struct(&CREATABLE_REPLICA_ASSIGNMENT)) },
+        Field { name: "CreatableTopic.configs", min: 5, max: 7, ty: CArr(Elem::Struct(&CREATABLE_TOPIC_CONFIG)) },
+        Field { name: "CreatableTopic.configs", min: 2, max: 4, ty: Arr(Elem::Struct(&CREATABLE_TOPIC_CONFIG)) },
     ],
     tagged_from: 5,
-    tags: &[],
+    tags: &[
+    ],
 };
 
 pub(super) static CREATABLE_TOPIC_CONFIG: StructDef = StructDef {
     name: "CreatableTopicConfig",
     fields: &[
-        Field {
-            name: "CreatableTopicConfig.name",
-            min: 5,
-            max: 7,
-            ty: CStr,
-        },
-        Field {
-            name: "CreatableTopicConfig.name",
-            min: 2,
-            max: 4,
-            ty: Str,
-        },
-        Field {
-            name: "CreatableTopicConfig.value",
-            min: 5,
-            max: 7,
-            ty: CStr,
-        },
-        Field {
-            name: "CreatableTopicConfig.value",
-            min: 2,
-            max: 4,
-            ty: Str,
-        },
+        Field { name: "CreatableTopicConfig.name", min: 5, max: 7, ty: CStr },
+        Field { name: "CreatableTopicConfig.name", min: 2, max: 4, ty: Str },
+        Field { name: "CreatableTopicConfig.value", min: 5, max: 7, ty: CStr },
+        Field { name: "CreatableTopicConfig.value", min: 2, max: 4, ty: Str },
     ],
     tagged_from: 5,
-    tags: &[],
+    tags: &[
+    ],
 };
 
 pub(super) static CREATE_TOPICS_REQUEST: StructDef = StructDef {
     name: "CreateTopicsRequest",
     fields: &[
-        Field {
-            name: "CreateTopicsRequest.topics",
-            min: 5,
-            max: 7,
-            ty: CArr(Elem::Struct(&CREATABLE_TOPIC)),
-        },
-        Field {
-            name: "CreateTopicsRequest.topics",
-            min: 2,
-            max: 4,
-            ty: Arr(Elem::Struct(&CREATABLE_TOPIC)),
-        },
-        Field {
-            name: "CreateTopicsRequest.timeout_ms",
-            min: 2,
-            max: 7,
-            ty: I32,
-        },
-        Field {
-            name: "CreateTopicsRequest.validate_only",
-            min: 2,
-            max: 7,
-            ty: Bool,
-        },
+        Field { name: "CreateTopicsRequest.topics", min: 5, max: 7, ty: CArr(Elem::Struct(&CREATABLE_TOPIC)) },
+        Field { name: "CreateTopicsRequest.topics", min: 2, max: 4, ty: Arr(Elem::Struct(&CREATABLE_TOPIC)) },
+        Field { name: "CreateTopicsRequest.timeout_ms", min: 2, max: 7, ty: I32 },
+        Field { name: "CreateTopicsRequest.validate_only", min: 2, max: 7, ty: Bool },
     ],
     tagged_from: 5,
-    tags: &[],
+    tags: &[
+    ],
 };
 
 pub(super) static DELETE_TOPIC_STATE: StructDef = StructDef {
     name: "DeleteTopicState",
     fields: &[
-        Field {
-            name: "DeleteTopicState.name",
-            min: 6,
-            max: 6,
-            ty: CStr,
-        },
-        Field {
-            name: "DeleteTopicState.topic_id",
-            min: 6,
-            max: 6,
-            ty: Uuid,
-        },
+        Field { name: "DeleteTopicState.name", min: 6, max: 6, ty: CStr },
+        Field { name: "DeleteTopicState.topic_id", min: 6, max: 6, ty: Uuid },
     ],
     tagged_from: 4,
-    tags: &[],
+    tags: &[
+    ],
 };
 
 pub(super) static DELETE_TOPICS_REQUEST: StructDef = StructDef {
     name: "DeleteTopicsRequest",
     fields: &[
-        Field {
-            name: "DeleteTopicsRequest.topics",
-            min: 6,
-            max: 6,
-            ty: CArr(Elem::Struct(&DELETE_TOPIC_STATE)),
-        },
-        Field {
-            name: "DeleteTopicsRequest.topic_names",
-            min: 4,
-            max: 5,
-            ty: CArr(Elem::CStr),
-        },
-        Field {
-            name: "DeleteTopicsRequest.topic_names",
-            min: 1,
-            max: 3,
-            ty: Arr(Elem::Str),
-        },
-        Field {
-            name: "DeleteTopicsRequest.timeout_ms",
-            min: 1,
-            max: 6,
-            ty: I32,
-        },
+        Field { name: "DeleteTopicsRequest.topics", min: 6, max: 6, ty: CArr(Elem::Struct(&DELETE_TOPIC_STATE)) },
+        Field { name: "DeleteTopicsRequest.topic_names", min: 4, max: 5, ty: CArr(Elem::CStr) },
+        Field { name: "DeleteTopicsRequest.topic_names", min: 1, max: 3, ty: Arr(Elem::Str) },
+        Field { name: "DeleteTopicsRequest.timeout_ms", min: 1, max: 6, ty: I32 },
     ],
     tagged_from: 4,
-    tags: &[],
+    tags: &[
+    ],
 };
 
 pub(super) static INIT_PRODUCER_ID_REQUEST: StructDef = StructDef {
     name: "InitProducerIdRequest",
     fields: &[
-        Field {
-            name: "InitProducerIdRequest.transactional_id",
-            min: 2,
-            max: 5,
-            ty: CStr,
-        },
-        Field {
-            name: "InitProducerIdRequest.transactional_id",
-            min: 0,
-            max: 1,
-            ty: Str,
-        },
-        Field {
-            name: "InitProducerIdRequest.transaction_timeout_ms",
-            min: 0,
-            max: 5,
-            ty: I32,
-        },
-        Field {
-            name: "InitProducerIdRequest.producer_id",
-            min: 3,
-            max: 5,
-            ty: I64,
-        },
-        Field {
-            name: "InitProducerIdRequest.producer_epoch",
-            min: 3,
-            max: 5,
-            ty: I16,
-        },
+        Field { name: "InitProducerIdRequest.transactional_id", min: 2, max: 5, ty: CStr },
+        Field { name: "InitProducerIdRequest.transactional_id", min: 0, max: 1, ty: Str },
+        Field { name: "InitProducerIdRequest.transaction_timeout_ms", min: 0, max: 5, ty: I32 },
+        Field { name: "InitProducerIdRequest.producer_id", min: 3, max: 5, ty: I64 },
+        Field { name: "InitProducerIdRequest.producer_epoch", min: 3, max: 5, ty: I16 },
     ],
     tagged_from: 2,
-    tags: &[],
+    tags: &[
+    ],
 };
 
 pub(super) static OFFSET_FOR_LEADER_EPOCH_REQUEST: StructDef = StructDef {
     name: "OffsetForLeaderEpochRequest",
     fields: &[
-        Field {
-            name: "OffsetForLeaderEpochRequest.replica_id",
-            min: 3,
-            max: 4,
-            ty: I32,
-        },
-        Field {
-            name: "OffsetForLeaderEpochRequest.topics",
-            min: 4,
-            max: 4,
-            ty: CArr(Elem::Struct(&OFFSET_FOR_LEADER_TOPIC)),
-        },
-        Field {
-            name: "OffsetForLeaderEpochRequest.topics",
-            min: 2,
-            max: 3,
-            ty: Arr(Elem::Struct(&OFFSET_FOR_LEADER_TOPIC)),
-        },
+        Field { name: "OffsetForLeaderEpochRequest.replica_id", min: 3, max: 4, ty: I32 },
+        Field { name: "OffsetForLeaderEpochRequest.topics", min: 4, max: 4, ty: CArr(Elem::Struct(&OFFSET_FOR_LEADER_TOPIC)) },
+        Field { name: "OffsetForLeaderEpochRequest.topics", min: 2, max: 3, ty: Arr(Elem::Struct(&OFFSET_FOR_LEADER_TOPIC)) },
     ],
     tagged_from: 4,
-    tags: &[],
+    tags: &[
+    ],
 };
 
 pub(super) static OFFSET_FOR_LEADER_PARTITION: StructDef = StructDef {
     name: "OffsetForLeaderPartition",
     fields: &[
-        Field {
-            name: "OffsetForLeaderPartition.partition",
-            min: 2,
-            max: 4,
-            ty: I32,
-        },
-        Field {
-            name: "OffsetForLeaderPartition.current_leader_epoch",
-            min: 2,
-            max: 4,
-            ty: I32,
-        },
-        Field {
-            name: "OffsetForLeaderPartition.leader_epoch",
-            min: 2,
-            max: 4,
-            ty: I32,
-        },
+        Field { name: "OffsetForLeaderPartition.partition", min: 2, max: 4, ty: I32 },
+        Field { name: "OffsetForLeaderPartition.current_leader_epoch", min: 2, max: 4, ty: I32 },
+        Field { name: "OffsetForLeaderPartition.leader_epoch", min: 2, max: 4, ty: I32 },
     ],
     tagged_from: 4,
-    tags: &[],
+    tags: &[
+    ],
 };
 
 pub(super) static OFFSET_FOR_LEADER_TOPIC: StructDef = StructDef {
     name: "OffsetForLeaderTopic",
     fields: &[
-        Field {
-            name: "OffsetForLeaderTopic.topic",
-            min: 4,
-            max: 4,
-            ty: CStr,
-        },
-        Field {
-            name: "OffsetForLeaderTopic.topic",
-            min: 2,
-            max: 3,
-            ty: Str,
-        },
-        Field {
-            name: "OffsetForLeaderTopic.partitions",
-            min: 4,
-            max: 4,
-            ty: CArr(Elem::Struct(&OFFSET_FOR_LEADER_PARTITION)),
-        },
-        Field {
-            name: "OffsetForLeaderTopic.partitions",
-            min: 2,
-            max: 3,
-            ty: Arr(Elem::Struct(&OFFSET_FOR_LEADER_PARTITION)),
-        },
+        Field { name: "OffsetForLeaderTopic.topic", min: 4, max: 4, ty: CStr },
+        Field { name: "OffsetForLeaderTopic.topic", min: 2, max: 3, ty: Str },
+        Field { name: "OffsetForLeaderTopic.partitions", min: 4, max: 4, ty: CArr(Elem::Struct(&OFFSET_FOR_LEADER_PARTITION)) },
+        Field { name: "OffsetForLeaderTopic.partitions", min: 2, max: 3, ty: Arr(Elem::Struct(&OFFSET_FOR_LEADER_PARTITION)) },
     ],
     tagged_from: 4,
-    tags: &[],
+    tags: &[
+    ],
 };
 
 pub(super) static DESCRIBE_CONFIGS_REQUEST: StructDef = StructDef {
     name: "DescribeConfigsRequest",
     fields: &[
-        Field {
-            name: "DescribeConfigsRequest.resources",
-            min: 4,
-            max: 4,
-            ty: CArr(Elem::Struct(&DESCRIBE_CONFIGS_RESOURCE)),
-        },
-        Field {
-            name: "DescribeConfigsRequest.resources",
-            min: 1,
-            max: 3,
-            ty: Arr(Elem::Struct(&DESCRIBE_CONFIGS_RESOURCE)),
-        },
-        Field {
-            name: "DescribeConfigsRequest.include_synonyms",
-            min: 1,
-            max: 4,
-            ty: Bool,
-        },
-        Field {
-            name: "DescribeConfigsRequest.include_documentation",
-            min: 3,
-            max: 4,
-            ty: Bool,
-        },
+        Field { name: "DescribeConfigsRequest.resources", min: 4, max: 4, ty: CArr(Elem::Struct(&DESCRIBE_CONFIGS_RESOURCE)) },
+        Field { name: "DescribeConfigsRequest.resources", min: 1, max: 3, ty: Arr(Elem::Struct(&DESCRIBE_CONFIGS_RESOURCE)) },
+        Field { name: "DescribeConfigsRequest.include_synonyms", min: 1, max: 4, ty: Bool },
+        Field { name: "DescribeConfigsRequest.include_documentation", min: 3, max: 4, ty: Bool },
     ],
     tagged_from: 4,
-    tags: &[],
+    tags: &[
+    ],
 };
 
 pub(super) static DESCRIBE_CONFIGS_RESOURCE: StructDef = StructDef {
     name: "DescribeConfigsResource",
     fields: &[
-        Field {
-            name: "DescribeConfigsResource.resource_type",
-            min: 1,
-            max: 4,
-            ty: I8,
-        },
-        Field {
-            name: "DescribeConfigsResource.resource_name",
-            min: 4,
-            max: 4,
-            ty: CStr,
-        },
-        Field {
-            name: "DescribeConfigsResource.resource_name",
-            min: 1,
-            max: 3,
-            ty: Str,
-        },
-        Field {
-            name: "DescribeConfigsResource.configuration_keys",
-            min: 4,
-            max: 4,
-            ty: CArr(Elem::CStr),
-        },
-        Field {
-            name: "DescribeConfigsResource.configuration_keys",
-            min: 1,
-            max: 3,
-            ty: Arr(Elem::Str),
-        },
+        Field { name: "DescribeConfigsResource.resource_type", min: 1, max: 4, ty: I8 },
+        Field { name: "DescribeConfigsResource.resource_name", min: 4, max: 4, ty: CStr },
+        Field { name: "DescribeConfigsResource.resource_name", min: 1, max: 3, ty: Str },
+        Field { name: "DescribeConfigsResource.configuration_keys", min: 4, max: 4, ty: CArr(Elem::CStr) },
+        Field { name: "DescribeConfigsResource.configuration_keys", min: 1, max: 3, ty: Arr(Elem::Str) },
     ],
     tagged_from: 4,
-    tags: &[],
+    tags: &[
+    ],
 };
 
 pub(super) static CREATE_PARTITIONS_ASSIGNMENT: StructDef = StructDef {
     name: "CreatePartitionsAssignment",
     fields: &[
-        Field {
-            name: "CreatePartitionsAssignment.broker_ids",
-            min: 2,
-            max: 3,
-            ty: CArr(Elem::I32),
-        },
-        Field {
-            name: "CreatePartitionsAssignment.broker_ids",
-            min: 0,
-            max: 1,
-            ty: Arr(Elem::I32),
-        },
+        Field { name: "CreatePartitionsAssignment.broker_ids", min: 2, max: 3, ty: CArr(Elem::I32) },
+        Field { name: "CreatePartitionsAssignment.broker_ids", min: 0, max: 1, ty: Arr(Elem::I32) },
     ],
     tagged_from: 2,
-    tags: &[],
+    tags: &[
+    ],
 };
 
 pub(super) static CREATE_PARTITIONS_REQUEST: StructDef = StructDef {
     name: "CreatePartitionsRequest",
     fields: &[
-        Field {
-            name: "CreatePartitionsRequest.topics",
-            min: 2,
-            max: 3,
-            ty: CArr(Elem::Struct(&CREATE_PARTITIONS_TOPIC)),
-        },
-        Field {
-            name: "CreatePartitionsRequest.topics",
-            min: 0,
-            max: 1,
-            ty: Arr(Elem::Struct(&CREATE_PARTITIONS_TOPIC)),
-        },
-        Field {
-            name: "CreatePartitionsRequest.timeout_ms",
-            min: 0,
-            max: 3,
-            ty: I32,
-        },
-        Field {
-            name: "CreatePartitionsRequest.validate_only",
-            min: 0,
-            max: 3,
-            ty: Bool,
-        },
+        Field { name: "CreatePartitionsRequest.topics", min: 2, max: 3, ty: CArr(Elem::Struct(&CREATE_PARTITIONS_TOPIC)) },
+        Field { name: "CreatePartitionsRequest.topics", min: 0, max: 1, ty: Arr(Elem::Struct(&CREATE_PARTITIONS_TOPIC)) },
+        Field { name: "CreatePartitionsRequest.timeout_ms", min: 0, max: 3, ty: I32 },
+        Field { name: "CreatePartitionsRequest.validate_only", min: 0, max: 3, ty: Bool },
     ],
     tagged_from: 2,
-    tags: &[],
+    tags: &[
+    ],
 };
 
 pub(super) static CREATE_PARTITIONS_TOPIC: StructDef = StructDef {
     name: "CreatePartitionsTopic",
     fields: &[
-        Field {
-            name: "CreatePartitionsTopic.name",
-            min: 2,
-            max: 3,
-            ty: CStr,
-        },
-        Field {
-            name: "CreatePartitionsTopic.name",
-            min: 0,
-            max: 1,
-            ty: Str,
-        },
-        Field {
-            name: "CreatePartitionsTopic.count",
-            min: 0,
-            max: 3,
-            ty: I32,
-        },
-        Field {
-            name: "CreatePartitionsTopic.assignments",
-            min: 2,
-            max: 3,
-            ty: CArr(Elem::Struct(&CREATE_PARTITIONS_ASSIGNMENT)),
-        },
-        Field {
-            name: "CreatePartitionsTopic.assignments",
-            min: 0,
-            max: 1,
-            ty: Arr(Elem::Struct(&CREATE_PARTITIONS_ASSIGNMENT)),
-        },
+        Field { name: "CreatePartitionsTopic.name", min: 2, max: 3, ty: CStr },
+        Field { name: "CreatePartitionsTopic.name", min: 0, max: 1, ty: Str },
+        Field { name: "CreatePartitionsTopic.count", min: 0, max: 3, ty: I32 },
+        Field { name: "CreatePartitionsTopic.assignments", min: 2, max: 3, ty: CArr(Elem::Struct(&CREATE_PARTITIONS_ASSIGNMENT)) },
+        Field { name: "CreatePartitionsTopic.assignments", min: 0, max: 1, ty: Arr(Elem::Struct(&CREATE_PARTITIONS_ASSIGNMENT)) },
     ],
     tagged_from: 2,
-    tags: &[],
+    tags: &[
+    ],
 };
 
 pub(super) static DELETE_GROUPS_REQUEST: StructDef = StructDef {
     name: "DeleteGroupsRequest",
     fields: &[
-        Field {
-            name: "DeleteGroupsRequest.groups_names",
-            min: 2,
-            max: 2,
-            ty: CArr(Elem::CStr),
-        },
-        Field {
-            name: "DeleteGroupsRequest.groups_names",
-            min: 0,
-            max: 1,
-            ty: Arr(Elem::Str),
-        },
+        Field { name: "DeleteGroupsRequest.groups_names", min: 2, max: 2, ty: CArr(Elem::CStr) },
+        Field { name: "DeleteGroupsRequest.groups_names", min: 0, max: 1, ty: Arr(Elem::Str) },
     ],
     tagged_from: 2,
-    tags: &[],
+    tags: &[
+    ],
 };
 
 pub(super) static LIST_PARTITION_REASSIGNMENTS_REQUEST: StructDef = StructDef {
     name: "ListPartitionReassignmentsRequest",
     fields: &[
-        Field {
-            name: "ListPartitionReassignmentsRequest.timeout_ms",
-            min: 0,
-            max: 0,
-            ty: I32,
-        },
-        Field {
-            name: "ListPartitionReassignmentsRequest.topics",
-            min: 0,
-            max: 0,
-            ty: CArr(Elem::Struct(&LIST_PARTITION_REASSIGNMENTS_TOPICS)),
-        },
+        Field { name: "ListPartitionReassignmentsRequest.timeout_ms", min: 0, max: 0, ty: I32 },
+        Field { name: "ListPartitionReassignmentsRequest.topics", min: 0, max: 0, ty: CArr(Elem::Struct(&LIST_PARTITION_REASSIGNMENTS_TOPICS)) },
     ],
     tagged_from: 0,
-    tags: &[],
+    tags: &[
+    ],
 };
 
 pub(super) static LIST_PARTITION_REASSIGNMENTS_TOPICS: StructDef = StructDef {
     name: "ListPartitionReassignmentsTopics",
     fields: &[
-        Field {
-            name: "ListPartitionReassignmentsTopics.name",
-            min: 0,
-            max: 0,
-            ty: CStr,
-        },
-        Field {
-            name: "ListPartitionReassignmentsTopics.partition_indexes",
-            min: 0,
-            max: 0,
-            ty: CArr(Elem::I32),
-        },
+        Field { name: "ListPartitionReassignmentsTopics.name", min: 0, max: 0, ty: CStr },
+        Field { name: "ListPartitionReassignmentsTopics.partition_indexes", min: 0, max: 0, ty: CArr(Elem::I32) },
     ],
     tagged_from: 0,
-    tags: &[],
+    tags: &[
+    ],
 };
 
 pub(super) static OFFSET_DELETE_REQUEST: StructDef = StructDef {
     name: "OffsetDeleteRequest",
     fields: &[
-        Field {
-            name: "OffsetDeleteRequest.group_id",
-            min: 0,
-            max: 0,
-            ty: Str,
-        },
-        Field {
-            name: "OffsetDeleteRequest.topics",
-            min: 0,
-            max: 0,
-            ty: Arr(Elem::Struct(&OFFSET_DELETE_REQUEST_TOPIC)),
-        },
+        Field { name: "OffsetDeleteRequest.group_id", min: 0, max: 0, ty: Str },
+        Field { name: "OffsetDeleteRequest.topics", min: 0, max: 0, ty: Arr(Elem::Struct(&OFFSET_DELETE_REQUEST_TOPIC)) },
     ],
     tagged_from: i16::MAX,
-    tags: &[],
+    tags: &[
+    ],
 };
 
 pub(super) static OFFSET_DELETE_REQUEST_PARTITION: StructDef = StructDef {
     name: "OffsetDeleteRequestPartition",
-    fields: &[Field {
-        name: "OffsetDeleteRequestPartition.partition_index",
-        min: 0,
-        max: 0,
-        ty: I32,
-    }],
+    fields: &[
+        Field { name: "OffsetDeleteRequestPartition.partition_index", min: 0, max: 0, ty: I32 },
+    ],
     tagged_from: i16::MAX,
-    tags: &[],
+    tags: &[
+    ],
 };
 
 pub(super) static OFFSET_DELETE_REQUEST_TOPIC: StructDef = StructDef {
     name: "OffsetDeleteRequestTopic",
     fields: &[
-        Field {
-            name: "OffsetDeleteRequestTopic.name",
-            min: 0,
-            max: 0,
-            ty: Str,
-        },
-        Field {
-            name: "OffsetDeleteRequestTopic.partitions",
-            min: 0,
-            max: 0,
-            ty: Arr(Elem::Struct(&OFFSET_DELETE_REQUEST_PARTITION)),
-        },
+        Field { name: "OffsetDeleteRequestTopic.name", min: 0, max: 0, ty: Str },
+        Field { name: "OffsetDeleteRequestTopic.partitions", min: 0, max: 0, ty: Arr(Elem::Struct(&OFFSET_DELETE_REQUEST_PARTITION)) },
     ],
     tagged_from: i16::MAX,
-    tags: &[],
+    tags: &[
+    ],
 };
 
 pub(super) static DESCRIBE_CLUSTER_REQUEST: StructDef = StructDef {
     name: "DescribeClusterRequest",
     fields: &[
-        Field {
-            name: "DescribeClusterRequest.include_cluster_authorized_operations",
-            min: 0,
-            max: 2,
-            ty: Bool,
-        },
-        Field {
-            name: "DescribeClusterRequest.endpoint_type",
-            min: 1,
-            max: 2,
-            ty: I8,
-        },
-        Field {
-            name: "DescribeClusterRequest.include_fenced_brokers",
-            min: 2,
-            max: 2,
-            ty: Bool,
-        },
+        Field { name: "DescribeClusterRequest.include_cluster_authorized_operations", min: 0, max: 2, ty: Bool },
+        Field { name: "DescribeClusterRequest.endpoint_type", min: 1, max: 2, ty: I8 },
+        Field { name: "DescribeClusterRequest.include_fenced_brokers", min: 2, max: 2, ty: Bool },
     ],
     tagged_from: 0,
-    tags: &[],
+    tags: &[
+    ],
 };
 
 pub(super) static DESCRIBE_PRODUCERS_REQUEST: StructDef = StructDef {
     name: "DescribeProducersRequest",
-    fields: &[Field {
-        name: "DescribeProducersRequest.topics",
-        min: 0,
-        max: 0,
-        ty: CArr(Elem::Struct(&TOPIC_REQUEST)),
-    }],
+    fields: &[
+        Field { name: "DescribeProducersRequest.topics", min: 0, max: 0, ty: CArr(Elem::Struct(&TOPIC_REQUEST)) },
+    ],
     tagged_from: 0,
-    tags: &[],
+    tags: &[
+    ],
 };
 
 pub(super) static TOPIC_REQUEST: StructDef = StructDef {
     name: "TopicRequest",
     fields: &[
-        Field {
-            name: "TopicRequest.name",
-            min: 0,
-            max: 0,
-            ty: CStr,
-        },
-        Field {
-            name: "TopicRequest.partition_indexes",
-            min: 0,
-            max: 0,
-            ty: CArr(Elem::I32),
-        },
+        Field { name: "TopicRequest.name", min: 0, max: 0, ty: CStr },
+        Field { name: "TopicRequest.partition_indexes", min: 0, max: 0, ty: CArr(Elem::I32) },
     ],
     tagged_from: 0,
-    tags: &[],
+    tags: &[
+    ],
 };
 
 /// Covered requests: (api key, versions kafka-protocol decodes, top-level struct).
 pub(super) static MESSAGES: &[Msg] = &[
-    Msg {
-        api_key: 0,
-        min: 3,
-        max: 13,
-        body: &PRODUCE_REQUEST,
-    },
-    Msg {
-        api_key: 1,
-        min: 4,
-        max: 18,
-        body: &FETCH_REQUEST,
-    },
-    Msg {
-        api_key: 2,
-        min: 1,
-        max: 10,
-        body: &LIST_OFFSETS_REQUEST,
-    },
-    Msg {
-        api_key: 3,
-        min: 0,
-        max: 13,
-        body: &METADATA_REQUEST,
-    },
-    Msg {
-        api_key: 8,
-        min: 2,
-        max: 9,
-        body: &OFFSET_COMMIT_REQUEST,
-    },
-    Msg {
-        api_key: 9,
-        min: 1,
-        max: 9,
-        body: &OFFSET_FETCH_REQUEST,
-    },
-    Msg {
-        api_key: 10,
-        min: 0,
-        max: 6,
-        body: &FIND_COORDINATOR_REQUEST,
-    },
-    Msg {
-        api_key: 11,
-        min: 0,
-        max: 9,
-        body: &JOIN_GROUP_REQUEST,
-    },
-    Msg {
-        api_key: 12,
-        min: 0,
-        max: 4,
-        body: &HEARTBEAT_REQUEST,
-    },
-    Msg {
-        api_key: 13,
-        min: 0,
-        max: 5,
-        body: &LEAVE_GROUP_REQUEST,
-    },
-    Msg {
-        api_key: 14,
-        min: 0,
-        max: 5,
-        body: &SYNC_GROUP_REQUEST,
-    },
-    Msg {
-        api_key: 15,
-        min: 0,
-        max: 6,
-        body: &DESCRIBE_GROUPS_REQUEST,
-    },
-    Msg {
-        api_key: 16,
-        min: 0,
-        max: 5,
-        body: &LIST_GROUPS_REQUEST,
-    },
-    Msg {
-        api_key: 18,
-        min: 0,
-        max: 4,
-        body: &API_VERSIONS_REQUEST,
-    },
-    Msg {
-        api_key: 19,
-        min: 2,
-        max: 7,
-        body: &CREATE_TOPICS_REQUEST,
-    },
-    Msg {
-        api_key: 20,
-        min: 1,
-        max: 6,
-        body: &DELETE_TOPICS_REQUEST,
-    },
-    Msg {
-        api_key: 22,
-        min: 0,
-        max: 5,
-        body: &INIT_PRODUCER_ID_REQUEST,
-    },
-    Msg {
-        api_key: 23,
-        min: 2,
-        max: 4,
-        body: &OFFSET_FOR_LEADER_EPOCH_REQUEST,
-    },
-    Msg {
-        api_key: 32,
-        min: 1,
-        max: 4,
-        body: &DESCRIBE_CONFIGS_REQUEST,
-    },
-    Msg {
-        api_key: 37,
-        min: 0,
-        max: 3,
-        body: &CREATE_PARTITIONS_REQUEST,
-    },
-    Msg {
-        api_key: 42,
-        min: 0,
-        max: 2,
-        body: &DELETE_GROUPS_REQUEST,
-    },
-    Msg {
-        api_key: 46,
-        min: 0,
-        max: 0,
-        body: &LIST_PARTITION_REASSIGNMENTS_REQUEST,
-    },
-    Msg {
-        api_key: 47,
-        min: 0,
-        max: 0,
-        body: &OFFSET_DELETE_REQUEST,
-    },
-    Msg {
-        api_key: 60,
-        min: 0,
-        max: 2,
-        body: &DESCRIBE_CLUSTER_REQUEST,
-    },
-    Msg {
-        api_key: 61,
-        min: 0,
-        max: 0,
-        body: &DESCRIBE_PRODUCERS_REQUEST,
-    },
+    Msg { api_key: 0, min: 3, max: 13, body: &PRODUCE_REQUEST },
+    Msg { api_key: 1, min: 4, max: 18, body: &FETCH_REQUEST },
+    Msg { api_key: 2, min: 1, max: 10, body: &LIST_OFFSETS_REQUEST },
+    Msg { api_key: 3, min: 0, max: 13, body: &METADATA_REQUEST },
+    Msg { api_key: 8, min: 2, max: 9, body: &OFFSET_COMMIT_REQUEST },
+    Msg { api_key: 9, min: 1, max: 9, body: &OFFSET_FETCH_REQUEST },
+    Msg { api_key: 10, min: 0, max: 6, body: &FIND_COORDINATOR_REQUEST },
+    Msg { api_key: 11, min: 0, max: 9, body: &JOIN_GROUP_REQUEST },
+    Msg { api_key: 12, min: 0, max: 4, body: &HEARTBEAT_REQUEST },
+    Msg { api_key: 13, min: 0, max: 5, body: &LEAVE_GROUP_REQUEST },
+    Msg { api_key: 14, min: 0, max: 5, body: &SYNC_GROUP_REQUEST },
+    Msg { api_key: 15, min: 0, max: 6, body: &DESCRIBE_GROUPS_REQUEST },
+    Msg { api_key: 16, min: 0, max: 5, body: &LIST_GROUPS_REQUEST },
+    Msg { api_key: 18, min: 0, max: 4, body: &API_VERSIONS_REQUEST },
+    Msg { api_key: 19, min: 2, max: 7, body: &CREATE_TOPICS_REQUEST },
+    Msg { api_key: 20, min: 1, max: 6, body: &DELETE_TOPICS_REQUEST },
+    Msg { api_key: 22, min: 0, max: 5, body: &INIT_PRODUCER_ID_REQUEST },
+    Msg { api_key: 23, min: 2, max: 4, body: &OFFSET_FOR_LEADER_EPOCH_REQUEST },
+    Msg { api_key: 32, min: 1, max: 4, body: &DESCRIBE_CONFIGS_REQUEST },
+    Msg { api_key: 37, min: 0, max: 3, body: &CREATE_PARTITIONS_REQUEST },
+    Msg { api_key: 42, min: 0, max: 2, body: &DELETE_GROUPS_REQUEST },
+    Msg { api_key: 46, min: 0, max: 0, body: &LIST_PARTITION_REASSIGNMENTS_REQUEST },
+    Msg { api_key: 47, min: 0, max: 0, body: &OFFSET_DELETE_REQUEST },
+    Msg { api_key: 60, min: 0, max: 2, body: &DESCRIBE_CLUSTER_REQUEST },
+    Msg { api_key: 61, min: 0, max: 0, body: &DESCRIBE_PRODUCERS_REQUEST },
 ];

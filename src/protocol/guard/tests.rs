@@ -936,3 +936,20 @@ fn allocation_tracking_detects_what_the_guard_prevents() {
     assert!(res.is_err());
     assert!(LARGEST.with(Cell::get) > alloc_bound(body.len()));
 }
+
+/// Writes every sample encoding as a fuzz seed (`[api selector, version selector, body..]`) into
+/// `$ODRADEK_FUZZ_SEED_DIR`: `ODRADEK_FUZZ_SEED_DIR=fuzz/corpus/request_decode cargo test
+/// --lib write_fuzz_seeds -- --ignored`.
+#[test]
+#[ignore]
+fn write_fuzz_seeds() {
+    let dir = std::env::var("ODRADEK_FUZZ_SEED_DIR").expect("ODRADEK_FUZZ_SEED_DIR");
+    std::fs::create_dir_all(&dir).unwrap();
+    let apis: Vec<_> = covered_apis().collect();
+    for (i, c) in cases().iter().enumerate() {
+        let idx = apis.iter().position(|a| a.0 == c.api_key).unwrap();
+        let mut seed = vec![idx as u8, (c.version - apis[idx].1) as u8];
+        seed.extend_from_slice(&c.bytes);
+        std::fs::write(format!("{dir}/seed-{i:04}"), seed).unwrap();
+    }
+}
