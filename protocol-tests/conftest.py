@@ -86,7 +86,14 @@ class Broker:
             text = self.log_file.read_text(errors="replace")
         except OSError as e:
             return f"<no broker log: {e}>"
-        return "\n".join(text.splitlines()[-lines:])
+        all_lines = text.splitlines()
+        tail = all_lines[-lines:]
+        # A panic's message is worth more than the end of its backtrace.
+        panics = []
+        for i, line in enumerate(all_lines[:-lines]):
+            if any(m in line for m in ("panicked at", "memory allocation", "fatal runtime")):
+                panics += all_lines[i:i + 3] + ["..."]
+        return "\n".join(panics[-30:] + tail)
 
     def command(self) -> list:
         settings = {
@@ -115,6 +122,7 @@ class Broker:
             log.flush()
             env = dict(os.environ)
             env.setdefault("RUST_BACKTRACE", "1")
+            env.setdefault("NO_COLOR", "1")
             self.proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT,
                                          stdin=subprocess.DEVNULL, cwd=self.root, env=env,
                                          start_new_session=True)

@@ -21,7 +21,8 @@ def _cf_admin(bs):
 def _cf_create(bs, name, partitions=1, rf=1, config=None, validate_only=False):
     from confluent_kafka.admin import NewTopic
 
-    futs = _cf_admin(bs).create_topics(
+    admin = _cf_admin(bs)
+    futs = admin.create_topics(
         [NewTopic(name, num_partitions=partitions, replication_factor=rf, config=config or {})],
         operation_timeout=10, request_timeout=15, validate_only=validate_only)
     return futs[name].result(timeout=FUT_TIMEOUT)
@@ -37,6 +38,18 @@ def _cf_error_code(fn):
 
 def _topic_names(bs):
     return set(_cf_admin(bs).list_topics(timeout=10).topics)
+
+
+def _describe(bs, res):
+    admin = _cf_admin(bs)
+    return admin.describe_configs([res], request_timeout=15)[res].result(timeout=FUT_TIMEOUT)
+
+
+def _cf_call(bs, method, arg, key, **kw):
+    """admin.<method>([arg], **kw)[key].result(): the AdminClient handle must
+    outlive its futures (a destroyed handle fails them with _DESTROY)."""
+    admin = _cf_admin(bs)
+    return getattr(admin, method)([arg], **kw)[key].result(timeout=FUT_TIMEOUT)
 
 
 def _source(entry):
@@ -63,7 +76,7 @@ def test_cf_create_with_partitions_and_configs(shared_broker):
     assert name in _topic_names(bs)
 
     res = ConfigResource(ResourceType.TOPIC, name)
-    cfg = _cf_admin(bs).describe_configs([res], request_timeout=15)[res].result(timeout=FUT_TIMEOUT)
+    cfg = _describe(bs, res)
     assert cfg["retention.ms"].value == "123456"
     assert _source(cfg["retention.ms"]) == ConfigSource.DYNAMIC_TOPIC_CONFIG
     assert not cfg["retention.ms"].is_default
@@ -79,7 +92,7 @@ def test_cf_describe_broker_config(shared_broker):
 
     bs = shared_broker.bootstrap
     res = ConfigResource(ResourceType.BROKER, "1")
-    cfg = _cf_admin(bs).describe_configs([res], request_timeout=15)[res].result(timeout=FUT_TIMEOUT)
+    cfg = _describe(bs, res)
     assert cfg["message.max.bytes"].value == "1048588"
     assert _source(cfg["message.max.bytes"]) == ConfigSource.DEFAULT_CONFIG
     assert cfg["log.dirs"].value == str(shared_broker.data_dir)
@@ -148,9 +161,8 @@ def test_cf_create_partitions(shared_broker):
     bs = shared_broker.bootstrap
     name = create_topic(bs, partitions=2)
     kclients.produce_confluent(bs, name, [Rec(value=b"p0", partition=0)])
-    fut = _cf_admin(bs).create_partitions([NewPartitions(name, 5)], operation_timeout=10,
-                                          request_timeout=15)[name]
-    fut.result(timeout=FUT_TIMEOUT)
+    _cf_call(bs, "create_partitions", NewPartitions(name, 5), name, operation_timeout=10,
+             request_timeout=15)
     wait_for_topic(bs, name, 5)
     # new partition usable, old data untouched
     assert kclients.produce_kafka_python(bs, name, [Rec(value=b"p4", partition=4)]) == [(4, 0)]
@@ -159,13 +171,13 @@ def test_cf_create_partitions(shared_broker):
     assert_same_records(consume("aiokafka", bs, name, 1, partition=0), [Rec(value=b"p0")],
                         check_keys=False)
     # shrinking is refused
-    code = _cf_error_code(lambda: _cf_admin(bs).create_partitions(
-        [NewPartitions(name, 3)], request_timeout=15)[name].result(timeout=FUT_TIMEOUT))
+    code = _cf_error_code(lambda: _cf_call(bs, "create_partitions", NewPartitions(name, 3), name,
+                                           request_timeout=15))
     assert code == KafkaError.INVALID_PARTITIONS
     # unknown topic
-    code = _cf_error_code(lambda: _cf_admin(bs).create_partitions(
-        [NewPartitions("no-such-topic-xyz", 3)], request_timeout=15)["no-such-topic-xyz"]
-        .result(timeout=FUT_TIMEOUT))
+    code = _cf_error_code(lambda: _cf_call(bs, "create_partitions",
+                                           NewPartitions("no-such-topic-xyz", 3),
+                                           "no-such-topic-xyz", request_timeout=15))
     assert code == KafkaError.UNKNOWN_TOPIC_OR_PART
 
 
@@ -175,15 +187,13 @@ def test_cf_delete_topic_and_recreate(shared_broker):
     bs = shared_broker.bootstrap
     name = create_topic(bs)
     kclients.produce_confluent(bs, name, [Rec(value=f"{i}".encode()) for i in range(5)])
-    _cf_admin(bs).delete_topics([name], operation_timeout=10, request_timeout=15)[name] \
-        .result(timeout=FUT_TIMEOUT)
+    _cf_call(bs, "delete_topics", name, name, operation_timeout=10, request_timeout=15)
     deadline = time.monotonic() + 10
     while name in _topic_names(bs) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert name not in _topic_names(bs)
     # deleting again: unknown topic
-    code = _cf_error_code(lambda: _cf_admin(bs).delete_topics([name], request_timeout=15)[name]
-                          .result(timeout=FUT_TIMEOUT))
+    code = _cf_error_code(lambda: _cf_call(bs, "delete_topics", name, name, request_timeout=15))
     assert code == KafkaError.UNKNOWN_TOPIC_OR_PART
     # recreating gives an empty log starting at 0
     create_topic(bs, name)
@@ -201,8 +211,7 @@ def test_deleted_topic_data_removed_from_disk(broker):
     name = create_topic(bs)
     kclients.produce_confluent(bs, name, [Rec(value=b"x" * 1000) for _ in range(10)])
     assert broker.partition_dir(name).exists()
-    _cf_admin(bs).delete_topics([name], operation_timeout=10, request_timeout=15)[name] \
-        .result(timeout=FUT_TIMEOUT)
+    _cf_call(bs, "delete_topics", name, name, operation_timeout=10, request_timeout=15)
     deadline = time.monotonic() + 15
     while broker.partition_dir(name).exists() and time.monotonic() < deadline:
         time.sleep(0.2)
@@ -222,7 +231,7 @@ def test_topics_and_configs_survive_restart(broker):
     broker.restart()
     wait_for_topic(bs, name, 3)
     res = ConfigResource(ResourceType.TOPIC, name)
-    cfg = _cf_admin(bs).describe_configs([res], request_timeout=15)[res].result(timeout=FUT_TIMEOUT)
+    cfg = _describe(bs, res)
     assert cfg["retention.ms"].value == "777777"
 
 
