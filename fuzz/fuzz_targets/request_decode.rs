@@ -24,7 +24,10 @@ fuzz_target!(|data: &[u8]| {
     let version = min + (data[1] as i16 % (max - min + 2));
     let body = &data[2..];
     if check_request_body(api_key, version, body).is_ok() {
-        assert!(version <= max, "guard accepted unsupported version {version}");
+        assert!(
+            version <= max,
+            "guard accepted unsupported version {version}"
+        );
         let key = ApiKey::try_from(api_key).expect("covered api key is known to kafka-protocol");
         let mut buf = Bytes::copy_from_slice(body);
         let _ = RequestKind::decode(key, &mut buf, version);
