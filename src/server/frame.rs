@@ -59,6 +59,11 @@ pub struct Request {
 
 /// Splits a frame into header and body. The api key must be known; the version is checked later.
 pub fn parse_request(mut frame: Bytes) -> Result<Request, FrameError> {
+    if frame.len() < 4 {
+        return Err(FrameError::Malformed(
+            "frame shorter than a request header".into(),
+        ));
+    }
     let raw_key = (&frame[..2]).get_i16();
     let api_version = (&frame[2..4]).get_i16();
     let api_key = ApiKey::try_from(raw_key).map_err(|_| FrameError::UnknownApiKey(raw_key))?;
