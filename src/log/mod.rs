@@ -8,19 +8,23 @@
 //! state snapshots `{offset:020}.snapshot`; in `{log_dir}`: `recovery-point-offset-checkpoint`,
 //! `log-start-offset-checkpoint` and the `.kafka_cleanshutdown` marker.
 //!
-//! Not implemented yet: compaction (the policy is only stored), transactions (transactional batches are
+//! Compaction: see `cleaner` (the `cleaner-offset-checkpoint` file sits in `{log_dir}` too).
+//!
+//! Not implemented yet: transactions (transactional batches are
 //! stored and deduplicated like idempotent ones, no markers or LSO), delayed file deletion
 //! (`file_delete_delay_ms` is ignored: files are deleted right away), decoding compressed batches
 //! (see `PartitionLog::offset_for_timestamp`).
 
 pub mod batch;
 pub mod checkpoint;
+pub mod cleaner;
 pub mod config;
 pub mod error;
 mod index;
 pub mod manager;
 pub mod partition;
 mod producer_state;
+pub mod records;
 mod segment;
 
 #[cfg(test)]
@@ -29,6 +33,7 @@ mod tests;
 use std::sync::Arc;
 
 pub use batch::BatchHeader;
+pub use cleaner::{CleanerConfig, CleanerStats};
 pub use config::{CleanupPolicy, LogConfig, TimestampType};
 pub use error::{AppendError, LogError, ReadError};
 pub use manager::LogManager;
