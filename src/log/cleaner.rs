@@ -43,7 +43,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use super::batch::{BatchHeader, HEADER_SIZE};
+use super::batch::{compute_crc, BatchHeader, HEADER_SIZE};
 use super::checkpoint::sync_dir;
 use super::error::LogError;
 use super::index::{OFFSET_ENTRY, TIME_ENTRY};
@@ -171,42 +171,58 @@ pub(crate) struct Cleanable {
     pub tombstones_due: bool,
 }
 
-/// Reads the batches of `seg` from `start` in windows of about 1 MiB, calling `f(header, bytes)`.
+/// Reads the batches of `seg` in windows of about 1 MiB (one read per window, bounded memory),
+/// calling `f(header, bytes)` until it returns false.
 fn for_each_batch(
     seg: &Segment,
     mut f: impl FnMut(&BatchHeader, &[u8]) -> Result<bool, LogError>,
 ) -> Result<(), LogError> {
     const WINDOW: usize = 1 << 20;
+    let mut pos = 0u64;
     let mut list: Vec<(u64, BatchHeader, usize)> = Vec::new();
-    seg.walk_headers(0, |pos, h, sz| {
-        list.push((pos, *h, sz));
-        true
-    })?;
-    let mut i = 0;
-    while i < list.len() {
-        let start = list[i].0;
-        let mut j = i;
+    loop {
+        list.clear();
         let mut len = 0usize;
-        while j < list.len() && (j == i || len + list[j].2 <= WINDOW) {
-            len += list[j].2;
-            j += 1;
-        }
-        let buf = seg.read_bytes(start, len)?;
+        seg.walk_headers(pos, |p, h, sz| {
+            if !list.is_empty() && len + sz > WINDOW {
+                return false;
+            }
+            list.push((p, *h, sz));
+            len += sz;
+            true
+        })?;
+        let Some(&(last_pos, _, last_size)) = list.last() else {
+            if pos < seg.size() {
+                // Never rewrite a segment past damage: the rest would be lost.
+                return Err(LogError::Corrupt(format!(
+                    "segment {}: unreadable batch at position {pos}",
+                    seg.base_offset
+                )));
+            }
+            return Ok(());
+        };
+        let buf = seg.read_bytes(pos, len)?;
         if buf.len() < len {
             return Err(LogError::Corrupt(format!(
                 "segment {} shorter than its batches",
                 seg.base_offset
             )));
         }
-        for (pos, h, sz) in &list[i..j] {
-            let at = (pos - start) as usize;
-            if !f(h, &buf[at..at + sz])? {
+        for (p, h, sz) in &list {
+            let at = (p - pos) as usize;
+            let bytes = &buf[at..at + sz];
+            if compute_crc(bytes) != h.crc {
+                return Err(LogError::Corrupt(format!(
+                    "segment {}: CRC mismatch in the batch at offset {}",
+                    seg.base_offset, h.base_offset
+                )));
+            }
+            if !f(h, bytes)? {
                 return Ok(());
             }
         }
-        i = j;
+        pos = last_pos + last_size as u64;
     }
-    Ok(())
 }
 
 fn corrupt(seg: &Segment, h: &BatchHeader, e: String) -> LogError {

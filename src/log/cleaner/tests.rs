@@ -12,7 +12,10 @@ use crate::log::batch::{compute_crc, BatchHeader};
 use crate::log::checkpoint::{read_checkpoint, CLEANER_OFFSET_CHECKPOINT};
 use crate::log::records::test_util::{keyed_batch, rec};
 use crate::log::records::{decode_records, has_delete_horizon};
-use crate::log::{AppendError, CleanupPolicy, LogConfig, LogManager, PartitionLog, TopicPartition};
+use crate::log::{
+    AppendError, CleanupPolicy, LogConfig, LogError, LogManager, PartitionLog, TopicPartition,
+};
+use std::os::unix::fs::FileExt;
 
 /// Records are stamped around the real clock: producer expiry and the mtime of empty segments
 /// use it.
@@ -585,4 +588,50 @@ fn min_compaction_lag_and_policy_specific_retention() {
         ..c
     });
     assert!(l.apply_retention(t0() + 10_000_000).unwrap() > 0);
+}
+
+#[test]
+fn corrupt_segment_is_not_rewritten_and_partition_marked_uncleanable() {
+    let d = tempfile::tempdir().unwrap();
+    let (m, l) = open(d.path(), ccfg());
+    for i in 0..30 {
+        put(&l, &format!("k{}", i % 3), Some(&format!("v{i}")));
+    }
+    let bases = l.segment_base_offsets();
+    // flip a byte inside the second batch's records of the second segment (CRC now wrong)
+    let path = seg_file(d.path(), bases[1]);
+    let mut bytes = fs::read(&path).unwrap();
+    let first = BatchHeader::parse(&bytes).unwrap().size().unwrap();
+    bytes[first + 70] ^= 0x55;
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .write_all_at(&bytes[first + 70..first + 71], (first + 70) as u64)
+        .unwrap();
+    let before: Vec<_> = bases
+        .iter()
+        .map(|b| fs::read(seg_file(d.path(), *b)).unwrap())
+        .collect();
+    assert!(matches!(
+        l.clean(t0(), &CleanerConfig::default()),
+        Err(LogError::Corrupt(_))
+    ));
+    assert_eq!(m.run_cleaner(t0()).partition, None);
+    assert_eq!(
+        m.run_cleaner(t0()).partition,
+        None,
+        "skipped once uncleanable"
+    );
+    assert_eq!(l.segment_base_offsets(), bases);
+    let after: Vec<_> = bases
+        .iter()
+        .map(|b| fs::read(seg_file(d.path(), *b)).unwrap())
+        .collect();
+    // the first segment may have been cleaned before the damage was met; nothing else changed
+    assert_eq!(after[1..], before[1..]);
+    for e in fs::read_dir(d.path().join(tp().dir_name())).unwrap() {
+        let n = e.unwrap().file_name().into_string().unwrap();
+        assert!(!n.ends_with(".cleaned") && !n.ends_with(".swap"), "{n}");
+    }
 }
