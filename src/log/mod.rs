@@ -5,8 +5,15 @@
 //! The storage layer works on raw record-batch bytes only; it never sees protocol types.
 //!
 //! Layout: `{log_dir}/{topic}-{partition}/{base_offset:020}.log|.index|.timeindex` plus producer
-//! state snapshots `{offset:020}.snapshot`; in `{log_dir}`: `recovery-point-offset-checkpoint`,
-//! `log-start-offset-checkpoint` and the `.kafka_cleanshutdown` marker.
+//! state snapshots `{offset:020}.snapshot` (and, only while the cleaner swaps segments,
+//! `.cleaned`/`.swap` files and a `.swapend` sidecar); in `{log_dir}`:
+//! `recovery-point-offset-checkpoint`, `log-start-offset-checkpoint`, `cleaner-offset-checkpoint` and
+//! the `.kafka_cleanshutdown` marker.
+//!
+//! Offsets inside a compacted log have gaps, within and between batches (a cleaned batch keeps its
+//! baseOffset and lastOffset but may hold fewer records than lastOffsetDelta+1, or none): reads,
+//! index lookups and recovery never assume contiguity; only produce validation checks
+//! lastOffsetDelta+1 == recordsCount.
 //!
 //! Compaction: see `cleaner` (the `cleaner-offset-checkpoint` file sits in `{log_dir}` too).
 //!

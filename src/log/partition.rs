@@ -4,7 +4,9 @@
 //! Locking: appends (and every structural change: roll, retention, truncation) are serialized by the
 //! per-partition `append` mutex. The segment list sits behind an `RwLock` held only to clone or swap
 //! `Arc`s; segment data is read with positioned reads bounded by the published segment size and log
-//! end offset, so a reader never waits for an append's disk write.
+//! end offset, so a reader never waits for an append's disk write. The log cleaner (`cleaner.rs`)
+//! reads and rewrites sealed segments without any lock and takes the append lock only to swap the
+//! rewritten segments into the list.
 
 use std::collections::HashMap;
 use std::fs;
@@ -398,7 +400,8 @@ impl PartitionLog {
     ///
     /// Per batch: size >= 61, batchLength+12 fits, magic 2, CRC-32C over bytes 21..end,
     /// lastOffsetDelta+1 == recordsCount > 0, size <= `max_message_bytes` (else MessageTooLarge),
-    /// no control batches, idempotent batches carry a sequence. Offsets are assigned by patching
+    /// no control batches, idempotent batches carry a sequence; when the cleanup policy includes
+    /// `compact`, every record must have a key (records are decoded, decompressing if needed). Offsets are assigned by patching
     /// baseOffset and partitionLeaderEpoch; LogAppendTime topics get attribute bit 3, maxTimestamp =
     /// `now_ms` and a recomputed CRC. Idempotent producers follow Kafka's ProducerAppendInfo rules; if
     /// any batch duplicates one of its producer's last 5 batches, the original offsets are returned
@@ -625,6 +628,7 @@ impl PartitionLog {
     /// Reads whole stored batches starting at the batch containing `offset`, up to `max_bytes`
     /// (with `min_one_batch`, at least the first whole batch even if larger: KIP-74), excluding any
     /// batch whose last offset is >= `max_offset_exclusive` (a high watermark; `None` = log end).
+    /// An `offset` removed by compaction is served from the next batch holding a later offset.
     /// Serves one segment per call, with one positioned read into one buffer. Empty at log end;
     /// `offset` below the log start or above the log end is `OffsetOutOfRange`.
     pub fn read(
