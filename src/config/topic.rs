@@ -270,6 +270,9 @@ pub fn log_config(overrides: &BTreeMap<String, String>, broker: &BrokerConfig) -
         cleanup_policy,
         file_delete_delay_ms: long("file.delete.delay.ms"),
         producer_id_expiration_ms: broker.producer_id_expiration_ms,
+        // Compaction settings (min/max compaction lag, delete.retention.ms, dirty ratio): Kafka
+        // defaults until wired.
+        ..LogConfig::default()
     }
 }
 

@@ -1,5 +1,5 @@
 //! Kafka's offset checkpoint text files (`recovery-point-offset-checkpoint`,
-//! `log-start-offset-checkpoint`): a version line "0", a count line, then "topic partition offset"
+//! `log-start-offset-checkpoint`, `cleaner-offset-checkpoint`): a version line "0", a count line, then "topic partition offset"
 //! lines. Written atomically: tmp file, fsync, rename, fsync of the directory.
 
 use std::collections::HashMap;
@@ -13,6 +13,8 @@ use super::TopicPartition;
 
 pub const RECOVERY_POINT_CHECKPOINT: &str = "recovery-point-offset-checkpoint";
 pub const LOG_START_OFFSET_CHECKPOINT: &str = "log-start-offset-checkpoint";
+/// The log cleaner's first dirty offset per compacted partition.
+pub const CLEANER_OFFSET_CHECKPOINT: &str = "cleaner-offset-checkpoint";
 
 /// Reads a checkpoint file; a missing file is an empty map, a malformed one an error.
 pub fn read_checkpoint(path: &Path) -> Result<HashMap<TopicPartition, i64>, LogError> {

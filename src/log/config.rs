@@ -10,7 +10,8 @@ pub enum TimestampType {
     LogAppendTime,
 }
 
-/// Kafka `cleanup.policy`. Only stored for now: compaction is not implemented yet.
+/// Kafka `cleanup.policy`. `Compact` logs are compacted by the log cleaner and not subject to time
+/// or size retention; `DeleteAndCompact` gets both.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum CleanupPolicy {
     #[default]
@@ -46,6 +47,32 @@ pub struct LogConfig {
     pub file_delete_delay_ms: i64,
     /// Idle producers are forgotten after this long.
     pub producer_id_expiration_ms: i64,
+    /// Kafka `min.compaction.lag.ms`: a record stays uncompacted at least this long (segment
+    /// granularity: a segment whose largest timestamp is younger is not cleaned).
+    pub min_compaction_lag_ms: i64,
+    /// Kafka `delete.retention.ms`: how long tombstones survive after their batch was first cleaned.
+    pub delete_retention_ms: i64,
+    /// Kafka `min.cleanable.dirty.ratio`.
+    pub min_cleanable_dirty_ratio: f64,
+    /// Kafka `max.compaction.lag.ms`: a log whose oldest dirty segment is older than this is cleaned
+    /// whatever its dirty ratio.
+    pub max_compaction_lag_ms: i64,
+}
+
+impl CleanupPolicy {
+    pub fn compact(self) -> bool {
+        matches!(
+            self,
+            CleanupPolicy::Compact | CleanupPolicy::DeleteAndCompact
+        )
+    }
+
+    pub fn delete(self) -> bool {
+        matches!(
+            self,
+            CleanupPolicy::Delete | CleanupPolicy::DeleteAndCompact
+        )
+    }
 }
 
 impl Default for LogConfig {
@@ -64,6 +91,10 @@ impl Default for LogConfig {
             cleanup_policy: CleanupPolicy::Delete,
             file_delete_delay_ms: 60_000,
             producer_id_expiration_ms: 86_400_000,
+            min_compaction_lag_ms: 0,
+            delete_retention_ms: 86_400_000,
+            min_cleanable_dirty_ratio: 0.5,
+            max_compaction_lag_ms: i64::MAX,
         }
     }
 }

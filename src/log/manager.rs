@@ -10,8 +10,10 @@ use std::sync::Arc;
 use parking_lot::{Mutex, RwLock};
 
 use super::checkpoint::{
-    self, read_checkpoint, write_checkpoint, LOG_START_OFFSET_CHECKPOINT, RECOVERY_POINT_CHECKPOINT,
+    self, read_checkpoint, write_checkpoint, CLEANER_OFFSET_CHECKPOINT,
+    LOG_START_OFFSET_CHECKPOINT, RECOVERY_POINT_CHECKPOINT,
 };
+use super::cleaner::{CleanerConfig, CleanerStats};
 use super::config::LogConfig;
 use super::error::LogError;
 use super::partition::PartitionLog;
@@ -33,6 +35,13 @@ pub struct LogManager {
     /// Partitions on disk that have not been opened (recovered) since an unclean shutdown.
     dirty: Mutex<HashSet<TopicPartition>>,
     checkpoint_lock: Mutex<()>,
+    /// First dirty offsets of compacted partitions (`cleaner-offset-checkpoint`), including
+    /// partitions not opened yet.
+    cleaner_checkpoints: Mutex<HashMap<TopicPartition, i64>>,
+    cleaner_config: RwLock<CleanerConfig>,
+    /// Partitions whose cleaning failed (corrupt data): skipped by `run_cleaner` until reopened,
+    /// like Kafka's uncleanable partitions.
+    uncleanable: Mutex<HashSet<TopicPartition>>,
 }
 
 impl std::fmt::Debug for LogManager {
@@ -64,6 +73,7 @@ impl LogManager {
         fs::create_dir_all(&dir)?;
         let recovery_points = read_checkpoint_lenient(&dir.join(RECOVERY_POINT_CHECKPOINT))?;
         let log_starts = read_checkpoint_lenient(&dir.join(LOG_START_OFFSET_CHECKPOINT))?;
+        let cleaner_checkpoints = read_checkpoint_lenient(&dir.join(CLEANER_OFFSET_CHECKPOINT))?;
         let marker = dir.join(CLEAN_SHUTDOWN_FILE);
         let had_clean_shutdown = marker.exists();
         // Partitions that were not cleanly closed even though the directory was shut down cleanly
@@ -116,6 +126,9 @@ impl LogManager {
             had_clean_shutdown,
             dirty: Mutex::new(dirty),
             checkpoint_lock: Mutex::new(()),
+            cleaner_checkpoints: Mutex::new(cleaner_checkpoints),
+            cleaner_config: RwLock::new(CleanerConfig::default()),
+            uncleanable: Mutex::new(HashSet::new()),
         }))
     }
 
@@ -144,6 +157,9 @@ impl LogManager {
         let ls = self.log_starts.lock().get(tp).copied();
         let clean = self.had_clean_shutdown && !self.dirty.lock().contains(tp);
         let log = Arc::new(PartitionLog::open(tp.clone(), dir, config, clean, rp, ls)?);
+        if let Some(o) = self.cleaner_checkpoints.lock().get(tp) {
+            log.set_cleaner_checkpoint(*o);
+        }
         self.dirty.lock().remove(tp);
         self.logs.write().insert(tp.clone(), log.clone());
         Ok(log)
@@ -191,6 +207,8 @@ impl LogManager {
         self.recovery_points.lock().remove(tp);
         self.dirty.lock().remove(tp);
         self.log_starts.lock().remove(tp);
+        self.cleaner_checkpoints.lock().remove(tp);
+        self.uncleanable.lock().remove(tp);
         let dir = self.dir.join(tp.dir_name());
         let target = self.dir.join(format!(
             "{}.{}{DELETE_DIR_SUFFIX}",
@@ -253,7 +271,84 @@ impl LogManager {
         }
         write_checkpoint(&self.dir.join(RECOVERY_POINT_CHECKPOINT), &rps)?;
         write_checkpoint(&self.dir.join(LOG_START_OFFSET_CHECKPOINT), &starts)?;
+        self.write_cleaner_checkpoint_locked()?;
         Ok(())
+    }
+
+    fn write_cleaner_checkpoint_locked(&self) -> Result<(), LogError> {
+        let mut cps = self.cleaner_checkpoints.lock();
+        for (tp, log) in self.open_partitions() {
+            let o = log.cleaner_checkpoint();
+            if o >= 0 {
+                cps.insert(tp, o);
+            }
+        }
+        write_checkpoint(&self.dir.join(CLEANER_OFFSET_CHECKPOINT), &cps)
+    }
+
+    /// Writes `cleaner-offset-checkpoint` (the first dirty offset of every compacted partition).
+    pub fn write_cleaner_checkpoint(&self) -> Result<(), LogError> {
+        let _g = self.checkpoint_lock.lock();
+        self.write_cleaner_checkpoint_locked()
+    }
+
+    pub fn cleaner_config(&self) -> CleanerConfig {
+        self.cleaner_config.read().clone()
+    }
+
+    /// Sets the cleaner settings used by later `run_cleaner` calls.
+    pub fn set_cleaner_config(&self, c: CleanerConfig) {
+        *self.cleaner_config.write() = c;
+    }
+
+    /// One log cleaner iteration (Kafka's LogCleanerManager.grabFilthiestCompactedLog + one
+    /// clean): among open partitions whose policy includes `compact`, cleans the one with the
+    /// highest dirty ratio above its `min_cleanable_dirty_ratio`, or whose oldest dirty segment is
+    /// older than `max_compaction_lag_ms`; failing that, one whose retained tombstones reached their
+    /// delete horizon. Then writes `cleaner-offset-checkpoint`. Meant to be called periodically
+    /// from a blocking background task; `partition: None` in the result means nothing was due.
+    pub fn run_cleaner(&self, now_ms: i64) -> CleanerStats {
+        let ccfg = self.cleaner_config();
+        let mut best: Option<(f64, Arc<PartitionLog>)> = None;
+        let mut tombstones: Option<Arc<PartitionLog>> = None;
+        let skip = self.uncleanable.lock().clone();
+        for (tp, log) in self.open_partitions() {
+            if skip.contains(&tp) {
+                continue;
+            }
+            let Some(c) = log.cleanable(now_ms) else {
+                continue;
+            };
+            let min_ratio = log.config().min_cleanable_dirty_ratio;
+            let due = c.dirty_bytes > 0 && (c.must_clean || c.ratio > min_ratio);
+            if due {
+                if best.as_ref().is_none_or(|(r, _)| c.ratio > *r) {
+                    best = Some((c.ratio, log));
+                }
+            } else if c.tombstones_due && tombstones.is_none() {
+                tombstones = Some(log);
+            }
+        }
+        let Some(log) = best.map(|(_, l)| l).or(tombstones) else {
+            return CleanerStats::default();
+        };
+        let stats = match log.clean(now_ms, &ccfg) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(partition = %log.topic_partition(), error = %e,
+                    "log cleaning failed; partition marked uncleanable");
+                self.uncleanable
+                    .lock()
+                    .insert(log.topic_partition().clone());
+                return CleanerStats::default();
+            }
+        };
+        if stats.partition.is_some() {
+            if let Err(e) = self.write_cleaner_checkpoint() {
+                tracing::warn!(error = %e, "writing the cleaner checkpoint failed");
+            }
+        }
+        stats
     }
 
     /// Clean shutdown: close (flush + producer snapshot) every partition, write the checkpoints, then

@@ -5,22 +5,33 @@
 //! The storage layer works on raw record-batch bytes only; it never sees protocol types.
 //!
 //! Layout: `{log_dir}/{topic}-{partition}/{base_offset:020}.log|.index|.timeindex` plus producer
-//! state snapshots `{offset:020}.snapshot`; in `{log_dir}`: `recovery-point-offset-checkpoint`,
-//! `log-start-offset-checkpoint` and the `.kafka_cleanshutdown` marker.
+//! state snapshots `{offset:020}.snapshot` (and, only while the cleaner swaps segments,
+//! `.cleaned`/`.swap` files and a `.swapend` sidecar); in `{log_dir}`:
+//! `recovery-point-offset-checkpoint`, `log-start-offset-checkpoint`, `cleaner-offset-checkpoint` and
+//! the `.kafka_cleanshutdown` marker.
 //!
-//! Not implemented yet: compaction (the policy is only stored), transactions (transactional batches are
+//! Offsets inside a compacted log have gaps, within and between batches (a cleaned batch keeps its
+//! baseOffset and lastOffset but may hold fewer records than lastOffsetDelta+1, or none): reads,
+//! index lookups and recovery never assume contiguity; only produce validation checks
+//! lastOffsetDelta+1 == recordsCount.
+//!
+//! Compaction: see `cleaner` (the `cleaner-offset-checkpoint` file sits in `{log_dir}` too).
+//!
+//! Not implemented yet: transactions (transactional batches are
 //! stored and deduplicated like idempotent ones, no markers or LSO), delayed file deletion
 //! (`file_delete_delay_ms` is ignored: files are deleted right away), decoding compressed batches
 //! (see `PartitionLog::offset_for_timestamp`).
 
 pub mod batch;
 pub mod checkpoint;
+pub mod cleaner;
 pub mod config;
 pub mod error;
 mod index;
 pub mod manager;
 pub mod partition;
 mod producer_state;
+pub mod records;
 mod segment;
 
 #[cfg(test)]
@@ -29,6 +40,7 @@ mod tests;
 use std::sync::Arc;
 
 pub use batch::BatchHeader;
+pub use cleaner::{CleanerConfig, CleanerStats};
 pub use config::{CleanupPolicy, LogConfig, TimestampType};
 pub use error::{AppendError, LogError, ReadError};
 pub use manager::LogManager;

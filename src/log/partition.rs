@@ -4,7 +4,9 @@
 //! Locking: appends (and every structural change: roll, retention, truncation) are serialized by the
 //! per-partition `append` mutex. The segment list sits behind an `RwLock` held only to clone or swap
 //! `Arc`s; segment data is read with positioned reads bounded by the published segment size and log
-//! end offset, so a reader never waits for an append's disk write.
+//! end offset, so a reader never waits for an append's disk write. The log cleaner (`cleaner.rs`)
+//! reads and rewrites sealed segments without any lock and takes the append lock only to swap the
+//! rewritten segments into the list.
 
 use std::collections::HashMap;
 use std::fs;
@@ -17,9 +19,11 @@ use bytes::Bytes;
 use parking_lot::{Mutex, RwLock};
 
 use super::batch::{self, BatchHeader, PayloadBatch};
+use super::cleaner;
 use super::config::{LogConfig, TimestampType};
 use super::error::{AppendError, LogError, ReadError};
 use super::producer_state::{self, ProducerEntry, ProducerState};
+use super::records;
 use super::segment::{self, now_wall_ms, Segment};
 use super::TopicPartition;
 
@@ -69,25 +73,31 @@ pub struct RecoveryStats {
 }
 
 #[derive(Debug, Default)]
-struct AppendState {
-    producers: ProducerState,
+pub(super) struct AppendState {
+    pub(super) producers: ProducerState,
 }
 
 pub struct PartitionLog {
-    tp: TopicPartition,
-    dir: PathBuf,
-    config: RwLock<LogConfig>,
-    segments: RwLock<Vec<Arc<Segment>>>,
-    append: Mutex<AppendState>,
+    pub(super) tp: TopicPartition,
+    pub(super) dir: PathBuf,
+    pub(super) config: RwLock<LogConfig>,
+    pub(super) segments: RwLock<Vec<Arc<Segment>>>,
+    pub(super) append: Mutex<AppendState>,
     log_end_offset: AtomicI64,
     log_start_offset: AtomicI64,
     recovery_point: AtomicI64,
-    /// Upper bound for retention (Kafka never deletes at or beyond the high watermark); -1 = unset,
-    /// the log end offset is used.
-    high_watermark: AtomicI64,
+    /// Upper bound for retention and cleaning (Kafka never deletes at or beyond the high watermark,
+    /// nor compacts beyond the first unstable offset); -1 = unset, the log end offset is used.
+    pub(super) high_watermark: AtomicI64,
+    /// Serializes cleaner passes over this log (never held by appends or reads).
+    pub(super) clean_lock: Mutex<()>,
+    /// The cleaner's first dirty offset (`cleaner-offset-checkpoint`); -1 = unknown.
+    pub(super) first_dirty_offset: AtomicI64,
+    /// Earliest delete horizon of tombstones retained by the last pass (i64::MAX = none known).
+    pub(super) tombstone_horizon: AtomicI64,
     unflushed_messages: AtomicI64,
     last_flush_ms: AtomicI64,
-    closed: AtomicBool,
+    pub(super) closed: AtomicBool,
     snapshots_written: AtomicUsize,
     stats: RecoveryStats,
 }
@@ -160,6 +170,8 @@ impl PartitionLog {
         log_start_checkpoint: Option<i64>,
     ) -> Result<PartitionLog, LogError> {
         fs::create_dir_all(&dir)?;
+        // Finish or roll back an interrupted cleaner swap before listing segments.
+        let swapped = cleaner::complete_swaps(&dir)?;
         let bases = scan_dir(&dir)?;
         let mut stats = RecoveryStats {
             segments_loaded: bases.len(),
@@ -170,7 +182,8 @@ impl PartitionLog {
         let mut segs: Vec<Arc<Segment>> = Vec::with_capacity(bases.len().max(1));
         let mut needs_scan: Vec<bool> = Vec::new();
         for b in &bases {
-            let (s, damaged) = Segment::open(&dir, *b, idx_bytes)?;
+            let (s, mut damaged) = Segment::open(&dir, *b, idx_bytes)?;
+            damaged |= swapped.contains(b);
             if damaged {
                 stats.indexes_rebuilt += 1;
             }
@@ -272,6 +285,9 @@ impl PartitionLog {
             log_start_offset: AtomicI64::new(lso),
             recovery_point: AtomicI64::new(rp),
             high_watermark: AtomicI64::new(-1),
+            clean_lock: Mutex::new(()),
+            first_dirty_offset: AtomicI64::new(-1),
+            tombstone_horizon: AtomicI64::new(i64::MAX),
             unflushed_messages: AtomicI64::new(0),
             last_flush_ms: AtomicI64::new(now_wall_ms()),
             closed: AtomicBool::new(false),
@@ -384,7 +400,8 @@ impl PartitionLog {
     ///
     /// Per batch: size >= 61, batchLength+12 fits, magic 2, CRC-32C over bytes 21..end,
     /// lastOffsetDelta+1 == recordsCount > 0, size <= `max_message_bytes` (else MessageTooLarge),
-    /// no control batches, idempotent batches carry a sequence. Offsets are assigned by patching
+    /// no control batches, idempotent batches carry a sequence; when the cleanup policy includes
+    /// `compact`, every record must have a key (records are decoded, decompressing if needed). Offsets are assigned by patching
     /// baseOffset and partitionLeaderEpoch; LogAppendTime topics get attribute bit 3, maxTimestamp =
     /// `now_ms` and a recomputed CRC. Idempotent producers follow Kafka's ProducerAppendInfo rules; if
     /// any batch duplicates one of its producer's last 5 batches, the original offsets are returned
@@ -398,6 +415,12 @@ impl PartitionLog {
     ) -> Result<AppendInfo, AppendError> {
         let cfg = self.config.read().clone();
         let batches = batch::validate_payload(records, cfg.max_message_bytes)?;
+        if cfg.cleanup_policy.compact() {
+            // Kafka's LogValidator: a compacted topic refuses records without a key.
+            for b in &batches {
+                records::check_keys(&records[b.position..b.position + b.size])?;
+            }
+        }
         if records.len() as u64 > cfg.segment_bytes {
             return Err(AppendError::MessageTooLarge {
                 size: records.len(),
@@ -605,6 +628,7 @@ impl PartitionLog {
     /// Reads whole stored batches starting at the batch containing `offset`, up to `max_bytes`
     /// (with `min_one_batch`, at least the first whole batch even if larger: KIP-74), excluding any
     /// batch whose last offset is >= `max_offset_exclusive` (a high watermark; `None` = log end).
+    /// An `offset` removed by compaction is served from the next batch holding a later offset.
     /// Serves one segment per call, with one positioned read into one buffer. Empty at log end;
     /// `offset` below the log start or above the log end is `OffsetOutOfRange`.
     pub fn read(
@@ -828,6 +852,7 @@ impl PartitionLog {
             self.log_start_offset.store(offset, Ordering::Release);
             self.log_end_offset.store(offset, Ordering::Release);
             self.recovery_point.store(offset, Ordering::Release);
+            self.first_dirty_offset.store(offset, Ordering::Release);
             producer_state::delete_snapshots_above(&self.dir, -1)?;
             st.producers = ProducerState::default();
             tracing::info!(partition = %self.tp, offset, "truncated fully");
@@ -853,6 +878,7 @@ impl PartitionLog {
             self.log_start_offset.store(new_leo, Ordering::Release);
         }
         self.recovery_point.fetch_min(new_leo, Ordering::AcqRel);
+        self.first_dirty_offset.fetch_min(new_leo, Ordering::AcqRel);
         let (producers, _) = self.load_producer_state(new_leo)?;
         st.producers = producers;
         tracing::info!(partition = %self.tp, offset, log_end = new_leo, "truncated log");
@@ -864,7 +890,8 @@ impl PartitionLog {
     /// right away (`file_delete_delay_ms` is ignored).
     pub fn apply_retention(&self, now_ms: i64) -> Result<usize, LogError> {
         let cfg = self.config.read().clone();
-        if cfg.retention_ms < 0 && cfg.retention_bytes < 0 {
+        // Kafka applies time and size retention only when the policy includes `delete`.
+        if !cfg.cleanup_policy.delete() || (cfg.retention_ms < 0 && cfg.retention_bytes < 0) {
             return Ok(0);
         }
         let mut st = self.append.lock();
@@ -963,6 +990,21 @@ impl PartitionLog {
         self.flush()?;
         self.write_snapshot_locked(&st.producers, self.log_end_offset())?;
         Ok(())
+    }
+
+    /// Rolls the active segment at the log end (tests).
+    #[cfg(test)]
+    pub(crate) fn roll_for_test(&self) {
+        let st = self.append.lock();
+        let active = self.active().unwrap();
+        self.roll(
+            active,
+            self.log_end_offset(),
+            now_wall_ms(),
+            "test",
+            &st.producers,
+        )
+        .unwrap();
     }
 
     /// Marks the log closed without flushing (partition deletion).
