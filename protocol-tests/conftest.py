@@ -26,6 +26,18 @@ sys.path.insert(0, str(HERE))
 import kclients  # noqa: E402
 
 READY_TIMEOUT = 20.0
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent():
+    """In the child before exec: SIGKILL the broker if pytest dies, so no
+    broker outlives a killed test run (brokers run in their own session)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except Exception:  # noqa: BLE001
+        pass
 STOP_TIMEOUT = 30.0
 
 
@@ -125,7 +137,8 @@ class Broker:
             env.setdefault("NO_COLOR", "1")
             self.proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT,
                                          stdin=subprocess.DEVNULL, cwd=self.root, env=env,
-                                         start_new_session=True)
+                                         start_new_session=True,
+                                         preexec_fn=_die_with_parent)
         self.wait_ready(timeout)
         return self
 
@@ -190,6 +203,15 @@ def _kill_leftover_brokers():
             b.kill9()
         except Exception:  # noqa: BLE001
             pass
+
+
+def pytest_configure(config):
+    # `timeout` (scripts/test.sh's backstop) sends SIGTERM: stop brokers first.
+    def on_term(signum, frame):
+        _kill_leftover_brokers()
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, on_term)
 
 
 class BrokerFactory:
