@@ -67,5 +67,3 @@ if [ "${#failed[@]}" -gt 0 ]; then
     echo "FAILED stages: ${failed[*]}" >&2
     exit 1
 fi
-echo
-echo "all stages passed"
