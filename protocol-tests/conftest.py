@@ -65,10 +65,12 @@ class Broker:
     """One ``odradek serve`` process.  restart() keeps data dir and port."""
 
     def __init__(self, root: Path, overrides: dict | None = None, port: int | None = None,
-                 broker_id: int = 1, binary: Path | None = None):
+                 broker_id: int = 1, binary: Path | None = None,
+                 config_file: Path | None = None, data_dir: Path | None = None):
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
-        self.data_dir = self.root / "data"
+        self.data_dir = Path(data_dir) if data_dir else self.root / "data"
+        self.config_file = config_file
         self.log_file = self.root / "broker.log"
         self.port = port or free_port()
         self.broker_id = broker_id
@@ -116,6 +118,8 @@ class Broker:
         }
         settings.update({k: str(v) for k, v in self.overrides.items()})
         cmd = [str(self.binary), "serve"]
+        if self.config_file:
+            cmd += ["--config", str(self.config_file)]
         for k, v in settings.items():
             cmd += ["--override", f"{k}={v}"]
         return cmd
