@@ -26,6 +26,18 @@ sys.path.insert(0, str(HERE))
 import kclients  # noqa: E402
 
 READY_TIMEOUT = 20.0
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent():
+    """In the child before exec: SIGKILL the broker if pytest dies, so no
+    broker outlives a killed test run (brokers run in their own session)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except Exception:  # noqa: BLE001
+        pass
 STOP_TIMEOUT = 30.0
 
 
@@ -53,10 +65,12 @@ class Broker:
     """One ``odradek serve`` process.  restart() keeps data dir and port."""
 
     def __init__(self, root: Path, overrides: dict | None = None, port: int | None = None,
-                 broker_id: int = 1, binary: Path | None = None):
+                 broker_id: int = 1, binary: Path | None = None,
+                 config_file: Path | None = None, data_dir: Path | None = None):
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
-        self.data_dir = self.root / "data"
+        self.data_dir = Path(data_dir) if data_dir else self.root / "data"
+        self.config_file = config_file
         self.log_file = self.root / "broker.log"
         self.port = port or free_port()
         self.broker_id = broker_id
@@ -104,6 +118,8 @@ class Broker:
         }
         settings.update({k: str(v) for k, v in self.overrides.items()})
         cmd = [str(self.binary), "serve"]
+        if self.config_file:
+            cmd += ["--config", str(self.config_file)]
         for k, v in settings.items():
             cmd += ["--override", f"{k}={v}"]
         return cmd
@@ -125,7 +141,8 @@ class Broker:
             env.setdefault("NO_COLOR", "1")
             self.proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT,
                                          stdin=subprocess.DEVNULL, cwd=self.root, env=env,
-                                         start_new_session=True)
+                                         start_new_session=True,
+                                         preexec_fn=_die_with_parent)
         self.wait_ready(timeout)
         return self
 
@@ -190,6 +207,15 @@ def _kill_leftover_brokers():
             b.kill9()
         except Exception:  # noqa: BLE001
             pass
+
+
+def pytest_configure(config):
+    # `timeout` (scripts/test.sh's backstop) sends SIGTERM: stop brokers first.
+    def on_term(signum, frame):
+        _kill_leftover_brokers()
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, on_term)
 
 
 class BrokerFactory:

@@ -184,7 +184,7 @@ def produce_kafka_python(bootstrap, topic, recs, compression=None, acks="all", c
 
     c = dict(
         bootstrap_servers=bootstrap,
-        acks=acks,
+        acks=acks if acks == "all" else int(acks),
         linger_ms=5,
         compression_type=compression,
         request_timeout_ms=int(timeout * 1000),
@@ -243,7 +243,8 @@ def produce_aiokafka(bootstrap, topic, recs, compression=None, acks="all", conf=
             for f in futs:
                 try:
                     md = await f
-                    out.append((md.partition, md.offset))
+                    # acks=0: aiokafka resolves the future with None
+                    out.append((md.partition, md.offset) if md is not None else (None, None))
                 except Exception as e:  # noqa: BLE001
                     errors.append(e)
                     out.append(e)

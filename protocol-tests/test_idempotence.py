@@ -127,6 +127,7 @@ def test_idempotent_across_clean_restart(broker):
     while len(acked) < 1000 and time.monotonic() < deadline:
         time.sleep(0.01)
     assert len(acked) >= 1000, f"only {len(acked)} acked before restart"
+    assert th.is_alive(), "the producer finished before the restart"
     broker.restart()
     th.join(60)
     assert p.flush(70) == 0, "messages left undelivered"

@@ -93,3 +93,20 @@ def _still_serves(bs, topic):
     acks = kclients.produce_aiokafka(bs, topic, [Rec(value=b"small", key=b"k")])
     assert acks == [(0, 0)], acks
     assert_same_records(consume("kafka-python", bs, topic, 1), [Rec(value=b"small", key=b"k")])
+
+
+@pytest.mark.parametrize("reader,conf", [
+    ("kafka-python", {"max_partition_fetch_bytes": 1000, "fetch_max_bytes": 1000}),
+    ("aiokafka", {"max_partition_fetch_bytes": 1000, "fetch_max_bytes": 1000}),
+    ("confluent", {"fetch.max.bytes": 1000, "max.partition.fetch.bytes": 1000,
+                   "message.max.bytes": 1000}),
+])
+def test_fetch_limits_smaller_than_a_batch(shared_broker, reader, conf):
+    """KIP-74: a fetch returns at least the first batch even when it is larger
+    than fetch.max.bytes / max.partition.fetch.bytes, so consumers progress."""
+    bs = shared_broker.bootstrap
+    topic = create_topic(bs)
+    recs = [Rec(value=os.urandom(20_000), key=f"k{i}".encode()) for i in range(6)]
+    kclients.produce_confluent(bs, topic, recs, conf={"linger.ms": 0})
+    got = consume(reader, bs, topic, len(recs), conf=conf)
+    assert_same_records(got, recs)

@@ -158,3 +158,40 @@ def test_consume_from_end_sees_only_new(shared_broker):
     produce("kafka-python", bs, topic, more)
     got = consume("aiokafka", bs, topic, 3, offset=5)
     assert_same_records(got, more, first_offset=5)
+
+
+@pytest.mark.parametrize("writer", ["confluent", "kafka-python", "aiokafka"])
+def test_acks_0(shared_broker, writer):
+    """acks=0: the broker sends no response (a stray one would desynchronise
+    the client's correlation ids), yet the records land."""
+    bs = shared_broker.bootstrap
+    topic = create_topic(bs)
+    recs = text_records(30, prefix=f"acks0-{writer}")
+    produce(writer, bs, topic, recs, acks="0")
+    # the same connection keeps working afterwards
+    produce(writer, bs, topic, text_records(2, prefix="after"), acks="all")
+    got = consume("kafka-python", bs, topic, 32)
+    assert_same_records(got[:30], recs)
+
+
+@pytest.mark.parametrize("reader", ["confluent", "kafka-python", "aiokafka"])
+def test_long_poll_receives_later_records(shared_broker, reader):
+    """A consumer waiting at the end of an empty partition receives records
+    produced after it started polling."""
+    import threading
+
+    bs = shared_broker.bootstrap
+    topic = create_topic(bs)
+    recs = text_records(3, prefix="late")
+
+    def later():
+        time.sleep(1.5)
+        produce("confluent", bs, topic, recs)
+
+    th = threading.Thread(target=later)
+    th.start()
+    try:
+        got = consume(reader, bs, topic, 3, timeout=15)
+    finally:
+        th.join(20)
+    assert_same_records(got, recs)

@@ -108,6 +108,7 @@ def test_kill9_mid_produce_keeps_acked_records(broker, acks):
         time.sleep(0.005)
     before_kill = len(acked)
     assert before_kill >= 2000, f"only {before_kill} acked before the crash"
+    assert th.is_alive(), "the producer finished before the crash: not a mid-run kill"
     broker.kill9()
     time.sleep(0.3)
     broker.start()

@@ -3,9 +3,9 @@
 # Idempotent and quiet: does nothing when everything is already present.
 #   - Debian packages: kcat, zookeeper (for later cluster tests), python3-venv
 #     when the python3 on PATH cannot create a venv with pip.
-#   - a Python venv at <repo>/.venv with protocol-tests/requirements.txt.
-
-# Callers then use "$REPO/.venv/bin/python".
+#   - a Python venv at <repo>/.venv with protocol-tests/requirements.txt
+#     (callers then use <repo>/.venv/bin/python).
+# Set PYTHON to choose the interpreter that creates the venv.
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -58,7 +58,9 @@ fi
 # --------------------------------------------------------------- venv ----
 # Recreate the venv if it is missing or its interpreter no longer runs
 # (e.g. it was made by a python that has since gone away).
-if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import sys' >/dev/null 2>&1; then
+# A venv whose creation failed half-way (e.g. before python3-venv was
+# installed) has a python but no pip: recreate that too.
+if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -m pip --version >/dev/null 2>&1; then
     log "creating venv at $VENV with $PY"
     rm -rf "$VENV"
     "$PY" -m venv "$VENV"

@@ -4,7 +4,8 @@
 #   2. cargo build --release
 #   3. cargo test --all-targets
 #   4. pytest protocol-tests against ${CARGO_TARGET_DIR:-target}/release/odradek
-# Exits non-zero on any failure.  Extra args are passed to pytest.
+# Exits non-zero on any failure.  Extra arguments go to pytest
+# (e.g. scripts/test.sh -x -k codecs).
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -25,23 +26,44 @@ case "$TARGET_DIR" in /*) ;; *) TARGET_DIR="$REPO/$TARGET_DIR" ;; esac
 step "cargo build --release"
 cargo build --release
 
-step "cargo test --all-targets"
-cargo test --all-targets
-
-BIN="${ODRADEK_BIN:-$TARGET_DIR/release/odradek}"
+# Always the binary just built (an ODRADEK_BIN exported in the caller's shell
+# is for running pytest by hand, not for this script).
+BIN="$TARGET_DIR/release/odradek"
 if [ ! -x "$BIN" ]; then
     echo "broker binary $BIN not found after build" >&2
     exit 1
 fi
 export ODRADEK_BIN="$BIN"
 
+# From here on a failing stage does not stop the later ones (one run reports
+# everything); the script still exits non-zero if any stage failed.
+failed=()
+
+step "cargo test --all-targets"
+if ! cargo test --all-targets; then
+    failed+=("cargo test")
+fi
+
 step "pytest protocol-tests (broker: $BIN)"
+# Every test has its own timeout (pytest.ini); this is only a backstop so a
+# wedged run cannot eat the whole CI budget.
 set +e
-"$REPO/.venv/bin/python" -m pytest protocol-tests "$@"
+timeout --signal=TERM --kill-after=60 "${PYTEST_RUN_TIMEOUT:-2400}" \
+    "$REPO/.venv/bin/python" -m pytest protocol-tests "$@"
 rc=$?
 set -e
+if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
+    echo "pytest run exceeded ${PYTEST_RUN_TIMEOUT:-2400}s and was stopped" >&2
+fi
 if [ "$rc" -eq 5 ]; then
     echo "pytest collected no tests: that is a failure" >&2
+fi
+if [ "$rc" -ne 0 ]; then
+    failed+=("pytest (exit $rc)")
+fi
+
+if [ "${#failed[@]}" -gt 0 ]; then
+    echo >&2
+    echo "FAILED stages: ${failed[*]}" >&2
     exit 1
 fi
-exit "$rc"
