@@ -56,6 +56,7 @@ impl RunningBroker {
         let (stop, stopped) = watch::channel(false);
         let mut tasks = JoinSet::new();
         crate::maintenance::spawn(&broker, stopped.clone(), &mut tasks);
+        crate::maintenance::spawn_group_tasks(broker.clone(), stopped.clone(), &mut tasks);
         tasks.spawn(server.run(stopped));
         info!(broker_id = broker.broker_id(), cluster_id = %broker.cluster.cluster_id(), "broker started");
         Ok(RunningBroker {

@@ -9,6 +9,7 @@ use tracing::{info, warn};
 use crate::cluster::standalone::StandaloneMetadata;
 use crate::cluster::{BrokerInfo, ClusterError, ClusterMetadata, NewTopic, TopicMetadata};
 use crate::config::BrokerConfig;
+use crate::group::{GroupCoordinator, OFFSETS_TOPIC};
 use crate::log::LogManager;
 use crate::replica::ReplicaManager;
 
@@ -17,6 +18,7 @@ pub struct Broker {
     pub config: BrokerConfig,
     pub cluster: Arc<dyn ClusterMetadata>,
     pub replicas: ReplicaManager,
+    pub groups: GroupCoordinator,
     /// Held for the broker's lifetime so no second process opens the same data.
     _dir_lock: DirLock,
 }
@@ -52,11 +54,15 @@ impl Broker {
             .with_context(|| format!("opening metadata in {}", dir.display()))?;
         let broker = Broker {
             replicas: ReplicaManager::new(broker_id, logs),
+            groups: GroupCoordinator::new(config.group.clone()),
             cluster: Arc::new(cluster),
             config,
             _dir_lock: dir_lock,
         };
         broker.host_all_topics()?;
+        broker
+            .groups
+            .load(&broker.replicas, crate::maintenance::now_ms());
         Ok(broker)
     }
 
@@ -139,6 +145,64 @@ impl Broker {
             info!(topic = %topic.name, partitions = topic.partitions.len(), "partitions added");
         }
         Ok(topic)
+    }
+
+    /// This broker as clients reach it.
+    pub fn advertised_self(&self) -> BrokerInfo {
+        let id = self.broker_id();
+        self.cluster
+            .live_brokers()
+            .into_iter()
+            .find(|b| b.id == id)
+            .unwrap_or_else(|| BrokerInfo {
+                id,
+                host: advertised_host(&self.config.advertised().host),
+                port: self.config.advertised().port,
+                rack: self.config.rack.clone(),
+            })
+    }
+
+    /// Creates `__consumer_offsets` on first use, as Kafka does when a coordinator is first looked up.
+    pub async fn ensure_offsets_topic(&self) -> Result<(), kafka_protocol::error::ResponseError> {
+        use kafka_protocol::error::ResponseError;
+        if self.cluster.topic(OFFSETS_TOPIC).is_some() {
+            return Ok(());
+        }
+        let settings = &self.config.group;
+        let live = self.cluster.live_brokers().len();
+        if settings.offsets_topic_replication_factor as usize > live {
+            warn!(
+                required = settings.offsets_topic_replication_factor,
+                live,
+                "too few brokers for offsets.topic.replication.factor; groups are unavailable"
+            );
+            return Err(ResponseError::CoordinatorNotAvailable);
+        }
+        let configs = [
+            ("cleanup.policy", "compact".to_string()),
+            ("compression.type", "producer".to_string()),
+            (
+                "segment.bytes",
+                settings.offsets_topic_segment_bytes.to_string(),
+            ),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        let spec = NewTopic {
+            name: OFFSETS_TOPIC.to_string(),
+            num_partitions: settings.offsets_topic_num_partitions,
+            replication_factor: settings.offsets_topic_replication_factor,
+            assignments: None,
+            configs,
+        };
+        match self.create_topic(spec, false).await {
+            Ok(_) | Err(TopicOpError::Cluster(ClusterError::TopicAlreadyExists(_))) => Ok(()),
+            Err(e) => {
+                warn!(error = %e, "creating __consumer_offsets failed");
+                Err(ResponseError::CoordinatorNotAvailable)
+            }
+        }
     }
 
     /// Flushes and checkpoints every log for a clean restart.

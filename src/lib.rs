@@ -9,6 +9,7 @@ pub mod app;
 pub mod broker;
 pub mod cluster;
 pub mod config;
+pub mod group;
 pub mod log;
 pub mod maintenance;
 pub mod protocol;

@@ -41,6 +41,17 @@ pub fn spawn(broker: &Broker, shutdown: watch::Receiver<bool>, tasks: &mut JoinS
         logs.clone(),
         |logs| logs.flush_due(now_ms()),
     ));
+    if c.cleaner_enable {
+        let backoff = Duration::from_millis(c.cleaner_backoff_ms);
+        tasks.spawn(every(backoff, shutdown.clone(), logs.clone(), |logs| {
+            // Clean due partitions one at a time until none is due (bounded per round).
+            for _ in 0..64 {
+                if logs.run_cleaner(now_ms()).partition.is_none() {
+                    break;
+                }
+            }
+        }));
+    }
     tasks.spawn(every(checkpoint_every, shutdown, logs, |logs| {
         if let Err(e) = logs.checkpoint() {
             warn!(error = %e, "writing log checkpoints failed");
@@ -67,4 +78,58 @@ async fn every(
             warn!(error = %e, "log maintenance task failed");
         }
     }
+}
+
+/// Spawns the group coordinator's timers: member session expiry and overdue rebalances (every
+/// 100 ms), and committed-offset expiry (every offsets.retention.check.interval.ms).
+pub fn spawn_group_tasks(
+    broker: Arc<Broker>,
+    shutdown: watch::Receiver<bool>,
+    tasks: &mut JoinSet<()>,
+) {
+    let b = broker.clone();
+    let mut stop = shutdown.clone();
+    tasks.spawn(async move {
+        let mut ticker = tokio::time::interval(Duration::from_millis(100));
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = stop.wait_for(|s| *s) => return,
+                _ = ticker.tick() => {}
+            }
+            let now = now_ms();
+            for (group, record) in b.groups.tick(now) {
+                if let Err(e) = b.groups.persist(&b.replicas, &group, vec![record], now) {
+                    warn!(group, error = %e, "group metadata not persisted");
+                }
+            }
+        }
+    });
+    let every_ms = broker.config.group.offsets_retention_check_interval_ms;
+    let mut stop = shutdown;
+    tasks.spawn(async move {
+        let mut ticker = tokio::time::interval(Duration::from_millis(every_ms));
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticker.tick().await;
+        loop {
+            tokio::select! {
+                _ = stop.wait_for(|s| *s) => return,
+                _ = ticker.tick() => {}
+            }
+            let now = now_ms();
+            for (group, tombstones) in broker.groups.expire_offsets(now) {
+                info!(
+                    group,
+                    records = tombstones.len(),
+                    "expired committed offsets"
+                );
+                if let Err(e) = broker
+                    .groups
+                    .persist(&broker.replicas, &group, tombstones, now)
+                {
+                    warn!(group, error = %e, "offset expiry not persisted");
+                }
+            }
+        }
+    });
 }

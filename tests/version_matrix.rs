@@ -165,6 +165,153 @@ async fn every_api_answers_at_every_accepted_version() {
                         .await;
                     r.error_code == 0
                 }
+                ApiKey::FindCoordinator => {
+                    let mut req = FindCoordinatorRequest::default().with_key_type(0);
+                    if v >= 4 {
+                        req = req
+                            .with_coordinator_keys(vec![StrBytes::from_static_str("matrix-group")]);
+                    } else {
+                        req = req.with_key(StrBytes::from_static_str("matrix-group"));
+                    }
+                    let r: FindCoordinatorResponse = c.call(api.key, v, &req).await;
+                    if v >= 4 {
+                        r.coordinators[0].error_code == 0
+                    } else {
+                        r.error_code == 0
+                    }
+                }
+                ApiKey::JoinGroup => {
+                    let req = JoinGroupRequest::default()
+                        .with_group_id(GroupId(StrBytes::from_string(format!("join-v{v}"))))
+                        .with_session_timeout_ms(10_000)
+                        .with_rebalance_timeout_ms(10_000)
+                        .with_protocol_type(StrBytes::from_static_str("consumer"))
+                        .with_group_instance_id(None)
+                        .with_reason(None)
+                        .with_protocols(vec![
+                            join_group_request::JoinGroupRequestProtocol::default()
+                                .with_name(StrBytes::from_static_str("range"))
+                                .with_metadata(bytes::Bytes::from_static(&[
+                                    0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                                ])),
+                        ]);
+                    let mut r: JoinGroupResponse = c.call(api.key, v, &req).await;
+                    if r.error_code == 79 {
+                        let again = req.with_member_id(r.member_id.clone());
+                        r = c.call(api.key, v, &again).await;
+                    }
+                    r.error_code == 0 && r.generation_id == 1 && r.leader == r.member_id
+                }
+                ApiKey::SyncGroup => {
+                    let req = SyncGroupRequest::default()
+                        .with_group_id(GroupId(StrBytes::from_static_str("nobody")))
+                        .with_member_id(StrBytes::from_static_str("ghost"))
+                        .with_group_instance_id(None);
+                    let r: SyncGroupResponse = c.call(api.key, v, &req).await;
+                    r.error_code == 25
+                }
+                ApiKey::Heartbeat => {
+                    let req = HeartbeatRequest::default()
+                        .with_group_id(GroupId(StrBytes::from_static_str("nobody")))
+                        .with_member_id(StrBytes::from_static_str("ghost"))
+                        .with_group_instance_id(None);
+                    let r: HeartbeatResponse = c.call(api.key, v, &req).await;
+                    r.error_code == 25
+                }
+                ApiKey::LeaveGroup => {
+                    let mut req = LeaveGroupRequest::default()
+                        .with_group_id(GroupId(StrBytes::from_static_str("nobody")));
+                    if v >= 3 {
+                        req =
+                            req.with_members(vec![leave_group_request::MemberIdentity::default()
+                                .with_member_id(StrBytes::from_static_str("ghost"))
+                                .with_group_instance_id(None)
+                                .with_reason(None)]);
+                    } else {
+                        req = req.with_member_id(StrBytes::from_static_str("ghost"));
+                    }
+                    let r: LeaveGroupResponse = c.call(api.key, v, &req).await;
+                    r.error_code == 25
+                }
+                ApiKey::OffsetCommit => {
+                    let group = GroupId(StrBytes::from_string(format!("commit-v{v}")));
+                    let req = OffsetCommitRequest::default()
+                        .with_group_id(group)
+                        .with_generation_id_or_member_epoch(-1)
+                        .with_group_instance_id(None)
+                        .with_retention_time_ms(-1)
+                        .with_topics(vec![
+                            offset_commit_request::OffsetCommitRequestTopic::default()
+                                .with_name(topic())
+                                .with_partitions(vec![
+                                    offset_commit_request::OffsetCommitRequestPartition::default()
+                                        .with_committed_offset(1)
+                                        .with_committed_metadata(Some(StrBytes::from_static_str(
+                                            "m",
+                                        ))),
+                                ]),
+                        ]);
+                    let r: OffsetCommitResponse = c.call(api.key, v, &req).await;
+                    r.topics[0].partitions[0].error_code == 0
+                }
+                ApiKey::OffsetFetch => {
+                    if v >= 8 {
+                        let req =
+                            OffsetFetchRequest::default()
+                                .with_groups(vec![
+                                    offset_fetch_request::OffsetFetchRequestGroup::default()
+                                        .with_group_id(GroupId(StrBytes::from_static_str(
+                                            "commit-v9",
+                                        )))
+                                        .with_member_id(None)
+                                        .with_topics(None),
+                                ]);
+                        let r: OffsetFetchResponse = c.call(api.key, v, &req).await;
+                        r.groups[0].error_code == 0
+                            && r.groups[0].topics[0].partitions[0].committed_offset == 1
+                    } else {
+                        let req = OffsetFetchRequest::default()
+                            .with_group_id(GroupId(StrBytes::from_static_str("commit-v9")))
+                            .with_topics(Some(vec![
+                                offset_fetch_request::OffsetFetchRequestTopic::default()
+                                    .with_name(topic())
+                                    .with_partition_indexes(vec![0]),
+                            ]));
+                        let r: OffsetFetchResponse = c.call(api.key, v, &req).await;
+                        r.error_code == 0 && r.topics[0].partitions[0].committed_offset == 1
+                    }
+                }
+                ApiKey::ListGroups => {
+                    let r: ListGroupsResponse =
+                        c.call(api.key, v, &ListGroupsRequest::default()).await;
+                    r.error_code == 0 && !r.groups.is_empty()
+                }
+                ApiKey::DescribeGroups => {
+                    let req = DescribeGroupsRequest::default()
+                        .with_groups(vec![GroupId(StrBytes::from_static_str("join-v9"))]);
+                    let r: DescribeGroupsResponse = c.call(api.key, v, &req).await;
+                    r.groups[0].error_code == 0
+                }
+                ApiKey::DeleteGroups => {
+                    let req = DeleteGroupsRequest::default().with_groups_names(vec![GroupId(
+                        StrBytes::from_string(format!("commit-v{}", v + 2)),
+                    )]);
+                    let r: DeleteGroupsResponse = c.call(api.key, v, &req).await;
+                    r.results[0].error_code == 0
+                }
+                ApiKey::OffsetDelete => {
+                    let req = OffsetDeleteRequest::default()
+                        .with_group_id(GroupId(StrBytes::from_static_str("commit-v8")))
+                        .with_topics(vec![
+                            offset_delete_request::OffsetDeleteRequestTopic::default()
+                                .with_name(topic())
+                                .with_partitions(vec![
+                                    offset_delete_request::OffsetDeleteRequestPartition::default(),
+                                ]),
+                        ]);
+                    let r: OffsetDeleteResponse = c.call(api.key, v, &req).await;
+                    r.error_code == 0 && r.topics[0].partitions[0].error_code == 0
+                }
                 other => panic!("no case for served API {other:?}: add one"),
             };
             assert!(answered, "{what} answered with an error");

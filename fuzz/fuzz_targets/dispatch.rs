@@ -59,6 +59,6 @@ fuzz_target!(|data: &[u8]| {
     };
     let broker = h.broker.clone();
     let _ = h.runtime.block_on(async move {
-        tokio::time::timeout(Duration::from_millis(50), dispatch(&broker, request)).await
+        tokio::time::timeout(Duration::from_millis(50), dispatch(&broker, request, "127.0.0.1:1".parse().expect("address"))).await
     });
 });

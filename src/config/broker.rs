@@ -58,6 +58,9 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
     ConfigDef::new("log.cleanup.policy", T::List, Some("delete"))
         .with(Constraint::ListOf(CLEANUP_POLICIES)),
     ConfigDef::new("log.cleaner.enable", T::Boolean, Some("true")),
+    ConfigDef::new("log.cleaner.backoff.ms", T::Long, Some("15000")).with(Constraint::AtLeast(0)),
+    ConfigDef::new("log.cleaner.dedupe.buffer.size", T::Long, Some("134217728")),
+    ConfigDef::new("log.cleaner.threads", T::Int, Some("1")),
     ConfigDef::new("log.cleaner.delete.retention.ms", T::Long, Some("86400000")),
     ConfigDef::new("log.cleaner.min.compaction.lag.ms", T::Long, Some("0")),
     ConfigDef::new(
@@ -117,6 +120,14 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
     ConfigDef::new("offsets.topic.num.partitions", T::Int, Some("50")).with(Constraint::AtLeast(1)),
     ConfigDef::new("offsets.topic.segment.bytes", T::Int, Some("104857600")),
     ConfigDef::new("offsets.retention.minutes", T::Int, Some("10080")).with(Constraint::AtLeast(1)),
+    ConfigDef::new(
+        "offsets.retention.check.interval.ms",
+        T::Long,
+        Some("600000"),
+    )
+    .with(Constraint::AtLeast(1)),
+    ConfigDef::new("offset.metadata.max.bytes", T::Int, Some("4096")),
+    ConfigDef::new("group.max.size", T::Int, Some("2147483647")).with(Constraint::AtLeast(1)),
     ConfigDef::new(
         "transaction.state.log.replication.factor",
         T::Short,
@@ -182,10 +193,26 @@ pub struct BrokerConfig {
     pub socket_request_max_bytes: usize,
     pub max_connections: usize,
     pub zookeeper_connect: Option<String>,
-    pub offsets_topic_replication_factor: i16,
-    pub offsets_topic_num_partitions: i32,
     pub min_insync_replicas: i32,
     pub producer_id_expiration_ms: i64,
+    pub cleaner_enable: bool,
+    pub cleaner_backoff_ms: u64,
+    pub group: GroupSettings,
+}
+
+/// The broker settings of the group coordinator.
+#[derive(Clone, Debug)]
+pub struct GroupSettings {
+    pub min_session_timeout_ms: i32,
+    pub max_session_timeout_ms: i32,
+    pub initial_rebalance_delay_ms: i32,
+    pub max_size: usize,
+    pub offsets_topic_num_partitions: i32,
+    pub offsets_topic_replication_factor: i16,
+    pub offsets_topic_segment_bytes: i32,
+    pub offsets_retention_ms: i64,
+    pub offsets_retention_check_interval_ms: u64,
+    pub offset_metadata_max_bytes: usize,
 }
 
 impl BrokerConfig {
@@ -245,10 +272,25 @@ impl BrokerConfig {
             socket_request_max_bytes: view.int("socket.request.max.bytes") as usize,
             max_connections: view.int("max.connections") as usize,
             zookeeper_connect: view.opt("zookeeper.connect").filter(|s| !s.is_empty()),
-            offsets_topic_replication_factor: view.int("offsets.topic.replication.factor") as i16,
-            offsets_topic_num_partitions: view.int("offsets.topic.num.partitions"),
             min_insync_replicas: view.int("min.insync.replicas"),
             producer_id_expiration_ms: view.long("producer.id.expiration.ms"),
+            cleaner_enable: view.bool("log.cleaner.enable"),
+            cleaner_backoff_ms: view.long("log.cleaner.backoff.ms").max(100) as u64,
+            group: GroupSettings {
+                min_session_timeout_ms: view.int("group.min.session.timeout.ms"),
+                max_session_timeout_ms: view.int("group.max.session.timeout.ms"),
+                initial_rebalance_delay_ms: view.int("group.initial.rebalance.delay.ms").max(0),
+                max_size: view.int("group.max.size").max(1) as usize,
+                offsets_topic_num_partitions: view.int("offsets.topic.num.partitions"),
+                offsets_topic_replication_factor: view.int("offsets.topic.replication.factor")
+                    as i16,
+                offsets_topic_segment_bytes: view.int("offsets.topic.segment.bytes"),
+                offsets_retention_ms: i64::from(view.int("offsets.retention.minutes")) * 60_000,
+                offsets_retention_check_interval_ms: view
+                    .long("offsets.retention.check.interval.ms")
+                    .max(1) as u64,
+                offset_metadata_max_bytes: view.int("offset.metadata.max.bytes").max(0) as usize,
+            },
             explicit,
         };
         Ok((config, unknown))
@@ -322,7 +364,8 @@ mod tests {
         assert_eq!(c.log_dirs, vec![PathBuf::from("./data")]);
         assert_eq!(c.message_max_bytes, 1048588);
         assert_eq!(c.socket_request_max_bytes, 100 * 1024 * 1024);
-        assert_eq!(c.offsets_topic_replication_factor, 1);
+        assert_eq!(c.group.offsets_topic_replication_factor, 1);
+        assert_eq!(c.group.initial_rebalance_delay_ms, 0);
         assert!(c.auto_create_topics_enable);
         assert_eq!(
             c.value_of("num.partitions").unwrap().1,

@@ -272,7 +272,13 @@ pub fn log_config(overrides: &BTreeMap<String, String>, broker: &BrokerConfig) -
         producer_id_expiration_ms: broker.producer_id_expiration_ms,
         // Compaction settings (min/max compaction lag, delete.retention.ms, dirty ratio): Kafka
         // defaults until wired.
-        ..LogConfig::default()
+        min_compaction_lag_ms: long("min.compaction.lag.ms"),
+        delete_retention_ms: long("delete.retention.ms"),
+        min_cleanable_dirty_ratio: get("min.cleanable.dirty.ratio")
+            .trim()
+            .parse()
+            .unwrap_or(0.5),
+        max_compaction_lag_ms: long("max.compaction.lag.ms"),
     }
 }
 

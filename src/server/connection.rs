@@ -27,7 +27,7 @@ pub async fn serve_connection(broker: Arc<Broker>, stream: TcpStream, peer: Sock
                 ));
             }
             let request = parse_request(frame)?;
-            if let Some(response) = dispatch(&broker, request).await? {
+            if let Some(response) = dispatch(&broker, request, peer).await? {
                 writer.write_all(&response).await?;
                 writer.flush().await?;
             }

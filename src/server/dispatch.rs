@@ -11,7 +11,11 @@ use crate::broker::Broker;
 use crate::protocol::guard;
 
 /// Answers one request. `Ok(None)` means no response is sent (Produce with acks=0).
-pub async fn dispatch(broker: &Broker, request: Request) -> Result<Option<Bytes>, FrameError> {
+pub async fn dispatch(
+    broker: &Broker,
+    request: Request,
+    peer: std::net::SocketAddr,
+) -> Result<Option<Bytes>, FrameError> {
     let Request {
         api_key,
         api_version,
@@ -66,6 +70,25 @@ pub async fn dispatch(broker: &Broker, request: Request) -> Result<Option<Bytes>
         ApiKey::ListPartitionReassignments => {
             handle!(ListPartitionReassignmentsRequest, api::reassignments::list)
         }
+        ApiKey::FindCoordinator => handle!(FindCoordinatorRequest, api::groups::find_coordinator),
+        ApiKey::JoinGroup => {
+            let request = decode::<JoinGroupRequest>(body, v, api_key)?;
+            let client = api::groups::ClientInfo {
+                client_id: header.client_id.as_deref().unwrap_or_default().to_string(),
+                client_host: format!("/{}", peer.ip()),
+            };
+            let response = api::groups::join_group(broker, request, v, &client).await;
+            encode(api_key, v, correlation_id, &response).map(Some)
+        }
+        ApiKey::SyncGroup => handle!(SyncGroupRequest, api::groups::sync_group),
+        ApiKey::Heartbeat => handle!(HeartbeatRequest, api::groups::heartbeat),
+        ApiKey::LeaveGroup => handle!(LeaveGroupRequest, api::groups::leave_group),
+        ApiKey::ListGroups => handle!(ListGroupsRequest, api::groups::list_groups),
+        ApiKey::DescribeGroups => handle!(DescribeGroupsRequest, api::groups::describe_groups),
+        ApiKey::DeleteGroups => handle!(DeleteGroupsRequest, api::groups::delete_groups),
+        ApiKey::OffsetCommit => handle!(OffsetCommitRequest, api::offsets::offset_commit),
+        ApiKey::OffsetFetch => handle!(OffsetFetchRequest, api::offsets::offset_fetch),
+        ApiKey::OffsetDelete => handle!(OffsetDeleteRequest, api::offsets::offset_delete),
         other => Err(FrameError::Malformed(format!("{other:?} is not served"))),
     }
 }

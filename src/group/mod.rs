@@ -1,0 +1,412 @@
+//! Group coordinator: Kafka's classic consumer-group protocol and committed offsets.
+//!
+//! State lives in the internal topic `__consumer_offsets` (records in Kafka's own formats, see
+//! [`records`]); the coordinator of a group is the leader of the group's partition of that topic
+//! and rebuilds its groups from the partition when it starts leading it. Each group has its own
+//! lock; nothing is shared across groups, so one group never blocks another.
+
+pub mod records;
+pub mod state;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use dashmap::DashMap;
+use indexmap::IndexMap;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::records::{
+    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+};
+use parking_lot::Mutex;
+use tracing::{info, warn};
+
+use crate::config::GroupSettings;
+use crate::replica::ReplicaManager;
+use records::{partition_for, GroupValue, MemberValue, OffsetValue, RecordKey};
+pub use state::{Group, GroupState, JoinRequest, JoinResult, Reply, SyncResult};
+
+/// The internal topic holding group metadata and committed offsets.
+pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
+
+/// A record of `__consumer_offsets`: encoded key and value (`None` for a tombstone).
+pub type KeyValue = (Bytes, Option<Bytes>);
+
+/// A group and its committed offsets, guarded together.
+pub struct GroupEntry {
+    pub group: Group,
+    pub offsets: BTreeMap<(String, i32), OffsetValue>,
+}
+
+/// Committed offsets of one partition as OffsetFetch reports them.
+pub struct CommittedOffset {
+    pub offset: i64,
+    pub leader_epoch: i32,
+    pub metadata: String,
+}
+
+/// The group coordinator of this broker.
+pub struct GroupCoordinator {
+    pub settings: GroupSettings,
+    groups: DashMap<String, Arc<Mutex<GroupEntry>>>,
+}
+
+impl GroupCoordinator {
+    pub fn new(settings: GroupSettings) -> GroupCoordinator {
+        GroupCoordinator {
+            settings,
+            groups: DashMap::new(),
+        }
+    }
+
+    /// The `__consumer_offsets` partition that holds `group`.
+    pub fn partition_of(&self, group: &str) -> i32 {
+        partition_for(group, self.settings.offsets_topic_num_partitions)
+    }
+
+    /// The entry of a group, created empty when `create` is set.
+    pub fn entry(&self, group: &str, create: bool, now_ms: i64) -> Option<Arc<Mutex<GroupEntry>>> {
+        if let Some(e) = self.groups.get(group) {
+            return Some(e.clone());
+        }
+        if !create {
+            return None;
+        }
+        Some(
+            self.groups
+                .entry(group.to_string())
+                .or_insert_with(|| {
+                    Arc::new(Mutex::new(GroupEntry {
+                        group: Group::new(group, now_ms),
+                        offsets: BTreeMap::new(),
+                    }))
+                })
+                .clone(),
+        )
+    }
+
+    pub fn group_ids(&self) -> Vec<String> {
+        self.groups.iter().map(|e| e.key().clone()).collect()
+    }
+
+    /// Forgets a group entirely (after DeleteGroups or expiry).
+    pub fn remove(&self, group: &str) {
+        self.groups.remove(group);
+    }
+
+    /// Appends records for `group` to its `__consumer_offsets` partition.
+    pub fn persist(
+        &self,
+        replicas: &ReplicaManager,
+        group: &str,
+        records: Vec<KeyValue>,
+        now_ms: i64,
+    ) -> Result<(), ResponseError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let partition = replicas
+            .partition(OFFSETS_TOPIC, self.partition_of(group))
+            .ok_or(ResponseError::CoordinatorNotAvailable)?;
+        let batch = build_batch(records, now_ms).map_err(|_| ResponseError::UnknownServerError)?;
+        partition
+            .append_as_leader(&batch, -1, now_ms)
+            .map(|_| ())
+            .map_err(|e| {
+                warn!(group, error = %e, "writing to __consumer_offsets failed");
+                ResponseError::CoordinatorNotAvailable
+            })
+    }
+
+    /// The group metadata record for the group's current state.
+    pub fn group_record(group: &Group) -> KeyValue {
+        let key = RecordKey::Group {
+            group: group.group_id.clone(),
+        }
+        .encode();
+        if group.state == GroupState::Dead {
+            return (key, None);
+        }
+        let value = GroupValue {
+            protocol_type: group.protocol_type.clone().unwrap_or_default(),
+            generation: group.generation,
+            protocol: group.protocol.clone(),
+            leader: group.leader.clone(),
+            current_state_timestamp: group.current_state_timestamp_ms,
+            members: group
+                .members
+                .values()
+                .map(|m| MemberValue {
+                    member_id: m.member_id.clone(),
+                    group_instance_id: m.group_instance_id.clone(),
+                    client_id: m.client_id.clone(),
+                    client_host: m.client_host.clone(),
+                    rebalance_timeout: m.rebalance_timeout_ms,
+                    session_timeout: m.session_timeout_ms,
+                    subscription: group
+                        .protocol
+                        .as_ref()
+                        .and_then(|p| m.protocols.iter().find(|(n, _)| n == p))
+                        .map(|(_, md)| md.clone())
+                        .unwrap_or_default(),
+                    assignment: m.assignment.clone(),
+                })
+                .collect(),
+        };
+        (key, Some(value.encode()))
+    }
+
+    /// Rebuilds groups and offsets from every hosted `__consumer_offsets` partition.
+    pub fn load(&self, replicas: &ReplicaManager, now_ms: i64) {
+        let mut loaded_groups = 0;
+        for index in 0..self.settings.offsets_topic_num_partitions {
+            let Some(partition) = replicas.partition(OFFSETS_TOPIC, index) else {
+                continue;
+            };
+            let hw = partition.high_watermark();
+            let mut offset = partition.log.log_start_offset();
+            while offset < hw {
+                let data = match partition.log.read(offset, 1 << 20, true, Some(hw)) {
+                    Ok(d) if !d.records.is_empty() => d.records,
+                    Ok(_) => break,
+                    Err(e) => {
+                        warn!(partition = index, error = %e, "reading __consumer_offsets failed");
+                        break;
+                    }
+                };
+                let Some(next) = self.apply_batches(data, now_ms) else {
+                    break;
+                };
+                offset = next.max(offset + 1);
+            }
+        }
+        self.groups.retain(|_, e| {
+            let e = e.lock();
+            e.group.state != GroupState::Dead || !e.offsets.is_empty()
+        });
+        loaded_groups += self.groups.len();
+        if loaded_groups > 0 {
+            info!(
+                groups = loaded_groups,
+                "consumer groups loaded from __consumer_offsets"
+            );
+        }
+    }
+
+    /// Applies the records of stored batches; returns the offset after the last whole batch.
+    fn apply_batches(&self, mut data: Bytes, now_ms: i64) -> Option<i64> {
+        let mut next = None;
+        while data.len() >= 12 {
+            let base = i64::from_be_bytes(data[0..8].try_into().ok()?);
+            let len = i32::from_be_bytes(data[8..12].try_into().ok()?);
+            let size = 12 + usize::try_from(len).ok()?;
+            if data.len() < size {
+                break;
+            }
+            let mut one = data.split_to(size);
+            let last_delta = i32::from_be_bytes(one.get(23..27)?.try_into().ok()?);
+            next = Some(base + i64::from(last_delta) + 1);
+            match RecordBatchDecoder::decode_all(&mut one) {
+                Ok(sets) => {
+                    for record in sets.into_iter().flat_map(|s| s.records) {
+                        self.apply_record(record.key.as_deref(), record.value.as_deref(), now_ms);
+                    }
+                }
+                Err(e) => {
+                    warn!(offset = base, error = %e, "undecodable batch in __consumer_offsets skipped")
+                }
+            }
+        }
+        next
+    }
+
+    fn apply_record(&self, key: Option<&[u8]>, value: Option<&[u8]>, now_ms: i64) {
+        let Some(key) = key.and_then(|k| RecordKey::decode(k).ok()) else {
+            return;
+        };
+        let Some(entry) = self.entry(key.group(), true, now_ms) else {
+            return;
+        };
+        let mut e = entry.lock();
+        match (key, value) {
+            (
+                RecordKey::Offset {
+                    topic, partition, ..
+                },
+                None,
+            ) => {
+                e.offsets.remove(&(topic, partition));
+            }
+            (
+                RecordKey::Offset {
+                    topic, partition, ..
+                },
+                Some(v),
+            ) => {
+                if let Ok(v) = OffsetValue::decode(v) {
+                    e.offsets.insert((topic, partition), v);
+                }
+            }
+            (RecordKey::Group { .. }, None) => {
+                e.group = Group::new(&e.group.group_id.clone(), now_ms);
+                e.group.state = GroupState::Dead;
+            }
+            (RecordKey::Group { .. }, Some(v)) => {
+                if let Ok(v) = GroupValue::decode(v) {
+                    restore_group(&mut e.group, v, now_ms);
+                }
+            }
+        }
+    }
+
+    /// Periodic upkeep: session expiry and overdue rebalances. Returns groups to persist.
+    pub fn tick(&self, now_ms: i64) -> Vec<(String, KeyValue)> {
+        let mut out = Vec::new();
+        for entry in self.groups.iter() {
+            let mut e = entry.lock();
+            if e.group.tick(now_ms) {
+                out.push((e.group.group_id.clone(), Self::group_record(&e.group)));
+            }
+        }
+        out
+    }
+
+    /// Removes offsets past retention: of empty groups (counted from when they became empty)
+    /// and of groups without a protocol (simple consumers, counted from each commit). Returns
+    /// the tombstones to write per group.
+    pub fn expire_offsets(&self, now_ms: i64) -> Vec<(String, Vec<KeyValue>)> {
+        let retention = self.settings.offsets_retention_ms;
+        let mut out = Vec::new();
+        let mut dead = Vec::new();
+        for entry in self.groups.iter() {
+            let mut e = entry.lock();
+            if !e.group.members.is_empty() {
+                continue;
+            }
+            let group_id = e.group.group_id.clone();
+            let empty_since = e.group.current_state_timestamp_ms;
+            let simple = e.group.protocol_type.is_none();
+            let expired: Vec<(String, i32)> = e
+                .offsets
+                .iter()
+                .filter(|(_, v)| {
+                    let base = if simple {
+                        v.commit_timestamp
+                    } else {
+                        empty_since.max(v.commit_timestamp)
+                    };
+                    match v.expire_timestamp {
+                        Some(expire) if expire >= 0 => now_ms >= expire,
+                        _ => now_ms >= base.saturating_add(retention),
+                    }
+                })
+                .map(|(k, _)| k.clone())
+                .collect();
+            let mut tombstones = Vec::new();
+            for (topic, partition) in expired {
+                e.offsets.remove(&(topic.clone(), partition));
+                tombstones.push((
+                    RecordKey::Offset {
+                        group: group_id.clone(),
+                        topic,
+                        partition,
+                    }
+                    .encode(),
+                    None,
+                ));
+            }
+            if e.offsets.is_empty() && e.group.state == GroupState::Empty {
+                e.group.state = GroupState::Dead;
+                tombstones.push((
+                    RecordKey::Group {
+                        group: group_id.clone(),
+                    }
+                    .encode(),
+                    None,
+                ));
+                dead.push(group_id.clone());
+            }
+            if !tombstones.is_empty() {
+                out.push((group_id, tombstones));
+            }
+        }
+        for g in dead {
+            self.groups.remove(&g);
+        }
+        out
+    }
+}
+
+fn restore_group(group: &mut Group, v: GroupValue, now_ms: i64) {
+    let id = group.group_id.clone();
+    *group = Group::new(&id, now_ms);
+    group.protocol_type = (!v.protocol_type.is_empty()).then_some(v.protocol_type);
+    group.generation = v.generation;
+    group.protocol = v.protocol.clone();
+    group.leader = v.leader;
+    if v.current_state_timestamp >= 0 {
+        group.current_state_timestamp_ms = v.current_state_timestamp;
+    }
+    let protocol = v.protocol.unwrap_or_default();
+    for m in v.members {
+        if let Some(instance) = &m.group_instance_id {
+            group
+                .static_members
+                .insert(instance.clone(), m.member_id.clone());
+        }
+        group.members.insert(
+            m.member_id.clone(),
+            state::Member {
+                member_id: m.member_id,
+                group_instance_id: m.group_instance_id,
+                client_id: m.client_id,
+                client_host: m.client_host,
+                session_timeout_ms: m.session_timeout,
+                rebalance_timeout_ms: m.rebalance_timeout,
+                protocols: vec![(protocol.clone(), m.subscription)],
+                assignment: m.assignment,
+                session_deadline_ms: now_ms + i64::from(m.session_timeout),
+                pending_join: None,
+                pending_sync: None,
+            },
+        );
+    }
+    group.state = if group.members.is_empty() {
+        GroupState::Empty
+    } else {
+        GroupState::Stable
+    };
+}
+
+/// An uncompressed v2 batch holding key/value records.
+fn build_batch(records: Vec<KeyValue>, now_ms: i64) -> anyhow::Result<Bytes> {
+    let records: Vec<Record> = records
+        .into_iter()
+        .enumerate()
+        .map(|(i, (key, value))| Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: -1,
+            producer_id: -1,
+            producer_epoch: -1,
+            timestamp_type: TimestampType::Creation,
+            offset: i as i64,
+            sequence: -1,
+            timestamp: now_ms,
+            key: Some(key),
+            value,
+            headers: IndexMap::new(),
+        })
+        .collect();
+    let mut buf = BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut buf,
+        &records,
+        &RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        },
+    )?;
+    Ok(buf.freeze())
+}

@@ -1,0 +1,800 @@
+//! One consumer group's membership state machine (Kafka's classic group protocol).
+//!
+//! No I/O happens here: callers hold the group's lock, apply an event, and act on the outcome
+//! (answer a waiting request, persist the group). Waiting JoinGroup/SyncGroup requests are
+//! represented by oneshot senders completed when the rebalance reaches the matching step.
+
+use std::collections::{BTreeMap, HashMap};
+
+use bytes::Bytes;
+use kafka_protocol::error::ResponseError;
+use tokio::sync::oneshot;
+
+/// Kafka's group states, with the names DescribeGroups and ListGroups report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GroupState {
+    Empty,
+    PreparingRebalance,
+    CompletingRebalance,
+    Stable,
+    Dead,
+}
+
+impl GroupState {
+    pub fn name(self) -> &'static str {
+        match self {
+            GroupState::Empty => "Empty",
+            GroupState::PreparingRebalance => "PreparingRebalance",
+            GroupState::CompletingRebalance => "CompletingRebalance",
+            GroupState::Stable => "Stable",
+            GroupState::Dead => "Dead",
+        }
+    }
+}
+
+/// What a JoinGroup caller eventually receives.
+#[derive(Clone, Debug)]
+pub struct JoinResult {
+    pub error: Option<ResponseError>,
+    pub generation: i32,
+    pub protocol_type: Option<String>,
+    pub protocol: Option<String>,
+    pub leader: String,
+    pub member_id: String,
+    /// (member id, group instance id, metadata) — only for the leader.
+    pub members: Vec<(String, Option<String>, Bytes)>,
+}
+
+impl JoinResult {
+    pub fn error(member_id: &str, error: ResponseError) -> JoinResult {
+        JoinResult {
+            error: Some(error),
+            generation: -1,
+            protocol_type: None,
+            protocol: None,
+            leader: String::new(),
+            member_id: member_id.to_string(),
+            members: Vec::new(),
+        }
+    }
+}
+
+/// What a SyncGroup caller eventually receives.
+#[derive(Clone, Debug)]
+pub struct SyncResult {
+    pub error: Option<ResponseError>,
+    pub protocol_type: Option<String>,
+    pub protocol: Option<String>,
+    pub assignment: Bytes,
+}
+
+impl SyncResult {
+    pub fn error(error: ResponseError) -> SyncResult {
+        SyncResult {
+            error: Some(error),
+            protocol_type: None,
+            protocol: None,
+            assignment: Bytes::new(),
+        }
+    }
+}
+
+/// A group member.
+#[derive(Debug)]
+pub struct Member {
+    pub member_id: String,
+    pub group_instance_id: Option<String>,
+    pub client_id: String,
+    pub client_host: String,
+    pub session_timeout_ms: i32,
+    pub rebalance_timeout_ms: i32,
+    /// (protocol name, metadata) in the member's order of preference.
+    pub protocols: Vec<(String, Bytes)>,
+    pub assignment: Bytes,
+    /// Session deadline (ms since epoch); renewed by heartbeats, joins and syncs.
+    pub session_deadline_ms: i64,
+    pub pending_join: Option<oneshot::Sender<JoinResult>>,
+    pub pending_sync: Option<oneshot::Sender<SyncResult>>,
+}
+
+impl Member {
+    fn metadata_for(&self, protocol: &str) -> Bytes {
+        self.protocols
+            .iter()
+            .find(|(n, _)| n == protocol)
+            .map(|(_, m)| m.clone())
+            .unwrap_or_default()
+    }
+
+    fn supports_all(&self, names: &[String]) -> bool {
+        names
+            .iter()
+            .all(|n| self.protocols.iter().any(|(p, _)| p == n))
+    }
+}
+
+/// A consumer group.
+#[derive(Debug)]
+pub struct Group {
+    pub group_id: String,
+    pub state: GroupState,
+    pub protocol_type: Option<String>,
+    pub protocol: Option<String>,
+    pub generation: i32,
+    pub leader: Option<String>,
+    pub members: BTreeMap<String, Member>,
+    /// Static members: group instance id → member id.
+    pub static_members: HashMap<String, String>,
+    /// Member ids handed out with MEMBER_ID_REQUIRED, not yet joined.
+    pub pending_members: HashMap<String, i64>,
+    /// When the current rebalance must complete even if members are missing.
+    pub rebalance_deadline_ms: i64,
+    /// Earliest completion of the initial rebalance of an empty group.
+    pub initial_delay_until_ms: i64,
+    pub current_state_timestamp_ms: i64,
+}
+
+/// Parameters of a JoinGroup request.
+pub struct JoinRequest {
+    pub member_id: String,
+    pub group_instance_id: Option<String>,
+    pub client_id: String,
+    pub client_host: String,
+    pub session_timeout_ms: i32,
+    pub rebalance_timeout_ms: i32,
+    pub protocol_type: String,
+    pub protocols: Vec<(String, Bytes)>,
+    /// JoinGroup v4+: a new dynamic member first gets MEMBER_ID_REQUIRED.
+    pub require_known_member_id: bool,
+}
+
+/// Parameters of a SyncGroup request.
+pub struct SyncRequest<'a> {
+    pub member_id: &'a str,
+    pub instance: Option<&'a str>,
+    pub generation: i32,
+    pub protocol_type: Option<&'a str>,
+    pub protocol: Option<&'a str>,
+    /// (member id, assignment), only from the leader.
+    pub assignments: Vec<(String, Bytes)>,
+}
+
+/// The immediate outcome of an event on a group.
+pub enum Reply<T> {
+    Now(T),
+    Wait(oneshot::Receiver<T>),
+}
+
+impl Group {
+    pub fn new(group_id: &str, now_ms: i64) -> Group {
+        Group {
+            group_id: group_id.to_string(),
+            state: GroupState::Empty,
+            protocol_type: None,
+            protocol: None,
+            generation: 0,
+            leader: None,
+            members: BTreeMap::new(),
+            static_members: HashMap::new(),
+            pending_members: HashMap::new(),
+            rebalance_deadline_ms: 0,
+            initial_delay_until_ms: 0,
+            current_state_timestamp_ms: now_ms,
+        }
+    }
+
+    fn transition(&mut self, state: GroupState, now_ms: i64) {
+        self.state = state;
+        self.current_state_timestamp_ms = now_ms;
+    }
+
+    /// Whether every member (and `extra` protocols, if given) supports at least one common protocol.
+    fn protocols_compatible(&self, protocol_type: &str, protocols: &[(String, Bytes)]) -> bool {
+        if protocols.is_empty() || protocol_type.is_empty() {
+            return false;
+        }
+        if self.members.is_empty() {
+            return true;
+        }
+        if self.protocol_type.as_deref() != Some(protocol_type) {
+            return false;
+        }
+        protocols.iter().any(|(name, _)| {
+            self.members
+                .values()
+                .all(|m| m.protocols.iter().any(|(p, _)| p == name))
+        })
+    }
+
+    /// Handles JoinGroup. `initial_delay_ms` applies when an empty group starts its first rebalance.
+    pub fn join(
+        &mut self,
+        req: JoinRequest,
+        now_ms: i64,
+        initial_delay_ms: i64,
+    ) -> Reply<JoinResult> {
+        if self.state == GroupState::Dead {
+            return Reply::Now(JoinResult::error(
+                &req.member_id,
+                ResponseError::CoordinatorNotAvailable,
+            ));
+        }
+        if !self.protocols_compatible(&req.protocol_type, &req.protocols) {
+            return Reply::Now(JoinResult::error(
+                &req.member_id,
+                ResponseError::InconsistentGroupProtocol,
+            ));
+        }
+        if req.member_id.is_empty() {
+            return self.join_new_member(req, now_ms, initial_delay_ms);
+        }
+        if let Some(instance) = &req.group_instance_id {
+            if let Some(known) = self.static_members.get(instance) {
+                if known != &req.member_id {
+                    return Reply::Now(JoinResult::error(
+                        &req.member_id,
+                        ResponseError::FencedInstanceId,
+                    ));
+                }
+            }
+        }
+        if self.pending_members.remove(&req.member_id).is_some() {
+            return self.add_member_and_rebalance(
+                req.member_id.clone(),
+                req,
+                now_ms,
+                initial_delay_ms,
+            );
+        }
+        if !self.members.contains_key(&req.member_id) {
+            return Reply::Now(JoinResult::error(
+                &req.member_id,
+                ResponseError::UnknownMemberId,
+            ));
+        }
+        self.join_known_member(req, now_ms)
+    }
+
+    fn join_new_member(
+        &mut self,
+        req: JoinRequest,
+        now_ms: i64,
+        initial_delay_ms: i64,
+    ) -> Reply<JoinResult> {
+        let member_id = format!(
+            "{}-{}",
+            req.group_instance_id.as_deref().unwrap_or(&req.client_id),
+            uuid::Uuid::new_v4()
+        );
+        if let Some(instance) = req.group_instance_id.clone() {
+            if let Some(old_id) = self.static_members.get(&instance).cloned() {
+                return self.replace_static_member(old_id, member_id, req, now_ms);
+            }
+            return self.add_member_and_rebalance(member_id, req, now_ms, initial_delay_ms);
+        }
+        if req.require_known_member_id {
+            let deadline = now_ms + i64::from(req.session_timeout_ms);
+            self.pending_members.insert(member_id.clone(), deadline);
+            return Reply::Now(JoinResult::error(
+                &member_id,
+                ResponseError::MemberIdRequired,
+            ));
+        }
+        self.add_member_and_rebalance(member_id, req, now_ms, initial_delay_ms)
+    }
+
+    /// A static member rejoined with a new member id: the old id is fenced and takes no part.
+    fn replace_static_member(
+        &mut self,
+        old_id: String,
+        new_id: String,
+        req: JoinRequest,
+        now_ms: i64,
+    ) -> Reply<JoinResult> {
+        let Some(mut member) = self.members.remove(&old_id) else {
+            return self.add_member_and_rebalance(new_id, req, now_ms, 0);
+        };
+        if let Some(tx) = member.pending_join.take() {
+            let _ = tx.send(JoinResult::error(&old_id, ResponseError::FencedInstanceId));
+        }
+        if let Some(tx) = member.pending_sync.take() {
+            let _ = tx.send(SyncResult::error(ResponseError::FencedInstanceId));
+        }
+        let same_protocols = member.protocols == req.protocols;
+        member.member_id = new_id.clone();
+        member.client_id = req.client_id.clone();
+        member.client_host = req.client_host.clone();
+        member.session_timeout_ms = req.session_timeout_ms;
+        member.rebalance_timeout_ms = req.rebalance_timeout_ms;
+        member.protocols = req.protocols.clone();
+        member.session_deadline_ms = now_ms + i64::from(req.session_timeout_ms);
+        if let Some(instance) = &req.group_instance_id {
+            self.static_members.insert(instance.clone(), new_id.clone());
+        }
+        if self.leader.as_deref() == Some(old_id.as_str()) {
+            self.leader = Some(new_id.clone());
+        }
+        self.members.insert(new_id.clone(), member);
+        if self.state == GroupState::Stable && same_protocols {
+            // Nothing changed for the group: hand the current generation back without a rebalance.
+            let is_leader = self.leader.as_deref() == Some(new_id.as_str());
+            return Reply::Now(self.join_result_for(&new_id, is_leader));
+        }
+        self.join_known_member(req_with_id(req, new_id), now_ms)
+    }
+
+    fn add_member_and_rebalance(
+        &mut self,
+        member_id: String,
+        req: JoinRequest,
+        now_ms: i64,
+        initial_delay_ms: i64,
+    ) -> Reply<JoinResult> {
+        let (tx, rx) = oneshot::channel();
+        if self.members.is_empty() {
+            self.protocol_type = Some(req.protocol_type.clone());
+        }
+        if let Some(instance) = &req.group_instance_id {
+            self.static_members
+                .insert(instance.clone(), member_id.clone());
+        }
+        let member = Member {
+            member_id: member_id.clone(),
+            group_instance_id: req.group_instance_id,
+            client_id: req.client_id,
+            client_host: req.client_host,
+            session_timeout_ms: req.session_timeout_ms,
+            rebalance_timeout_ms: req.rebalance_timeout_ms,
+            protocols: req.protocols,
+            assignment: Bytes::new(),
+            session_deadline_ms: now_ms + i64::from(req.session_timeout_ms),
+            pending_join: Some(tx),
+            pending_sync: None,
+        };
+        self.members.insert(member_id, member);
+        let was_empty = self.state == GroupState::Empty;
+        self.prepare_rebalance(now_ms);
+        if was_empty && initial_delay_ms > 0 {
+            self.initial_delay_until_ms = now_ms + initial_delay_ms;
+        }
+        self.maybe_complete_join(now_ms);
+        Reply::Wait(rx)
+    }
+
+    fn join_known_member(&mut self, req: JoinRequest, now_ms: i64) -> Reply<JoinResult> {
+        let member_id = req.member_id.clone();
+        let is_leader = self.leader.as_deref() == Some(member_id.as_str());
+        let state = self.state;
+        let Some(member) = self.members.get_mut(&member_id) else {
+            return Reply::Now(JoinResult::error(
+                &member_id,
+                ResponseError::UnknownMemberId,
+            ));
+        };
+        member.session_deadline_ms = now_ms + i64::from(req.session_timeout_ms);
+        let same_protocols = member.protocols == req.protocols;
+        match state {
+            GroupState::CompletingRebalance | GroupState::Stable
+                if same_protocols && !(state == GroupState::Stable && is_leader) =>
+            {
+                // A retried join (lost response): answer with the current generation.
+                Reply::Now(self.join_result_for(&member_id, is_leader))
+            }
+            _ => {
+                let (tx, rx) = oneshot::channel();
+                member.protocols = req.protocols;
+                member.session_timeout_ms = req.session_timeout_ms;
+                member.rebalance_timeout_ms = req.rebalance_timeout_ms;
+                member.client_id = req.client_id;
+                member.client_host = req.client_host;
+                if let Some(old) = member.pending_join.replace(tx) {
+                    let _ = old.send(JoinResult::error(
+                        &member_id,
+                        ResponseError::UnknownMemberId,
+                    ));
+                }
+                if state != GroupState::PreparingRebalance {
+                    self.prepare_rebalance(now_ms);
+                }
+                self.maybe_complete_join(now_ms);
+                Reply::Wait(rx)
+            }
+        }
+    }
+
+    fn join_result_for(&self, member_id: &str, is_leader: bool) -> JoinResult {
+        let protocol = self.protocol.clone().unwrap_or_default();
+        JoinResult {
+            error: None,
+            generation: self.generation,
+            protocol_type: self.protocol_type.clone(),
+            protocol: self.protocol.clone(),
+            leader: self.leader.clone().unwrap_or_default(),
+            member_id: member_id.to_string(),
+            members: if is_leader {
+                self.members
+                    .values()
+                    .map(|m| {
+                        (
+                            m.member_id.clone(),
+                            m.group_instance_id.clone(),
+                            m.metadata_for(&protocol),
+                        )
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            },
+        }
+    }
+
+    /// Starts a rebalance: pending syncs are told to rejoin; joins are awaited until the deadline.
+    pub fn prepare_rebalance(&mut self, now_ms: i64) {
+        for member in self.members.values_mut() {
+            if let Some(tx) = member.pending_sync.take() {
+                let _ = tx.send(SyncResult::error(ResponseError::RebalanceInProgress));
+            }
+        }
+        let timeout = self
+            .members
+            .values()
+            .map(|m| m.rebalance_timeout_ms)
+            .max()
+            .unwrap_or(0);
+        self.rebalance_deadline_ms = now_ms + i64::from(timeout);
+        self.transition(GroupState::PreparingRebalance, now_ms);
+    }
+
+    /// Completes the join phase when every member has rejoined (or, with `force`, drops the rest).
+    pub fn maybe_complete_join(&mut self, now_ms: i64) -> bool {
+        if self.state != GroupState::PreparingRebalance {
+            return false;
+        }
+        let all_joined = self.members.values().all(|m| m.pending_join.is_some())
+            && self.pending_members.is_empty();
+        let deadline_passed = now_ms >= self.rebalance_deadline_ms;
+        if now_ms < self.initial_delay_until_ms && !deadline_passed {
+            return false;
+        }
+        if !all_joined && !deadline_passed {
+            return false;
+        }
+        self.pending_members.clear();
+        let missing: Vec<String> = self
+            .members
+            .values()
+            .filter(|m| m.pending_join.is_none())
+            .map(|m| m.member_id.clone())
+            .collect();
+        for id in missing {
+            self.remove_member(&id);
+        }
+        self.complete_join(now_ms);
+        true
+    }
+
+    fn complete_join(&mut self, now_ms: i64) {
+        if self.members.is_empty() {
+            self.generation += 1;
+            self.protocol = None;
+            self.leader = None;
+            self.transition(GroupState::Empty, now_ms);
+            return;
+        }
+        self.generation += 1;
+        self.protocol = self.select_protocol();
+        if self
+            .leader
+            .as_ref()
+            .is_none_or(|l| !self.members.contains_key(l))
+        {
+            self.leader = self.members.keys().next().cloned();
+        }
+        self.transition(GroupState::CompletingRebalance, now_ms);
+        let leader = self.leader.clone().unwrap_or_default();
+        let ids: Vec<String> = self.members.keys().cloned().collect();
+        for id in ids {
+            let result = self.join_result_for(&id, id == leader);
+            if let Some(member) = self.members.get_mut(&id) {
+                member.assignment = Bytes::new();
+                if let Some(tx) = member.pending_join.take() {
+                    let _ = tx.send(result);
+                }
+            }
+        }
+    }
+
+    /// Kafka's vote: candidates are protocols every member supports; each member votes for its
+    /// most preferred candidate; most votes wins (ties go to the leader's preference).
+    fn select_protocol(&self) -> Option<String> {
+        let first = self.members.values().next()?;
+        let candidates: Vec<String> = first
+            .protocols
+            .iter()
+            .map(|(n, _)| n.clone())
+            .filter(|n| {
+                self.members
+                    .values()
+                    .all(|m| m.supports_all(std::slice::from_ref(n)))
+            })
+            .collect();
+        let mut votes: HashMap<&str, usize> = HashMap::new();
+        for m in self.members.values() {
+            if let Some((name, _)) = m.protocols.iter().find(|(n, _)| candidates.contains(n)) {
+                *votes.entry(name.as_str()).or_default() += 1;
+            }
+        }
+        let preference = self
+            .leader
+            .as_ref()
+            .and_then(|l| self.members.get(l))
+            .unwrap_or(first);
+        preference
+            .protocols
+            .iter()
+            .filter(|(n, _)| votes.contains_key(n.as_str()))
+            .max_by_key(|(n, _)| {
+                (
+                    votes[n.as_str()],
+                    std::cmp::Reverse(preference.protocols.iter().position(|(p, _)| p == n)),
+                )
+            })
+            .map(|(n, _)| n.clone())
+    }
+
+    fn remove_member(&mut self, member_id: &str) {
+        if let Some(mut m) = self.members.remove(member_id) {
+            if let Some(instance) = &m.group_instance_id {
+                if self.static_members.get(instance).map(String::as_str) == Some(member_id) {
+                    self.static_members.remove(instance);
+                }
+            }
+            if let Some(tx) = m.pending_join.take() {
+                let _ = tx.send(JoinResult::error(member_id, ResponseError::UnknownMemberId));
+            }
+            if let Some(tx) = m.pending_sync.take() {
+                let _ = tx.send(SyncResult::error(ResponseError::UnknownMemberId));
+            }
+        }
+        if self.leader.as_deref() == Some(member_id) {
+            self.leader = None;
+        }
+    }
+
+    /// Checks member id, static instance and generation of a request from a member.
+    fn validate_member(
+        &self,
+        member_id: &str,
+        instance: Option<&str>,
+        generation: i32,
+    ) -> Result<(), ResponseError> {
+        if let Some(instance) = instance {
+            match self.static_members.get(instance) {
+                Some(known) if known != member_id => return Err(ResponseError::FencedInstanceId),
+                None if !self.members.contains_key(member_id) => {
+                    return Err(ResponseError::UnknownMemberId)
+                }
+                _ => {}
+            }
+        }
+        if !self.members.contains_key(member_id) {
+            return Err(ResponseError::UnknownMemberId);
+        }
+        if generation != self.generation {
+            return Err(ResponseError::IllegalGeneration);
+        }
+        Ok(())
+    }
+
+    /// Handles SyncGroup. Returns the reply and whether the group must now be persisted.
+    pub fn sync(&mut self, req: SyncRequest<'_>, now_ms: i64) -> (Reply<SyncResult>, bool) {
+        let SyncRequest {
+            member_id,
+            instance,
+            generation,
+            protocol_type,
+            protocol,
+            assignments,
+        } = req;
+        if let Err(e) = self.validate_member(member_id, instance, generation) {
+            return (Reply::Now(SyncResult::error(e)), false);
+        }
+        if protocol_type.is_some_and(|t| Some(t) != self.protocol_type.as_deref())
+            || protocol.is_some_and(|p| Some(p) != self.protocol.as_deref())
+        {
+            return (
+                Reply::Now(SyncResult::error(ResponseError::InconsistentGroupProtocol)),
+                false,
+            );
+        }
+        let result_for = |g: &Group, assignment: Bytes| SyncResult {
+            error: None,
+            protocol_type: g.protocol_type.clone(),
+            protocol: g.protocol.clone(),
+            assignment,
+        };
+        if let Some(m) = self.members.get_mut(member_id) {
+            m.session_deadline_ms = now_ms + i64::from(m.session_timeout_ms);
+        }
+        match self.state {
+            GroupState::PreparingRebalance => (
+                Reply::Now(SyncResult::error(ResponseError::RebalanceInProgress)),
+                false,
+            ),
+            GroupState::Stable => {
+                let assignment = self
+                    .members
+                    .get(member_id)
+                    .map(|m| m.assignment.clone())
+                    .unwrap_or_default();
+                (Reply::Now(result_for(self, assignment)), false)
+            }
+            GroupState::CompletingRebalance => {
+                let (tx, rx) = oneshot::channel();
+                if let Some(m) = self.members.get_mut(member_id) {
+                    m.pending_sync = Some(tx);
+                }
+                if self.leader.as_deref() != Some(member_id) {
+                    return (Reply::Wait(rx), false);
+                }
+                let mut given: HashMap<String, Bytes> = assignments.into_iter().collect();
+                let ids: Vec<String> = self.members.keys().cloned().collect();
+                for id in ids {
+                    let assignment = given.remove(&id).unwrap_or_default();
+                    let result = result_for(self, assignment.clone());
+                    if let Some(m) = self.members.get_mut(&id) {
+                        m.assignment = assignment;
+                        if let Some(tx) = m.pending_sync.take() {
+                            let _ = tx.send(result);
+                        }
+                    }
+                }
+                self.transition(GroupState::Stable, now_ms);
+                (Reply::Wait(rx), true)
+            }
+            GroupState::Empty | GroupState::Dead => (
+                Reply::Now(SyncResult::error(ResponseError::UnknownMemberId)),
+                false,
+            ),
+        }
+    }
+
+    /// Handles Heartbeat.
+    pub fn heartbeat(
+        &mut self,
+        member_id: &str,
+        instance: Option<&str>,
+        generation: i32,
+        now_ms: i64,
+    ) -> Option<ResponseError> {
+        if matches!(self.state, GroupState::Empty | GroupState::Dead) {
+            return Some(ResponseError::UnknownMemberId);
+        }
+        if let Err(e) = self.validate_member(member_id, instance, generation) {
+            return Some(e);
+        }
+        if let Some(m) = self.members.get_mut(member_id) {
+            m.session_deadline_ms = now_ms + i64::from(m.session_timeout_ms);
+        }
+        match self.state {
+            GroupState::PreparingRebalance => Some(ResponseError::RebalanceInProgress),
+            _ => None,
+        }
+    }
+
+    /// Handles one member of LeaveGroup. Returns the member's error, if any.
+    pub fn leave(
+        &mut self,
+        member_id: &str,
+        instance: Option<&str>,
+        now_ms: i64,
+    ) -> Option<ResponseError> {
+        let resolved = match instance {
+            Some(instance) => match self.static_members.get(instance) {
+                None => return Some(ResponseError::UnknownMemberId),
+                Some(known) if !member_id.is_empty() && known != member_id => {
+                    return Some(ResponseError::FencedInstanceId)
+                }
+                Some(known) => known.clone(),
+            },
+            None => member_id.to_string(),
+        };
+        if self.pending_members.remove(&resolved).is_some() {
+            return None;
+        }
+        if !self.members.contains_key(&resolved) {
+            return Some(ResponseError::UnknownMemberId);
+        }
+        self.remove_member(&resolved);
+        self.rebalance_after_departure(now_ms);
+        None
+    }
+
+    fn rebalance_after_departure(&mut self, now_ms: i64) {
+        match self.state {
+            GroupState::Stable | GroupState::CompletingRebalance => {
+                self.prepare_rebalance(now_ms);
+                self.maybe_complete_join(now_ms);
+            }
+            GroupState::PreparingRebalance => {
+                self.maybe_complete_join(now_ms);
+            }
+            GroupState::Empty | GroupState::Dead => {}
+        }
+    }
+
+    /// Expires members whose session ended and completes overdue rebalances. Returns whether the
+    /// group changed in a way that should be persisted.
+    pub fn tick(&mut self, now_ms: i64) -> bool {
+        let before = (self.state, self.generation);
+        self.pending_members
+            .retain(|_, deadline| *deadline > now_ms);
+        let expired: Vec<String> = self
+            .members
+            .values()
+            .filter(|m| m.session_deadline_ms <= now_ms && m.pending_join.is_none())
+            .map(|m| m.member_id.clone())
+            .collect();
+        if !expired.is_empty() {
+            tracing::info!(group = %self.group_id, members = ?expired, "member sessions expired");
+            for id in &expired {
+                self.remove_member(id);
+            }
+            self.rebalance_after_departure(now_ms);
+        }
+        self.maybe_complete_join(now_ms);
+        before != (self.state, self.generation) && matches!(self.state, GroupState::Empty)
+    }
+
+    pub fn is_empty_of_members(&self) -> bool {
+        self.members.is_empty()
+    }
+
+    /// The topics the consumer-protocol members subscribe to, `None` when the group has no
+    /// active consumer-protocol members (for OffsetDelete).
+    pub fn subscribed_topics(&self) -> Option<Vec<String>> {
+        if self.protocol_type.as_deref() != Some("consumer") || self.members.is_empty() {
+            return None;
+        }
+        let protocol = self.protocol.clone()?;
+        Some(
+            self.members
+                .values()
+                .flat_map(|m| decode_subscription_topics(&m.metadata_for(&protocol)))
+                .collect(),
+        )
+    }
+}
+
+fn req_with_id(mut req: JoinRequest, member_id: String) -> JoinRequest {
+    req.member_id = member_id;
+    req
+}
+
+/// Topics of a ConsumerProtocolSubscription (int16 version, then an int16-length string array in
+/// every version), read with bounds checks; empty if it cannot be read.
+pub fn decode_subscription_topics(metadata: &[u8]) -> Vec<String> {
+    use bytes::Buf;
+    let mut buf = metadata;
+    if buf.remaining() < 6 {
+        return Vec::new();
+    }
+    let _version = buf.get_i16();
+    let count = buf.get_i32();
+    let mut topics = Vec::new();
+    for _ in 0..count.max(0) {
+        if buf.remaining() < 2 {
+            return Vec::new();
+        }
+        let len = buf.get_i16();
+        if len < 0 || buf.remaining() < len as usize {
+            return Vec::new();
+        }
+        match std::str::from_utf8(&buf[..len as usize]) {
+            Ok(t) => topics.push(t.to_string()),
+            Err(_) => return Vec::new(),
+        }
+        buf.advance(len as usize);
+    }
+    topics
+}
