@@ -256,16 +256,12 @@ async fn every_api_answers_at_every_accepted_version() {
                 }
                 ApiKey::OffsetFetch => {
                     if v >= 8 {
-                        let req =
-                            OffsetFetchRequest::default()
-                                .with_groups(vec![
-                                    offset_fetch_request::OffsetFetchRequestGroup::default()
-                                        .with_group_id(GroupId(StrBytes::from_static_str(
-                                            "commit-v9",
-                                        )))
-                                        .with_member_id(None)
-                                        .with_topics(None),
-                                ]);
+                        let req = OffsetFetchRequest::default().with_groups(vec![
+                            offset_fetch_request::OffsetFetchRequestGroup::default()
+                                .with_group_id(GroupId(StrBytes::from_static_str("commit-v9")))
+                                .with_member_id(None)
+                                .with_topics(None),
+                        ]);
                         let r: OffsetFetchResponse = c.call(api.key, v, &req).await;
                         r.groups[0].error_code == 0
                             && r.groups[0].topics[0].partitions[0].committed_offset == 1

@@ -798,3 +798,282 @@ pub fn decode_subscription_topics(metadata: &[u8]) -> Vec<String> {
     }
     topics
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn join_req(member_id: &str, instance: Option<&str>, protocols: &[&str]) -> JoinRequest {
+        JoinRequest {
+            member_id: member_id.to_string(),
+            group_instance_id: instance.map(str::to_string),
+            client_id: "client".into(),
+            client_host: "/127.0.0.1".into(),
+            session_timeout_ms: 10_000,
+            rebalance_timeout_ms: 5_000,
+            protocol_type: "consumer".into(),
+            protocols: protocols
+                .iter()
+                .map(|p| (p.to_string(), Bytes::from(p.to_string())))
+                .collect(),
+            require_known_member_id: true,
+        }
+    }
+
+    fn now_result(reply: Reply<JoinResult>) -> JoinResult {
+        match reply {
+            Reply::Now(r) => r,
+            Reply::Wait(_) => panic!("expected an immediate answer"),
+        }
+    }
+
+    fn waiting(reply: Reply<JoinResult>) -> oneshot::Receiver<JoinResult> {
+        match reply {
+            Reply::Wait(rx) => rx,
+            Reply::Now(r) => panic!("expected to wait, got {r:?}"),
+        }
+    }
+
+    /// Joins a new dynamic member through MEMBER_ID_REQUIRED; returns its id and pending answer.
+    fn join_new(
+        g: &mut Group,
+        now: i64,
+        protocols: &[&str],
+    ) -> (String, oneshot::Receiver<JoinResult>) {
+        let first = now_result(g.join(join_req("", None, protocols), now, 0));
+        assert_eq!(first.error, Some(ResponseError::MemberIdRequired));
+        let id = first.member_id.clone();
+        (
+            id.clone(),
+            waiting(g.join(join_req(&id, None, protocols), now, 0)),
+        )
+    }
+
+    fn sync_req<'a>(
+        member: &'a str,
+        generation: i32,
+        assignments: Vec<(String, Bytes)>,
+    ) -> SyncRequest<'a> {
+        SyncRequest {
+            member_id: member,
+            instance: None,
+            generation,
+            protocol_type: None,
+            protocol: None,
+            assignments,
+        }
+    }
+
+    #[test]
+    fn single_member_becomes_leader_of_generation_one() {
+        let mut g = Group::new("g", 0);
+        let (id, mut rx) = join_new(&mut g, 0, &["range"]);
+        let r = rx.try_recv().expect("join completed at once");
+        assert_eq!(
+            (r.error, r.generation, r.leader.as_str()),
+            (None, 1, id.as_str())
+        );
+        assert_eq!(r.members.len(), 1);
+        assert_eq!(g.state, GroupState::CompletingRebalance);
+        let (reply, persist) = g.sync(
+            sync_req(&id, 1, vec![(id.clone(), Bytes::from_static(b"a"))]),
+            1,
+        );
+        assert!(persist);
+        let Reply::Wait(mut rx) = reply else {
+            panic!("leader waits for its own answer")
+        };
+        assert_eq!(rx.try_recv().unwrap().assignment, Bytes::from_static(b"a"));
+        assert_eq!(g.state, GroupState::Stable);
+    }
+
+    #[test]
+    fn second_member_triggers_rebalance_and_everyone_rejoins() {
+        let mut g = Group::new("g", 0);
+        let (a, mut ra) = join_new(&mut g, 0, &["range"]);
+        ra.try_recv().unwrap();
+        g.sync(
+            sync_req(&a, 1, vec![(a.clone(), Bytes::from_static(b"all"))]),
+            0,
+        );
+        let (b, mut rb) = join_new(&mut g, 10, &["range"]);
+        assert_eq!(g.state, GroupState::PreparingRebalance);
+        assert!(rb.try_recv().is_err(), "waits for the existing member");
+        assert_eq!(
+            g.heartbeat(&a, None, 1, 20),
+            Some(ResponseError::RebalanceInProgress)
+        );
+        let mut ra = waiting(g.join(join_req(&a, None, &["range"]), 30, 0));
+        let (ja, jb) = (ra.try_recv().unwrap(), rb.try_recv().unwrap());
+        assert_eq!((ja.generation, jb.generation), (2, 2));
+        assert_eq!(ja.leader, a, "the previous leader stays leader");
+        assert_eq!(ja.members.len(), 2);
+        assert!(jb.members.is_empty(), "followers get no member list");
+        let (reply_b, _) = g.sync(sync_req(&b, 2, vec![]), 40);
+        let Reply::Wait(mut sb) = reply_b else {
+            panic!("follower waits for the leader")
+        };
+        assert!(sb.try_recv().is_err());
+        g.sync(
+            sync_req(
+                &a,
+                2,
+                vec![
+                    (a.clone(), Bytes::from_static(b"p0")),
+                    (b.clone(), Bytes::from_static(b"p1")),
+                ],
+            ),
+            50,
+        );
+        assert_eq!(sb.try_recv().unwrap().assignment, Bytes::from_static(b"p1"));
+        assert_eq!(g.heartbeat(&b, None, 2, 60), None);
+    }
+
+    #[test]
+    fn stale_generation_and_unknown_member_are_fenced() {
+        let mut g = Group::new("g", 0);
+        let (a, mut ra) = join_new(&mut g, 0, &["range"]);
+        ra.try_recv().unwrap();
+        assert_eq!(
+            g.heartbeat(&a, None, 0, 1),
+            Some(ResponseError::IllegalGeneration)
+        );
+        assert_eq!(
+            g.heartbeat("nobody", None, 1, 1),
+            Some(ResponseError::UnknownMemberId)
+        );
+        let (reply, _) = g.sync(sync_req(&a, 7, vec![]), 1);
+        let Reply::Now(r) = reply else { panic!() };
+        assert_eq!(r.error, Some(ResponseError::IllegalGeneration));
+        let r = now_result(g.join(join_req("made-up", None, &["range"]), 1, 0));
+        assert_eq!(r.error, Some(ResponseError::UnknownMemberId));
+    }
+
+    #[test]
+    fn inconsistent_protocols_are_refused() {
+        let mut g = Group::new("g", 0);
+        let (_, mut ra) = join_new(&mut g, 0, &["range"]);
+        ra.try_recv().unwrap();
+        let r = now_result(g.join(join_req("", None, &["roundrobin"]), 1, 0));
+        assert_eq!(r.error, Some(ResponseError::InconsistentGroupProtocol));
+        let mut other = join_req("", None, &["range"]);
+        other.protocol_type = "connect".into();
+        assert_eq!(
+            now_result(g.join(other, 1, 0)).error,
+            Some(ResponseError::InconsistentGroupProtocol)
+        );
+    }
+
+    #[test]
+    fn protocol_is_chosen_by_vote_among_common_ones() {
+        let mut g = Group::new("g", 0);
+        let (a, _ra) = join_new(&mut g, 0, &["sticky", "range", "roundrobin"]);
+        // Complete generation 1, then add two members preferring roundrobin.
+        g.sync(sync_req(&a, 1, vec![]), 0);
+        let (_, _rb) = join_new(&mut g, 1, &["roundrobin", "range"]);
+        let (_, _rc) = join_new(&mut g, 1, &["roundrobin", "range"]);
+        let mut ra = waiting(g.join(join_req(&a, None, &["sticky", "range", "roundrobin"]), 2, 0));
+        let r = ra.try_recv().unwrap();
+        assert_eq!(
+            r.protocol.as_deref(),
+            Some("roundrobin"),
+            "two votes beat one; sticky is not common"
+        );
+    }
+
+    #[test]
+    fn session_expiry_removes_member_and_rebalances() {
+        let mut g = Group::new("g", 0);
+        let (a, mut ra) = join_new(&mut g, 0, &["range"]);
+        ra.try_recv().unwrap();
+        g.sync(sync_req(&a, 1, vec![]), 0);
+        let (b, mut rb) = join_new(&mut g, 100, &["range"]);
+        let mut ra = waiting(g.join(join_req(&a, None, &["range"]), 100, 0));
+        ra.try_recv().unwrap();
+        rb.try_recv().unwrap();
+        g.sync(sync_req(&a, 2, vec![]), 100);
+        g.sync(sync_req(&b, 2, vec![]), 100);
+        assert_eq!(g.state, GroupState::Stable);
+        // Only a heartbeats; b's session (10 s) runs out.
+        assert_eq!(g.heartbeat(&a, None, 2, 9_000), None);
+        g.tick(10_200);
+        assert!(!g.members.contains_key(&b));
+        assert_eq!(g.state, GroupState::PreparingRebalance);
+        let mut ra = waiting(g.join(join_req(&a, None, &["range"]), 10_300, 0));
+        assert_eq!(ra.try_recv().unwrap().generation, 3);
+    }
+
+    #[test]
+    fn rebalance_timeout_drops_members_that_do_not_rejoin() {
+        let mut g = Group::new("g", 0);
+        let (a, mut ra) = join_new(&mut g, 0, &["range"]);
+        ra.try_recv().unwrap();
+        g.sync(sync_req(&a, 1, vec![]), 0);
+        let (b, mut rb) = join_new(&mut g, 10, &["range"]);
+        g.tick(2_000);
+        assert!(
+            rb.try_recv().is_err(),
+            "still waiting within the rebalance timeout"
+        );
+        g.tick(10 + 5_001);
+        let r = rb.try_recv().expect("completed at the rebalance deadline");
+        assert_eq!((r.generation, r.leader.as_str()), (2, b.as_str()));
+        assert!(!g.members.contains_key(&a), "a never rejoined");
+    }
+
+    #[test]
+    fn leave_empties_group_and_unknown_leave_is_reported() {
+        let mut g = Group::new("g", 0);
+        let (a, mut ra) = join_new(&mut g, 0, &["range"]);
+        ra.try_recv().unwrap();
+        assert_eq!(
+            g.leave("ghost", None, 1),
+            Some(ResponseError::UnknownMemberId)
+        );
+        assert_eq!(g.leave(&a, None, 1), None);
+        assert_eq!(g.state, GroupState::Empty);
+        assert!(g.members.is_empty());
+    }
+
+    #[test]
+    fn static_member_rejoining_keeps_assignment_and_fences_old_id() {
+        let mut g = Group::new("g", 0);
+        let mut ra = waiting(g.join(join_req("", Some("inst-1"), &["range"]), 0, 0));
+        let first = ra.try_recv().unwrap();
+        let old = first.member_id.clone();
+        g.sync(
+            sync_req(&old, 1, vec![(old.clone(), Bytes::from_static(b"mine"))]),
+            0,
+        );
+        assert_eq!(g.state, GroupState::Stable);
+        // Restarted process: same instance id, no member id.
+        let r = now_result(g.join(join_req("", Some("inst-1"), &["range"]), 100, 0));
+        assert_eq!(r.error, None);
+        assert_eq!(
+            r.generation, 1,
+            "no rebalance for a returning static member"
+        );
+        assert_ne!(r.member_id, old);
+        assert_eq!(
+            g.heartbeat(&old, Some("inst-1"), 1, 101),
+            Some(ResponseError::FencedInstanceId)
+        );
+        let (reply, _) = g.sync(sync_req(&r.member_id, 1, vec![]), 102);
+        let Reply::Now(s) = reply else { panic!() };
+        assert_eq!(s.assignment, Bytes::from_static(b"mine"));
+    }
+
+    #[test]
+    fn subscription_topics_are_read_with_bounds_checks() {
+        // version 1, two topics "a" and "bc", then user data.
+        let md = [
+            0u8, 1, 0, 0, 0, 2, 0, 1, b'a', 0, 2, b'b', b'c', 0xff, 0xff, 0xff, 0xff,
+        ];
+        assert_eq!(
+            decode_subscription_topics(&md),
+            vec!["a".to_string(), "bc".to_string()]
+        );
+        assert!(decode_subscription_topics(&[0, 1, 0x7f, 0xff, 0xff, 0xff, 0, 1]).is_empty());
+        assert!(decode_subscription_topics(&[0]).is_empty());
+    }
+}
