@@ -531,3 +531,20 @@ async fn a_second_broker_cannot_open_the_same_data_directory() {
         .expect("second broker refused");
     assert!(format!("{err:#}").contains("in use"), "{err:#}");
 }
+
+#[tokio::test]
+async fn clients_cannot_append_to_the_offsets_topic() {
+    let b = TestBroker::start(&[]).await;
+    let mut c = b.client().await;
+    let find = FindCoordinatorRequest::default().with_key(StrBytes::from_static_str("g"));
+    let r: FindCoordinatorResponse = c.call(ApiKey::FindCoordinator, 3, &find).await;
+    assert_eq!(r.error_code, 0);
+    let (err, _) = produce(
+        &mut c,
+        "__consumer_offsets",
+        0,
+        batch(&["x"], Compression::None),
+    )
+    .await;
+    assert_eq!(err, 17, "INVALID_TOPIC_EXCEPTION");
+}

@@ -93,6 +93,18 @@ async fn lookup(broker: &Broker, wanted: Wanted, auto_create: bool) -> MetadataR
     if let Some(topic) = broker.cluster.topic(&name) {
         return describe_topic(&topic);
     }
+    if name == crate::group::OFFSETS_TOPIC {
+        // Created by the group coordinator with its own settings, never as an ordinary topic.
+        return match broker
+            .ensure_offsets_topic()
+            .await
+            .ok()
+            .and_then(|_| broker.cluster.topic(&name))
+        {
+            Some(topic) => describe_topic(&topic),
+            None => failed(ResponseError::LeaderNotAvailable),
+        };
+    }
     if !auto_create {
         return failed(ResponseError::UnknownTopicOrPartition);
     }

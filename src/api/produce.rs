@@ -54,6 +54,13 @@ fn append(
     acks: i16,
     now: i64,
 ) -> PartitionProduceResponse {
+    if topic == crate::group::OFFSETS_TOPIC {
+        return failure(
+            index,
+            ResponseError::InvalidTopicException,
+            Some("cannot append to an internal topic"),
+        );
+    }
     let Some(partition) = broker.replicas.partition(topic, index) else {
         return failure(index, ResponseError::UnknownTopicOrPartition, None);
     };
