@@ -213,7 +213,7 @@ async fn sync_inner(
         .groups
         .entry(group_id, false, now)
         .ok_or(ResponseError::UnknownMemberId)?;
-    let (reply, record) = {
+    let reply = {
         let mut e = entry.lock();
         let sync = SyncRequest {
             member_id: &req.member_id,
@@ -228,20 +228,26 @@ async fn sync_inner(
                 .collect(),
         };
         let (reply, persist) = e.group.sync(sync, now);
-        let record = persist.then(|| GroupCoordinator::group_record(&e.group));
-        if let Some(record) = &record {
+        if persist {
             // Persist under the group lock so records of one group are written in order.
-            if let Err(err) =
-                broker
-                    .groups
-                    .persist(&broker.replicas, group_id, vec![record.clone()], now)
-            {
-                tracing::warn!(group = group_id, error = %err, "group metadata not persisted");
-            }
+            let record = GroupCoordinator::group_record(&e.group);
+            let outcome = broker
+                .groups
+                .persist(&broker.replicas, group_id, vec![record], now);
+            let failure = outcome.err().map(|err| {
+                tracing::warn!(group = group_id, error = %err, "group assignment not persisted");
+                match err {
+                    // As Kafka: a group record too large for the topic is a server error.
+                    ResponseError::MessageTooLarge | ResponseError::RecordListTooLarge => {
+                        ResponseError::UnknownServerError
+                    }
+                    other => other,
+                }
+            });
+            e.group.finish_sync(failure, now);
         }
-        (reply, record)
+        reply
     };
-    let _ = record;
     Ok(match reply {
         Reply::Now(r) => r,
         Reply::Wait(rx) => rx

@@ -637,19 +637,11 @@ impl Group {
                 if self.leader.as_deref() != Some(member_id) {
                     return (Reply::Wait(rx), false);
                 }
+                // Stored now, handed out once persisted (finish_sync).
                 let mut given: HashMap<String, Bytes> = assignments.into_iter().collect();
-                let ids: Vec<String> = self.members.keys().cloned().collect();
-                for id in ids {
-                    let assignment = given.remove(&id).unwrap_or_default();
-                    let result = result_for(self, assignment.clone());
-                    if let Some(m) = self.members.get_mut(&id) {
-                        m.assignment = assignment;
-                        if let Some(tx) = m.pending_sync.take() {
-                            let _ = tx.send(result);
-                        }
-                    }
+                for m in self.members.values_mut() {
+                    m.assignment = given.remove(&m.member_id).unwrap_or_default();
                 }
-                self.transition(GroupState::Stable, now_ms);
                 (Reply::Wait(rx), true)
             }
             GroupState::Empty | GroupState::Dead => (
@@ -657,6 +649,36 @@ impl Group {
                 false,
             ),
         }
+    }
+
+    /// Completes a leader's SyncGroup once the group's assignment was persisted (`None`) or could
+    /// not be (`Some(error)`: everyone waiting gets the error and the group rebalances).
+    pub fn finish_sync(&mut self, failure: Option<ResponseError>, now_ms: i64) {
+        if self.state != GroupState::CompletingRebalance {
+            return;
+        }
+        if let Some(error) = failure {
+            for m in self.members.values_mut() {
+                m.assignment = Bytes::new();
+                if let Some(tx) = m.pending_sync.take() {
+                    let _ = tx.send(SyncResult::error(error));
+                }
+            }
+            self.prepare_rebalance(now_ms);
+            return;
+        }
+        let (protocol_type, protocol) = (self.protocol_type.clone(), self.protocol.clone());
+        for m in self.members.values_mut() {
+            if let Some(tx) = m.pending_sync.take() {
+                let _ = tx.send(SyncResult {
+                    error: None,
+                    protocol_type: protocol_type.clone(),
+                    protocol: protocol.clone(),
+                    assignment: m.assignment.clone(),
+                });
+            }
+        }
+        self.transition(GroupState::Stable, now_ms);
     }
 
     /// Handles Heartbeat.
@@ -849,6 +871,20 @@ mod tests {
         )
     }
 
+    /// SyncGroup as the coordinator runs it: a leader's assignment is persisted, then handed out.
+    fn sync_done(g: &mut Group, req: SyncRequest<'_>, now: i64) -> (Reply<SyncResult>, bool) {
+        let (reply, persist) = g.sync(req, now);
+        if persist {
+            assert_eq!(
+                g.state,
+                GroupState::CompletingRebalance,
+                "stable only once persisted"
+            );
+            g.finish_sync(None, now);
+        }
+        (reply, persist)
+    }
+
     fn sync_req<'a>(
         member: &'a str,
         generation: i32,
@@ -875,7 +911,8 @@ mod tests {
         );
         assert_eq!(r.members.len(), 1);
         assert_eq!(g.state, GroupState::CompletingRebalance);
-        let (reply, persist) = g.sync(
+        let (reply, persist) = sync_done(
+            &mut g,
             sync_req(&id, 1, vec![(id.clone(), Bytes::from_static(b"a"))]),
             1,
         );
@@ -892,7 +929,8 @@ mod tests {
         let mut g = Group::new("g", 0);
         let (a, mut ra) = join_new(&mut g, 0, &["range"]);
         ra.try_recv().unwrap();
-        g.sync(
+        sync_done(
+            &mut g,
             sync_req(&a, 1, vec![(a.clone(), Bytes::from_static(b"all"))]),
             0,
         );
@@ -909,12 +947,13 @@ mod tests {
         assert_eq!(ja.leader, a, "the previous leader stays leader");
         assert_eq!(ja.members.len(), 2);
         assert!(jb.members.is_empty(), "followers get no member list");
-        let (reply_b, _) = g.sync(sync_req(&b, 2, vec![]), 40);
+        let (reply_b, _) = sync_done(&mut g, sync_req(&b, 2, vec![]), 40);
         let Reply::Wait(mut sb) = reply_b else {
             panic!("follower waits for the leader")
         };
         assert!(sb.try_recv().is_err());
-        g.sync(
+        sync_done(
+            &mut g,
             sync_req(
                 &a,
                 2,
@@ -942,7 +981,7 @@ mod tests {
             g.heartbeat("nobody", None, 1, 1),
             Some(ResponseError::UnknownMemberId)
         );
-        let (reply, _) = g.sync(sync_req(&a, 7, vec![]), 1);
+        let (reply, _) = sync_done(&mut g, sync_req(&a, 7, vec![]), 1);
         let Reply::Now(r) = reply else { panic!() };
         assert_eq!(r.error, Some(ResponseError::IllegalGeneration));
         let r = now_result(g.join(join_req("made-up", None, &["range"]), 1, 0));
@@ -969,7 +1008,7 @@ mod tests {
         let mut g = Group::new("g", 0);
         let (a, _ra) = join_new(&mut g, 0, &["sticky", "range", "roundrobin"]);
         // Complete generation 1, then add two members preferring roundrobin.
-        g.sync(sync_req(&a, 1, vec![]), 0);
+        sync_done(&mut g, sync_req(&a, 1, vec![]), 0);
         let (_, _rb) = join_new(&mut g, 1, &["roundrobin", "range"]);
         let (_, _rc) = join_new(&mut g, 1, &["roundrobin", "range"]);
         let mut ra = waiting(g.join(join_req(&a, None, &["sticky", "range", "roundrobin"]), 2, 0));
@@ -986,13 +1025,13 @@ mod tests {
         let mut g = Group::new("g", 0);
         let (a, mut ra) = join_new(&mut g, 0, &["range"]);
         ra.try_recv().unwrap();
-        g.sync(sync_req(&a, 1, vec![]), 0);
+        sync_done(&mut g, sync_req(&a, 1, vec![]), 0);
         let (b, mut rb) = join_new(&mut g, 100, &["range"]);
         let mut ra = waiting(g.join(join_req(&a, None, &["range"]), 100, 0));
         ra.try_recv().unwrap();
         rb.try_recv().unwrap();
-        g.sync(sync_req(&a, 2, vec![]), 100);
-        g.sync(sync_req(&b, 2, vec![]), 100);
+        sync_done(&mut g, sync_req(&a, 2, vec![]), 100);
+        sync_done(&mut g, sync_req(&b, 2, vec![]), 100);
         assert_eq!(g.state, GroupState::Stable);
         // Only a heartbeats; b's session (10 s) runs out.
         assert_eq!(g.heartbeat(&a, None, 2, 9_000), None);
@@ -1008,7 +1047,7 @@ mod tests {
         let mut g = Group::new("g", 0);
         let (a, mut ra) = join_new(&mut g, 0, &["range"]);
         ra.try_recv().unwrap();
-        g.sync(sync_req(&a, 1, vec![]), 0);
+        sync_done(&mut g, sync_req(&a, 1, vec![]), 0);
         let (b, mut rb) = join_new(&mut g, 10, &["range"]);
         g.tick(2_000);
         assert!(
@@ -1041,7 +1080,8 @@ mod tests {
         let mut ra = waiting(g.join(join_req("", Some("inst-1"), &["range"]), 0, 0));
         let first = ra.try_recv().unwrap();
         let old = first.member_id.clone();
-        g.sync(
+        sync_done(
+            &mut g,
             sync_req(&old, 1, vec![(old.clone(), Bytes::from_static(b"mine"))]),
             0,
         );
@@ -1058,9 +1098,28 @@ mod tests {
             g.heartbeat(&old, Some("inst-1"), 1, 101),
             Some(ResponseError::FencedInstanceId)
         );
-        let (reply, _) = g.sync(sync_req(&r.member_id, 1, vec![]), 102);
+        let (reply, _) = sync_done(&mut g, sync_req(&r.member_id, 1, vec![]), 102);
         let Reply::Now(s) = reply else { panic!() };
         assert_eq!(s.assignment, Bytes::from_static(b"mine"));
+    }
+
+    #[test]
+    fn failed_persistence_fails_the_sync_and_rebalances() {
+        let mut g = Group::new("g", 0);
+        let (a, mut ra) = join_new(&mut g, 0, &["range"]);
+        ra.try_recv().unwrap();
+        let (reply, persist) = g.sync(
+            sync_req(&a, 1, vec![(a.clone(), Bytes::from_static(b"x"))]),
+            1,
+        );
+        assert!(persist);
+        g.finish_sync(Some(ResponseError::UnknownServerError), 1);
+        let Reply::Wait(mut rx) = reply else { panic!() };
+        assert_eq!(
+            rx.try_recv().unwrap().error,
+            Some(ResponseError::UnknownServerError)
+        );
+        assert_eq!(g.state, GroupState::PreparingRebalance);
     }
 
     #[test]
