@@ -497,6 +497,9 @@ impl Group {
             let result = self.join_result_for(&id, id == leader);
             if let Some(member) = self.members.get_mut(&id) {
                 member.assignment = Bytes::new();
+                // The session clock restarts when the join completes (a member may have waited
+                // longer than its session timeout for the others).
+                member.session_deadline_ms = now_ms + i64::from(member.session_timeout_ms);
                 if let Some(tx) = member.pending_join.take() {
                     let _ = tx.send(result);
                 }
@@ -754,7 +757,11 @@ impl Group {
         let expired: Vec<String> = self
             .members
             .values()
-            .filter(|m| m.session_deadline_ms <= now_ms && m.pending_join.is_none())
+            .filter(|m| {
+                m.session_deadline_ms <= now_ms
+                    && m.pending_join.is_none()
+                    && m.pending_sync.is_none()
+            })
             .map(|m| m.member_id.clone())
             .collect();
         if !expired.is_empty() {
@@ -1101,6 +1108,32 @@ mod tests {
         let (reply, _) = sync_done(&mut g, sync_req(&r.member_id, 1, vec![]), 102);
         let Reply::Now(s) = reply else { panic!() };
         assert_eq!(s.assignment, Bytes::from_static(b"mine"));
+    }
+
+    #[test]
+    fn a_long_rebalance_does_not_expire_members_that_waited() {
+        let mut g = Group::new("g", 0);
+        let (a, mut ra) = join_new(&mut g, 0, &["range"]);
+        ra.try_recv().unwrap();
+        sync_done(&mut g, sync_req(&a, 1, vec![]), 0);
+        // b joins at 100 and waits; a rejoins only at 4_900 (rebalance timeout 5 s, session 10 s),
+        // then the group completes; nobody may be expired right after.
+        let mut req = join_req("", None, &["range"]);
+        req.session_timeout_ms = 1_000;
+        let first = now_result(g.join(req, 100, 0));
+        let mut req = join_req(&first.member_id, None, &["range"]);
+        req.session_timeout_ms = 1_000;
+        let mut rb = waiting(g.join(req, 100, 0));
+        let mut ra = waiting(g.join(join_req(&a, None, &["range"]), 4_900, 0));
+        ra.try_recv().unwrap();
+        rb.try_recv().unwrap();
+        g.tick(5_000);
+        assert_eq!(
+            g.members.len(),
+            2,
+            "b's session restarted when the join completed"
+        );
+        assert_eq!(g.state, GroupState::CompletingRebalance);
     }
 
     #[test]
