@@ -297,8 +297,21 @@ pub async fn leave_group(
     }
     let now = now_ms();
     let Some(entry) = broker.groups.entry(&group_id, false, now) else {
-        return LeaveGroupResponse::default()
-            .with_error_code(ResponseError::UnknownMemberId.code());
+        // As Kafka: an unknown group answers NONE at the top (v3+) with each member unknown.
+        if version < 3 {
+            return LeaveGroupResponse::default()
+                .with_error_code(ResponseError::UnknownMemberId.code());
+        }
+        let members = leaving
+            .into_iter()
+            .map(|(id, instance)| {
+                MemberResponse::default()
+                    .with_member_id(str_bytes(id))
+                    .with_group_instance_id(instance.map(str_bytes))
+                    .with_error_code(ResponseError::UnknownMemberId.code())
+            })
+            .collect();
+        return LeaveGroupResponse::default().with_members(members);
     };
     let mut results = Vec::with_capacity(leaving.len());
     {
@@ -454,7 +467,9 @@ pub async fn delete_groups(
 
 fn delete_one(broker: &Broker, group_id: &str) -> Option<ResponseError> {
     let now = now_ms();
-    let entry = broker.groups.entry(group_id, false, now)?;
+    let Some(entry) = broker.groups.entry(group_id, false, now) else {
+        return Some(ResponseError::GroupIdNotFound);
+    };
     let mut e = entry.lock();
     if e.group.state == GroupState::Dead {
         return Some(ResponseError::GroupIdNotFound);

@@ -172,6 +172,13 @@ pub async fn offset_commit(
         .groups
         .persist(&broker.replicas, &group_id, records, now)
     {
+        // As Kafka: a commit too large for the offsets topic is INVALID_COMMIT_OFFSET_SIZE.
+        let err = match err {
+            ResponseError::MessageTooLarge | ResponseError::RecordListTooLarge => {
+                ResponseError::InvalidCommitOffsetSize
+            }
+            other => other,
+        };
         return answer(Some(err), &|_, _| None);
     }
     for (key, value) in accepted {

@@ -114,7 +114,12 @@ impl GroupCoordinator {
             .map(|_| ())
             .map_err(|e| {
                 warn!(group, error = %e, "writing to __consumer_offsets failed");
-                ResponseError::CoordinatorNotAvailable
+                match crate::api::error_codes::KafkaCode::kafka_error(&e) {
+                    err @ (ResponseError::MessageTooLarge | ResponseError::RecordListTooLarge) => {
+                        err
+                    }
+                    _ => ResponseError::CoordinatorNotAvailable,
+                }
             })
     }
 

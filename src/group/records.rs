@@ -266,13 +266,14 @@ impl GroupValue {
 }
 
 /// The `__consumer_offsets` partition of a group: Java's `String.hashCode`, made non-negative
-/// as Kafka's `Utils.abs` does, modulo the partition count.
+/// as Kafka's `Utils.abs` does (absolute value, `i32::MIN` → 0), modulo the partition count.
 pub fn partition_for(group: &str, partitions: i32) -> i32 {
     let mut hash: i32 = 0;
     for unit in group.encode_utf16() {
         hash = hash.wrapping_mul(31).wrapping_add(i32::from(unit));
     }
-    (hash & 0x7fff_ffff) % partitions.max(1)
+    let non_negative = if hash == i32::MIN { 0 } else { hash.abs() };
+    non_negative % partitions.max(1)
 }
 
 fn put_string(out: &mut BytesMut, s: &str) {
@@ -510,7 +511,9 @@ mod tests {
         // "test-group".hashCode() == 627841412 in Java; 627841412 % 50 == 12.
         assert_eq!(partition_for("test-group", 50), 12);
         assert_eq!(partition_for("", 50), 0);
-        // Negative Java hash: "polygenelubricants".hashCode() == i32::MIN; abs via mask gives 0.
+        // i32::MIN maps to 0; other negative hashes use their absolute value:
+        // "orders-consumer-1ec948xxx".hashCode() == -150216709 → 150216709 % 50 == 9.
         assert_eq!(partition_for("polygenelubricants", 50), 0);
+        assert_eq!(partition_for("orders-consumer-1ec948xxx", 50), 9);
     }
 }
