@@ -163,7 +163,6 @@ impl GroupCoordinator {
 
     /// Rebuilds groups and offsets from every hosted `__consumer_offsets` partition.
     pub fn load(&self, replicas: &ReplicaManager, now_ms: i64) {
-        let mut loaded_groups = 0;
         for index in 0..self.settings.offsets_topic_num_partitions {
             let Some(partition) = replicas.partition(OFFSETS_TOPIC, index) else {
                 continue;
@@ -185,14 +184,17 @@ impl GroupCoordinator {
                 offset = next.max(offset + 1);
             }
         }
+        // A group tombstone followed by new commits is an empty group again.
         self.groups.retain(|_, e| {
-            let e = e.lock();
-            e.group.state != GroupState::Dead || !e.offsets.is_empty()
+            let mut e = e.lock();
+            if e.group.state == GroupState::Dead && !e.offsets.is_empty() {
+                e.group.state = GroupState::Empty;
+            }
+            e.group.state != GroupState::Dead
         });
-        loaded_groups += self.groups.len();
-        if loaded_groups > 0 {
+        if !self.groups.is_empty() {
             info!(
-                groups = loaded_groups,
+                groups = self.groups.len(),
                 "consumer groups loaded from __consumer_offsets"
             );
         }
