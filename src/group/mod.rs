@@ -417,3 +417,110 @@ fn build_batch(records: Vec<KeyValue>, now_ms: i64) -> anyhow::Result<Bytes> {
     )?;
     Ok(buf.freeze())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(retention_ms: i64) -> GroupSettings {
+        GroupSettings {
+            min_session_timeout_ms: 6000,
+            max_session_timeout_ms: 1_800_000,
+            initial_rebalance_delay_ms: 0,
+            max_size: 100,
+            offsets_topic_num_partitions: 50,
+            offsets_topic_replication_factor: 1,
+            offsets_topic_segment_bytes: 100 << 20,
+            offsets_retention_ms: retention_ms,
+            offsets_retention_check_interval_ms: 1000,
+            offset_metadata_max_bytes: 4096,
+        }
+    }
+
+    fn commit(c: &GroupCoordinator, group: &str, partition: i32, at: i64) {
+        let entry = c.entry(group, true, at).unwrap();
+        entry.lock().offsets.insert(
+            ("t".to_string(), partition),
+            OffsetValue {
+                offset: 5,
+                leader_epoch: -1,
+                metadata: String::new(),
+                commit_timestamp: at,
+                expire_timestamp: None,
+            },
+        );
+    }
+
+    #[test]
+    fn simple_consumer_offsets_expire_per_commit_and_the_group_goes() {
+        let c = GroupCoordinator::new(settings(1000));
+        commit(&c, "simple", 0, 0);
+        commit(&c, "simple", 1, 800);
+        assert!(c.expire_offsets(999).is_empty());
+        let out = c.expire_offsets(1000);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].1.len(), 1, "only partition 0 expired");
+        assert!(out[0].1.iter().all(|(_, v)| v.is_none()), "tombstones");
+        let out = c.expire_offsets(1800);
+        assert_eq!(out[0].1.len(), 2, "partition 1 and the group record");
+        assert!(c.entry("simple", false, 0).is_none());
+    }
+
+    #[test]
+    fn offsets_of_a_group_with_members_never_expire() {
+        let c = GroupCoordinator::new(settings(1000));
+        commit(&c, "busy", 0, 0);
+        let entry = c.entry("busy", false, 0).unwrap();
+        let req = JoinRequest {
+            member_id: String::new(),
+            group_instance_id: None,
+            client_id: "c".into(),
+            client_host: "/h".into(),
+            session_timeout_ms: 60_000,
+            rebalance_timeout_ms: 60_000,
+            protocol_type: "consumer".into(),
+            protocols: vec![("range".into(), Bytes::new())],
+            require_known_member_id: false,
+        };
+        let _ = entry.lock().group.join(req, 0, 0);
+        assert!(c.expire_offsets(10_000).is_empty());
+    }
+
+    #[test]
+    fn load_rebuilds_groups_and_offsets_from_records() {
+        let c = GroupCoordinator::new(settings(1000));
+        let key = RecordKey::Offset {
+            group: "g".into(),
+            topic: "t".into(),
+            partition: 2,
+        }
+        .encode();
+        let value = OffsetValue {
+            offset: 42,
+            leader_epoch: 3,
+            metadata: "m".into(),
+            commit_timestamp: 7,
+            expire_timestamp: None,
+        };
+        let gone = RecordKey::Offset {
+            group: "g".into(),
+            topic: "t".into(),
+            partition: 9,
+        }
+        .encode();
+        let batch = build_batch(
+            vec![
+                (gone.clone(), Some(value.encode())),
+                (key, Some(value.encode())),
+                (gone, None),
+            ],
+            7,
+        )
+        .unwrap();
+        c.apply_batches(batch, 10);
+        let entry = c.entry("g", false, 0).unwrap();
+        let e = entry.lock();
+        assert_eq!(e.offsets.len(), 1);
+        assert_eq!(e.offsets[&("t".to_string(), 2)].offset, 42);
+    }
+}
