@@ -117,8 +117,13 @@ pub enum Op {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum OpResult {
     /// The created path (with the sequence number for sequential znodes).
-    Created { path: String, stat: Stat },
-    SetData { stat: Stat },
+    Created {
+        path: String,
+        stat: Stat,
+    },
+    SetData {
+        stat: Stat,
+    },
     Checked,
     Deleted,
 }

@@ -129,7 +129,9 @@ impl ConnectString {
             .map(str::trim)
             .filter(|h| !h.is_empty())
             .map(|h| {
-                if h.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok()) {
+                if h.rsplit_once(':')
+                    .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+                {
                     Ok(h.to_string())
                 } else if h.contains(':') && !h.ends_with(']') && !h.starts_with('[') {
                     Err(bad(&format!("bad port in {h:?}")))
@@ -149,7 +151,9 @@ impl ConnectString {
                 if c.is_empty() {
                     None
                 } else {
-                    if c.split('/').skip(1).any(|seg| seg.is_empty() || seg == "." || seg == "..")
+                    if c.split('/')
+                        .skip(1)
+                        .any(|seg| seg.is_empty() || seg == "." || seg == "..")
                     {
                         return Err(bad("invalid chroot path"));
                     }
@@ -168,7 +172,12 @@ impl ConnectString {
 
 impl std::fmt::Display for ConnectString {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}{}", self.hosts_string(), self.chroot.as_deref().unwrap_or(""))
+        write!(
+            f,
+            "{}{}",
+            self.hosts_string(),
+            self.chroot.as_deref().unwrap_or("")
+        )
     }
 }
 
@@ -180,7 +189,10 @@ mod tests {
     fn layout_paths() {
         assert_eq!(broker(3), "/brokers/ids/3");
         assert_eq!(topic("t"), "/brokers/topics/t");
-        assert_eq!(partition_state("t", 2), "/brokers/topics/t/partitions/2/state");
+        assert_eq!(
+            partition_state("t", 2),
+            "/brokers/topics/t/partitions/2/state"
+        );
         assert_eq!(delete_topic("t"), "/admin/delete_topics/t");
         assert_eq!(topic_config("t"), "/config/topics/t");
         assert_eq!(broker_config(1), "/config/brokers/1");

@@ -480,7 +480,9 @@ impl ZkStore {
                 }
             }
         }
-        Err(StoreError::Contention(paths::LATEST_PRODUCER_ID_BLOCK.into()))
+        Err(StoreError::Contention(
+            paths::LATEST_PRODUCER_ID_BLOCK.into(),
+        ))
     }
 
     // -- configs -------------------------------------------------------------------------------

@@ -49,12 +49,15 @@ mod string_number {
 
 /// Kafka's `Uuid.toString()`: the 16 bytes in URL-safe base64 without padding (22 characters).
 pub fn kafka_uuid_to_string(id: Uuid) -> String {
-    const ALPHABET: &[u8; 64] =
-        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let bytes = id.as_bytes();
     let mut out = String::with_capacity(22);
     for chunk in bytes.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         let chars = chunk.len() + 1;
         for i in 0..chars {
@@ -478,9 +481,10 @@ impl ProducerIdBlock {
     pub fn next_after(previous: Option<&ProducerIdBlock>, broker: i32) -> Result<Self, ZkError> {
         let start = match previous {
             None => 0,
-            Some(p) => p.block_end.checked_add(1).ok_or_else(|| {
-                ZkError::Other("producer ids exhausted".to_string())
-            })?,
+            Some(p) => p
+                .block_end
+                .checked_add(1)
+                .ok_or_else(|| ZkError::Other("producer ids exhausted".to_string()))?,
         };
         let end = start
             .checked_add(PRODUCER_ID_BLOCK_SIZE - 1)
@@ -678,10 +682,16 @@ mod tests {
     fn broker_registration_v5_as_kafka_writes_it() {
         let kafka = br#"{"features":{},"listener_security_protocol_map":{"PLAINTEXT":"PLAINTEXT"},"endpoints":["PLAINTEXT://localhost:9091"],"jmx_port":-1,"port":9091,"host":"localhost","version":5,"timestamp":"1707276552023"}"#;
         let reg = BrokerRegistration::decode(kafka).unwrap();
-        assert_eq!(reg, BrokerRegistration::plaintext("localhost", 9091, None, 1707276552023));
+        assert_eq!(
+            reg,
+            BrokerRegistration::plaintext("localhost", 9091, None, 1707276552023)
+        );
         assert_eq!(as_value(&reg.encode()), as_value(kafka));
         let info = reg.to_broker_info(101, None).unwrap();
-        assert_eq!((info.id, info.host.as_str(), info.port), (101, "localhost", 9091));
+        assert_eq!(
+            (info.id, info.host.as_str(), info.port),
+            (101, "localhost", 9091)
+        );
     }
 
     #[test]
@@ -733,7 +743,10 @@ mod tests {
         assert_eq!(t.adding_replicas[&0], vec![3]);
         assert_eq!(t.removing_replicas[&0], vec![1]);
         let gap = br#"{"version":1,"partitions":{"0":[1],"2":[1]}}"#;
-        assert!(TopicAssignment::decode(gap).unwrap().replica_lists().is_err());
+        assert!(TopicAssignment::decode(gap)
+            .unwrap()
+            .replica_lists()
+            .is_err());
     }
 
     #[test]
@@ -750,13 +763,17 @@ mod tests {
 
     #[test]
     fn controller_as_kafka_writes_it() {
-        let v2 = br#"{"version":2,"brokerid":2,"timestamp":"1723447688383","kraftControllerEpoch":-1}"#;
+        let v2 =
+            br#"{"version":2,"brokerid":2,"timestamp":"1723447688383","kraftControllerEpoch":-1}"#;
         let c = ControllerZnode::decode(v2).unwrap();
         assert_eq!(c, ControllerZnode::new(2, 1723447688383));
         assert_eq!(as_value(&c.encode()), as_value(v2));
         let v1 = br#"{"version":1,"brokerid":0,"timestamp":"1596527402458"}"#;
         let c = ControllerZnode::decode(v1).unwrap();
-        assert_eq!((c.version, c.brokerid, c.kraft_controller_epoch), (1, 0, None));
+        assert_eq!(
+            (c.version, c.brokerid, c.kraft_controller_epoch),
+            (1, 0, None)
+        );
         assert_eq!(encode_controller_epoch(12), b"12");
         assert_eq!(decode_controller_epoch(b"12").unwrap(), 12);
         assert!(decode_controller_epoch(b"x").is_err());
@@ -777,10 +794,16 @@ mod tests {
         assert_eq!((b.broker, b.block_start, b.block_end), (0, 1000, 1999));
         assert_eq!(as_value(&b.encode()), as_value(kafka));
         let next = ProducerIdBlock::next_after(Some(&b), 4).unwrap();
-        assert_eq!((next.broker, next.block_start, next.block_end), (4, 2000, 2999));
+        assert_eq!(
+            (next.broker, next.block_start, next.block_end),
+            (4, 2000, 2999)
+        );
         let first = ProducerIdBlock::next_after(None, 1).unwrap();
         assert_eq!((first.block_start, first.block_end), (0, 999));
-        assert!(ProducerIdBlock::decode(br#"{"version":1,"broker":0,"block_start":"5","block_end":"1"}"#).is_err());
+        assert!(ProducerIdBlock::decode(
+            br#"{"version":1,"broker":0,"block_start":"5","block_end":"1"}"#
+        )
+        .is_err());
     }
 
     #[test]
@@ -805,10 +828,20 @@ mod tests {
 
         let isr = br#"{"version":1,"partitions":[{"topic":"t","partition":0}]}"#;
         let l = PartitionList::decode(isr).unwrap();
-        assert_eq!(l.partitions[0], TopicPartitionRef { topic: "t".into(), partition: 0 });
-        assert_eq!(as_value(&l.encode()), json!({"version":1,"partitions":[{"topic":"t","partition":0}]}));
+        assert_eq!(
+            l.partitions[0],
+            TopicPartitionRef {
+                topic: "t".into(),
+                partition: 0
+            }
+        );
+        assert_eq!(
+            as_value(&l.encode()),
+            json!({"version":1,"partitions":[{"topic":"t","partition":0}]})
+        );
 
-        let reassign = br#"{"version":1,"partitions":[{"topic":"t","partition":1,"replicas":[1,2]}]}"#;
+        let reassign =
+            br#"{"version":1,"partitions":[{"topic":"t","partition":1,"replicas":[1,2]}]}"#;
         let r = LegacyReassignment::decode(reassign).unwrap();
         assert_eq!(r.partitions[0].replicas, vec![1, 2]);
         assert_eq!(as_value(&r.encode()), as_value(reassign));
