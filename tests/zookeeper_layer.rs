@@ -189,6 +189,15 @@ async fn controller_election_has_exactly_one_winner_and_bumps_the_epoch() {
             }
         );
 
+        // The winner asking again (a retried election) keeps its epoch; nothing is bumped.
+        assert_eq!(
+            winner.elect_controller(winner_id).await.unwrap(),
+            Election::Won {
+                epoch: 1,
+                epoch_zk_version
+            }
+        );
+
         // The controller goes away: the other broker takes over with the next epoch.
         let (_, watch) = loser
             .client()

@@ -192,10 +192,8 @@ impl ZkStore {
                     }
                 }
             };
-            if let Some(controller) = self.get_controller().await? {
-                return Ok(Election::Lost {
-                    controller: Some(controller),
-                });
+            if let Some(outcome) = self.existing_controller(broker_id).await? {
+                return Ok(outcome);
             }
             let new_epoch = epoch + 1;
             let ops = [
@@ -223,16 +221,34 @@ impl ZkStore {
                 }
                 // Someone else created /controller, or bumped the epoch (and may be controller).
                 Err(ZkError::NodeExists) | Err(ZkError::BadVersion) => {
-                    if let Some(controller) = self.get_controller().await? {
-                        return Ok(Election::Lost {
-                            controller: Some(controller),
-                        });
+                    if let Some(outcome) = self.existing_controller(broker_id).await? {
+                        return Ok(outcome);
                     }
                 }
                 Err(e) => return Err(e.into()),
             }
         }
         Err(StoreError::Contention(paths::CONTROLLER.into()))
+    }
+
+    /// The outcome if `/controller` exists: won if this very session holds it (an earlier
+    /// attempt went through but its answer was lost), lost otherwise.
+    async fn existing_controller(&self, broker_id: i32) -> StoreResult<Option<Election>> {
+        let Some((data, stat)) = self.client.get_opt(paths::CONTROLLER).await? else {
+            return Ok(None);
+        };
+        let controller = ControllerZnode::decode(&data)?.brokerid;
+        if controller == broker_id && stat.ephemeral_owner == self.client.session_id() {
+            if let Some((epoch, epoch_zk_version)) = self.controller_epoch().await? {
+                return Ok(Some(Election::Won {
+                    epoch,
+                    epoch_zk_version,
+                }));
+            }
+        }
+        Ok(Some(Election::Lost {
+            controller: Some(controller),
+        }))
     }
 
     /// Gives up the controller role if this session holds it.
