@@ -8,6 +8,7 @@
 pub mod model;
 pub mod names;
 pub mod standalone;
+pub mod zookeeper;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
