@@ -5,6 +5,7 @@
 //! ZooKeeper backend (cluster issue) implements the same trait in Kafka's ZooKeeper layout. Nothing
 //! outside this module talks to the metadata store directly.
 
+pub mod assignment;
 pub mod model;
 pub mod names;
 pub mod standalone;
