@@ -6,6 +6,26 @@
 //! - [`client`]: a thin async wrapper over `zookeeper-client` (typed errors, versions,
 //!   transactions, watches, session events).
 //! - [`store`]: the operations brokers and the controller need, over one session.
+//!
+//! # How state reaches brokers (design for cluster mode)
+//!
+//! Kafka 4 dropped the ZooKeeper-era controller-to-broker RPCs (LeaderAndIsr, UpdateMetadata,
+//! StopReplica), and kafka-protocol has no codecs for them. Odradek uses ZooKeeper itself as
+//! the channel instead:
+//!
+//! - The controller (the broker holding `/controller`) is the only writer of topic
+//!   assignments it creates and of leader elections in
+//!   `/brokers/topics/<t>/partitions/<p>/state`. Every write carries its `controller_epoch`
+//!   and is conditional on the znode version it read, so a deposed controller's writes fail.
+//! - Every broker watches `/brokers/ids`, `/brokers/topics` and the state znodes of the
+//!   partitions it hosts, and applies what it reads: it becomes leader or follower at the
+//!   state's `leader_epoch`, or stops hosting. Its Metadata answers come from the same watched
+//!   view, so clients and brokers see one source of truth.
+//! - The partition leader shrinks and expands the ISR itself with a conditional write of the
+//!   state znode (as Kafka did before AlterPartition). A leader that loses that race, or its
+//!   ZooKeeper session, stops accepting writes until it has re-read the state: acks=all
+//!   writes are acknowledged only once the ISR that a successful ZooKeeper write recorded has
+//!   them, so a leader cut off from ZooKeeper cannot acknowledge writes the new leader lacks.
 
 pub mod client;
 pub mod paths;
