@@ -6,7 +6,8 @@
 //!
 //! Layout: `{log_dir}/{topic}-{partition}/{base_offset:020}.log|.index|.timeindex` plus producer
 //! state snapshots `{offset:020}.snapshot` (and, only while the cleaner swaps segments,
-//! `.cleaned`/`.swap` files and a `.swapend` sidecar); in `{log_dir}`:
+//! `.cleaned`/`.swap` files and a `.swapend` sidecar) and the `leader-epoch-checkpoint` (see
+//! `epoch_cache`); in `{log_dir}`:
 //! `recovery-point-offset-checkpoint`, `log-start-offset-checkpoint`, `cleaner-offset-checkpoint` and
 //! the `.kafka_cleanshutdown` marker.
 //!
@@ -26,6 +27,7 @@ pub mod batch;
 pub mod checkpoint;
 pub mod cleaner;
 pub mod config;
+pub mod epoch_cache;
 pub mod error;
 mod index;
 pub mod manager;
@@ -42,7 +44,8 @@ use std::sync::Arc;
 pub use batch::BatchHeader;
 pub use cleaner::{CleanerConfig, CleanerStats};
 pub use config::{CleanupPolicy, LogConfig, TimestampType};
-pub use error::{AppendError, LogError, ReadError};
+pub use epoch_cache::{EpochEntry, LeaderEpochCache, UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET};
+pub use error::{AppendError, FollowerAppendError, LogError, ReadError};
 pub use manager::LogManager;
 pub use partition::{AppendInfo, FetchData, PartitionLog, RecoveryStats, TimestampOffset};
 
