@@ -37,6 +37,8 @@ pub mod records;
 mod segment;
 
 #[cfg(test)]
+mod replication_tests;
+#[cfg(test)]
 mod tests;
 
 use std::sync::Arc;
