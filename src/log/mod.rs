@@ -18,6 +18,13 @@
 //!
 //! Compaction: see `cleaner` (the `cleaner-offset-checkpoint` file sits in `{log_dir}` too).
 //!
+//! Replication, storage side: the leader epoch cache (`epoch_cache`, Kafka's LeaderEpochFileCache
+//! and `leader-epoch-checkpoint`) is fed by every append (leader: the epoch passed to `append`;
+//! follower: each batch's partitionLeaderEpoch in `append_as_follower`), cut from the end by
+//! `truncate_to`, from the start by retention, cleared by `truncate_fully_and_start_at`, and answers
+//! `leader_epoch_end_offset` (OffsetForLeaderEpoch). Truncation rebuilds producer state from the
+//! newest snapshot at or below the new log end, so truncated batches are forgotten.
+//!
 //! Not implemented yet: transactions (transactional batches are
 //! stored and deduplicated like idempotent ones, no markers or LSO), delayed file deletion
 //! (`file_delete_delay_ms` is ignored: files are deleted right away), decoding compressed batches

@@ -383,7 +383,7 @@ impl PartitionLog {
             cache.flush()?;
         }
         *self.epochs.write() = cache;
-        Ok(rebuilt)
+        Ok(rebuilt && leo > lso)
     }
 
     /// Producer state from the newest snapshot <= `leo` plus the batches after it.
@@ -1053,21 +1053,7 @@ impl PartitionLog {
         let segs = self.segments.read().clone();
         let first_base = segs.first().map(|s| s.base_offset).unwrap_or(0);
         if offset < first_base {
-            let idx = self.config.read().segment_index_bytes;
-            let fresh = Arc::new(Segment::create(&self.dir, offset, idx, now_wall_ms())?);
-            *self.segments.write() = vec![fresh];
-            for s in &segs {
-                s.delete_files()?;
-            }
-            self.log_start_offset.store(offset, Ordering::Release);
-            self.log_end_offset.store(offset, Ordering::Release);
-            self.recovery_point.store(offset, Ordering::Release);
-            self.first_dirty_offset.store(offset, Ordering::Release);
-            producer_state::delete_snapshots_above(&self.dir, -1)?;
-            st.producers = ProducerState::default();
-            self.epochs.write().clear()?;
-            tracing::info!(partition = %self.tp, offset, "truncated fully");
-            return Ok(());
+            return self.reset_locked(&mut st, offset);
         }
         let keep = segs
             .iter()
@@ -1096,6 +1082,43 @@ impl PartitionLog {
         let (producers, _) = self.load_producer_state(new_leo)?;
         st.producers = producers;
         tracing::info!(partition = %self.tp, offset, log_end = new_leo, "truncated log");
+        Ok(())
+    }
+
+    /// Kafka's truncateFullyAndStartAt: removes every segment and restarts the log, empty, at
+    /// `offset` (log start = log end = `offset`, whether below or above the current log end).
+    /// Producer state, its snapshots and the leader epoch cache are cleared. A follower uses it when
+    /// its fetch offset is out of the leader's range (e.g. below the leader's log start).
+    pub fn truncate_fully_and_start_at(&self, offset: i64) -> Result<(), LogError> {
+        if offset < 0 {
+            return Err(LogError::Corrupt(format!(
+                "cannot restart the log at negative offset {offset}"
+            )));
+        }
+        let mut st = self.append.lock();
+        self.reset_locked(&mut st, offset)
+    }
+
+    /// Replaces all segments by one empty segment at `offset`; the append lock is held.
+    fn reset_locked(&self, st: &mut AppendState, offset: i64) -> Result<(), LogError> {
+        let segs = self.segments.read().clone();
+        // Old files go first: the new segment may have the same base offset. Readers keep their
+        // open handles to the old files.
+        for s in &segs {
+            s.delete_files()?;
+        }
+        let idx = self.config.read().segment_index_bytes;
+        let fresh = Arc::new(Segment::create(&self.dir, offset, idx, now_wall_ms())?);
+        *self.segments.write() = vec![fresh];
+        self.log_start_offset.store(offset, Ordering::Release);
+        self.log_end_offset.store(offset, Ordering::Release);
+        self.recovery_point.store(offset, Ordering::Release);
+        self.first_dirty_offset.store(offset, Ordering::Release);
+        self.unflushed_messages.store(0, Ordering::Release);
+        producer_state::delete_snapshots_above(&self.dir, -1)?;
+        st.producers = ProducerState::default();
+        self.epochs.write().clear()?;
+        tracing::info!(partition = %self.tp, offset, "truncated fully");
         Ok(())
     }
 

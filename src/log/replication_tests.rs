@@ -646,3 +646,45 @@ fn compaction_keeps_epochs_and_followers_copy_cleaned_batches() {
     let (_m, l) = open(d.path(), cfg);
     assert_eq!(l.epoch_entries(), before);
 }
+
+#[test]
+fn follower_restarts_at_leader_log_start() {
+    let dl = tempfile::tempdir().unwrap();
+    let df = tempfile::tempdir().unwrap();
+    let (_ml, leader) = open(dl.path(), small_cfg());
+    let (_mf, follower) = open(df.path(), small_cfg());
+    for i in 0..40 {
+        let le = if i < 10 { 0 } else { 1 };
+        leader.append(&batch(2, now()), le, now()).unwrap();
+    }
+    // The follower has diverging data from an old epoch at offset 0.
+    follower.append(&batch(5, now()), 0, now()).unwrap();
+    let mut c = small_cfg();
+    c.retention_bytes = 1000;
+    leader.set_config(c);
+    assert!(leader.apply_retention(now()).unwrap() > 0);
+    let start = leader.log_start_offset();
+    // Fetching at 0 is out of the leader's range: restart the follower at the leader's log start.
+    assert!(leader.read(0, 1000, true, None).is_err());
+    follower.truncate_fully_and_start_at(start).unwrap();
+    assert_eq!(follower.log_start_offset(), start);
+    assert_eq!(follower.log_end_offset(), start);
+    assert_eq!(follower.epoch_entries(), Vec::<(i32, i64)>::new());
+    replicate(&leader, &follower, 800);
+    assert_identical(&leader, &follower);
+    // Restarting at the current first segment's base offset works too (the files are replaced).
+    let base = follower.segment_base_offsets()[0];
+    follower.truncate_fully_and_start_at(base).unwrap();
+    assert_eq!(follower.num_segments(), 1);
+    assert_eq!(
+        (follower.log_start_offset(), follower.log_end_offset()),
+        (base, base)
+    );
+    replicate(&leader, &follower, 800);
+    assert_identical(&leader, &follower);
+    // Survives a restart.
+    drop(follower);
+    drop(_mf);
+    let (_mf, follower) = open(df.path(), small_cfg());
+    assert_identical(&leader, &follower);
+}
