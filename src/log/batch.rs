@@ -231,15 +231,13 @@ pub fn validate_payload(
 
 /// Validates the batches of a replicated payload (a leader's Fetch response, stored verbatim): no
 /// offset assignment and no producer checks. Per whole batch: size >= 61, magic 2, CRC-32C,
-/// size <= `max_message_bytes`, baseOffset >= 0, 0 <= recordsCount <= lastOffsetDelta+1 (a batch
+/// baseOffset >= 0, 0 <= recordsCount <= lastOffsetDelta+1 (a batch
 /// cleaned on the leader may hold fewer records than its offset range, or none), offsets strictly
 /// increasing across batches. Control batches are allowed. A partial trailing batch (fewer bytes
 /// left than its batchLength announces, or than the 12-byte log overhead) ends the payload and is
-/// not returned; a malformed length is corruption.
-pub fn validate_replicated(
-    records: &[u8],
-    max_message_bytes: usize,
-) -> Result<Vec<PayloadBatch>, AppendError> {
+/// not returned; a malformed length is corruption. The batch size is not checked against
+/// `max.message.bytes`: the leader accepted the batch (Kafka's `ignoreRecordSize` for followers).
+pub fn validate_replicated(records: &[u8]) -> Result<Vec<PayloadBatch>, AppendError> {
     let mut out: Vec<PayloadBatch> = Vec::new();
     let mut pos = 0usize;
     while records.len() - pos >= LOG_OVERHEAD {
@@ -258,12 +256,6 @@ pub fn validate_replicated(
             .ok_or_else(|| AppendError::CorruptMessage(format!("batch at {pos}: short header")))?;
         check_structure(&h, rest.len())
             .map_err(|e| AppendError::CorruptMessage(format!("batch at {pos}: {e}")))?;
-        if size > max_message_bytes {
-            return Err(AppendError::MessageTooLarge {
-                size,
-                max: max_message_bytes,
-            });
-        }
         let crc = compute_crc(&rest[..size]);
         if crc != h.crc {
             return Err(AppendError::CorruptMessage(format!(

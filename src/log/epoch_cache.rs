@@ -168,14 +168,7 @@ impl LeaderEpochCache {
     /// stores batches without an epoch, e.g. written by old clients' paths, without an entry).
     /// Returns whether the cache changed.
     pub fn assign_in_memory(&mut self, epoch: i32, start_offset: i64) -> bool {
-        if epoch < 0 || start_offset < 0 {
-            return false;
-        }
-        let needed = self
-            .entries
-            .last()
-            .is_none_or(|l| l.epoch != epoch || start_offset < l.start_offset);
-        if !needed {
+        if !self.needs_assign(epoch, start_offset) {
             return false;
         }
         let mut removed = Vec::new();
@@ -204,6 +197,17 @@ impl LeaderEpochCache {
             start_offset,
         });
         true
+    }
+
+    /// Whether `assign(epoch, start_offset)` would change the cache (cheap: lets callers check under
+    /// a read lock first, as appends of the current epoch never change it).
+    pub fn needs_assign(&self, epoch: i32, start_offset: i64) -> bool {
+        epoch >= 0
+            && start_offset >= 0
+            && self
+                .entries
+                .last()
+                .is_none_or(|l| l.epoch != epoch || start_offset < l.start_offset)
     }
 
     /// `assign_in_memory` plus a synchronous file write when the cache changed (as Kafka's assign).

@@ -585,7 +585,7 @@ impl PartitionLog {
             now_ms,
         )?;
         // The epoch entry is on disk before the data it describes (as Kafka's assign).
-        self.epochs.write().assign(leader_epoch, leo)?;
+        self.assign_epoch(leader_epoch, leo)?;
         seg.append(&buf, &headers, cfg.index_interval_bytes)?;
         for (id, e) in staged {
             st.producers.producers.insert(id, e);
@@ -616,8 +616,10 @@ impl PartitionLog {
     /// Appends batches replicated from the leader (the records of a Fetch response), verbatim: offsets,
     /// partitionLeaderEpoch, timestamps and CRCs are the leader's (Kafka's appendAsFollower).
     ///
-    /// Whole batches are validated (see `batch::validate_replicated`: structure, CRC, size, offsets
-    /// increasing; lastOffsetDelta+1 may exceed recordsCount, as in batches compacted on the leader)
+    /// Whole batches are validated (see `batch::validate_replicated`: structure, CRC, offsets
+    /// increasing; lastOffsetDelta+1 may exceed recordsCount, as in batches compacted on the leader;
+    /// `max_message_bytes` is not applied, as Kafka ignores record size for followers, but a batch
+    /// larger than `segment_bytes` is refused with `MessageTooLarge`)
     /// and a partial trailing batch is ignored: `valid_bytes` in the result says how much was
     /// stored. The first batch must not start below the log end offset (`OffsetMismatch`); it may
     /// start above it, as when the leader's cleaner removed whole batches (Kafka accepts such gaps).
@@ -632,7 +634,7 @@ impl PartitionLog {
         now_ms: i64,
     ) -> Result<AppendInfo, FollowerAppendError> {
         let cfg = self.config.read().clone();
-        let batches = batch::validate_replicated(records, cfg.max_message_bytes)?;
+        let batches = batch::validate_replicated(records)?;
         for b in &batches {
             if b.size as u64 > cfg.segment_bytes {
                 return Err(AppendError::MessageTooLarge {
@@ -679,9 +681,7 @@ impl PartitionLog {
                 h.last_offset(),
                 now_ms,
             )?;
-            self.epochs
-                .write()
-                .assign(h.partition_leader_epoch, h.base_offset)?;
+            self.assign_epoch(h.partition_leader_epoch, h.base_offset)?;
             seg.append(
                 &records[b.position..b.position + b.size],
                 &[(0, h, b.size)],
@@ -713,6 +713,14 @@ impl PartitionLog {
             records_count,
             valid_bytes,
         })
+    }
+
+    /// Assigns an epoch start to the cache (and its file) if it changes it; append lock held.
+    fn assign_epoch(&self, epoch: i32, start_offset: i64) -> io::Result<()> {
+        if self.epochs.read().needs_assign(epoch, start_offset) {
+            self.epochs.write().assign(epoch, start_offset)?;
+        }
+        Ok(())
     }
 
     /// Kafka's `endOffsetForEpoch` answer for OffsetForLeaderEpoch: (epoch, end offset) of
