@@ -723,6 +723,21 @@ impl PartitionLog {
         Ok(())
     }
 
+    /// Kafka's `maybeAssignEpochStartOffset`: records that `epoch` starts at `start_offset` (Kafka's
+    /// Partition.makeLeader calls it with the log end offset on becoming leader, so that
+    /// OffsetForLeaderEpoch answers reflect the new epoch before it wrote anything). Same rules as
+    /// `LeaderEpochCache::assign`; the file is written when the cache changes. An entry at the log
+    /// end without data is dropped at the next open (as in Kafka, where the new leader re-assigns).
+    pub fn maybe_assign_epoch_start_offset(
+        &self,
+        epoch: i32,
+        start_offset: i64,
+    ) -> Result<(), LogError> {
+        let _st = self.append.lock();
+        self.assign_epoch(epoch, start_offset)?;
+        Ok(())
+    }
+
     /// Kafka's `endOffsetForEpoch` answer for OffsetForLeaderEpoch: (epoch, end offset) of
     /// `requested_epoch` (see `LeaderEpochCache::end_offset_for`; (-1, -1) when undefined).
     pub fn leader_epoch_end_offset(&self, requested_epoch: i32) -> (i32, i64) {

@@ -693,3 +693,23 @@ fn follower_restarts_at_leader_log_start() {
     let (_mf, follower) = open(df.path(), small_cfg());
     assert_identical(&leader, &follower);
 }
+
+#[test]
+fn new_leader_assigns_its_epoch_before_writing() {
+    let d = tempfile::tempdir().unwrap();
+    let (_m, l) = open(d.path(), small_cfg());
+    for _ in 0..3 {
+        l.append(&batch(2, now()), 1, now()).unwrap();
+    }
+    // Becoming leader in epoch 4 at the log end.
+    l.maybe_assign_epoch_start_offset(4, l.log_end_offset())
+        .unwrap();
+    assert_eq!(l.epoch_entries(), vec![(1, 0), (4, 6)]);
+    assert_eq!(l.leader_epoch_end_offset(1), (1, 6));
+    assert_eq!(l.leader_epoch_end_offset(3), (1, 6));
+    assert_eq!(l.leader_epoch_end_offset(4), (4, 6));
+    // Appends of that epoch add nothing.
+    l.append(&batch(2, now()), 4, now()).unwrap();
+    assert_eq!(l.epoch_entries(), vec![(1, 0), (4, 6)]);
+    assert_eq!(l.leader_epoch_end_offset(4), (4, 8));
+}
