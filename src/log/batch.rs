@@ -229,6 +229,71 @@ pub fn validate_payload(
     Ok(out)
 }
 
+/// Validates the batches of a replicated payload (a leader's Fetch response, stored verbatim): no
+/// offset assignment and no producer checks. Per whole batch: size >= 61, magic 2, CRC-32C,
+/// baseOffset >= 0, 0 <= recordsCount <= lastOffsetDelta+1 (a batch
+/// cleaned on the leader may hold fewer records than its offset range, or none), offsets strictly
+/// increasing across batches. Control batches are allowed. A partial trailing batch (fewer bytes
+/// left than its batchLength announces, or than the 12-byte log overhead) ends the payload and is
+/// not returned; a malformed length is corruption. The batch size is not checked against
+/// `max.message.bytes`: the leader accepted the batch (Kafka's `ignoreRecordSize` for followers).
+pub fn validate_replicated(records: &[u8]) -> Result<Vec<PayloadBatch>, AppendError> {
+    let mut out: Vec<PayloadBatch> = Vec::new();
+    let mut pos = 0usize;
+    while records.len() - pos >= LOG_OVERHEAD {
+        let rest = &records[pos..];
+        let len = be_i32(rest, 8);
+        if len < (HEADER_SIZE - LOG_OVERHEAD) as i32 {
+            return Err(AppendError::CorruptMessage(format!(
+                "batch at {pos}: batch length {len} is smaller than the v2 header"
+            )));
+        }
+        let size = len as usize + LOG_OVERHEAD;
+        if size > rest.len() {
+            break; // partial trailing batch
+        }
+        let h = BatchHeader::parse(rest)
+            .ok_or_else(|| AppendError::CorruptMessage(format!("batch at {pos}: short header")))?;
+        check_structure(&h, rest.len())
+            .map_err(|e| AppendError::CorruptMessage(format!("batch at {pos}: {e}")))?;
+        let crc = compute_crc(&rest[..size]);
+        if crc != h.crc {
+            return Err(AppendError::CorruptMessage(format!(
+                "batch at {pos}: CRC mismatch (stored {:#010x}, computed {crc:#010x})",
+                h.crc
+            )));
+        }
+        if h.base_offset < 0 {
+            return Err(AppendError::CorruptMessage(format!(
+                "batch at {pos}: negative base offset {}",
+                h.base_offset
+            )));
+        }
+        if h.records_count < 0 || i64::from(h.records_count) > i64::from(h.last_offset_delta) + 1 {
+            return Err(AppendError::InvalidRecord(format!(
+                "batch at {pos}: records count {} does not fit lastOffsetDelta {}",
+                h.records_count, h.last_offset_delta
+            )));
+        }
+        if let Some(prev) = out.last() {
+            if h.base_offset <= prev.header.last_offset() {
+                return Err(AppendError::InvalidRecord(format!(
+                    "batch at {pos}: offsets out of order (base {} after last {})",
+                    h.base_offset,
+                    prev.header.last_offset()
+                )));
+            }
+        }
+        out.push(PayloadBatch {
+            position: pos,
+            size,
+            header: h,
+        });
+        pos += size;
+    }
+    Ok(out)
+}
+
 /// Writes baseOffset and partitionLeaderEpoch (outside the CRC).
 pub fn patch_offset_and_epoch(batch: &mut [u8], base_offset: i64, leader_epoch: i32) {
     batch[0..8].copy_from_slice(&base_offset.to_be_bytes());

@@ -30,6 +30,28 @@ pub enum AppendError {
     Storage(#[from] io::Error),
 }
 
+/// Why a follower append (`PartitionLog::append_as_follower`) was refused. Nothing of the payload
+/// is stored on error, except after a storage error, when the batches before the failing one may
+/// have been written (the log end offset says how far).
+///
+/// A separate type rather than a new `AppendError` variant: `AppendError` is matched exhaustively
+/// by the produce path's error-code mapping, and this error never reaches a client.
+#[derive(Debug, thiserror::Error)]
+pub enum FollowerAppendError {
+    /// The payload does not continue the log: its first batch starts below the log end offset
+    /// (Kafka's UnexpectedAppendOffsetException; the fetcher must truncate or refetch).
+    #[error("replicated batches start at offset {got}, below the log end offset {expected}")]
+    OffsetMismatch { expected: i64, got: i64 },
+    #[error(transparent)]
+    Append(#[from] AppendError),
+}
+
+impl From<io::Error> for FollowerAppendError {
+    fn from(e: io::Error) -> Self {
+        FollowerAppendError::Append(AppendError::Storage(e))
+    }
+}
+
 /// Why a fetch failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {

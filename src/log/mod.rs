@@ -6,7 +6,8 @@
 //!
 //! Layout: `{log_dir}/{topic}-{partition}/{base_offset:020}.log|.index|.timeindex` plus producer
 //! state snapshots `{offset:020}.snapshot` (and, only while the cleaner swaps segments,
-//! `.cleaned`/`.swap` files and a `.swapend` sidecar); in `{log_dir}`:
+//! `.cleaned`/`.swap` files and a `.swapend` sidecar) and the `leader-epoch-checkpoint` (see
+//! `epoch_cache`); in `{log_dir}`:
 //! `recovery-point-offset-checkpoint`, `log-start-offset-checkpoint`, `cleaner-offset-checkpoint` and
 //! the `.kafka_cleanshutdown` marker.
 //!
@@ -17,6 +18,13 @@
 //!
 //! Compaction: see `cleaner` (the `cleaner-offset-checkpoint` file sits in `{log_dir}` too).
 //!
+//! Replication, storage side: the leader epoch cache (`epoch_cache`, Kafka's LeaderEpochFileCache
+//! and `leader-epoch-checkpoint`) is fed by every append (leader: the epoch passed to `append`;
+//! follower: each batch's partitionLeaderEpoch in `append_as_follower`), cut from the end by
+//! `truncate_to`, from the start by retention, cleared by `truncate_fully_and_start_at`, and answers
+//! `leader_epoch_end_offset` (OffsetForLeaderEpoch). Truncation rebuilds producer state from the
+//! newest snapshot at or below the new log end, so truncated batches are forgotten.
+//!
 //! Not implemented yet: transactions (transactional batches are
 //! stored and deduplicated like idempotent ones, no markers or LSO), delayed file deletion
 //! (`file_delete_delay_ms` is ignored: files are deleted right away), decoding compressed batches
@@ -26,6 +34,7 @@ pub mod batch;
 pub mod checkpoint;
 pub mod cleaner;
 pub mod config;
+pub mod epoch_cache;
 pub mod error;
 mod index;
 pub mod manager;
@@ -35,6 +44,8 @@ pub mod records;
 mod segment;
 
 #[cfg(test)]
+mod replication_tests;
+#[cfg(test)]
 mod tests;
 
 use std::sync::Arc;
@@ -42,7 +53,8 @@ use std::sync::Arc;
 pub use batch::BatchHeader;
 pub use cleaner::{CleanerConfig, CleanerStats};
 pub use config::{CleanupPolicy, LogConfig, TimestampType};
-pub use error::{AppendError, LogError, ReadError};
+pub use epoch_cache::{EpochEntry, LeaderEpochCache, UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET};
+pub use error::{AppendError, FollowerAppendError, LogError, ReadError};
 pub use manager::LogManager;
 pub use partition::{AppendInfo, FetchData, PartitionLog, RecoveryStats, TimestampOffset};
 

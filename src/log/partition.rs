@@ -21,7 +21,8 @@ use parking_lot::{Mutex, RwLock};
 use super::batch::{self, BatchHeader, PayloadBatch};
 use super::cleaner;
 use super::config::{LogConfig, TimestampType};
-use super::error::{AppendError, LogError, ReadError};
+use super::epoch_cache::{self, CheckpointRead, LeaderEpochCache};
+use super::error::{AppendError, FollowerAppendError, LogError, ReadError};
 use super::producer_state::{self, ProducerEntry, ProducerState};
 use super::records;
 use super::segment::{self, now_wall_ms, Segment};
@@ -39,6 +40,9 @@ pub struct AppendInfo {
     /// offsets are the original ones.
     pub duplicate: bool,
     pub records_count: u32,
+    /// Bytes of the payload consumed: the whole payload for leader appends; for follower appends
+    /// the whole batches stored, a partial trailing batch excluded.
+    pub valid_bytes: usize,
 }
 
 /// Bytes of whole stored batches.
@@ -70,6 +74,8 @@ pub struct RecoveryStats {
     pub segments_deleted: usize,
     /// Batch headers replayed to rebuild producer state after the newest snapshot.
     pub batches_replayed: u64,
+    /// The leader epoch cache was rebuilt from batch headers (its file was missing or damaged).
+    pub epoch_cache_rebuilt: bool,
 }
 
 #[derive(Debug, Default)]
@@ -83,6 +89,8 @@ pub struct PartitionLog {
     pub(super) config: RwLock<LogConfig>,
     pub(super) segments: RwLock<Vec<Arc<Segment>>>,
     pub(super) append: Mutex<AppendState>,
+    /// Leader epoch cache (`leader-epoch-checkpoint`); changed only with the append lock held.
+    epochs: RwLock<LeaderEpochCache>,
     log_end_offset: AtomicI64,
     log_start_offset: AtomicI64,
     recovery_point: AtomicI64,
@@ -191,6 +199,7 @@ impl PartitionLog {
             needs_scan.push(damaged);
         }
         let mut recovered_any = false;
+        let mut first_scanned: Option<i64> = None;
         if !segs.is_empty() {
             if !clean_shutdown {
                 let rp = recovery_point.unwrap_or(0);
@@ -238,6 +247,11 @@ impl PartitionLog {
                 }
             }
             // An empty non-first segment left by truncation at its end is harmless; keep it.
+            first_scanned = segs
+                .iter()
+                .zip(&needs_scan)
+                .find(|(_, n)| **n)
+                .map(|(s, _)| s.base_offset);
         } else {
             let base = log_start_checkpoint.unwrap_or(0).max(0);
             segs.push(Arc::new(Segment::create(
@@ -281,6 +295,7 @@ impl PartitionLog {
             config: RwLock::new(config),
             segments: RwLock::new(segs),
             append: Mutex::new(AppendState::default()),
+            epochs: RwLock::new(LeaderEpochCache::default()),
             log_end_offset: AtomicI64::new(leo),
             log_start_offset: AtomicI64::new(lso),
             recovery_point: AtomicI64::new(rp),
@@ -298,10 +313,77 @@ impl PartitionLog {
         log.append.lock().producers = producers;
         let mut stats = log.stats;
         stats.batches_replayed = replayed;
+        let resume_from = if clean_shutdown { None } else { first_scanned };
+        stats.epoch_cache_rebuilt = log.load_epoch_cache(resume_from, leo, lso)?;
         tracing::info!(partition = %log.tp, log_start = lso, log_end = leo,
             segments = log.segments.read().len(), recovered = stats.segments_recovered,
             "opened partition log");
         Ok(PartitionLog { stats, ..log })
+    }
+
+    /// Loads `leader-epoch-checkpoint`. A missing or damaged file is rebuilt from the batch headers
+    /// of the whole log (Kafka's segment recovery rule: a batch's partitionLeaderEpoch becomes an
+    /// entry at its baseOffset when it is above the latest cached epoch). After an unclean
+    /// shutdown, the entries from `resume_from` (the first segment recovery scanned) on are
+    /// re-derived from the headers the same way. Entries at or beyond the log end are dropped and
+    /// the earliest entry is moved up to the log start. Returns whether the file was rebuilt.
+    fn load_epoch_cache(
+        &self,
+        resume_from: Option<i64>,
+        leo: i64,
+        lso: i64,
+    ) -> Result<bool, LogError> {
+        let path = self.dir.join(epoch_cache::LEADER_EPOCH_CHECKPOINT);
+        let (mut cache, scan_from, rebuilt) = match epoch_cache::read_checkpoint(&path)? {
+            CheckpointRead::Entries(v) => (
+                LeaderEpochCache::with_file(&self.dir, v),
+                resume_from,
+                false,
+            ),
+            CheckpointRead::Missing => (
+                LeaderEpochCache::with_file(&self.dir, Vec::new()),
+                Some(i64::MIN),
+                true,
+            ),
+            CheckpointRead::Damaged(why) => {
+                tracing::warn!(partition = %self.tp, %why,
+                    "damaged leader-epoch-checkpoint; rebuilding it from the log");
+                (
+                    LeaderEpochCache::with_file(&self.dir, Vec::new()),
+                    Some(i64::MIN),
+                    true,
+                )
+            }
+        };
+        let mut changed = rebuilt;
+        if let Some(from) = scan_from {
+            changed |= cache.truncate_from_end_in_memory(from.max(0));
+            let segs = self.segments.read().clone();
+            for (i, s) in segs.iter().enumerate() {
+                let end = segs.get(i + 1).map(|n| n.base_offset).unwrap_or(i64::MAX);
+                if end <= from {
+                    continue;
+                }
+                s.walk_headers(0, |_, h, _| {
+                    if h.base_offset >= leo {
+                        return false;
+                    }
+                    let e = h.partition_leader_epoch;
+                    if h.base_offset >= from && e >= 0 && cache.latest_epoch().is_none_or(|l| e > l)
+                    {
+                        changed |= cache.assign_in_memory(e, h.base_offset);
+                    }
+                    true
+                })?;
+            }
+        }
+        changed |= cache.truncate_from_end_in_memory(leo);
+        changed |= cache.truncate_from_start_in_memory(lso);
+        if changed {
+            cache.flush()?;
+        }
+        *self.epochs.write() = cache;
+        Ok(rebuilt && leo > lso)
     }
 
     /// Producer state from the newest snapshot <= `leo` plus the batches after it.
@@ -455,6 +537,7 @@ impl PartitionLog {
                         log_start_offset: self.log_start_offset(),
                         duplicate: true,
                         records_count: (d.last_offset - d.first_offset + 1) as u32,
+                        valid_bytes: records.len(),
                     });
                 }
                 st.producers.check(&staged, &h)?;
@@ -501,6 +584,8 @@ impl PartitionLog {
             last_offset,
             now_ms,
         )?;
+        // The epoch entry is on disk before the data it describes (as Kafka's assign).
+        self.assign_epoch(leader_epoch, leo)?;
         seg.append(&buf, &headers, cfg.index_interval_bytes)?;
         for (id, e) in staged {
             st.producers.producers.insert(id, e);
@@ -524,7 +609,155 @@ impl PartitionLog {
             log_start_offset: self.log_start_offset(),
             duplicate: false,
             records_count,
+            valid_bytes: records.len(),
         })
+    }
+
+    /// Appends batches replicated from the leader (the records of a Fetch response), verbatim: offsets,
+    /// partitionLeaderEpoch, timestamps and CRCs are the leader's (Kafka's appendAsFollower).
+    ///
+    /// Whole batches are validated (see `batch::validate_replicated`: structure, CRC, offsets
+    /// increasing; lastOffsetDelta+1 may exceed recordsCount, as in batches compacted on the leader;
+    /// `max_message_bytes` is not applied, as Kafka ignores record size for followers, but a batch
+    /// larger than `segment_bytes` is refused with `MessageTooLarge`)
+    /// and a partial trailing batch is ignored: `valid_bytes` in the result says how much was
+    /// stored. The first batch must not start below the log end offset (`OffsetMismatch`); it may
+    /// start above it, as when the leader's cleaner removed whole batches (Kafka accepts such gaps).
+    /// No producer sequence or epoch checks, but producer state is updated from every batch header,
+    /// so duplicates are still recognised after this replica becomes leader. Each batch's
+    /// partitionLeaderEpoch (when >= 0) is assigned to the leader epoch cache at its baseOffset.
+    /// Segments roll per batch by the usual rules; the flush policy applies. A payload without a whole
+    /// batch stores nothing and returns `records_count == 0`, `valid_bytes == 0`.
+    pub fn append_as_follower(
+        &self,
+        records: &[u8],
+        now_ms: i64,
+    ) -> Result<AppendInfo, FollowerAppendError> {
+        let cfg = self.config.read().clone();
+        let batches = batch::validate_replicated(records)?;
+        for b in &batches {
+            if b.size as u64 > cfg.segment_bytes {
+                return Err(AppendError::MessageTooLarge {
+                    size: b.size,
+                    max: usize::try_from(cfg.segment_bytes).unwrap_or(usize::MAX),
+                }
+                .into());
+            }
+        }
+        let valid_bytes = batches.last().map(|b| b.position + b.size).unwrap_or(0);
+        let mut st = self.append.lock();
+        if self.closed.load(Ordering::Acquire) {
+            return Err(closed_err().into());
+        }
+        let leo = self.log_end_offset();
+        let Some(first) = batches.first() else {
+            return Ok(AppendInfo {
+                first_offset: leo,
+                last_offset: leo - 1,
+                log_append_time_ms: -1,
+                log_start_offset: self.log_start_offset(),
+                duplicate: false,
+                records_count: 0,
+                valid_bytes: 0,
+            });
+        };
+        let first_offset = first.header.base_offset;
+        if first_offset < leo {
+            return Err(FollowerAppendError::OffsetMismatch {
+                expected: leo,
+                got: first_offset,
+            });
+        }
+        let mut records_count: u32 = 0;
+        let mut last_offset = leo - 1;
+        for b in &batches {
+            let h = b.header;
+            let seg = self.maybe_roll(
+                &cfg,
+                &st.producers,
+                b.size,
+                h.max_timestamp,
+                h.base_offset,
+                h.last_offset(),
+                now_ms,
+            )?;
+            self.assign_epoch(h.partition_leader_epoch, h.base_offset)?;
+            seg.append(
+                &records[b.position..b.position + b.size],
+                &[(0, h, b.size)],
+                cfg.index_interval_bytes,
+            )?;
+            st.producers.replay(&h);
+            last_offset = h.last_offset();
+            self.log_end_offset
+                .store(h.next_offset(), Ordering::Release);
+            records_count = records_count.saturating_add(h.records_count.max(0) as u32);
+        }
+        let unflushed = self
+            .unflushed_messages
+            .fetch_add(i64::from(records_count), Ordering::AcqRel)
+            + i64::from(records_count);
+        drop(st);
+        if unflushed >= cfg.flush_interval_messages {
+            self.flush().map_err(|e| match e {
+                LogError::Io(e) => AppendError::Storage(e),
+                other => AppendError::Storage(io::Error::other(other.to_string())),
+            })?;
+        }
+        Ok(AppendInfo {
+            first_offset,
+            last_offset,
+            log_append_time_ms: -1,
+            log_start_offset: self.log_start_offset(),
+            duplicate: false,
+            records_count,
+            valid_bytes,
+        })
+    }
+
+    /// Assigns an epoch start to the cache (and its file) if it changes it; append lock held.
+    fn assign_epoch(&self, epoch: i32, start_offset: i64) -> io::Result<()> {
+        if self.epochs.read().needs_assign(epoch, start_offset) {
+            self.epochs.write().assign(epoch, start_offset)?;
+        }
+        Ok(())
+    }
+
+    /// Kafka's `maybeAssignEpochStartOffset`: records that `epoch` starts at `start_offset` (Kafka's
+    /// Partition.makeLeader calls it with the log end offset on becoming leader, so that
+    /// OffsetForLeaderEpoch answers reflect the new epoch before it wrote anything). Same rules as
+    /// `LeaderEpochCache::assign`; the file is written when the cache changes. An entry at the log
+    /// end without data is dropped at the next open (as in Kafka, where the new leader re-assigns).
+    pub fn maybe_assign_epoch_start_offset(
+        &self,
+        epoch: i32,
+        start_offset: i64,
+    ) -> Result<(), LogError> {
+        let _st = self.append.lock();
+        self.assign_epoch(epoch, start_offset)?;
+        Ok(())
+    }
+
+    /// Kafka's `endOffsetForEpoch` answer for OffsetForLeaderEpoch: (epoch, end offset) of
+    /// `requested_epoch` (see `LeaderEpochCache::end_offset_for`; (-1, -1) when undefined).
+    pub fn leader_epoch_end_offset(&self, requested_epoch: i32) -> (i32, i64) {
+        let cache = self.epochs.read();
+        cache.end_offset_for(requested_epoch, self.log_end_offset())
+    }
+
+    /// The latest leader epoch that wrote to this log.
+    pub fn latest_epoch(&self) -> Option<i32> {
+        self.epochs.read().latest_epoch()
+    }
+
+    /// The leader epoch cache as (epoch, start offset) pairs, oldest first (tests, diagnostics).
+    pub fn epoch_entries(&self) -> Vec<(i32, i64)> {
+        self.epochs
+            .read()
+            .entries()
+            .iter()
+            .map(|e| (e.epoch, e.start_offset))
+            .collect()
     }
 
     /// Rolls the active segment if the incoming payload requires it (Kafka's shouldRoll); called with
@@ -843,20 +1076,7 @@ impl PartitionLog {
         let segs = self.segments.read().clone();
         let first_base = segs.first().map(|s| s.base_offset).unwrap_or(0);
         if offset < first_base {
-            let idx = self.config.read().segment_index_bytes;
-            let fresh = Arc::new(Segment::create(&self.dir, offset, idx, now_wall_ms())?);
-            *self.segments.write() = vec![fresh];
-            for s in &segs {
-                s.delete_files()?;
-            }
-            self.log_start_offset.store(offset, Ordering::Release);
-            self.log_end_offset.store(offset, Ordering::Release);
-            self.recovery_point.store(offset, Ordering::Release);
-            self.first_dirty_offset.store(offset, Ordering::Release);
-            producer_state::delete_snapshots_above(&self.dir, -1)?;
-            st.producers = ProducerState::default();
-            tracing::info!(partition = %self.tp, offset, "truncated fully");
-            return Ok(());
+            return self.reset_locked(&mut st, offset);
         }
         let keep = segs
             .iter()
@@ -879,9 +1099,49 @@ impl PartitionLog {
         }
         self.recovery_point.fetch_min(new_leo, Ordering::AcqRel);
         self.first_dirty_offset.fetch_min(new_leo, Ordering::AcqRel);
+        self.epochs.write().truncate_from_end(new_leo)?;
+        // Producer state = newest snapshot at or below the new end + replay of the batches kept,
+        // so batches cut away are forgotten (a retry of one is appended again, not deduplicated).
         let (producers, _) = self.load_producer_state(new_leo)?;
         st.producers = producers;
         tracing::info!(partition = %self.tp, offset, log_end = new_leo, "truncated log");
+        Ok(())
+    }
+
+    /// Kafka's truncateFullyAndStartAt: removes every segment and restarts the log, empty, at
+    /// `offset` (log start = log end = `offset`, whether below or above the current log end).
+    /// Producer state, its snapshots and the leader epoch cache are cleared. A follower uses it when
+    /// its fetch offset is out of the leader's range (e.g. below the leader's log start).
+    pub fn truncate_fully_and_start_at(&self, offset: i64) -> Result<(), LogError> {
+        if offset < 0 {
+            return Err(LogError::Corrupt(format!(
+                "cannot restart the log at negative offset {offset}"
+            )));
+        }
+        let mut st = self.append.lock();
+        self.reset_locked(&mut st, offset)
+    }
+
+    /// Replaces all segments by one empty segment at `offset`; the append lock is held.
+    fn reset_locked(&self, st: &mut AppendState, offset: i64) -> Result<(), LogError> {
+        let segs = self.segments.read().clone();
+        // Old files go first: the new segment may have the same base offset. Readers keep their
+        // open handles to the old files.
+        for s in &segs {
+            s.delete_files()?;
+        }
+        let idx = self.config.read().segment_index_bytes;
+        let fresh = Arc::new(Segment::create(&self.dir, offset, idx, now_wall_ms())?);
+        *self.segments.write() = vec![fresh];
+        self.log_start_offset.store(offset, Ordering::Release);
+        self.log_end_offset.store(offset, Ordering::Release);
+        self.recovery_point.store(offset, Ordering::Release);
+        self.first_dirty_offset.store(offset, Ordering::Release);
+        self.unflushed_messages.store(0, Ordering::Release);
+        producer_state::delete_snapshots_above(&self.dir, -1)?;
+        st.producers = ProducerState::default();
+        self.epochs.write().clear()?;
+        tracing::info!(partition = %self.tp, offset, "truncated fully");
         Ok(())
     }
 
@@ -951,6 +1211,9 @@ impl PartitionLog {
         for s in &gone {
             s.delete_files()?;
         }
+        self.epochs
+            .write()
+            .truncate_from_start(self.log_start_offset())?;
         // Producers whose data is all gone are forgotten (Kafka's truncateHead).
         let lso = self.log_start_offset();
         st.producers
