@@ -50,6 +50,10 @@ impl Broker {
         let dir_lock = DirLock::acquire(&dir)?;
         let logs = LogManager::open(&dir)
             .with_context(|| format!("opening log directory {}", dir.display()))?;
+        logs.set_cleaner_config(crate::log::cleaner::CleanerConfig {
+            dedupe_buffer_bytes: config.cleaner_dedupe_buffer_bytes,
+            ..logs.cleaner_config()
+        });
         let cluster = StandaloneMetadata::open(&dir, me)
             .with_context(|| format!("opening metadata in {}", dir.display()))?;
         let broker = Broker {

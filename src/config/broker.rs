@@ -197,6 +197,8 @@ pub struct BrokerConfig {
     pub producer_id_expiration_ms: i64,
     pub cleaner_enable: bool,
     pub cleaner_backoff_ms: u64,
+    /// Key-map memory of one cleaning pass (`log.cleaner.dedupe.buffer.size` / threads).
+    pub cleaner_dedupe_buffer_bytes: usize,
     pub group: GroupSettings,
 }
 
@@ -276,6 +278,9 @@ impl BrokerConfig {
             producer_id_expiration_ms: view.long("producer.id.expiration.ms"),
             cleaner_enable: view.bool("log.cleaner.enable"),
             cleaner_backoff_ms: view.long("log.cleaner.backoff.ms").max(100) as u64,
+            cleaner_dedupe_buffer_bytes: (view.long("log.cleaner.dedupe.buffer.size").max(1 << 20)
+                / i64::from(view.int("log.cleaner.threads").max(1)))
+                as usize,
             group: GroupSettings {
                 min_session_timeout_ms: view.int("group.min.session.timeout.ms"),
                 max_session_timeout_ms: view.int("group.max.session.timeout.ms"),
