@@ -32,7 +32,9 @@ def describe(bootstrap, group):
     from confluent_kafka.admin import AdminClient
 
     a = AdminClient({"bootstrap.servers": bootstrap})
-    return a.describe_consumer_groups([group], request_timeout=10)[group].result(timeout=15)
+    res = a.describe_consumer_groups([group], request_timeout=10)[group].result(timeout=15)
+    del a
+    return res
 
 
 # 1 ---------------------------------------------------------------------------
