@@ -283,3 +283,36 @@ def test_rebalancing_group_does_not_block_other_groups(conn, shared_broker):
     assert j2["generation"] > a1["generation"]
     assert [m[0] for m in j2["members"]] == [j2["member_id"]]
     assert result["took"] < 20, result
+
+
+def test_fat_group_sync_is_durable_or_refused(broker):
+    """A SyncGroup that succeeds has stored the group (Kafka writes the
+    GroupMetadata record before answering; when the record cannot be stored,
+    e.g. larger than __consumer_offsets' max message size, Kafka fails the
+    SyncGroup).  Either way committed offsets survive a restart."""
+    import kclients
+
+    b = broker.bootstrap
+    topic = kclients.create_topic(b, partitions=1)
+    c = Conn(b)
+    g = gid("fat")
+    meta = b"\x00\x00" + b"\x00\x00\x00\x00" + b"\x00" * 4 + b"m" * (2 * 1024 * 1024)
+    j = c.join_full(g, protocols=[("range", meta)], session=30000)
+    assert j["error"] == NONE
+    s = c.sync(g, j["generation"], j["member_id"], [(j["member_id"], b"asg")])
+    commit = c.commit(g, j["generation"], j["member_id"], topic, offset=5)
+    c.close()
+    broker.restart()
+    from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
+    from confluent_kafka.admin import AdminClient
+
+    a = AdminClient({"bootstrap.servers": b})
+    if commit == [NONE]:
+        res = a.list_consumer_group_offsets(
+            [ConsumerGroupTopicPartitions(g, [TopicPartition(topic, 0)])])[g].result(timeout=15)
+        assert res.topic_partitions[0].offset == 5
+    if s["error"] == NONE:
+        d = a.describe_consumer_groups([g])[g].result(timeout=15)
+        assert [m.member_id for m in d.members] == [j["member_id"]], \
+            f"SyncGroup succeeded but the group was not stored: after a restart it is " \
+            f"{d.state} with members {[m.member_id for m in d.members]}"
