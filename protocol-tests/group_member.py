@@ -239,6 +239,11 @@ def run_aiokafka(spec, cmds):
 
 
 def main():
+    import logging
+
+    # Client logs go to stderr; groupclients.Member shows their tail on failures.
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
     spec = json.loads(sys.argv[1])
     cmds = stdin_commands()
     try:

@@ -71,7 +71,7 @@ class Member:
 
     def summary(self):
         evs = [e for e in self.events if e["ev"] != "rec"]
-        return f"{evs[-12:]} recs={len(self.records())} stderr={''.join(self.stderr_lines)[-1500:]}"
+        return f"{evs[-12:]} recs={len(self.records())} stderr={''.join(self.stderr_lines)[-4000:]}"
 
     @property
     def assignment(self) -> set:

@@ -218,3 +218,54 @@ def test_simple_consumer_commit_lists_as_empty_group(shared_broker):
     assert row and row[0].is_simple_consumer_group, row
     d = c_state(b, group)
     assert str(d.state).endswith("EMPTY") and not d.members
+
+
+def test_alter_and_delete_group_offsets(shared_broker):
+    """AlterConsumerGroupOffsets (OffsetCommit without membership) and
+    OffsetDelete: refused while members are subscribed, allowed otherwise."""
+    from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
+    from kafka import TopicPartition as KTP
+    from kafka.errors import GroupSubscribedToTopicError, NoError
+
+    b = shared_broker.bootstrap
+    ta = kclients.create_topic(b, partitions=2)
+    tb = kclients.create_topic(b, partitions=1)
+    group = gid("alter")
+    kclients.produce("confluent", b, ta, spread(20, 2))
+    a = cadmin(b)
+    res = a.alter_consumer_group_offsets([ConsumerGroupTopicPartitions(
+        group, [TopicPartition(ta, 0, 7), TopicPartition(ta, 1, 9), TopicPartition(tb, 0, 1)])])
+    res[group].result(timeout=20)
+    assert c_offsets(b, group, ta, 2) == {0: 7, 1: 9}
+    ka = kpadmin(b)
+    try:
+        with Members() as ms:
+            m = ms.add("kafka-python", b, group, topics=[ta])
+            m.wait_for(lambda m: len(m.records(ta)) >= 4, what="records after the altered offsets")
+            time.sleep(1)
+            assert sorted((p, o) for _, p, o, _ in m.records(ta)) == \
+                [(0, 7), (0, 8), (0, 9), (1, 9)], "did not resume at the altered offsets"
+            # Active member: altering is refused (UNKNOWN_MEMBER_ID in Kafka).
+            fut = a.alter_consumer_group_offsets([ConsumerGroupTopicPartitions(
+                group, [TopicPartition(ta, 0, 0)])])[group]
+            try:
+                out = fut.result(timeout=20)
+                errs = [tp.error for tp in out.topic_partitions]
+            except KafkaException as e:
+                errs = [e.args[0]]
+            assert errs and all(e is not None for e in errs), \
+                f"altering the offsets of an active group was accepted: {errs}"
+            assert c_offsets(b, group, ta, 2)[0] == 7
+            # OffsetDelete: subscribed topic refused, unsubscribed topic allowed.
+            r = ka.delete_group_offsets(group, [KTP(ta, 0)])
+            assert r[KTP(ta, 0)] is GroupSubscribedToTopicError, r
+            r = ka.delete_group_offsets(group, [KTP(tb, 0)])
+            assert r[KTP(tb, 0)] is NoError, r
+            assert c_offsets(b, group, tb, 1) == {0: -1001}
+            m.stop()
+        wait_state(b, group, "EMPTY")
+        r = ka.delete_group_offsets(group, [KTP(ta, 1)])
+        assert r[KTP(ta, 1)] is NoError, r
+        assert c_offsets(b, group, ta, 2) == {0: 7, 1: -1001}
+    finally:
+        ka.close()
