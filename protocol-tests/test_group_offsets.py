@@ -160,3 +160,70 @@ def test_group_records_in_kafkas_partition(shared_broker, group):
     assert parts == {ot.partition_for(group)}, \
         f"group {group!r} (hashCode {ot.java_hash(group)}) stored in __consumer_offsets " \
         f"partitions {sorted(parts)}; Kafka uses {ot.partition_for(group)}"
+
+
+def test_offsets_topic_is_compacted_and_internal(shared_broker):
+    from confluent_kafka.admin import AdminClient, ConfigResource
+
+    b = shared_broker.bootstrap
+    from test_group_bad_input import Conn
+
+    c = Conn(b)
+    c.heartbeat(gid(), 1, "x")  # makes the coordinator create __consumer_offsets
+    c.close()
+    a = AdminClient({"bootstrap.servers": b})
+    md = a.list_topics(topic="__consumer_offsets", timeout=10)
+    assert len(md.topics["__consumer_offsets"].partitions) == 50
+    res = ConfigResource(ConfigResource.Type.TOPIC, "__consumer_offsets")
+    cfg = a.describe_configs([res])[res].result(timeout=15)
+    assert cfg["cleanup.policy"].value == "compact"
+    assert cfg["segment.bytes"].value == "104857600"
+    assert cfg["compression.type"].value == "producer"
+    from kafka import KafkaAdminClient
+
+    ka = KafkaAdminClient(bootstrap_servers=b)
+    try:
+        topics = ka.describe_topics(["__consumer_offsets"])
+        assert topics[0]["is_internal"] is True, topics[0]
+    finally:
+        ka.close()
+
+
+def test_compacted_offsets_topic_keeps_latest_commits(broker_factory):
+    """Many commits of one partition, small __consumer_offsets segments, a fast
+    cleaner: compaction drops superseded commits, keeps the latest one and the
+    tombstones of a deleted group, and a kill -9 restart reloads them."""
+    from test_group_bad_input import Conn
+
+    br = broker_factory({"offsets.topic.segment.bytes": 2048, "log.cleaner.backoff.ms": 200,
+                         "log.cleaner.min.cleanable.ratio": 0.01})
+    b = br.bootstrap
+    topic = kclients.create_topic(b, partitions=1)
+    group = gid("compact")
+    gone = gid("gone")
+    c = Conn(b)
+    try:
+        assert c.commit(gone, -1, "", topic, offset=42) == [0]
+        for i in range(1, 301):
+            assert c.commit(group, -1, "", topic, offset=i) == [0]
+    finally:
+        c.close()
+    from confluent_kafka.admin import AdminClient
+
+    a = AdminClient({"bootstrap.servers": b})
+    a.delete_consumer_groups([gone])[gone].result(timeout=15)
+    deadline = time.monotonic() + 40
+    while True:
+        mine = [r for r in ot.read_all(b) if r[2].group == group]
+        if len(mine) < 300:
+            break
+        assert time.monotonic() < deadline, f"__consumer_offsets never compacted: {len(mine)} records"
+        time.sleep(1)
+    assert mine[-1][3].offset == 300
+    assert committed(b, group, topic, 1) == {0: 300}
+    br.restart(kill=True)
+    assert committed(b, group, topic, 1) == {0: 300}
+    assert committed(b, gone, topic, 1) == {0: -1001}, "a deleted group's offsets came back"
+    # Keys stay unique per (group, topic, partition) after cleaning, newest last.
+    recs = [r for r in ot.read_all(b) if r[2].group == group]
+    assert recs[-1][3].offset == 300
