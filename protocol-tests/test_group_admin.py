@@ -269,3 +269,28 @@ def test_alter_and_delete_group_offsets(shared_broker):
         assert c_offsets(b, group, ta, 2) == {0: 7, 1: -1001}
     finally:
         ka.close()
+
+
+def test_offset_fetch_several_groups_at_once(shared_broker):
+    """OffsetFetch v8+ (KIP-709): one request for several groups, with and
+    without a partition list."""
+    from kafka import TopicPartition as KTP
+    from kafka.admin import KafkaAdminClient
+    from kafka.structs import OffsetAndMetadata
+
+    b = shared_broker.bootstrap
+    topic = kclients.create_topic(b, partitions=2)
+    g1, g2, g3 = gid("multi"), gid("multi"), gid("never")
+    ka = KafkaAdminClient(bootstrap_servers=b, request_timeout_ms=15000)
+    try:
+        for g, base in ((g1, 10), (g2, 20)):
+            res = ka.alter_group_offsets(g, {KTP(topic, p): OffsetAndMetadata(base + p, f"m{p}", -1)
+                                             for p in range(2)})
+            assert all(e.__name__ == "NoError" for e in res.values()), res
+        out = ka.list_group_offsets({g1: None, g2: [KTP(topic, 1)], g3: None})
+        assert {tp.partition: (om.offset, om.metadata) for tp, om in out[g1].items()} == \
+            {0: (10, "m0"), 1: (11, "m1")}
+        assert {tp.partition: om.offset for tp, om in out[g2].items()} == {1: 21}
+        assert not [om for om in out[g3].values() if om.offset >= 0]
+    finally:
+        ka.close()
