@@ -244,6 +244,10 @@ def main():
     # Client logs go to stderr; groupclients.Member shows their tail on failures.
     logging.basicConfig(stream=sys.stderr, level=logging.INFO,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    # Group and wire traffic at DEBUG for kafka-python, to tell a lost broker
+    # response from a client stall when a rebalance hangs.
+    for name in ("kafka.coordinator", "kafka.net.connection", "kafka.protocol.parser"):
+        logging.getLogger(name).setLevel(logging.DEBUG)
     spec = json.loads(sys.argv[1])
     cmds = stdin_commands()
     try:

@@ -71,7 +71,10 @@ class Member:
 
     def summary(self):
         evs = [e for e in self.events if e["ev"] != "rec"]
-        return f"{evs[-12:]} recs={len(self.records())} stderr={''.join(self.stderr_lines)[-4000:]}"
+        noise = ("Updated metadata", "MetadataRequest", "MetadataResponse", "FetchRequest",
+                 "FetchResponse", "ListOffsets")
+        log = [line[:400] for line in self.stderr_lines if not any(n in line for n in noise)]
+        return f"{evs[-12:]} recs={len(self.records())} stderr={''.join(log[-40:])}"
 
     @property
     def assignment(self) -> set:
