@@ -53,8 +53,14 @@ class Member:
             self.cond.notify_all()
 
     def _read_err(self):
-        for line in self.proc.stderr:
-            self.stderr_lines.append(line)
+        import tempfile
+
+        fd, self.log_path = tempfile.mkstemp(prefix=f"member-{self.name}-", suffix=".log")
+        with os.fdopen(fd, "w") as f:
+            for line in self.proc.stderr:
+                self.stderr_lines.append(line)
+                f.write(line)
+                f.flush()
 
     # -- observation ---------------------------------------------------
     def wait_for(self, pred, timeout=WAIT, what="condition"):
@@ -74,7 +80,8 @@ class Member:
         noise = ("Updated metadata", "MetadataRequest", "MetadataResponse", "FetchRequest",
                  "FetchResponse", "ListOffsets")
         log = [line[:400] for line in self.stderr_lines if not any(n in line for n in noise)]
-        return f"{evs[-12:]} recs={len(self.records())} stderr={''.join(log[-40:])}"
+        return (f"{evs[-12:]} recs={len(self.records())} full log {getattr(self, 'log_path', '')} "
+                f"stderr={''.join(log[-40:])}")
 
     @property
     def assignment(self) -> set:
