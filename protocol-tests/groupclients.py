@@ -179,9 +179,16 @@ class Members:
     def __enter__(self):
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, exc_type, exc, tb):
         for m in self.all:
             try:
                 m.ensure_dead()
             except Exception:  # noqa: BLE001
                 pass
+        if exc_type is None:  # keep the client logs of a failing test only
+            time.sleep(0.1)
+            for m in self.all:
+                try:
+                    os.unlink(m.log_path)
+                except (AttributeError, OSError):
+                    pass
