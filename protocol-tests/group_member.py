@@ -162,7 +162,11 @@ def run_kafka_python(spec, cmds):
                     emit(ev="error", msg=f"commit: {e!r}")
             if cmd == "stop":
                 break
-            for tp, msgs in c.poll(timeout_ms=200).items():
+            # 1 s, not 200 ms: kafka-python 3.0.12 can abandon a rebalance when
+            # poll()'s timeout expires while it completes a join as leader (it
+            # has already cleared rejoin_needed, never assigns, stops
+            # heartbeating); a longer poll makes that client race rare.
+            for tp, msgs in c.poll(timeout_ms=1000).items():
                 for m in msgs:
                     emit(ev="rec", t=m.topic, p=m.partition, o=m.offset,
                          v=(m.value or b"").decode(errors="replace"))

@@ -53,8 +53,14 @@ class Member:
             self.cond.notify_all()
 
     def _read_err(self):
-        for line in self.proc.stderr:
-            self.stderr_lines.append(line)
+        import tempfile
+
+        fd, self.log_path = tempfile.mkstemp(prefix=f"member-{self.name}-", suffix=".log")
+        with os.fdopen(fd, "w") as f:
+            for line in self.proc.stderr:
+                self.stderr_lines.append(line)
+                f.write(line)
+                f.flush()
 
     # -- observation ---------------------------------------------------
     def wait_for(self, pred, timeout=WAIT, what="condition"):
@@ -74,7 +80,8 @@ class Member:
         noise = ("Updated metadata", "MetadataRequest", "MetadataResponse", "FetchRequest",
                  "FetchResponse", "ListOffsets")
         log = [line[:400] for line in self.stderr_lines if not any(n in line for n in noise)]
-        return f"{evs[-12:]} recs={len(self.records())} stderr={''.join(log[-40:])}"
+        return (f"{evs[-12:]} recs={len(self.records())} full log {getattr(self, 'log_path', '')} "
+                f"stderr={''.join(log[-40:])}")
 
     @property
     def assignment(self) -> set:
@@ -172,9 +179,16 @@ class Members:
     def __enter__(self):
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, exc_type, exc, tb):
         for m in self.all:
             try:
                 m.ensure_dead()
             except Exception:  # noqa: BLE001
                 pass
+        if exc_type is None:  # keep the client logs of a failing test only
+            time.sleep(0.1)
+            for m in self.all:
+                try:
+                    os.unlink(m.log_path)
+                except (AttributeError, OSError):
+                    pass
