@@ -209,6 +209,26 @@ impl Broker {
         }
     }
 
+    /// Checks that this broker coordinates `group` (leads its `__consumer_offsets` partition),
+    /// creating the offsets topic on first use.
+    pub async fn check_group_coordinator(
+        &self,
+        group: &str,
+    ) -> Result<(), kafka_protocol::error::ResponseError> {
+        use kafka_protocol::error::ResponseError;
+        if group.is_empty() {
+            return Err(ResponseError::InvalidGroupId);
+        }
+        self.ensure_offsets_topic().await?;
+        match self
+            .replicas
+            .partition(OFFSETS_TOPIC, self.groups.partition_of(group))
+        {
+            Some(_) => Ok(()),
+            None => Err(ResponseError::NotCoordinator),
+        }
+    }
+
     /// Flushes and checkpoints every log for a clean restart.
     pub fn shutdown(&self) -> Result<(), crate::log::LogError> {
         self.replicas.logs().shutdown()

@@ -548,3 +548,22 @@ async fn clients_cannot_append_to_the_offsets_topic() {
     .await;
     assert_eq!(err, 17, "INVALID_TOPIC_EXCEPTION");
 }
+
+#[tokio::test]
+async fn fetch_checks_the_callers_leader_epoch() {
+    let b = TestBroker::start(&[]).await;
+    let mut c = b.client().await;
+    create_topic(&mut c, "epochs", 1, &[]).await;
+    let ask = |epoch: i32| {
+        let mut req = fetch_request("epochs", 0, 0, 0);
+        req.topics[0].partitions[0].current_leader_epoch = epoch;
+        req
+    };
+    for (epoch, expected) in [(-1, 0), (0, 0), (5, 75)] {
+        let resp: FetchResponse = c.call(ApiKey::Fetch, 12, &ask(epoch)).await;
+        assert_eq!(
+            resp.responses[0].partitions[0].error_code, expected,
+            "epoch {epoch}"
+        );
+    }
+}

@@ -5,7 +5,7 @@ use kafka_protocol::error::ResponseError;
 use crate::broker::TopicOpError;
 use crate::cluster::ClusterError;
 use crate::log::{AppendError, ReadError};
-use crate::replica::ProduceError;
+use crate::replica::{EpochMismatch, ProduceError};
 
 /// A broker error that a client sees as a Kafka error code.
 pub trait KafkaCode {
@@ -67,6 +67,15 @@ impl KafkaCode for ReadError {
         match self {
             ReadError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
             ReadError::Storage(_) => ResponseError::KafkaStorageError,
+        }
+    }
+}
+
+impl KafkaCode for EpochMismatch {
+    fn kafka_error(&self) -> ResponseError {
+        match self {
+            EpochMismatch::Fenced => ResponseError::FencedLeaderEpoch,
+            EpochMismatch::Unknown => ResponseError::UnknownLeaderEpoch,
         }
     }
 }

@@ -143,13 +143,8 @@ fn read_one(t: &Target, budget: usize, first: bool, _read_committed: bool) -> Pa
         .with_high_watermark(hw)
         .with_last_stable_offset(hw)
         .with_log_start_offset(log_start);
-    if t.current_leader_epoch >= 0 && t.current_leader_epoch != partition.leader_epoch {
-        let code = if t.current_leader_epoch < partition.leader_epoch {
-            ResponseError::FencedLeaderEpoch
-        } else {
-            ResponseError::UnknownLeaderEpoch
-        };
-        return base.with_error_code(code.code());
+    if let Err(e) = partition.check_leader_epoch(t.current_leader_epoch) {
+        return base.with_error_code(e.code());
     }
     let limit = t.max_bytes.min(budget);
     // The offset may equal the high watermark (nothing new yet); past it is out of range.

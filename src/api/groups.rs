@@ -77,22 +77,6 @@ pub async fn find_coordinator(
     resp
 }
 
-/// Checks that this broker coordinates `group`, creating the offsets topic on first use.
-async fn coordinates(broker: &Broker, group: &str) -> Result<(), ResponseError> {
-    if group.is_empty() {
-        return Err(ResponseError::InvalidGroupId);
-    }
-    broker.ensure_offsets_topic().await?;
-    let partition = broker.groups.partition_of(group);
-    match broker
-        .replicas
-        .partition(crate::group::OFFSETS_TOPIC, partition)
-    {
-        Some(_) => Ok(()),
-        None => Err(ResponseError::NotCoordinator),
-    }
-}
-
 pub async fn join_group(
     broker: &Broker,
     req: JoinGroupRequest,
@@ -102,7 +86,7 @@ pub async fn join_group(
     let group_id = req.group_id.0.to_string();
     let settings = &broker.groups.settings;
     let failed = |e: ResponseError| to_join_response(JoinResult::error(&req.member_id, e), version);
-    if let Err(e) = coordinates(broker, &group_id).await {
+    if let Err(e) = broker.check_group_coordinator(&group_id).await {
         return failed(e);
     }
     if req.session_timeout_ms < settings.min_session_timeout_ms
@@ -207,7 +191,7 @@ async fn sync_inner(
     req: &SyncGroupRequest,
     group_id: &str,
 ) -> Result<SyncResult, ResponseError> {
-    coordinates(broker, group_id).await?;
+    broker.check_group_coordinator(group_id).await?;
     let now = now_ms();
     let entry = broker
         .groups
@@ -258,7 +242,7 @@ async fn sync_inner(
 
 pub async fn heartbeat(broker: &Broker, req: HeartbeatRequest, _version: i16) -> HeartbeatResponse {
     let group_id = req.group_id.0.to_string();
-    let error = match coordinates(broker, &group_id).await {
+    let error = match broker.check_group_coordinator(&group_id).await {
         Err(e) => Some(e),
         Ok(()) => match broker.groups.entry(&group_id, false, now_ms()) {
             None => Some(ResponseError::UnknownMemberId),
@@ -292,7 +276,7 @@ pub async fn leave_group(
     } else {
         vec![(req.member_id.to_string(), None)]
     };
-    if let Err(e) = coordinates(broker, &group_id).await {
+    if let Err(e) = broker.check_group_coordinator(&group_id).await {
         return LeaveGroupResponse::default().with_error_code(e.code());
     }
     let now = now_ms();
@@ -392,7 +376,7 @@ pub async fn describe_groups(
     for id in &req.groups {
         let group_id = id.0.to_string();
         let base = DescribedGroup::default().with_group_id(id.clone());
-        if let Err(e) = coordinates(broker, &group_id).await {
+        if let Err(e) = broker.check_group_coordinator(&group_id).await {
             described.push(base.with_error_code(e.code()));
             continue;
         }
@@ -452,7 +436,7 @@ pub async fn delete_groups(
     let mut results = Vec::with_capacity(req.groups_names.len());
     for id in &req.groups_names {
         let group_id = id.0.to_string();
-        let error = match coordinates(broker, &group_id).await {
+        let error = match broker.check_group_coordinator(&group_id).await {
             Err(e) => Some(e),
             Ok(()) => delete_one(broker, &group_id),
         };

@@ -6,6 +6,7 @@ use kafka_protocol::messages::list_offsets_response::{
 };
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
+use super::error_codes::KafkaCode;
 use crate::broker::Broker;
 use crate::replica::Partition;
 
@@ -55,13 +56,8 @@ fn lookup(
     answer: ListOffsetsPartitionResponse,
     version: i16,
 ) -> ListOffsetsPartitionResponse {
-    if current_leader_epoch >= 0 && current_leader_epoch != partition.leader_epoch {
-        let code = if current_leader_epoch < partition.leader_epoch {
-            ResponseError::FencedLeaderEpoch
-        } else {
-            ResponseError::UnknownLeaderEpoch
-        };
-        return answer.with_error_code(code.code());
+    if let Err(e) = partition.check_leader_epoch(current_leader_epoch) {
+        return answer.with_error_code(e.code());
     }
     // The leader epoch field exists from v4 on; encoding it earlier is an error.
     let answer = if version >= 4 {

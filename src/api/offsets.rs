@@ -19,20 +19,6 @@ use crate::group::records::{OffsetValue, RecordKey};
 use crate::group::{GroupEntry, GroupState};
 use crate::maintenance::now_ms;
 
-async fn coordinates(broker: &Broker, group: &str) -> Result<(), ResponseError> {
-    if group.is_empty() {
-        return Err(ResponseError::InvalidGroupId);
-    }
-    broker.ensure_offsets_topic().await?;
-    match broker.replicas.partition(
-        crate::group::OFFSETS_TOPIC,
-        broker.groups.partition_of(group),
-    ) {
-        Some(_) => Ok(()),
-        None => Err(ResponseError::NotCoordinator),
-    }
-}
-
 /// Checks whether a commit from (member, generation) may be applied to the group.
 fn check_commit(
     e: &mut GroupEntry,
@@ -101,7 +87,7 @@ pub async fn offset_commit(
             .collect();
         OffsetCommitResponse::default().with_topics(topics)
     };
-    if let Err(e) = coordinates(broker, &group_id).await {
+    if let Err(e) = broker.check_group_coordinator(&group_id).await {
         return answer(Some(e), &|_, _| None);
     }
     let generation = req.generation_id_or_member_epoch;
@@ -287,7 +273,7 @@ async fn fetch_group(
     group_id: &str,
     wanted: Option<Vec<(String, Vec<i32>)>>,
 ) -> (Option<ResponseError>, FetchedTopics) {
-    if let Err(e) = coordinates(broker, group_id).await {
+    if let Err(e) = broker.check_group_coordinator(group_id).await {
         let topics = wanted
             .unwrap_or_default()
             .into_iter()
@@ -329,7 +315,7 @@ pub async fn offset_delete(
     _version: i16,
 ) -> OffsetDeleteResponse {
     let group_id = req.group_id.0.to_string();
-    if let Err(e) = coordinates(broker, &group_id).await {
+    if let Err(e) = broker.check_group_coordinator(&group_id).await {
         return OffsetDeleteResponse::default().with_error_code(e.code());
     }
     let now = now_ms();

@@ -38,13 +38,6 @@ pub struct GroupEntry {
     pub offsets: BTreeMap<(String, i32), OffsetValue>,
 }
 
-/// Committed offsets of one partition as OffsetFetch reports them.
-pub struct CommittedOffset {
-    pub offset: i64,
-    pub leader_epoch: i32,
-    pub metadata: String,
-}
-
 /// The group coordinator of this broker.
 pub struct GroupCoordinator {
     pub settings: GroupSettings,

@@ -775,10 +775,6 @@ impl Group {
         before != (self.state, self.generation) && matches!(self.state, GroupState::Empty)
     }
 
-    pub fn is_empty_of_members(&self) -> bool {
-        self.members.is_empty()
-    }
-
     /// The topics the consumer-protocol members subscribe to, `None` when the group has no
     /// active consumer-protocol members (for OffsetDelete).
     pub fn subscribed_topics(&self) -> Option<Vec<String>> {

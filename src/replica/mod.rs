@@ -6,7 +6,6 @@
 
 mod partition;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use dashmap::DashMap;
@@ -16,7 +15,7 @@ use crate::config::topic::{log_config, min_insync_replicas};
 use crate::config::BrokerConfig;
 use crate::log::{LogError, LogManager, TopicPartition};
 
-pub use partition::{Partition, ProduceError};
+pub use partition::{EpochMismatch, Partition, ProduceError};
 
 /// Owns every partition replica hosted by this broker.
 pub struct ReplicaManager {
@@ -88,14 +87,5 @@ impl ReplicaManager {
             partition,
         };
         self.partitions.get(&tp).map(|p| p.clone())
-    }
-
-    /// Number of hosted partitions per topic (diagnostics and tests).
-    pub fn hosted(&self) -> BTreeMap<String, usize> {
-        let mut out = BTreeMap::new();
-        for entry in self.partitions.iter() {
-            *out.entry(entry.key().topic.to_string()).or_insert(0) += 1;
-        }
-        out
     }
 }

@@ -7,6 +7,17 @@ use tokio::sync::watch;
 
 use crate::log::{AppendError, AppendInfo, PartitionLog, TopicPartition};
 
+/// A request's `current_leader_epoch` that does not match this replica's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum EpochMismatch {
+    /// The client's epoch is older: it must refresh metadata (FENCED_LEADER_EPOCH).
+    #[error("leader epoch is older than this replica's")]
+    Fenced,
+    /// The client's epoch is newer than this replica knows (UNKNOWN_LEADER_EPOCH).
+    #[error("leader epoch is newer than this replica's")]
+    Unknown,
+}
+
 /// Why a produce to this partition failed before or during the append.
 #[derive(Debug, thiserror::Error)]
 pub enum ProduceError {
@@ -72,6 +83,15 @@ impl Partition {
         let previous = self.high_watermark.fetch_max(hw, Ordering::AcqRel);
         if hw > previous {
             self.hw_signal.send_replace(hw);
+        }
+    }
+
+    /// Checks a request's `current_leader_epoch`; -1 (not given) always passes.
+    pub fn check_leader_epoch(&self, current: i32) -> Result<(), EpochMismatch> {
+        match current {
+            c if c < 0 || c == self.leader_epoch => Ok(()),
+            c if c < self.leader_epoch => Err(EpochMismatch::Fenced),
+            _ => Err(EpochMismatch::Unknown),
         }
     }
 
