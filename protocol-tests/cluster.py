@@ -309,7 +309,8 @@ class Cluster:
         return b
 
     def alive(self) -> list:
-        return [b for b in self.brokers if b.alive()]
+        """Running and not SIGSTOPped (see ``suspend``)."""
+        return [b for b in self.brokers if b.alive() and not b.suspended]
 
     def alive_ids(self) -> list:
         return sorted(b.broker_id for b in self.alive())
@@ -338,17 +339,20 @@ class Cluster:
         b = self.broker(via) if isinstance(via, int) else via
         return metadata(b.host, b.port, topics)
 
-    def views(self, topics: Optional[list] = None) -> dict:
-        """broker id -> MetadataView, from every live broker (each must answer)."""
-        return {b.broker_id: self.metadata(b, topics) for b in self.alive()}
+    def views(self, topics: Optional[list] = None, among: Optional[list] = None) -> dict:
+        """broker id -> MetadataView, from every live broker (each must answer), or
+        only from the brokers in ``among`` (e.g. the majority side of a partition)."""
+        return {b.broker_id: self.metadata(b, topics) for b in self.alive()
+                if among is None or b.broker_id in among}
 
-    def wait_registered(self, ids: Optional[list] = None, timeout: float = 30.0) -> dict:
+    def wait_registered(self, ids: Optional[list] = None, timeout: float = 30.0,
+                        among: Optional[list] = None) -> dict:
         """Until every live broker's Metadata lists exactly ``ids`` (default: the
         live brokers) and names a live controller."""
         want = sorted(ids) if ids is not None else self.alive_ids()
 
         def cond():
-            views = self.views()
+            views = self.views(among=among)
             bad = {i: (sorted(v.brokers), v.controller_id) for i, v in views.items()
                    if sorted(v.brokers) != want or v.controller_id not in want}
             if bad:
@@ -356,10 +360,12 @@ class Cluster:
             return views
         return poll(cond, timeout, f"brokers {want} registered in every live broker's Metadata")
 
-    def controller(self, timeout: float = 30.0, exclude: tuple = ()) -> int:
-        """The controller id all live brokers agree on (a live one, not in ``exclude``)."""
+    def controller(self, timeout: float = 30.0, exclude: tuple = (),
+                   among: Optional[list] = None) -> int:
+        """The controller id all live brokers (or those in ``among``) agree on (a live
+        one, not in ``exclude``)."""
         def cond():
-            ids = {v.controller_id for v in self.views().values()}
+            ids = {v.controller_id for v in self.views(among=among).values()}
             if len(ids) != 1:
                 raise AssertionError(f"brokers disagree on the controller: {ids}")
             (c,) = ids
@@ -373,11 +379,13 @@ class Cluster:
         t = self.metadata(via, [topic]).topics[topic]
         return t.partitions[p]
 
-    def leader(self, topic: str, p: int = 0, timeout: float = 30.0, exclude: tuple = ()) -> int:
-        """The leader id all live brokers agree on; it must be live and not excluded."""
+    def leader(self, topic: str, p: int = 0, timeout: float = 30.0, exclude: tuple = (),
+               among: Optional[list] = None) -> int:
+        """The leader id all live brokers (or those in ``among``) agree on; it must be
+        live and not excluded."""
         def cond():
             leaders = {i: v.topics[topic].partitions[p].leader
-                       for i, v in self.views([topic]).items()}
+                       for i, v in self.views([topic], among).items()}
             ls = set(leaders.values())
             if len(ls) != 1:
                 raise AssertionError(f"leader per broker: {leaders}")
@@ -387,11 +395,12 @@ class Cluster:
             return lead
         return poll(cond, timeout, f"an agreed live leader of {topic}-{p}")
 
-    def leaders(self, topic: str, timeout: float = 30.0) -> dict:
-        """partition -> leader id, agreed by every live broker, all leaders live."""
+    def leaders(self, topic: str, timeout: float = 30.0, among: Optional[list] = None) -> dict:
+        """partition -> leader id, agreed by every live broker (or those in
+        ``among``), all leaders live."""
         def cond():
             per = {i: {p: pv.leader for p, pv in v.topics[topic].partitions.items()}
-                   for i, v in self.views([topic]).items()}
+                   for i, v in self.views([topic], among).items()}
             first = next(iter(per.values()))
             if any(x != first for x in per.values()):
                 raise AssertionError(f"brokers disagree on leaders: {per}")

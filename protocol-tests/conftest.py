@@ -82,6 +82,7 @@ class Broker:
         self.overrides = dict(overrides or {})
         self.binary = Path(binary or broker_binary())
         self.proc: subprocess.Popen | None = None
+        self.suspended = False
         self.starts = 0
         _ALL_BROKERS.append(self)
 
@@ -138,6 +139,7 @@ class Broker:
                               "(build it with cargo build --release, or set ODRADEK_BIN)")
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.starts += 1
+        self.suspended = False
         with open(self.log_file, "ab") as log:
             log.write(f"\n==== start #{self.starts}: {' '.join(self.command())}\n".encode())
             log.flush()
@@ -194,11 +196,13 @@ class Broker:
         """SIGSTOP: a process that hangs (GC pause, swapped out, VM frozen)."""
         self.assert_alive()
         self.proc.send_signal(signal.SIGSTOP)
+        self.suspended = True
 
     def resume(self):
         """SIGCONT after suspend()."""
         self.assert_alive()
         self.proc.send_signal(signal.SIGCONT)
+        self.suspended = False
 
     def restart(self, kill: bool = False, timeout: float = READY_TIMEOUT):
         self.kill9() if kill else self.stop()
@@ -347,6 +351,9 @@ def cluster_factory(tmp_path, request):
 
     f = cluster.ClusterFactory(tmp_path, shared_zk)
     yield f
+    import durability
+
+    durability.abandon_all()
     f.close()
 
 

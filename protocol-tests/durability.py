@@ -38,6 +38,19 @@ class Ack:
     payload: bytes
 
 
+_RUNNING: list = []
+
+
+def abandon_all():
+    """Stop every producer a test left running (called at cluster teardown)."""
+    while _RUNNING:
+        p = _RUNNING.pop()
+        try:
+            p.abandon()
+        except Exception:  # noqa: BLE001
+            pass
+
+
 @dataclass
 class ContinuousProducer:
     bootstrap: str
@@ -105,6 +118,7 @@ class ContinuousProducer:
             self._p.poll(0)
 
     def start(self) -> "ContinuousProducer":
+        _RUNNING.append(self)
         self._thread = threading.Thread(target=self._run, name=f"producer-{self.tag}", daemon=True)
         self._thread.start()
         return self
@@ -125,6 +139,14 @@ class ContinuousProducer:
         if self.fatal:
             raise AssertionError(f"fatal producer error: {self.fatal}")
         return False
+
+    def abandon(self):
+        """Stop producing, drop what is queued (a failed test's teardown)."""
+        self._stop.set()
+        if self._thread:
+            self._thread.join(5)
+        self._p.purge()
+        self._p.flush(0)
 
     def stop(self, flush_timeout: float = 60.0):
         """Stop producing and wait for every outstanding delivery report."""
@@ -296,3 +318,43 @@ def wait_replicas_converge(cluster: Cluster, topic: str, got: dict, timeout: flo
         return True
 
     poll(cond, timeout, "replica logs identical to what consumers read", interval=0.5)
+
+
+# ----------------------------------------------------------- whole runs ----
+
+def served_by(broker, topic: str, partitions: int, timeout: float = 15.0):
+    """What a consumer bootstrapped at this broker alone reads right now (it
+    follows that broker's own, possibly stale, view of who leads).  None when
+    it cannot read (refused, redirected to an unreachable leader...)."""
+    try:
+        return read_back(broker.bootstrap, topic, partitions, timeout=timeout)
+    except Exception as e:  # noqa: BLE001
+        return f"<unreadable: {e!r}>"
+
+
+def assert_served_were_committed(served, final: dict, who: str):
+    """Every record that was served (see ``served_by``) is in the final log at the
+    same offset: nothing a consumer saw was later lost or replaced."""
+    if not isinstance(served, dict):
+        return
+    bad = []
+    for p, recs in served.items():
+        final_at = dict(final.get(p, []))
+        bad += [(p, o, v, final_at.get(o)) for o, v in recs if final_at.get(o) != v]
+    assert not bad, (f"{who} served {len(bad)} records that are not in the final log at that "
+                     f"offset (partition, offset, served, final): {bad[:10]}")
+
+
+def finish_and_verify(cluster: Cluster, prod: ContinuousProducer, topic: str, partitions: int,
+                      allowed_failures: tuple = ()) -> tuple:
+    """Stop the producer, then: no delivery failures (except the named error
+    kinds), every acknowledged record read back once in order, replica logs
+    identical.  Returns (final log per partition, stats)."""
+    prod.stop()
+    failed = [f for f in prod.failed if f[1] not in allowed_failures]
+    assert not failed, f"delivery failures: {prod.error_summary()}, e.g. {failed[:3]}"
+    got = read_back(cluster.bootstrap, topic, partitions)
+    stats = verify(prod, got)
+    wait_replicas_converge(cluster, topic, got)
+    print(f"{topic}: {stats}")
+    return got, stats
