@@ -27,6 +27,7 @@ impl KafkaCode for ClusterError {
             ClusterError::Storage(_) | ClusterError::Corrupt(_) => {
                 ResponseError::UnknownServerError
             }
+            ClusterError::Unavailable(_) => ResponseError::RequestTimedOut,
         }
     }
 }

@@ -115,6 +115,22 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
     ConfigDef::new("zookeeper.connect", T::String, None),
     ConfigDef::new("zookeeper.session.timeout.ms", T::Int, Some("18000")),
     ConfigDef::new("zookeeper.connection.timeout.ms", T::Int, None),
+    ConfigDef::new(
+        "leader.imbalance.check.interval.seconds",
+        T::Long,
+        Some("300"),
+    )
+    .with(Constraint::AtLeast(1)),
+    ConfigDef::new("leader.imbalance.per.broker.percentage", T::Int, Some("10"))
+        .with(Constraint::AtLeast(0)),
+    ConfigDef::new("controlled.shutdown.max.retries", T::Int, Some("3"))
+        .with(Constraint::AtLeast(0)),
+    ConfigDef::new(
+        "controlled.shutdown.retry.backoff.ms",
+        T::Long,
+        Some("5000"),
+    )
+    .with(Constraint::AtLeast(0)),
     ConfigDef::new("offsets.topic.replication.factor", T::Short, Some("3"))
         .with(Constraint::AtLeast(1)),
     ConfigDef::new("offsets.topic.num.partitions", T::Int, Some("50")).with(Constraint::AtLeast(1)),
@@ -200,6 +216,22 @@ pub struct BrokerConfig {
     /// Key-map memory of one cleaning pass (`log.cleaner.dedupe.buffer.size` / threads).
     pub cleaner_dedupe_buffer_bytes: usize,
     pub group: GroupSettings,
+    pub cluster: ClusterSettings,
+}
+
+/// The broker settings of cluster mode: the ZooKeeper session and the controller.
+#[derive(Clone, Debug)]
+pub struct ClusterSettings {
+    pub zookeeper_session_timeout_ms: u64,
+    /// How long start-up waits for ZooKeeper (defaults to the session timeout, as in Kafka).
+    pub zookeeper_connection_timeout_ms: u64,
+    pub unclean_leader_election_enable: bool,
+    pub auto_leader_rebalance_enable: bool,
+    pub leader_imbalance_check_interval_ms: u64,
+    pub leader_imbalance_per_broker_percentage: i32,
+    pub controlled_shutdown_enable: bool,
+    pub controlled_shutdown_max_retries: i32,
+    pub controlled_shutdown_retry_backoff_ms: u64,
 }
 
 /// The broker settings of the group coordinator.
@@ -295,6 +327,28 @@ impl BrokerConfig {
                     .long("offsets.retention.check.interval.ms")
                     .max(1) as u64,
                 offset_metadata_max_bytes: view.int("offset.metadata.max.bytes").max(0) as usize,
+            },
+            cluster: ClusterSettings {
+                zookeeper_session_timeout_ms: view.int("zookeeper.session.timeout.ms").max(1)
+                    as u64,
+                zookeeper_connection_timeout_ms: view
+                    .opt("zookeeper.connection.timeout.ms")
+                    .and_then(|v| v.parse::<i32>().ok())
+                    .unwrap_or_else(|| view.int("zookeeper.session.timeout.ms"))
+                    .max(1) as u64,
+                unclean_leader_election_enable: view.bool("unclean.leader.election.enable"),
+                auto_leader_rebalance_enable: view.bool("auto.leader.rebalance.enable"),
+                leader_imbalance_check_interval_ms: view
+                    .long("leader.imbalance.check.interval.seconds")
+                    .max(1) as u64
+                    * 1000,
+                leader_imbalance_per_broker_percentage: view
+                    .int("leader.imbalance.per.broker.percentage"),
+                controlled_shutdown_enable: view.bool("controlled.shutdown.enable"),
+                controlled_shutdown_max_retries: view.int("controlled.shutdown.max.retries"),
+                controlled_shutdown_retry_backoff_ms: view
+                    .long("controlled.shutdown.retry.backoff.ms")
+                    .max(0) as u64,
             },
             explicit,
         };
