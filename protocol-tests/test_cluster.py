@@ -29,6 +29,13 @@ def _produce(bs, topic, recs, **conf):
     return kclients.produce_confluent(bs, topic, recs, conf=c, timeout=40)
 
 
+def _own_output(b, lines=30):
+    """The broker's own last log lines (without the harness's '==== start' lines,
+    which quote the command line and so every config key)."""
+    text = b.log_file.read_text(errors="replace").splitlines()
+    return "\n".join([ln for ln in text if not ln.startswith("==== start")][-lines:])
+
+
 def _assert_partitions(bs, topic, want_by_partition):
     """Read each partition through ``bs`` and compare with what was written."""
     for p, want in want_by_partition.items():
@@ -174,7 +181,7 @@ def test_duplicate_broker_id_refused(cluster_factory, tmp_path):
         rc = start_expect_exit(dup, 30)
     finally:
         dup.kill9()
-    log = dup.log_tail(30)
+    log = _own_output(dup)
     assert rc != 0, f"duplicate broker.id 1 exited with {rc}:\n{log}"
     assert re.search(r"broker\.id|/brokers/ids/1", log, re.I) and \
         re.search(r"already|exists|registered|in use", log, re.I), \
@@ -192,8 +199,8 @@ def test_unreachable_zookeeper_fails_startup_in_bounded_time(broker_factory):
                         "zookeeper.connection.timeout.ms": 3000,
                         "zookeeper.session.timeout.ms": 6000}, start=False)
     rc = start_expect_exit(b, 25)
-    log = b.log_tail(30)
+    log = _own_output(b)
     assert rc != 0, f"exit code {rc}:\n{log}"
     assert re.search(r"zookeeper", log, re.I) and \
-        re.search(r"time(d)? ?out|connect|unreachable|refused", log, re.I), \
+        re.search(r"time(d)? ?out|connect|reach|refused", log, re.I), \
         f"no clear message about ZooKeeper:\n{log}"
