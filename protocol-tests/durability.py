@@ -9,8 +9,9 @@ its leader never committed).
 - ``read_back``: a fresh consumer reads each partition from the beginning up
   to its high watermark.
 - ``verify``: acknowledged vs. read back.
-- ``replica_log`` / ``wait_replicas_converge``: the record batches in each
-  replica's segment files (uncompressed v2 batches, as this producer writes).
+- ``replica_log`` / ``converged_log``: the records in each replica's segment
+  files (uncompressed v2 batches, as this producer writes), compared.
+- ``finish_and_verify``: all of it, at the end of a fault test.
 """
 
 from __future__ import annotations
@@ -145,8 +146,10 @@ class ContinuousProducer:
         self._stop.set()
         if self._thread:
             self._thread.join(5)
-        self._p.purge()
-        self._p.flush(0)
+        if self._p is not None:
+            self._p.purge()
+            self._p.flush(0)
+            self._p = None
 
     def stop(self, flush_timeout: float = 60.0):
         """Stop producing and wait for every outstanding delivery report."""
@@ -155,6 +158,7 @@ class ContinuousProducer:
             self._thread.join(10)
         left = self._p.flush(flush_timeout)
         assert left == 0, f"{left} records without a delivery report after {flush_timeout}s"
+        self._p = None  # librdkafka closes its connections now, not at some later GC
 
     def error_summary(self) -> dict:
         with self._lock:
@@ -296,28 +300,33 @@ def replica_log(broker, topic: str, p: int) -> list:
     return out
 
 
-def wait_replicas_converge(cluster: Cluster, topic: str, got: dict, timeout: float = 30.0):
-    """Until every replica's on-disk log of each partition holds exactly the
-    records consumers read (same offsets, same values): a replica with more
-    (records its leader never committed) or different records fails."""
-    replicas = {p: cluster.partition(topic, p).replicas for p in got}
+def converged_log(cluster: Cluster, topic: str, partitions: int, timeout: float = 45.0) -> dict:
+    """Until, for every partition, all replicas' on-disk logs are identical and
+    equal to what a consumer reads up to the high watermark; returns that log
+    (partition -> [(offset, value)]).  A replica that keeps records its leader
+    never committed, or lacks committed ones, never converges: the error names
+    the first difference."""
+    replicas = {p: cluster.partition(topic, p).replicas for p in range(partitions)}
 
     def cond():
+        logs = {p: {r: replica_log(cluster.broker(r), topic, p) for r in replicas[p]}
+                for p in range(partitions)}
+        got = read_back(cluster.bootstrap, topic, partitions, timeout=20)
         bad = []
-        for p, want in got.items():
-            for r in replicas[p]:
-                have = replica_log(cluster.broker(r), topic, p)
+        for p in range(partitions):
+            want = got[p]
+            for r, have in logs[p].items():
                 if have != want:
-                    extra = [x for x in have[len(want):]][:3] if have[:len(want)] == want else None
-                    first_diff = next((i for i, (a, b) in enumerate(zip(have, want)) if a != b), None)
-                    bad.append(f"{topic}-{p} on broker {r}: {len(have)} records vs {len(want)} read"
-                               f" back; first difference at index {first_diff}"
-                               f"{f', extra {extra}' if extra else ''}")
+                    diff = next((i for i, (x, y) in enumerate(zip(have, want)) if x != y),
+                                min(len(have), len(want)))
+                    bad.append(f"{topic}-{p} on broker {r}: {len(have)} records on disk, {len(want)}"
+                               f" read by consumers; first difference at index {diff}: disk "
+                               f"{have[diff:diff + 2]} vs read {want[diff:diff + 2]}")
         if bad:
             raise AssertionError("; ".join(bad[:6]))
-        return True
+        return got
 
-    poll(cond, timeout, "replica logs identical to what consumers read", interval=0.5)
+    return poll(cond, timeout, "replica logs identical to what consumers read", interval=0.5)
 
 
 # ----------------------------------------------------------- whole runs ----
@@ -353,8 +362,11 @@ def finish_and_verify(cluster: Cluster, prod: ContinuousProducer, topic: str, pa
     prod.stop()
     failed = [f for f in prod.failed if f[1] not in allowed_failures]
     assert not failed, f"delivery failures: {prod.error_summary()}, e.g. {failed[:3]}"
-    got = read_back(cluster.bootstrap, topic, partitions)
+    try:
+        got = converged_log(cluster, topic, partitions)
+    except AssertionError:
+        verify(prod, read_back(cluster.bootstrap, topic, partitions))  # a loss explains more
+        raise
     stats = verify(prod, got)
-    wait_replicas_converge(cluster, topic, got)
     print(f"{topic}: {stats}")
     return got, stats

@@ -12,7 +12,7 @@ import pytest
 import kclients
 from cluster import start_expect_exit
 from conftest import Broker, free_port
-from durability import ContinuousProducer, read_back, verify, wait_replicas_converge
+from durability import ContinuousProducer, finish_and_verify, read_back
 from kclients import Rec
 
 pytestmark = pytest.mark.cluster
@@ -108,23 +108,17 @@ def test_leader_kill9_under_idempotent_producer_loses_nothing(cluster_factory):
     c = cluster_factory(3)
     topic = c.create_topic(partitions=3, rf=3, config={"min.insync.replicas": "2"})
     prod = ContinuousProducer(c.bootstrap, topic, 3, tag="k9").start()
-    try:
-        prod.wait_acked(1500, what="before the crash ")
-        victim = c.broker(c.leader(topic, 0))
-        victim.kill9()
-        t0 = time.monotonic()
-        new = c.leader(topic, 0, exclude=(victim.broker_id,), timeout=40)
-        failover = time.monotonic() - t0
-        prod.wait_acked(1500, timeout=45, what="after the leader's crash ")
-        victim.start()
-        c.wait_isr_full(topic, timeout=45)
-        prod.wait_acked(500, what="after the restart ")
-    finally:
-        prod.stop()
-    assert not prod.failed, f"delivery failures: {prod.error_summary()} e.g. {prod.failed[:3]}"
-    got = read_back(c.bootstrap, topic, 3)
-    stats = verify(prod, got)
-    wait_replicas_converge(c, topic, got)
+    prod.wait_acked(1500, what="before the crash ")
+    victim = c.broker(c.leader(topic, 0))
+    victim.kill9()
+    t0 = time.monotonic()
+    new = c.leader(topic, 0, exclude=(victim.broker_id,), timeout=40)
+    failover = time.monotonic() - t0
+    prod.wait_acked(1500, timeout=45, what="after the leader's crash ")
+    victim.start()
+    c.wait_isr_full(topic, timeout=45)
+    prod.wait_acked(500, what="after the restart ")
+    _, stats = finish_and_verify(c, prod, topic, 3)
     print(f"leader {victim.broker_id} -> {new} in {failover:.1f}s; {stats}")
 
 
