@@ -57,7 +57,7 @@ impl Broker {
         let cluster = StandaloneMetadata::open(&dir, me)
             .with_context(|| format!("opening metadata in {}", dir.display()))?;
         let broker = Broker {
-            replicas: ReplicaManager::new(broker_id, logs),
+            replicas: ReplicaManager::new(broker_id, logs, config.replication.clone()),
             groups: GroupCoordinator::new(config.group.clone()),
             cluster: Arc::new(cluster),
             config,
