@@ -8,6 +8,7 @@ pub mod topic;
 
 pub use broker::{
     BrokerConfig, ClusterSettings, ConfigError, GroupSettings, QUICKSTART_PROPERTIES,
+    ReplicationSettings,
 };
 pub use def::{ConfigSource, ConfigType};
 pub use listener::Listener;

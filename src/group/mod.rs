@@ -42,6 +42,8 @@ pub struct GroupEntry {
 pub struct GroupCoordinator {
     pub settings: GroupSettings,
     groups: DashMap<String, Arc<Mutex<GroupEntry>>>,
+    /// `__consumer_offsets` partitions whose groups are loaded (this broker coordinates them).
+    loaded: Mutex<std::collections::BTreeSet<i32>>,
 }
 
 impl GroupCoordinator {
@@ -49,6 +51,7 @@ impl GroupCoordinator {
         GroupCoordinator {
             settings,
             groups: DashMap::new(),
+            loaded: Mutex::new(std::collections::BTreeSet::new()),
         }
     }
 
@@ -157,13 +160,35 @@ impl GroupCoordinator {
     /// Rebuilds groups and offsets from every hosted `__consumer_offsets` partition.
     pub fn load(&self, replicas: &ReplicaManager, now_ms: i64) {
         for index in 0..self.settings.offsets_topic_num_partitions {
-            let Some(partition) = replicas.partition(OFFSETS_TOPIC, index) else {
-                continue;
-            };
-            let hw = partition.high_watermark();
+            self.load_partition(replicas, index, now_ms);
+        }
+    }
+
+    /// Whether the groups of offsets partition `index` are loaded here.
+    pub fn is_loaded(&self, index: i32) -> bool {
+        self.loaded.lock().contains(&index)
+    }
+
+    /// Forgets the groups of offsets partition `index` (another broker coordinates them now).
+    pub fn unload_partition(&self, index: i32) {
+        if self.loaded.lock().remove(&index) {
+            self.groups.retain(|g, _| self.partition_of(g) != index);
+            info!(partition = index, "groups of this offsets partition unloaded");
+        }
+    }
+
+    /// Rebuilds the groups and offsets of one hosted `__consumer_offsets` partition, reading
+    /// up to its log end (as Kafka does when it becomes coordinator).
+    pub fn load_partition(&self, replicas: &ReplicaManager, index: i32, now_ms: i64) {
+        let Some(partition) = replicas.partition(OFFSETS_TOPIC, index) else {
+            return;
+        };
+        self.groups.retain(|g, _| self.partition_of(g) != index);
+        {
+            let end = partition.log.log_end_offset();
             let mut offset = partition.log.log_start_offset();
-            while offset < hw {
-                let data = match partition.log.read(offset, 1 << 20, true, Some(hw)) {
+            while offset < end {
+                let data = match partition.log.read(offset, 1 << 20, true, Some(end)) {
                     Ok(d) if !d.records.is_empty() => d.records,
                     Ok(_) => break,
                     Err(e) => {
@@ -177,6 +202,7 @@ impl GroupCoordinator {
                 offset = next.max(offset + 1);
             }
         }
+        self.loaded.lock().insert(index);
         // A group tombstone followed by new commits is an empty group again.
         self.groups.retain(|_, e| {
             let mut e = e.lock();

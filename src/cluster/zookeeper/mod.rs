@@ -30,6 +30,7 @@
 pub mod client;
 pub mod controller;
 pub mod decisions;
+pub mod link;
 pub mod metadata;
 pub mod paths;
 pub mod store;
