@@ -29,11 +29,12 @@ def _produce(bs, topic, recs, **conf):
     return kclients.produce_confluent(bs, topic, recs, conf=c, timeout=40)
 
 
-def _own_output(b, lines=30):
-    """The broker's own last log lines (without the harness's '==== start' lines,
-    which quote the command line and so every config key)."""
-    text = b.log_file.read_text(errors="replace").splitlines()
-    return "\n".join([ln for ln in text if not ln.startswith("==== start")][-lines:])
+def _own_output(b):
+    """What the broker itself wrote: without the harness's '==== start' lines
+    (they quote the command line, so every config key) and without the
+    backtrace that RUST_BACKTRACE=1 appends to an error."""
+    text = b.log_file.read_text(errors="replace").split("Stack backtrace:")[0]
+    return "\n".join(ln for ln in text.splitlines() if not ln.startswith("==== start"))
 
 
 def _assert_partitions(bs, topic, want_by_partition):
