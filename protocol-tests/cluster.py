@@ -101,6 +101,26 @@ class ZooKeeper:
         except OSError:
             return ""
 
+    def ephemerals(self) -> dict:
+        """Ephemeral znode path -> whether its owner session has a live connection
+        now, from the 'dump' four-letter word: the ground truth of who is
+        registered, whatever the brokers' caches say.  (After a restart ZooKeeper
+        restores old sessions and their ephemerals until they time out: those
+        show as not connected.)"""
+        owner, owners, connected, section = None, {}, set(), None
+        for ln in self.four_letter("dump").splitlines():
+            if ln.startswith("Sessions with Ephemerals"):
+                section = "eph"
+            elif ln.startswith("Connections dump"):
+                section = "conn"
+            elif section == "eph" and ln.startswith("0x"):
+                owner = ln.strip().rstrip(":")
+            elif section == "eph" and ln.startswith("\t/"):
+                owners[ln.strip()] = owner
+            elif section == "conn" and "sessionId: " in ln:
+                connected.add(ln.split("sessionId: ")[1].strip())
+        return {path: sess in connected for path, sess in owners.items()}
+
     def serving(self) -> bool:
         return "Mode: " in self.four_letter("srvr")
 
@@ -348,10 +368,21 @@ class Cluster:
     def wait_registered(self, ids: Optional[list] = None, timeout: float = 30.0,
                         among: Optional[list] = None) -> dict:
         """Until every live broker's Metadata lists exactly ``ids`` (default: the
-        live brokers) and names a live controller."""
+        live brokers) and names a live controller, and ZooKeeper itself holds
+        exactly those /brokers/ids/<id> ephemerals and a /controller (a broker's
+        cached view alone could be stale, e.g. after a ZooKeeper outage)."""
         want = sorted(ids) if ids is not None else self.alive_ids()
 
         def cond():
+            if self.zk is not None and self.zk.alive():
+                eph = self.zk.ephemerals()
+                prefix = f"{self.chroot}/brokers/ids/"
+                in_zk = sorted(int(e[len(prefix):]) for e, live in eph.items()
+                               if e.startswith(prefix) and live)
+                ctrl = eph.get(f"{self.chroot}/controller", False)
+                if in_zk != want or not ctrl:
+                    raise AssertionError(f"want brokers {want}; ZooKeeper has {in_zk} registered "
+                                         f"by connected sessions, controller znode live: {ctrl}")
             views = self.views(among=among)
             bad = {i: (sorted(v.brokers), v.controller_id) for i, v in views.items()
                    if sorted(v.brokers) != want or v.controller_id not in want}

@@ -86,28 +86,45 @@ def test_controller_killed_another_takes_over(cluster_factory):
     finish_and_verify(c, prod, topic, 3)
 
 
-def test_zookeeper_restarts_and_outage(zk_factory, cluster_factory):
-    """ZooKeeper is not in the data path: a quick restart (sessions survive) and
-    an outage longer than the session timeout leave acks=all writes flowing;
-    afterwards every broker is registered again and topic creation works."""
+def test_zookeeper_quick_restart(zk_factory, cluster_factory):
+    """ZooKeeper killed and restarted within the session timeout: the sessions
+    survive, every broker stays registered, writes go on, nothing is lost."""
     zk = zk_factory()
     c = cluster_factory(3, zk=zk)
     topic, prod = _start(c)
     zk.restart()
     prod.wait_acked(1000, timeout=40, what="after a ZooKeeper restart ")
     c.wait_registered([1, 2, 3], timeout=30)
+    c.create_topic(partitions=1, rf=3)
+    prod.wait_acked(500)
+    finish_and_verify(c, prod, topic, 3)
+
+
+def test_zookeeper_outage_longer_than_session(zk_factory, cluster_factory):
+    """ZooKeeper down for longer than the session timeout.  As in Kafka,
+    ZooKeeper is not in the data path: with an unchanged ISR, acks=all writes
+    keep being acknowledged during the outage.  Afterwards the brokers
+    re-register (new sessions), topic creation works and nothing is lost.
+    (The progress during the outage is asserted last, so a broker that stalls
+    still has its recovery checked.)"""
+    zk = zk_factory()
+    c = cluster_factory(3, zk=zk)
+    topic, prod = _start(c)
     zk.stop()
-    down_at = time.monotonic()
-    prod.wait_acked(1000, timeout=40, what="while ZooKeeper is down ")
+    down_at, acked_at_stop = time.monotonic(), prod.n_acked()
     # an outage longer than the session timeout is the point: no condition to poll
-    time.sleep(max(0.0, SESSION_S + 2 - (time.monotonic() - down_at)))
-    prod.wait_acked(200, timeout=30, what="after a session timeout without ZooKeeper ")
+    time.sleep(SESSION_S + 3)
+    during = prod.n_acked() - acked_at_stop
+    outage = time.monotonic() - down_at
     zk.start()
     c.wait_registered([1, 2, 3], timeout=45)
     c.create_topic(partitions=1, rf=3)
     c.wait_isr_full(topic, timeout=45)
-    prod.wait_acked(500, what="after ZooKeeper is back ")
+    prod.wait_acked(1000, timeout=45, what="after ZooKeeper is back ")
     finish_and_verify(c, prod, topic, 3)
+    assert during >= 1000, \
+        f"only {during} records acknowledged during a {outage:.0f}s ZooKeeper outage " \
+        "(Kafka keeps serving produce while ZooKeeper is away and the ISR does not change)"
 
 
 def test_sigterm_leader_moves_leadership_before_exit(cluster_factory):
