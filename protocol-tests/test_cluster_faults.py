@@ -30,6 +30,12 @@ MIN_ISR2 = {"min.insync.replicas": "2"}
 SESSION_S = SESSION_TIMEOUT_MS / 1000
 
 
+def _summary(served):
+    if isinstance(served, dict):
+        return {p: len(r) for p, r in served.items()}
+    return served
+
+
 def _start(c, partitions=3, tag="f"):
     topic = c.create_topic(partitions=partitions, rf=3, config=MIN_ISR2)
     prod = ContinuousProducer(c.bootstrap, topic, partitions, tag=tag).start()
@@ -60,7 +66,7 @@ def test_sigstop_leader_past_session_timeout_then_sigcont(cluster_factory):
             victim.resume()
     final, _ = finish_and_verify(c, prod, topic, 3)
     assert_served_were_committed(served, final, f"thawed broker {victim.broker_id}")
-    print(f"leader {victim.broker_id} -> {new}")
+    print(f"leader {victim.broker_id} -> {new}; thawed broker served {_summary(served)}")
 
 
 def test_controller_killed_another_takes_over(cluster_factory):
@@ -161,6 +167,7 @@ def test_sigterm_leader_moves_leadership_before_exit(cluster_factory):
     assert moved_at[0] <= exited_at + 0.5, \
         f"leaderships moved {moved_at[0] - exited_at:.1f}s after the broker exited " \
         "(no controlled shutdown: moved only when its registration vanished)"
+    print(f"leaders moved {exited_at - moved_at[0]:.2f}s before the exit")
     prod.wait_acked(1000, timeout=40, what="after the controlled shutdown ")
     victim.start()
     c.wait_isr_full(topic, timeout=60)
@@ -228,4 +235,4 @@ def test_leader_partitioned_from_zookeeper_and_brokers(network, zk_factory, clus
     prod.wait_acked(500, timeout=60, what="after the heal ")
     final, stats = finish_and_verify(c, prod, topic, 2, allowed_failures=("_MSG_TIMED_OUT",))
     assert_served_were_committed(served, final, f"partitioned broker {victim.broker_id}")
-    print(f"leader {victim.broker_id} -> {new}; {stats}")
+    print(f"leader {victim.broker_id} -> {new}; partitioned broker served {_summary(served)}")
