@@ -364,7 +364,9 @@ async fn truncate(
             };
             if r.error_code != 0 {
                 debug!(partition = %tp, error = r.error_code, "OffsetForLeaderEpoch refused");
-                work.update(&tp, e.epoch, |x| x.retry_at = Some(Instant::now() + backoff));
+                work.update(&tp, e.epoch, |x| {
+                    x.retry_at = Some(Instant::now() + backoff)
+                });
                 continue;
             }
             let log = &e.partition.log;
@@ -379,13 +381,17 @@ async fn truncate(
                 finish_truncation(work, &tp, &e, decision.offset, backoff);
             } else if let Err(err) = e.partition.truncate_as_follower(e.epoch, decision.offset) {
                 warn!(partition = %tp, error = %err, "truncation failed");
-                work.update(&tp, e.epoch, |x| x.retry_at = Some(Instant::now() + backoff));
+                work.update(&tp, e.epoch, |x| {
+                    x.retry_at = Some(Instant::now() + backoff)
+                });
             }
         }
     }
     // Partitions the leader did not answer for: try again later.
     for (_, (tp, e)) in asked {
-        work.update(&tp, e.epoch, |x| x.retry_at = Some(Instant::now() + backoff));
+        work.update(&tp, e.epoch, |x| {
+            x.retry_at = Some(Instant::now() + backoff)
+        });
     }
     Ok(())
 }
@@ -451,7 +457,11 @@ async fn fetch(
         .call(ApiKey::Fetch, FOLLOWER_FETCH_VERSION, &req, wait)
         .await?;
     if resp.error_code != 0 {
-        debug!(leader = work.leader, error = resp.error_code, "fetch refused");
+        debug!(
+            leader = work.leader,
+            error = resp.error_code,
+            "fetch refused"
+        );
         for (tp, e, _) in asked.values() {
             work.update(tp, e.epoch, |x| x.retry_at = Some(Instant::now() + backoff));
         }
@@ -477,19 +487,25 @@ async fn fetch(
                     }
                     Err(err) => {
                         warn!(partition = %tp, error = %err, "appending replicated data failed");
-                        work.update(&tp, e.epoch, |x| x.retry_at = Some(Instant::now() + backoff));
+                        work.update(&tp, e.epoch, |x| {
+                            x.retry_at = Some(Instant::now() + backoff)
+                        });
                     }
                 }
             } else if code == ResponseError::OffsetOutOfRange.code() {
                 handle_out_of_range(work, &tp, &e, offset, pd.log_start_offset, backoff);
             } else {
                 debug!(partition = %tp, error = code, leader = work.leader, "fetch error; backing off");
-                work.update(&tp, e.epoch, |x| x.retry_at = Some(Instant::now() + backoff));
+                work.update(&tp, e.epoch, |x| {
+                    x.retry_at = Some(Instant::now() + backoff)
+                });
             }
         }
     }
     for (_, (tp, e, _)) in asked {
-        work.update(&tp, e.epoch, |x| x.retry_at = Some(Instant::now() + backoff));
+        work.update(&tp, e.epoch, |x| {
+            x.retry_at = Some(Instant::now() + backoff)
+        });
     }
     Ok(())
 }
