@@ -180,6 +180,20 @@ impl Fetchers {
         }
     }
 
+    /// Like `add`, unless `leader`'s fetcher already serves the partition at `epoch`.
+    pub(super) fn ensure(&self, partition: Arc<Partition>, leader: i32, epoch: i32) {
+        let present = self.by_leader.lock().get(&leader).is_some_and(|f| {
+            f.work
+                .partitions
+                .lock()
+                .get(&partition.tp)
+                .is_some_and(|e| e.epoch == epoch)
+        });
+        if !present {
+            self.add(partition, leader, epoch);
+        }
+    }
+
     /// Stops fetching `tp`; a fetcher left without partitions ends.
     pub(super) fn remove(&self, tp: &TopicPartition) {
         remove_locked(&mut self.by_leader.lock(), tp, None);

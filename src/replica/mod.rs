@@ -237,20 +237,28 @@ impl ReplicaManager {
                 self.fetchers
                     .add(partition.clone(), state.leader, state.leader_epoch)
             }
+            // A follower whose fetcher was stopped (stop_replica without delete) resumes.
+            RoleChange::Unchanged if partition.is_follower() => self.fetchers.ensure(
+                partition.clone(),
+                partition.leader(),
+                partition.leader_epoch(),
+            ),
             RoleChange::Unchanged => {}
         }
         Ok(change)
     }
 
-    /// Stops replicating a partition (fetcher removed, produce and reads refused); with `delete`,
-    /// its log is deleted. Without it the log stays open and a later `apply_state` hosts it again.
+    /// Stops replicating a partition: its fetcher is removed. With `delete` the partition is no
+    /// longer hosted (produce and reads get UNKNOWN_TOPIC_OR_PARTITION, waiting produces end) and
+    /// its log is deleted. Without it (Kafka's StopReplica with deletePartition=false, sent during
+    /// controlled shutdown) the replica keeps its state and log; the next `apply_state` resumes it.
     pub fn stop_replica(&self, tp: &TopicPartition, delete: bool) -> Result<(), LogError> {
         self.fetchers.remove(tp);
-        if let Some((_, p)) = self.partitions.remove(tp) {
-            p.stop();
-            info!(partition = %tp, delete, "stopped replica");
-        }
+        info!(partition = %tp, delete, "stopped replica");
         if delete {
+            if let Some((_, p)) = self.partitions.remove(tp) {
+                p.stop();
+            }
             self.logs.delete_partition(tp)?;
         }
         Ok(())

@@ -602,6 +602,12 @@ impl Partition {
         self.state.read().is_leader(self.me())
     }
 
+    /// Whether this broker follows the partition (a leader other than this broker, or none).
+    pub fn is_follower(&self) -> bool {
+        let st = self.state.read();
+        !st.stopped && st.leader_epoch >= 0 && st.leader != self.me()
+    }
+
     /// The leader broker id (-1 when none is known).
     pub fn leader(&self) -> i32 {
         self.state.read().leader
