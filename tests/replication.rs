@@ -399,3 +399,84 @@ async fn fenced_leader_refuses_produce_until_next_state() {
         .unwrap();
     assert_eq!(produce(&mut p, &["b"], -1, 1000).await, (0, 1));
 }
+
+/// A follower fetch (Fetch v12 with a replica id) of partition 0 at `offset`.
+async fn follower_fetch(
+    c: &mut Client,
+    replica_id: i32,
+    epoch: i32,
+    offset: i64,
+) -> fetch_response::PartitionData {
+    let req = FetchRequest::default()
+        .with_replica_id(BrokerId(replica_id))
+        .with_max_bytes(1 << 20)
+        .with_topics(vec![fetch_request::FetchTopic::default()
+            .with_topic(TopicName(StrBytes::from_static_str(TOPIC)))
+            .with_partitions(vec![fetch_request::FetchPartition::default()
+                .with_partition(0)
+                .with_current_leader_epoch(epoch)
+                .with_fetch_offset(offset)
+                .with_partition_max_bytes(1 << 20)])]);
+    let mut r: FetchResponse = c.call(ApiKey::Fetch, 12, &req).await;
+    r.responses.remove(0).partitions.remove(0)
+}
+
+async fn epoch_end(c: &mut Client, current: i32, epoch: i32) -> (i16, i32, i64) {
+    let req = OffsetForLeaderEpochRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_topics(vec![
+            offset_for_leader_epoch_request::OffsetForLeaderTopic::default()
+                .with_topic(TopicName(StrBytes::from_static_str(TOPIC)))
+                .with_partitions(vec![
+                    offset_for_leader_epoch_request::OffsetForLeaderPartition::default()
+                        .with_partition(0)
+                        .with_current_leader_epoch(current)
+                        .with_leader_epoch(epoch),
+                ]),
+        ]);
+    let r: OffsetForLeaderEpochResponse = c.call(ApiKey::OffsetForLeaderEpoch, 4, &req).await;
+    let p = &r.topics[0].partitions[0];
+    (p.error_code, p.leader_epoch, p.end_offset)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leader_serves_followers_to_the_log_end_and_consumers_to_the_high_watermark() {
+    let c = Cluster::start(2, 1).await;
+    c.elect(1, 1, &[1, 2], &[1, 2]);
+    // This test plays broker 2's fetcher by hand.
+    broker_of(&c.brokers[&2])
+        .replicas
+        .stop_replica(&c.tp, false)
+        .unwrap();
+    let mut leader = c.client(1).await;
+    assert_eq!(produce(&mut leader, &["a", "b"], 1, 5000).await, (0, 0));
+    assert_eq!(c.partition(1).high_watermark(), 0, "ISR member 2 has nothing");
+    assert_eq!(consume(&mut leader).await.2.len(), 0);
+
+    assert_eq!(
+        follower_fetch(&mut leader, 7, 1, 0).await.error_code,
+        NOT_LEADER_OR_FOLLOWER,
+        "not a replica"
+    );
+    assert_eq!(follower_fetch(&mut leader, 2, 0, 0).await.error_code, 74);
+    assert_eq!(follower_fetch(&mut leader, 2, 2, 0).await.error_code, 75);
+    let d = follower_fetch(&mut leader, 2, 1, 0).await;
+    assert_eq!((d.error_code, d.high_watermark), (0, 0));
+    assert_eq!(values(d.records.unwrap_or_default()), vec!["a", "b"]);
+    let d = follower_fetch(&mut leader, 2, 1, 2).await;
+    assert_eq!((d.error_code, d.high_watermark), (0, 2));
+    assert_eq!(
+        c.partition(1).follower_state(2).map(|f| f.log_end_offset),
+        Some(2)
+    );
+    let (err, hw, records) = consume(&mut leader).await;
+    assert_eq!((err, hw), (0, 2));
+    assert_eq!(values(records), vec!["a", "b"]);
+
+    // OffsetForLeaderEpoch: the leader answers from its epoch cache, a follower refuses.
+    assert_eq!(epoch_end(&mut leader, 1, 1).await, (0, 1, 2));
+    assert_eq!(epoch_end(&mut leader, -1, 0).await, (0, 0, 0));
+    assert_eq!(epoch_end(&mut leader, 0, 1).await.0, 74);
+    let mut follower = c.client(2).await;
+    assert_eq!(epoch_end(&mut follower, 1, 1).await.0, NOT_LEADER_OR_FOLLOWER);
+}

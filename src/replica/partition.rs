@@ -191,7 +191,6 @@ impl Partition {
         let now = now_ms();
         let mut st = self.state.write();
         st.min_isr = min_isr;
-        let was_leader = st.is_leader(me) && st.leader_epoch >= 0;
         if new.leader_epoch < st.leader_epoch {
             debug!(partition = %self.tp, epoch = new.leader_epoch, current = st.leader_epoch,
                 "stale partition state ignored");
@@ -245,9 +244,14 @@ impl Partition {
                 followers.insert(*id, FollowerState::reset(new.isr.contains(id), now));
             }
             drop(followers);
-            if new.replicas.len() > 1 || !was_leader {
+            if new.replicas.iter().any(|id| *id != me) {
                 info!(partition = %self.tp, epoch = new.leader_epoch, isr = ?new.isr,
                     log_end = leo, high_watermark = self.high_watermark(), "became leader");
+            } else {
+                // Single-replica partitions (all of standalone mode): one line per partition at
+                // start-up would drown the log.
+                debug!(partition = %self.tp, epoch = new.leader_epoch, log_end = leo,
+                    "became leader (sole replica)");
             }
             RoleChange::BecameLeader
         } else {
