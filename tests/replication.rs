@@ -180,10 +180,12 @@ async fn produce(c: &mut Client, values: &[&str], acks: i16, timeout_ms: i32) ->
         .with_timeout_ms(timeout_ms)
         .with_topic_data(vec![produce_request::TopicProduceData::default()
             .with_name(TopicName(StrBytes::from_static_str(TOPIC)))
-            .with_partition_data(vec![produce_request::PartitionProduceData::default()
-                .with_index(0)
-                .with_records(Some(batch(values, Compression::None)))])]);
-    let r: ProduceResponse = c.call(ApiKey::Produce, 9, &req, ).await;
+            .with_partition_data(vec![
+                produce_request::PartitionProduceData::default()
+                    .with_index(0)
+                    .with_records(Some(batch(values, Compression::None))),
+            ])]);
+    let r: ProduceResponse = c.call(ApiKey::Produce, 9, &req).await;
     let p = &r.responses[0].partition_responses[0];
     (p.error_code, p.base_offset)
 }
@@ -302,7 +304,10 @@ async fn acks_all_needs_min_insync_replicas() {
     c.elect(1, 1, &[1, 2], &[1, 2]);
     let mut producer = c.client(1).await;
     assert_eq!(produce(&mut producer, &["a"], -1, 10_000).await, (0, 0));
-    assert_eq!(produce(&mut producer, &["b", "c"], -1, 10_000).await, (0, 1));
+    assert_eq!(
+        produce(&mut producer, &["b", "c"], -1, 10_000).await,
+        (0, 1)
+    );
     assert_eq!(c.partition(1).high_watermark(), 3);
     eventually("follower has everything", || {
         c.partition(2).log.log_end_offset() == 3
@@ -355,16 +360,20 @@ async fn divergent_follower_truncates_after_leader_change() {
         .replicas
         .stop_replica(&c.tp, false)
         .unwrap();
-    assert_eq!(produce(&mut p1, &["lost-1", "lost-2"], 1, 10_000).await, (0, 2));
+    assert_eq!(
+        produce(&mut p1, &["lost-1", "lost-2"], 1, 10_000).await,
+        (0, 2)
+    );
     assert_eq!(c.partition(1).log.log_end_offset(), 4);
 
     // Broker 2 (in the ISR) becomes leader at epoch 2; broker 1 follows.
     c.elect(2, 2, &[1, 2], &[1, 2]);
     let mut p2 = c.client(2).await;
     assert_eq!(produce(&mut p2, &["c"], 1, 10_000).await, (0, 2));
-    eventually("old leader truncated its tail and copied the new leader", || {
-        log_bytes(&c.partition(1)) == log_bytes(&c.partition(2))
-    })
+    eventually(
+        "old leader truncated its tail and copied the new leader",
+        || log_bytes(&c.partition(1)) == log_bytes(&c.partition(2)),
+    )
     .await;
     let old = c.partition(1);
     assert_eq!(old.log.log_end_offset(), 3);
@@ -388,7 +397,10 @@ async fn fenced_leader_refuses_produce_until_next_state() {
     let mut p = c.client(1).await;
     assert_eq!(produce(&mut p, &["a"], -1, 1000).await, (0, 0));
     broker_of(&c.brokers[&1]).replicas.fence_leaders();
-    assert_eq!(produce(&mut p, &["b"], 1, 1000).await.0, NOT_LEADER_OR_FOLLOWER);
+    assert_eq!(
+        produce(&mut p, &["b"], 1, 1000).await.0,
+        NOT_LEADER_OR_FOLLOWER
+    );
     // Reads still work.
     assert_eq!(consume(&mut p).await.1, 1);
     // Same epoch re-read from the store: leadership resumes.
@@ -450,7 +462,11 @@ async fn leader_serves_followers_to_the_log_end_and_consumers_to_the_high_waterm
         .unwrap();
     let mut leader = c.client(1).await;
     assert_eq!(produce(&mut leader, &["a", "b"], 1, 5000).await, (0, 0));
-    assert_eq!(c.partition(1).high_watermark(), 0, "ISR member 2 has nothing");
+    assert_eq!(
+        c.partition(1).high_watermark(),
+        0,
+        "ISR member 2 has nothing"
+    );
     assert_eq!(consume(&mut leader).await.2.len(), 0);
 
     assert_eq!(
@@ -478,5 +494,8 @@ async fn leader_serves_followers_to_the_log_end_and_consumers_to_the_high_waterm
     assert_eq!(epoch_end(&mut leader, -1, 0).await, (0, 0, 0));
     assert_eq!(epoch_end(&mut leader, 0, 1).await.0, 74);
     let mut follower = c.client(2).await;
-    assert_eq!(epoch_end(&mut follower, 1, 1).await.0, NOT_LEADER_OR_FOLLOWER);
+    assert_eq!(
+        epoch_end(&mut follower, 1, 1).await.0,
+        NOT_LEADER_OR_FOLLOWER
+    );
 }

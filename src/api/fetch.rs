@@ -218,7 +218,10 @@ fn read_one(
     if t.fetch_offset == upper || (limit == 0 && !first) {
         return base;
     }
-    match partition.log.read(t.fetch_offset, limit, first, Some(upper)) {
+    match partition
+        .log
+        .read(t.fetch_offset, limit, first, Some(upper))
+    {
         Ok(data) => base.with_records(Some(data.records)),
         Err(e) => base.with_error_code(e.code()),
     }
