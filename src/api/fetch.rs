@@ -17,9 +17,8 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
 use tokio::time::Instant;
-use uuid::Uuid;
-
 use tracing::debug;
+use uuid::Uuid;
 
 use super::error_codes::KafkaCode;
 use crate::broker::Broker;

@@ -312,7 +312,10 @@ impl ReplicaManager {
 
     /// Writes every hosted partition's high watermark to `replication-offset-checkpoint`.
     pub fn checkpoint_high_watermarks(&self) -> Result<(), LogError> {
-        write_high_watermarks(&self.partitions, &self.logs.dir().join(HIGH_WATERMARK_CHECKPOINT))
+        write_high_watermarks(
+            &self.partitions,
+            &self.logs.dir().join(HIGH_WATERMARK_CHECKPOINT),
+        )
     }
 
     pub fn partition(&self, topic: &str, partition: i32) -> Option<Arc<Partition>> {

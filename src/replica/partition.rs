@@ -862,7 +862,10 @@ mod tests {
         assert!(p.maybe_shrink_isr(now_ms()));
         settle().await;
         assert_eq!(p.isr(), vec![1, 2]);
-        assert!(!p.maybe_shrink_isr(now_ms()), "backing off after the failure");
+        assert!(
+            !p.maybe_shrink_isr(now_ms()),
+            "backing off after the failure"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(320)).await;
         assert!(p.maybe_shrink_isr(now_ms()));
         settle().await;
