@@ -53,7 +53,7 @@ mod tests {
         let tp = TopicPartition::new("t", 0);
         let log = logs.open_partition(&tp, Default::default()).unwrap();
         let shared = Arc::new(Shared::new(1, ReplicationSettings::default()));
-        let p = Arc::new(Partition::new(tp, log, shared, min_isr));
+        let p = Arc::new(Partition::new(tp, log, shared, min_isr, None));
         p.apply(
             &LeaderAndIsr {
                 leader: 1,

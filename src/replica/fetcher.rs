@@ -152,31 +152,46 @@ impl Fetchers {
         if leader < 0 {
             return;
         }
-        if !by_leader.contains_key(&leader) {
-            let Some(runtime) = self.shared.runtime.get() else {
-                warn!(partition = %tp, leader, "no cluster link set: follower cannot fetch");
-                return;
-            };
-            let work = Arc::new(Work {
-                leader,
-                partitions: Mutex::new(HashMap::new()),
-                wake: Notify::new(),
-            });
-            let task = runtime.spawn(run(work.clone(), self.shared.clone()));
-            info!(leader, "started replica fetcher");
-            by_leader.insert(leader, Fetcher { work, task });
-        }
-        if let Some(f) = by_leader.get(&leader) {
-            f.work.partitions.lock().insert(
-                tp,
-                Entry {
-                    partition,
-                    epoch,
-                    phase: Phase::Truncating,
-                    retry_at: None,
-                },
-            );
-            f.work.wake.notify_one();
+        let fetcher = match by_leader.entry(leader) {
+            std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+            std::collections::hash_map::Entry::Vacant(v) => {
+                let Some(runtime) = self.shared.runtime.get() else {
+                    warn!(partition = %tp, leader, "no cluster link set: follower cannot fetch");
+                    return;
+                };
+                let work = Arc::new(Work {
+                    leader,
+                    partitions: Mutex::new(HashMap::new()),
+                    wake: Notify::new(),
+                });
+                let task = runtime.spawn(run(work.clone(), self.shared.clone()));
+                info!(leader, "started replica fetcher");
+                v.insert(Fetcher { work, task })
+            }
+        };
+        fetcher.work.partitions.lock().insert(
+            tp,
+            Entry {
+                partition,
+                epoch,
+                phase: Phase::Truncating,
+                retry_at: None,
+            },
+        );
+        fetcher.work.wake.notify_one();
+    }
+
+    /// Like `add`, unless `leader`'s fetcher already serves the partition at `epoch`.
+    pub(super) fn ensure(&self, partition: Arc<Partition>, leader: i32, epoch: i32) {
+        let present = self.by_leader.lock().get(&leader).is_some_and(|f| {
+            f.work
+                .partitions
+                .lock()
+                .get(&partition.tp)
+                .is_some_and(|e| e.epoch == epoch)
+        });
+        if !present {
+            self.add(partition, leader, epoch);
         }
     }
 
