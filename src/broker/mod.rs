@@ -259,6 +259,12 @@ impl Broker {
             cluster_sync::apply_topic(self, topic);
         } else {
             self.replicas.host_topic(topic, &self.config)?;
+            if topic.name == OFFSETS_TOPIC {
+                let now = crate::maintenance::now_ms();
+                for p in &topic.partitions {
+                    self.groups.load_partition(&self.replicas, p.partition, now);
+                }
+            }
         }
         Ok(())
     }
