@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -1045,8 +1046,10 @@ def run_throughput_set_profiled(broker, perf, sizes, selected, profile_cmd):
     broker.create_topics([("p1", 1)])
     for w, fn in (("produce-1p", lambda: perf.produce(broker.port, "p1", sizes.n, 100, partition=0)),
                   ("consume-1p", lambda: perf.consume(broker.port, "p1", [0], sizes.n, 100))):
-        cmd = profile_cmd.format(pid=broker.pid, workload=w)
-        prof = subprocess.Popen(cmd, shell=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        # No shell: the SIGINT below must reach the profiler itself (a shell would die and
+        # leave it recording until the broker exits).
+        cmd = [a.format(pid=broker.pid, workload=w) for a in shlex.split(profile_cmd)]
+        prof = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(0.5)
         results[w] = measured(broker, fn)
         prof.send_signal(signal.SIGINT)
