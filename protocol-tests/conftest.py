@@ -66,24 +66,30 @@ class Broker:
 
     def __init__(self, root: Path, overrides: dict | None = None, port: int | None = None,
                  broker_id: int = 1, binary: Path | None = None,
-                 config_file: Path | None = None, data_dir: Path | None = None):
+                 config_file: Path | None = None, data_dir: Path | None = None,
+                 host: str = "127.0.0.1", prefix: list | None = None):
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self.data_dir = Path(data_dir) if data_dir else self.root / "data"
         self.config_file = config_file
         self.log_file = self.root / "broker.log"
         self.port = port or free_port()
+        # The address it listens on and advertises; `prefix` runs it inside
+        # something (e.g. ["ip", "netns", "exec", "ns1"]: that must exec).
+        self.host = host
+        self.prefix = list(prefix or [])
         self.broker_id = broker_id
         self.overrides = dict(overrides or {})
         self.binary = Path(binary or broker_binary())
         self.proc: subprocess.Popen | None = None
+        self.suspended = False
         self.starts = 0
         _ALL_BROKERS.append(self)
 
     # -- info ---------------------------------------------------------
     @property
     def bootstrap(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        return f"{self.host}:{self.port}"
 
     @property
     def pid(self):
@@ -111,13 +117,13 @@ class Broker:
 
     def command(self) -> list:
         settings = {
-            "listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
-            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
+            "listeners": f"PLAINTEXT://{self.host}:{self.port}",
+            "advertised.listeners": f"PLAINTEXT://{self.host}:{self.port}",
             "log.dirs": str(self.data_dir),
             "broker.id": str(self.broker_id),
         }
         settings.update({k: str(v) for k, v in self.overrides.items()})
-        cmd = [str(self.binary), "serve"]
+        cmd = self.prefix + [str(self.binary), "serve"]
         if self.config_file:
             cmd += ["--config", str(self.config_file)]
         for k, v in settings.items():
@@ -125,7 +131,7 @@ class Broker:
         return cmd
 
     # -- lifecycle ----------------------------------------------------
-    def start(self, timeout: float = READY_TIMEOUT) -> "Broker":
+    def start(self, timeout: float = READY_TIMEOUT, wait: bool = True) -> "Broker":
         if self.alive():
             raise BrokerError("broker already running")
         if not (self.binary.is_file() and os.access(self.binary, os.X_OK)):
@@ -133,6 +139,7 @@ class Broker:
                               "(build it with cargo build --release, or set ODRADEK_BIN)")
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.starts += 1
+        self.suspended = False
         with open(self.log_file, "ab") as log:
             log.write(f"\n==== start #{self.starts}: {' '.join(self.command())}\n".encode())
             log.flush()
@@ -143,7 +150,8 @@ class Broker:
                                          stdin=subprocess.DEVNULL, cwd=self.root, env=env,
                                          start_new_session=True,
                                          preexec_fn=_die_with_parent)
-        self.wait_ready(timeout)
+        if wait:
+            self.wait_ready(timeout)
         return self
 
     def wait_ready(self, timeout: float = READY_TIMEOUT):
@@ -153,7 +161,7 @@ class Broker:
             if rc is not None:
                 raise BrokerError(f"broker exited with {rc} during start-up:\n{self.log_tail()}")
             try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                with socket.create_connection((self.host, self.port), timeout=0.5):
                     return
             except OSError:
                 time.sleep(0.05)
@@ -167,6 +175,7 @@ class Broker:
             return None
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
+            self.proc.send_signal(signal.SIGCONT)  # in case it was suspended
             try:
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
@@ -182,6 +191,18 @@ class Broker:
             self.proc.kill()
             self.proc.wait(10)
         return self.proc.returncode
+
+    def suspend(self):
+        """SIGSTOP: a process that hangs (GC pause, swapped out, VM frozen)."""
+        self.assert_alive()
+        self.proc.send_signal(signal.SIGSTOP)
+        self.suspended = True
+
+    def resume(self):
+        """SIGCONT after suspend()."""
+        self.assert_alive()
+        self.proc.send_signal(signal.SIGCONT)
+        self.suspended = False
 
     def restart(self, kill: bool = False, timeout: float = READY_TIMEOUT):
         self.kill9() if kill else self.stop()
@@ -287,6 +308,55 @@ def admin():
     return kclients.admin_client
 
 
+# ------------------------------------------------- cluster (cluster.py) ----
+
+@pytest.fixture(scope="module")
+def zookeeper(tmp_path_factory):
+    """One ZooKeeper per test module; clusters on it use their own chroots."""
+    import cluster
+
+    zk = cluster.ZooKeeper(tmp_path_factory.mktemp("zk")).start()
+    yield zk
+    zk.stop()
+
+
+@pytest.fixture
+def zk_factory(tmp_path):
+    """Fresh ZooKeeper servers for this test only (for tests that stop it)."""
+    import cluster
+
+    made = []
+
+    def make(**kw):
+        z = cluster.ZooKeeper(tmp_path / f"zk{len(made)}", **kw)
+        made.append(z)
+        return z.start()
+
+    yield make
+    for z in made:
+        z.stop()
+
+
+@pytest.fixture
+def cluster_factory(tmp_path, request):
+    """cluster_factory(n=3, overrides=None, zk=None): brokers 1..n registered in
+    ZooKeeper (default: the module's shared one); all SIGKILLed at teardown."""
+    import cluster
+
+    def shared_zk():
+        zk = request.getfixturevalue("zookeeper")
+        if not zk.alive():
+            zk.start()
+        return zk
+
+    f = cluster.ClusterFactory(tmp_path, shared_zk)
+    yield f
+    import durability
+
+    durability.abandon_all()
+    f.close()
+
+
 # ---------------------------------------------------- failure reporting ----
 
 def _brokers_of(item):
@@ -312,6 +382,14 @@ def pytest_runtest_makereport(item, call):
         for b in _brokers_of(item):
             state = "alive" if b.alive() else f"exited {b.proc.returncode if b.proc else None}"
             rep.sections.append((f"broker {b.bootstrap} ({state}) log tail", b.log_tail()))
+        # Anything else that knows what to show (ZooKeeper, clusters: cluster.py).
+        for v in getattr(item, "funcargs", {}).values():
+            sections = getattr(v, "failure_sections", None)
+            if callable(sections):
+                try:
+                    rep.sections.extend(sections())
+                except Exception as e:  # noqa: BLE001
+                    rep.sections.append((f"{type(v).__name__} report failed", repr(e)))
 
 
 def pytest_report_header(config):

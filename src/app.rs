@@ -49,15 +49,19 @@ pub struct RunningBroker {
 impl RunningBroker {
     /// Opens storage, binds the listeners and starts serving.
     pub async fn start(config: BrokerConfig) -> anyhow::Result<RunningBroker> {
-        let broker =
-            Arc::new(tokio::task::spawn_blocking(move || Broker::open_standalone(config)).await??);
+        let broker = Arc::new(Broker::open(config).await?);
         let server = Server::bind(broker.clone()).await?;
         let addrs = server.local_addrs();
         let (stop, stopped) = watch::channel(false);
         let mut tasks = JoinSet::new();
         crate::maintenance::spawn(&broker, stopped.clone(), &mut tasks);
         crate::maintenance::spawn_group_tasks(broker.clone(), stopped.clone(), &mut tasks);
-        tasks.spawn(server.run(stopped));
+        tasks.spawn(server.run(stopped.clone()));
+        if let Err(e) = broker.join_cluster(stopped, &mut tasks).await {
+            let _ = stop.send(true);
+            while tasks.join_next().await.is_some() {}
+            return Err(e);
+        }
         info!(broker_id = broker.broker_id(), cluster_id = %broker.cluster.cluster_id(), "broker started");
         Ok(RunningBroker {
             broker,
@@ -75,8 +79,10 @@ impl RunningBroker {
     /// Stops accepting, ends connections, then flushes and checkpoints every log.
     pub async fn shutdown(mut self) -> anyhow::Result<()> {
         info!("shutting down");
+        self.broker.leave_cluster().await;
         let _ = self.stop.send(true);
         while self.tasks.join_next().await.is_some() {}
+        self.broker.disconnect().await;
         let broker = self.broker.clone();
         tokio::task::spawn_blocking(move || broker.shutdown()).await??;
         info!("shutdown complete");

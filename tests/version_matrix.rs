@@ -312,6 +312,23 @@ async fn every_api_answers_at_every_accepted_version() {
                     let r: OffsetDeleteResponse = c.call(api.key, v, &req).await;
                     r.error_code == 0 && r.topics[0].partitions[0].error_code == 0
                 }
+                ApiKey::OffsetForLeaderEpoch => {
+                    let req = OffsetForLeaderEpochRequest::default()
+                        .with_replica_id(BrokerId(-1))
+                        .with_topics(vec![
+                            offset_for_leader_epoch_request::OffsetForLeaderTopic::default()
+                                .with_topic(topic())
+                                .with_partitions(vec![
+                                    offset_for_leader_epoch_request::OffsetForLeaderPartition::default()
+                                        .with_current_leader_epoch(-1)
+                                        .with_leader_epoch(0),
+                                ]),
+                        ]);
+                    let r: OffsetForLeaderEpochResponse = c.call(api.key, v, &req).await;
+                    let p = &r.topics[0].partitions[0];
+                    // The topic was created at epoch 0, which is the latest: it ends at the log end.
+                    p.error_code == 0 && p.leader_epoch == 0 && p.end_offset > 0
+                }
                 other => panic!("no case for served API {other:?}: add one"),
             };
             assert!(answered, "{what} answered with an error");

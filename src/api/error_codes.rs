@@ -5,7 +5,7 @@ use kafka_protocol::error::ResponseError;
 use crate::broker::TopicOpError;
 use crate::cluster::ClusterError;
 use crate::log::{AppendError, ReadError};
-use crate::replica::{EpochMismatch, ProduceError};
+use crate::replica::{EpochMismatch, FollowerFetchError, ProduceError};
 
 /// A broker error that a client sees as a Kafka error code.
 pub trait KafkaCode {
@@ -27,6 +27,7 @@ impl KafkaCode for ClusterError {
             ClusterError::Storage(_) | ClusterError::Corrupt(_) => {
                 ResponseError::UnknownServerError
             }
+            ClusterError::Unavailable(_) => ResponseError::RequestTimedOut,
         }
     }
 }
@@ -56,7 +57,12 @@ impl KafkaCode for AppendError {
 impl KafkaCode for ProduceError {
     fn kafka_error(&self) -> ResponseError {
         match self {
+            ProduceError::NotLeader => ResponseError::NotLeaderOrFollower,
             ProduceError::NotEnoughReplicas { .. } => ResponseError::NotEnoughReplicas,
+            ProduceError::NotEnoughReplicasAfterAppend { .. } => {
+                ResponseError::NotEnoughReplicasAfterAppend
+            }
+            ProduceError::Timeout => ResponseError::RequestTimedOut,
             ProduceError::Append(e) => e.kafka_error(),
         }
     }
@@ -76,6 +82,16 @@ impl KafkaCode for EpochMismatch {
         match self {
             EpochMismatch::Fenced => ResponseError::FencedLeaderEpoch,
             EpochMismatch::Unknown => ResponseError::UnknownLeaderEpoch,
+        }
+    }
+}
+
+impl KafkaCode for FollowerFetchError {
+    fn kafka_error(&self) -> ResponseError {
+        match self {
+            FollowerFetchError::NotLeader | FollowerFetchError::NotAReplica(_) => {
+                ResponseError::NotLeaderOrFollower
+            }
         }
     }
 }

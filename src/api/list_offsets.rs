@@ -56,12 +56,15 @@ fn lookup(
     answer: ListOffsetsPartitionResponse,
     version: i16,
 ) -> ListOffsetsPartitionResponse {
+    if !partition.is_leader() {
+        return answer.with_error_code(ResponseError::NotLeaderOrFollower.code());
+    }
     if let Err(e) = partition.check_leader_epoch(current_leader_epoch) {
         return answer.with_error_code(e.code());
     }
     // The leader epoch field exists from v4 on; encoding it earlier is an error.
     let answer = if version >= 4 {
-        answer.with_leader_epoch(partition.leader_epoch)
+        answer.with_leader_epoch(partition.leader_epoch())
     } else {
         answer
     };

@@ -7,6 +7,7 @@ pub mod configs;
 pub mod error_codes;
 pub mod fetch;
 pub mod groups;
+pub mod leader_epoch;
 pub mod list_offsets;
 pub mod metadata;
 pub mod offsets;

@@ -1,49 +1,95 @@
-//! Produce: append record batches to partition logs.
+//! Produce: append record batches to partition logs. With acks=-1 the answer waits (per request,
+//! all partitions concurrently) until the in-sync replicas have the records, the request timeout
+//! expires or leadership is lost; other connections are never blocked.
 
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::join_all;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
+use tokio::time::Instant;
 use tracing::debug;
 
 use super::error_codes::KafkaCode;
 use super::str_bytes;
 use crate::broker::Broker;
 use crate::maintenance::now_ms;
+use crate::replica::Partition;
+
+/// A partition answer that may still wait for replication.
+enum Outcome {
+    Done(PartitionProduceResponse),
+    /// Appended with acks=-1: wait until the high watermark reaches `required_offset`.
+    Replicating {
+        partition: Arc<Partition>,
+        required_offset: i64,
+        response: PartitionProduceResponse,
+    },
+}
 
 pub async fn handle(broker: &Broker, req: ProduceRequest, _version: i16) -> ProduceResponse {
     let acks = req.acks;
     let transactional = req.transactional_id.is_some();
     let now = now_ms();
-    let responses = req
-        .topic_data
-        .into_iter()
-        .map(|topic| {
-            let name = topic.name.0.to_string();
-            let partitions = topic
-                .partition_data
-                .into_iter()
-                .map(|p| {
-                    let result = if !matches!(acks, -1..=1) {
-                        failure(p.index, ResponseError::InvalidRequiredAcks, None)
-                    } else if transactional {
-                        failure(
-                            p.index,
-                            ResponseError::InvalidRequest,
-                            Some("transactions are not supported yet"),
-                        )
-                    } else {
-                        append(broker, &name, p.index, p.records.as_deref(), acks, now)
-                    };
-                    result
-                })
-                .collect();
-            TopicProduceResponse::default()
-                .with_name(topic.name)
-                .with_topic_id(topic.topic_id)
-                .with_partition_responses(partitions)
-        })
-        .collect();
+    let deadline = Instant::now() + Duration::from_millis(req.timeout_ms.max(0) as u64);
+    let mut topics = Vec::with_capacity(req.topic_data.len());
+    for topic in req.topic_data {
+        let name = topic.name.0.to_string();
+        let outcomes: Vec<Outcome> = topic
+            .partition_data
+            .into_iter()
+            .map(|p| {
+                if !matches!(acks, -1..=1) {
+                    Outcome::Done(failure(p.index, ResponseError::InvalidRequiredAcks, None))
+                } else if transactional {
+                    Outcome::Done(failure(
+                        p.index,
+                        ResponseError::InvalidRequest,
+                        Some("transactions are not supported yet"),
+                    ))
+                } else {
+                    append(broker, &name, p.index, p.records.as_deref(), acks, now)
+                }
+            })
+            .collect();
+        topics.push((topic.name, topic.topic_id, outcomes));
+    }
+    // Every partition was appended (in request order); now wait for all of them at once.
+    let responses = join_all(
+        topics
+            .into_iter()
+            .map(|(name, topic_id, outcomes)| async move {
+                let partitions = join_all(outcomes.into_iter().map(|o| settle(o, deadline))).await;
+                TopicProduceResponse::default()
+                    .with_name(name)
+                    .with_topic_id(topic_id)
+                    .with_partition_responses(partitions)
+            }),
+    )
+    .await;
     ProduceResponse::default().with_responses(responses)
+}
+
+async fn settle(outcome: Outcome, deadline: Instant) -> PartitionProduceResponse {
+    match outcome {
+        Outcome::Done(r) => r,
+        Outcome::Replicating {
+            partition,
+            required_offset,
+            response,
+        } => match partition
+            .wait_for_replication(required_offset, deadline)
+            .await
+        {
+            Ok(()) => response,
+            Err(e) => {
+                debug!(partition = %partition.tp, error = %e, "acks=all produce not acknowledged");
+                failure(response.index, e.kafka_error(), Some(&e.to_string()))
+            }
+        },
+    }
 }
 
 fn append(
@@ -53,33 +99,44 @@ fn append(
     records: Option<&[u8]>,
     acks: i16,
     now: i64,
-) -> PartitionProduceResponse {
+) -> Outcome {
     if topic == crate::group::OFFSETS_TOPIC {
-        return failure(
+        return Outcome::Done(failure(
             index,
             ResponseError::InvalidTopicException,
             Some("cannot append to an internal topic"),
-        );
+        ));
     }
     let Some(partition) = broker.replicas.partition(topic, index) else {
-        return failure(index, ResponseError::UnknownTopicOrPartition, None);
+        return Outcome::Done(failure(index, ResponseError::UnknownTopicOrPartition, None));
     };
     let Some(records) = records.filter(|r| !r.is_empty()) else {
-        return failure(
+        return Outcome::Done(failure(
             index,
             ResponseError::CorruptMessage,
             Some("no record batches"),
-        );
+        ));
     };
     match partition.append_as_leader(records, acks, now) {
-        Ok(info) => PartitionProduceResponse::default()
-            .with_index(index)
-            .with_base_offset(info.first_offset)
-            .with_log_append_time_ms(info.log_append_time_ms)
-            .with_log_start_offset(info.log_start_offset),
+        Ok(info) => {
+            let response = PartitionProduceResponse::default()
+                .with_index(index)
+                .with_base_offset(info.first_offset)
+                .with_log_append_time_ms(info.log_append_time_ms)
+                .with_log_start_offset(info.log_start_offset);
+            if acks == -1 {
+                Outcome::Replicating {
+                    partition,
+                    required_offset: info.last_offset + 1,
+                    response,
+                }
+            } else {
+                Outcome::Done(response)
+            }
+        }
         Err(e) => {
             debug!(topic, partition = index, error = %e, "produce rejected");
-            failure(index, e.kafka_error(), Some(&e.to_string()))
+            Outcome::Done(failure(index, e.kafka_error(), Some(&e.to_string())))
         }
     }
 }

@@ -55,6 +55,8 @@ pub const SERVED_APIS: &[ServedApi] = &[
     api(ApiKey::DescribeGroups, 0, 5),
     api(ApiKey::DeleteGroups, 0, 2),
     api(ApiKey::OffsetDelete, 0, 0),
+    // Kafka 4.0 serves 2-4 (0-1 were removed with KIP-896).
+    api(ApiKey::OffsetForLeaderEpoch, 2, 4),
 ];
 
 /// The served range of `key`, if served at all.
@@ -98,6 +100,7 @@ mod tests {
             ApiKey::DescribeGroups => DescribeGroupsRequest::VERSIONS,
             ApiKey::DeleteGroups => DeleteGroupsRequest::VERSIONS,
             ApiKey::OffsetDelete => OffsetDeleteRequest::VERSIONS,
+            ApiKey::OffsetForLeaderEpoch => OffsetForLeaderEpochRequest::VERSIONS,
             other => panic!("no decoder listed for {other:?}"),
         };
         (r.min, r.max)

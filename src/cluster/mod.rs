@@ -53,6 +53,17 @@ pub enum ClusterError {
     Storage(#[from] std::io::Error),
     #[error("metadata file is corrupt: {0}")]
     Corrupt(String),
+    /// The metadata store cannot be reached or the change raced another; retriable.
+    #[error("cluster metadata unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Announces metadata changes: `generation` grows with every change of the view, `usable` is
+/// false while the broker cannot trust its view (metadata store session lost).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MetadataVersion {
+    pub generation: u64,
+    pub usable: bool,
 }
 
 /// The view of cluster metadata every broker component uses.
@@ -64,6 +75,8 @@ pub trait ClusterMetadata: Send + Sync {
     fn topics(&self) -> Vec<Arc<TopicMetadata>>;
     fn topic(&self, name: &str) -> Option<Arc<TopicMetadata>>;
     fn topic_by_id(&self, id: Uuid) -> Option<Arc<TopicMetadata>>;
+    /// Notified on every metadata change.
+    fn subscribe(&self) -> tokio::sync::watch::Receiver<MetadataVersion>;
     /// Creates a topic (assigning replicas when not given). With `validate_only` nothing changes.
     async fn create_topic(
         &self,

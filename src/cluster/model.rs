@@ -22,6 +22,12 @@ pub struct PartitionState {
     pub leader: i32,
     pub leader_epoch: i32,
     pub isr: Vec<i32>,
+    /// Controller epoch that last wrote this state (cluster mode; 0 standalone).
+    #[serde(default)]
+    pub controller_epoch: i32,
+    /// Version of the state's znode (cluster mode; 0 standalone), for conditional writes.
+    #[serde(default)]
+    pub state_version: i32,
 }
 
 /// One topic: identity, partitions and per-topic config overrides.

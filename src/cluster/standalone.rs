@@ -45,6 +45,7 @@ pub struct StandaloneMetadata {
     broker: BrokerInfo,
     path: PathBuf,
     state: Mutex<State>,
+    version: tokio::sync::watch::Sender<crate::cluster::MetadataVersion>,
 }
 
 impl StandaloneMetadata {
@@ -79,6 +80,11 @@ impl StandaloneMetadata {
             broker,
             path,
             state: Mutex::new(state),
+            version: tokio::sync::watch::channel(crate::cluster::MetadataVersion {
+                generation: 0,
+                usable: true,
+            })
+            .0,
         };
         metadata.persist(&metadata.state.lock())?;
         Ok(metadata)
@@ -188,6 +194,8 @@ fn partition(index: usize, replicas: Vec<i32>) -> PartitionState {
         leader_epoch: 0,
         isr: replicas.clone(),
         replicas,
+        controller_epoch: 0,
+        state_version: 0,
     }
 }
 
@@ -211,6 +219,10 @@ impl ClusterMetadata for StandaloneMetadata {
 
     fn topic(&self, name: &str) -> Option<Arc<TopicMetadata>> {
         self.state.lock().topics.get(name).cloned()
+    }
+
+    fn subscribe(&self) -> tokio::sync::watch::Receiver<crate::cluster::MetadataVersion> {
+        self.version.subscribe()
     }
 
     fn topic_by_id(&self, id: Uuid) -> Option<Arc<TopicMetadata>> {
@@ -332,7 +344,7 @@ impl ClusterMetadata for StandaloneMetadata {
 }
 
 /// A new cluster id in Kafka's form: a random UUID, URL-safe base64 without padding (22 chars).
-fn new_cluster_id() -> String {
+pub fn new_cluster_id() -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let bytes = Uuid::new_v4().into_bytes();
     let mut out = String::with_capacity(22);
@@ -353,7 +365,19 @@ fn new_cluster_id() -> String {
 }
 
 /// Writes Kafka's `meta.properties` on first start and refuses a directory of another broker or cluster.
-fn check_meta_properties(dir: &Path, broker_id: i32, cluster_id: &str) -> Result<(), ClusterError> {
+/// The cluster id recorded in `<dir>/meta.properties`, if any.
+pub fn stored_cluster_id(dir: &Path) -> Option<String> {
+    let text = fs::read_to_string(dir.join(META_PROPERTIES)).ok()?;
+    crate::config::properties::parse(&text).remove("cluster.id")
+}
+
+/// Checks (or writes) `<dir>/meta.properties`: the data must belong to this broker id and
+/// this cluster.
+pub fn check_meta_properties(
+    dir: &Path,
+    broker_id: i32,
+    cluster_id: &str,
+) -> Result<(), ClusterError> {
     let path = dir.join(META_PROPERTIES);
     match fs::read_to_string(&path) {
         Ok(text) => {

@@ -109,12 +109,40 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
     ConfigDef::new("controlled.shutdown.enable", T::Boolean, Some("true")),
     ConfigDef::new("replica.lag.time.max.ms", T::Long, Some("30000")),
     ConfigDef::new("num.replica.fetchers", T::Int, Some("1")),
-    ConfigDef::new("replica.fetch.max.bytes", T::Int, Some("1048576")),
+    ConfigDef::new("replica.fetch.max.bytes", T::Int, Some("1048576")).with(Constraint::AtLeast(0)),
+    ConfigDef::new("replica.fetch.response.max.bytes", T::Int, Some("10485760"))
+        .with(Constraint::AtLeast(0)),
+    ConfigDef::new("replica.fetch.wait.max.ms", T::Int, Some("500")).with(Constraint::AtLeast(0)),
+    ConfigDef::new("replica.fetch.min.bytes", T::Int, Some("1")),
+    ConfigDef::new("replica.fetch.backoff.ms", T::Int, Some("1000")).with(Constraint::AtLeast(0)),
+    ConfigDef::new("replica.socket.timeout.ms", T::Int, Some("30000")),
+    ConfigDef::new(
+        "replica.high.watermark.checkpoint.interval.ms",
+        T::Long,
+        Some("5000"),
+    )
+    .with(Constraint::AtLeast(1)),
     ConfigDef::new("reserved.broker.max.id", T::Int, Some("1000")),
     ConfigDef::new("broker.id.generation.enable", T::Boolean, Some("true")),
     ConfigDef::new("zookeeper.connect", T::String, None),
     ConfigDef::new("zookeeper.session.timeout.ms", T::Int, Some("18000")),
     ConfigDef::new("zookeeper.connection.timeout.ms", T::Int, None),
+    ConfigDef::new(
+        "leader.imbalance.check.interval.seconds",
+        T::Long,
+        Some("300"),
+    )
+    .with(Constraint::AtLeast(1)),
+    ConfigDef::new("leader.imbalance.per.broker.percentage", T::Int, Some("10"))
+        .with(Constraint::AtLeast(0)),
+    ConfigDef::new("controlled.shutdown.max.retries", T::Int, Some("3"))
+        .with(Constraint::AtLeast(0)),
+    ConfigDef::new(
+        "controlled.shutdown.retry.backoff.ms",
+        T::Long,
+        Some("5000"),
+    )
+    .with(Constraint::AtLeast(0)),
     ConfigDef::new("offsets.topic.replication.factor", T::Short, Some("3"))
         .with(Constraint::AtLeast(1)),
     ConfigDef::new("offsets.topic.num.partitions", T::Int, Some("50")).with(Constraint::AtLeast(1)),
@@ -200,6 +228,60 @@ pub struct BrokerConfig {
     /// Key-map memory of one cleaning pass (`log.cleaner.dedupe.buffer.size` / threads).
     pub cleaner_dedupe_buffer_bytes: usize,
     pub group: GroupSettings,
+    pub cluster: ClusterSettings,
+    pub replication: ReplicationSettings,
+}
+
+/// The broker settings of cluster mode: the ZooKeeper session and the controller.
+#[derive(Clone, Debug)]
+pub struct ClusterSettings {
+    pub zookeeper_session_timeout_ms: u64,
+    /// How long start-up waits for ZooKeeper (defaults to the session timeout, as in Kafka).
+    pub zookeeper_connection_timeout_ms: u64,
+    pub unclean_leader_election_enable: bool,
+    pub auto_leader_rebalance_enable: bool,
+    pub leader_imbalance_check_interval_ms: u64,
+    pub leader_imbalance_per_broker_percentage: i32,
+    pub controlled_shutdown_enable: bool,
+    pub controlled_shutdown_max_retries: i32,
+    pub controlled_shutdown_retry_backoff_ms: u64,
+}
+
+/// The broker settings of replication (Kafka's `replica.*` keys).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReplicationSettings {
+    /// `replica.lag.time.max.ms`: an ISR follower that has not caught up for this long is removed.
+    pub lag_time_max_ms: u64,
+    /// `replica.fetch.max.bytes`: per-partition bytes a follower asks for.
+    pub fetch_max_bytes: i32,
+    /// `replica.fetch.response.max.bytes`: bytes of a whole follower fetch response.
+    pub fetch_response_max_bytes: i32,
+    /// `replica.fetch.wait.max.ms`: how long the leader may hold a follower fetch.
+    pub fetch_wait_max_ms: i32,
+    /// `replica.fetch.min.bytes`: bytes the leader waits for before answering a follower.
+    pub fetch_min_bytes: i32,
+    /// `replica.fetch.backoff.ms`: pause after a fetch error.
+    pub fetch_backoff_ms: u64,
+    /// `replica.socket.timeout.ms`: connect and request timeout of follower connections.
+    pub socket_timeout_ms: u64,
+    /// `replica.high.watermark.checkpoint.interval.ms` (no checkpoint file is written yet).
+    pub high_watermark_checkpoint_interval_ms: u64,
+}
+
+impl Default for ReplicationSettings {
+    /// Kafka's defaults.
+    fn default() -> Self {
+        ReplicationSettings {
+            lag_time_max_ms: 30_000,
+            fetch_max_bytes: 1_048_576,
+            fetch_response_max_bytes: 10_485_760,
+            fetch_wait_max_ms: 500,
+            fetch_min_bytes: 1,
+            fetch_backoff_ms: 1_000,
+            socket_timeout_ms: 30_000,
+            high_watermark_checkpoint_interval_ms: 5_000,
+        }
+    }
 }
 
 /// The broker settings of the group coordinator.
@@ -296,6 +378,40 @@ impl BrokerConfig {
                     .max(1) as u64,
                 offset_metadata_max_bytes: view.int("offset.metadata.max.bytes").max(0) as usize,
             },
+            cluster: ClusterSettings {
+                zookeeper_session_timeout_ms: view.int("zookeeper.session.timeout.ms").max(1)
+                    as u64,
+                zookeeper_connection_timeout_ms: view
+                    .opt("zookeeper.connection.timeout.ms")
+                    .and_then(|v| v.parse::<i32>().ok())
+                    .unwrap_or_else(|| view.int("zookeeper.session.timeout.ms"))
+                    .max(1) as u64,
+                unclean_leader_election_enable: view.bool("unclean.leader.election.enable"),
+                auto_leader_rebalance_enable: view.bool("auto.leader.rebalance.enable"),
+                leader_imbalance_check_interval_ms: view
+                    .long("leader.imbalance.check.interval.seconds")
+                    .max(1) as u64
+                    * 1000,
+                leader_imbalance_per_broker_percentage: view
+                    .int("leader.imbalance.per.broker.percentage"),
+                controlled_shutdown_enable: view.bool("controlled.shutdown.enable"),
+                controlled_shutdown_max_retries: view.int("controlled.shutdown.max.retries"),
+                controlled_shutdown_retry_backoff_ms: view
+                    .long("controlled.shutdown.retry.backoff.ms")
+                    .max(0) as u64,
+            },
+            replication: ReplicationSettings {
+                lag_time_max_ms: view.long("replica.lag.time.max.ms").max(1) as u64,
+                fetch_max_bytes: view.int("replica.fetch.max.bytes"),
+                fetch_response_max_bytes: view.int("replica.fetch.response.max.bytes"),
+                fetch_wait_max_ms: view.int("replica.fetch.wait.max.ms"),
+                fetch_min_bytes: view.int("replica.fetch.min.bytes"),
+                fetch_backoff_ms: view.int("replica.fetch.backoff.ms").max(0) as u64,
+                socket_timeout_ms: view.int("replica.socket.timeout.ms").max(1) as u64,
+                high_watermark_checkpoint_interval_ms: view
+                    .long("replica.high.watermark.checkpoint.interval.ms")
+                    .max(1) as u64,
+            },
             explicit,
         };
         Ok((config, unknown))
@@ -372,6 +488,7 @@ mod tests {
         assert_eq!(c.group.offsets_topic_replication_factor, 1);
         assert_eq!(c.group.initial_rebalance_delay_ms, 0);
         assert!(c.auto_create_topics_enable);
+        assert_eq!(c.replication, ReplicationSettings::default());
         assert_eq!(
             c.value_of("num.partitions").unwrap().1,
             ConfigSource::StaticBroker

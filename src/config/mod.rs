@@ -6,6 +6,9 @@ pub mod listener;
 pub mod properties;
 pub mod topic;
 
-pub use broker::{BrokerConfig, ConfigError, GroupSettings, QUICKSTART_PROPERTIES};
+pub use broker::{
+    BrokerConfig, ClusterSettings, ConfigError, GroupSettings, ReplicationSettings,
+    QUICKSTART_PROPERTIES,
+};
 pub use def::{ConfigSource, ConfigType};
 pub use listener::Listener;

@@ -38,10 +38,45 @@ pub struct GroupEntry {
     pub offsets: BTreeMap<(String, i32), OffsetValue>,
 }
 
+/// Records appended to `__consumer_offsets` and the offset they are committed at.
+#[must_use = "a persisted write should be awaited or explicitly not awaited"]
+pub struct Replication(Option<(Arc<crate::replica::Partition>, i64)>);
+
+impl Replication {
+    /// Waits until the records are replicated to the ISR (`offsets.commit.timeout.ms`).
+    pub async fn committed(self) -> Result<(), ResponseError> {
+        let Some((partition, required)) = self.0 else {
+            return Ok(());
+        };
+        let deadline = tokio::time::Instant::now() + OFFSETS_COMMIT_TIMEOUT;
+        partition
+            .wait_for_replication(required, deadline)
+            .await
+            .map_err(|e| coordinator_error(&e))
+    }
+
+    /// The caller does not answer anyone: the write completes in the background.
+    pub fn detach(self) {}
+}
+
+/// Kafka's `offsets.commit.timeout.ms` default.
+const OFFSETS_COMMIT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// How a failed `__consumer_offsets` write is reported to group clients (Kafka's mapping).
+fn coordinator_error(e: &crate::replica::ProduceError) -> ResponseError {
+    match crate::api::error_codes::KafkaCode::kafka_error(e) {
+        err @ (ResponseError::MessageTooLarge | ResponseError::RecordListTooLarge) => err,
+        ResponseError::NotLeaderOrFollower => ResponseError::NotCoordinator,
+        _ => ResponseError::CoordinatorNotAvailable,
+    }
+}
+
 /// The group coordinator of this broker.
 pub struct GroupCoordinator {
     pub settings: GroupSettings,
     groups: DashMap<String, Arc<Mutex<GroupEntry>>>,
+    /// `__consumer_offsets` partitions whose groups are loaded (this broker coordinates them).
+    loaded: Mutex<std::collections::BTreeSet<i32>>,
 }
 
 impl GroupCoordinator {
@@ -49,6 +84,7 @@ impl GroupCoordinator {
         GroupCoordinator {
             settings,
             groups: DashMap::new(),
+            loaded: Mutex::new(std::collections::BTreeSet::new()),
         }
     }
 
@@ -87,33 +123,30 @@ impl GroupCoordinator {
         self.groups.remove(group);
     }
 
-    /// Appends records for `group` to its `__consumer_offsets` partition.
+    /// Appends records for `group` to its `__consumer_offsets` partition. With other replicas,
+    /// the returned [`Replication`] tells when the records are committed; callers that answer
+    /// a client wait for it once they have released the group's lock.
     pub fn persist(
         &self,
         replicas: &ReplicaManager,
         group: &str,
         records: Vec<KeyValue>,
         now_ms: i64,
-    ) -> Result<(), ResponseError> {
+    ) -> Result<Replication, ResponseError> {
         if records.is_empty() {
-            return Ok(());
+            return Ok(Replication(None));
         }
         let partition = replicas
             .partition(OFFSETS_TOPIC, self.partition_of(group))
             .ok_or(ResponseError::CoordinatorNotAvailable)?;
         let batch = build_batch(records, now_ms).map_err(|_| ResponseError::UnknownServerError)?;
-        partition
-            .append_as_leader(&batch, -1, now_ms)
-            .map(|_| ())
-            .map_err(|e| {
+        match partition.append_as_leader(&batch, -1, now_ms) {
+            Ok(info) => Ok(Replication(Some((partition, info.last_offset + 1)))),
+            Err(e) => {
                 warn!(group, error = %e, "writing to __consumer_offsets failed");
-                match crate::api::error_codes::KafkaCode::kafka_error(&e) {
-                    err @ (ResponseError::MessageTooLarge | ResponseError::RecordListTooLarge) => {
-                        err
-                    }
-                    _ => ResponseError::CoordinatorNotAvailable,
-                }
-            })
+                Err(coordinator_error(&e))
+            }
+        }
     }
 
     /// The group metadata record for the group's current state.
@@ -157,13 +190,38 @@ impl GroupCoordinator {
     /// Rebuilds groups and offsets from every hosted `__consumer_offsets` partition.
     pub fn load(&self, replicas: &ReplicaManager, now_ms: i64) {
         for index in 0..self.settings.offsets_topic_num_partitions {
-            let Some(partition) = replicas.partition(OFFSETS_TOPIC, index) else {
-                continue;
-            };
-            let hw = partition.high_watermark();
+            self.load_partition(replicas, index, now_ms);
+        }
+    }
+
+    /// Whether the groups of offsets partition `index` are loaded here.
+    pub fn is_loaded(&self, index: i32) -> bool {
+        self.loaded.lock().contains(&index)
+    }
+
+    /// Forgets the groups of offsets partition `index` (another broker coordinates them now).
+    pub fn unload_partition(&self, index: i32) {
+        if self.loaded.lock().remove(&index) {
+            self.groups.retain(|g, _| self.partition_of(g) != index);
+            info!(
+                partition = index,
+                "groups of this offsets partition unloaded"
+            );
+        }
+    }
+
+    /// Rebuilds the groups and offsets of one hosted `__consumer_offsets` partition, reading
+    /// up to its log end (as Kafka does when it becomes coordinator).
+    pub fn load_partition(&self, replicas: &ReplicaManager, index: i32, now_ms: i64) {
+        let Some(partition) = replicas.partition(OFFSETS_TOPIC, index) else {
+            return;
+        };
+        self.groups.retain(|g, _| self.partition_of(g) != index);
+        {
+            let end = partition.log.log_end_offset();
             let mut offset = partition.log.log_start_offset();
-            while offset < hw {
-                let data = match partition.log.read(offset, 1 << 20, true, Some(hw)) {
+            while offset < end {
+                let data = match partition.log.read(offset, 1 << 20, true, Some(end)) {
                     Ok(d) if !d.records.is_empty() => d.records,
                     Ok(_) => break,
                     Err(e) => {
@@ -177,6 +235,7 @@ impl GroupCoordinator {
                 offset = next.max(offset + 1);
             }
         }
+        self.loaded.lock().insert(index);
         // A group tombstone followed by new commits is an empty group again.
         self.groups.retain(|_, e| {
             let mut e = e.lock();

@@ -1,35 +1,123 @@
-//! Replica manager: the partitions this broker hosts, their logs, high watermarks and the
-//! notifications that wake long-polling fetches.
+//! Replica manager: the partitions this broker hosts, as leader or follower, and replication between
+//! brokers (Kafka's ReplicaManager).
 //!
-//! In standalone mode every partition has one replica (this broker), so the high watermark follows
-//! the log end offset. The cluster issue adds followers, ISR tracking and delayed produce here.
+//! - [`partition`]: one replica: role at a leader epoch, ISR, high watermark, leader appends,
+//!   follower appends and truncation.
+//! - [`isr`]: the leader's view of its followers and the pure rules built on it (high watermark =
+//!   min log end offset over the ISR, ISR shrink and expand decisions).
+//! - [`delayed_produce`]: acks=-1 produce waiting for the ISR.
+//! - [`fetcher`]: follower fetcher tasks (one per leader broker), truncation on leader change.
+//! - [`peer`]: outbound broker-to-broker connections.
+//! - [`link`]: what the cluster layer hands in (`LeaderAndIsr`) and implements (`ClusterLink`).
+//!
+//! Standalone mode is the same model with ISR = replicas = {this broker} and no link: the high
+//! watermark follows the log end offset. In cluster mode the cluster layer calls `apply_state` with
+//! each partition state it reads; leaders record ISR changes through `ClusterLink::write_isr` and
+//! use a new ISR only once that write succeeded.
+//!
+//! High watermarks survive restarts in Kafka's `replication-offset-checkpoint` file in the log
+//! directory, written every replica.high.watermark.checkpoint.interval.ms in cluster mode and by
+//! `shutdown`.
+//!
+//! Not implemented yet: followers advancing their log start offset to the leader's, fetch
+//! sessions between brokers, KIP-392 reads from followers, and a size check of the array counts in
+//! responses from peer brokers before decoding (peers are trusted brokers of the cluster).
 
+pub mod delayed_produce;
+pub mod fetcher;
+pub mod isr;
+pub mod link;
 mod partition;
+pub mod peer;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock, Weak};
+use std::time::Duration;
 
 use dashmap::DashMap;
+use parking_lot::Mutex;
+use tokio::task::JoinHandle;
+use tracing::{info, warn};
 
 use crate::cluster::TopicMetadata;
 use crate::config::topic::{log_config, min_insync_replicas};
 use crate::config::BrokerConfig;
-use crate::log::{LogError, LogManager, TopicPartition};
+use crate::log::checkpoint::{read_checkpoint, write_checkpoint};
+use crate::log::{LogConfig, LogError, LogManager, TopicPartition};
+use crate::maintenance::now_ms;
 
-pub use partition::{EpochMismatch, Partition, ProduceError};
+pub use crate::config::ReplicationSettings;
+pub use link::{ClusterLink, IsrWriteError, LeaderAndIsr};
+pub use partition::{EpochMismatch, FollowerFetchError, Partition, ProduceError};
+
+use fetcher::Fetchers;
+
+/// What `apply_state` did to the replica's role.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RoleChange {
+    /// This broker leads the partition at the state's (new) leader epoch.
+    BecameLeader,
+    /// This broker follows the partition's leader at the state's (new) leader epoch.
+    BecameFollower,
+    /// Same or older epoch: at most the ISR and state version were refreshed.
+    Unchanged,
+}
+
+/// What every partition of this broker shares: identity, settings, the cluster link.
+pub(crate) struct Shared {
+    pub(crate) broker_id: i32,
+    pub(crate) settings: ReplicationSettings,
+    pub(crate) link: OnceLock<Arc<dyn ClusterLink>>,
+    /// The runtime fetchers and the lag check run on (captured by `set_cluster_link`).
+    pub(crate) runtime: OnceLock<tokio::runtime::Handle>,
+}
+
+impl Shared {
+    pub(crate) fn new(broker_id: i32, settings: ReplicationSettings) -> Shared {
+        Shared {
+            broker_id,
+            settings,
+            link: OnceLock::new(),
+            runtime: OnceLock::new(),
+        }
+    }
+}
+
+/// Kafka's high watermark checkpoint file, in the log directory.
+pub const HIGH_WATERMARK_CHECKPOINT: &str = "replication-offset-checkpoint";
 
 /// Owns every partition replica hosted by this broker.
 pub struct ReplicaManager {
-    broker_id: i32,
+    shared: Arc<Shared>,
     logs: Arc<LogManager>,
-    partitions: DashMap<TopicPartition, Arc<Partition>>,
+    partitions: Arc<DashMap<TopicPartition, Arc<Partition>>>,
+    fetchers: Fetchers,
+    /// The lag check and the high watermark checkpoint (cluster mode).
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// High watermarks read at start-up, consumed as partitions open.
+    checkpointed: Mutex<std::collections::HashMap<TopicPartition, i64>>,
 }
 
 impl ReplicaManager {
-    pub fn new(broker_id: i32, logs: Arc<LogManager>) -> ReplicaManager {
+    /// A manager without partitions. Standalone brokers need nothing more; cluster mode also calls
+    /// `set_cluster_link` (inside the tokio runtime).
+    pub fn new(
+        broker_id: i32,
+        logs: Arc<LogManager>,
+        settings: ReplicationSettings,
+    ) -> ReplicaManager {
+        let shared = Arc::new(Shared::new(broker_id, settings));
+        let path = logs.dir().join(HIGH_WATERMARK_CHECKPOINT);
+        let checkpointed = read_checkpoint(&path).unwrap_or_else(|e| {
+            warn!(error = %e, "high watermark checkpoint unreadable; starting from log starts");
+            Default::default()
+        });
         ReplicaManager {
-            broker_id,
+            fetchers: Fetchers::new(shared.clone()),
+            shared,
             logs,
-            partitions: DashMap::new(),
+            partitions: Arc::new(DashMap::new()),
+            tasks: Mutex::new(Vec::new()),
+            checkpointed: Mutex::new(checkpointed),
         }
     }
 
@@ -37,13 +125,49 @@ impl ReplicaManager {
         &self.logs
     }
 
-    /// Opens (or creates) the logs of every partition of `topic` that this broker hosts.
+    pub fn broker_id(&self) -> i32 {
+        self.shared.broker_id
+    }
+
+    pub fn settings(&self) -> &ReplicationSettings {
+        &self.shared.settings
+    }
+
+    /// Cluster mode: the link to the metadata store, set once. Must be called inside the tokio
+    /// runtime: it starts the ISR lag check (every replica.lag.time.max.ms / 2) and the high
+    /// watermark checkpoint (every replica.high.watermark.checkpoint.interval.ms) on it, and
+    /// follower fetchers are spawned on it. `shutdown` stops them.
+    pub fn set_cluster_link(&self, link: Arc<dyn ClusterLink>) {
+        if self.shared.link.set(link).is_err() {
+            warn!("cluster link already set; the new one is ignored");
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            warn!("set_cluster_link outside the async runtime: no fetchers, no ISR lag check");
+            return;
+        };
+        let _ = self.shared.runtime.set(runtime.clone());
+        let s = &self.shared.settings;
+        let period = Duration::from_millis((s.lag_time_max_ms / 2).max(10));
+        let lag = runtime.spawn(lag_check(Arc::downgrade(&self.partitions), period));
+        let every = Duration::from_millis(s.high_watermark_checkpoint_interval_ms.max(1));
+        let path = self.logs.dir().join(HIGH_WATERMARK_CHECKPOINT);
+        let checkpoint = runtime.spawn(checkpoint_task(
+            Arc::downgrade(&self.partitions),
+            path,
+            every,
+        ));
+        self.tasks.lock().extend([lag, checkpoint]);
+    }
+
+    /// Opens (or creates) the logs of every partition of `topic` that this broker hosts, as leader
+    /// with the ISR of the metadata (standalone mode).
     pub fn host_topic(&self, topic: &TopicMetadata, broker: &BrokerConfig) -> Result<(), LogError> {
         let config = log_config(&topic.configs, broker);
         let min_isr = min_insync_replicas(&topic.configs, broker);
         let name: Arc<str> = Arc::from(topic.name.as_str());
         for state in &topic.partitions {
-            if !state.replicas.contains(&self.broker_id) {
+            if !state.replicas.contains(&self.shared.broker_id) {
                 continue;
             }
             let tp = TopicPartition {
@@ -53,15 +177,18 @@ impl ReplicaManager {
             if self.partitions.contains_key(&tp) {
                 continue;
             }
-            let log = self.logs.open_partition(&tp, config.clone())?;
-            let partition = Partition::new(
-                tp.clone(),
-                log,
-                state.leader_epoch,
-                state.isr.len(),
+            let partition = self.open(&tp, config.clone(), min_isr)?;
+            partition.apply(
+                &LeaderAndIsr {
+                    leader: state.leader,
+                    leader_epoch: state.leader_epoch,
+                    isr: state.isr.clone(),
+                    replicas: state.replicas.clone(),
+                    controller_epoch: 0,
+                    state_version: 0,
+                },
                 min_isr,
             );
-            self.partitions.insert(tp, Arc::new(partition));
         }
         Ok(())
     }
@@ -74,11 +201,121 @@ impl ReplicaManager {
                 topic: name.clone(),
                 partition: state.partition,
             };
-            if self.partitions.remove(&tp).is_some() || self.logs.get(&tp).is_some() {
+            self.fetchers.remove(&tp);
+            let hosted = self.partitions.remove(&tp);
+            if let Some((_, p)) = &hosted {
+                p.stop();
+            }
+            if hosted.is_some() || self.logs.get(&tp).is_some() {
                 self.logs.delete_partition(&tp)?;
             }
         }
         Ok(())
+    }
+
+    fn open(
+        &self,
+        tp: &TopicPartition,
+        config: LogConfig,
+        min_isr: i32,
+    ) -> Result<Arc<Partition>, LogError> {
+        let log = self.logs.open_partition(tp, config)?;
+        let hw = self.checkpointed.lock().remove(tp);
+        let fresh = Arc::new(Partition::new(
+            tp.clone(),
+            log,
+            self.shared.clone(),
+            min_isr,
+            hw,
+        ));
+        Ok(self
+            .partitions
+            .entry(tp.clone())
+            .or_insert(fresh)
+            .value()
+            .clone())
+    }
+
+    /// Opens the log if needed and makes this broker leader or follower at `state.leader_epoch`.
+    /// States with a lower leader_epoch than the current one are ignored (Unchanged); same epoch
+    /// with a new isr/state_version just refreshes those (an older state_version is ignored).
+    /// Idempotent. The log config of an open log is replaced by `config`.
+    pub fn apply_state(
+        &self,
+        tp: &TopicPartition,
+        config: LogConfig,
+        min_isr: i32,
+        state: LeaderAndIsr,
+    ) -> Result<RoleChange, LogError> {
+        let existing = self.partitions.get(tp).map(|p| p.value().clone());
+        let partition = match existing {
+            Some(p) => {
+                p.log.set_config(config);
+                p
+            }
+            None => self.open(tp, config, min_isr)?,
+        };
+        let change = partition.apply(&state, min_isr);
+        match change {
+            RoleChange::BecameLeader => self.fetchers.remove(tp),
+            RoleChange::BecameFollower => {
+                self.fetchers
+                    .add(partition.clone(), state.leader, state.leader_epoch)
+            }
+            // A follower whose fetcher was stopped (stop_replica without delete) resumes.
+            RoleChange::Unchanged if partition.is_follower() => self.fetchers.ensure(
+                partition.clone(),
+                partition.leader(),
+                partition.leader_epoch(),
+            ),
+            RoleChange::Unchanged => {}
+        }
+        Ok(change)
+    }
+
+    /// Stops replicating a partition: its fetcher is removed. With `delete` the partition is no
+    /// longer hosted (produce and reads get UNKNOWN_TOPIC_OR_PARTITION, waiting produces end) and
+    /// its log is deleted. Without it (Kafka's StopReplica with deletePartition=false, sent during
+    /// controlled shutdown) the replica keeps its state and log; the next `apply_state` resumes it.
+    pub fn stop_replica(&self, tp: &TopicPartition, delete: bool) -> Result<(), LogError> {
+        self.fetchers.remove(tp);
+        info!(partition = %tp, delete, "stopped replica");
+        if delete {
+            if let Some((_, p)) = self.partitions.remove(tp) {
+                p.stop();
+            }
+            self.logs.delete_partition(tp)?;
+        }
+        Ok(())
+    }
+
+    /// Metadata store session lost / shutting down: every leader stops accepting produce
+    /// (NOT_LEADER_OR_FOLLOWER) until its next `apply_state`.
+    pub fn fence_leaders(&self) {
+        for p in self.all() {
+            p.fence();
+        }
+    }
+
+    /// Stops every fetcher and background task, waits for the fetchers to end, then writes the
+    /// high watermark checkpoint. Call it before closing the logs.
+    pub async fn shutdown(&self) {
+        let tasks: Vec<JoinHandle<()>> = self.tasks.lock().drain(..).collect();
+        for t in &tasks {
+            t.abort();
+        }
+        self.fetchers.shutdown().await;
+        if let Err(e) = self.checkpoint_high_watermarks() {
+            warn!(error = %e, "writing the high watermark checkpoint failed");
+        }
+    }
+
+    /// Writes every hosted partition's high watermark to `replication-offset-checkpoint`.
+    pub fn checkpoint_high_watermarks(&self) -> Result<(), LogError> {
+        write_high_watermarks(
+            &self.partitions,
+            &self.logs.dir().join(HIGH_WATERMARK_CHECKPOINT),
+        )
     }
 
     pub fn partition(&self, topic: &str, partition: i32) -> Option<Arc<Partition>> {
@@ -87,5 +324,153 @@ impl ReplicaManager {
             partition,
         };
         self.partitions.get(&tp).map(|p| p.clone())
+    }
+
+    /// Every hosted partition, sorted.
+    pub fn hosted(&self) -> Vec<TopicPartition> {
+        let mut v: Vec<TopicPartition> = self.partitions.iter().map(|e| e.key().clone()).collect();
+        v.sort();
+        v
+    }
+
+    /// Leader broker ids this broker runs a fetcher for (diagnostics, tests).
+    pub fn fetcher_leaders(&self) -> Vec<i32> {
+        self.fetchers.leaders()
+    }
+
+    /// Runs one ISR lag check over every led partition now (the periodic task does the same).
+    pub fn check_isr_lag(&self) {
+        let now = now_ms();
+        for p in self.all() {
+            p.maybe_shrink_isr(now);
+        }
+    }
+
+    fn all(&self) -> Vec<Arc<Partition>> {
+        self.partitions.iter().map(|e| e.value().clone()).collect()
+    }
+}
+
+impl Drop for ReplicaManager {
+    fn drop(&mut self) {
+        for t in self.tasks.lock().drain(..) {
+            t.abort();
+        }
+    }
+}
+
+fn write_high_watermarks(
+    partitions: &DashMap<TopicPartition, Arc<Partition>>,
+    path: &std::path::Path,
+) -> Result<(), LogError> {
+    let entries = partitions
+        .iter()
+        .map(|e| (e.key().clone(), e.value().high_watermark()))
+        .collect();
+    write_checkpoint(path, &entries)
+}
+
+/// Kafka's highwatermark-checkpoint task.
+async fn checkpoint_task(
+    partitions: Weak<DashMap<TopicPartition, Arc<Partition>>>,
+    path: std::path::PathBuf,
+    period: Duration,
+) {
+    let mut ticker = tokio::time::interval(period);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticker.tick().await;
+    loop {
+        ticker.tick().await;
+        let Some(map) = partitions.upgrade() else {
+            return;
+        };
+        let path = path.clone();
+        let written = tokio::task::spawn_blocking(move || write_high_watermarks(&map, &path)).await;
+        match written {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => warn!(error = %e, "writing the high watermark checkpoint failed"),
+            Err(e) => warn!(error = %e, "high watermark checkpoint task failed"),
+        }
+    }
+}
+
+/// Kafka's isr-expiration task: every `period`, each leader drops followers that lag.
+async fn lag_check(partitions: Weak<DashMap<TopicPartition, Arc<Partition>>>, period: Duration) {
+    let mut ticker = tokio::time::interval(period);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticker.tick().await;
+    loop {
+        ticker.tick().await;
+        let Some(map) = partitions.upgrade() else {
+            return;
+        };
+        let list: Vec<Arc<Partition>> = map.iter().map(|e| e.value().clone()).collect();
+        drop(map);
+        let now = now_ms();
+        for p in list {
+            p.maybe_shrink_isr(now);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::log::batch::test_util::batch;
+
+    fn state(leader: i32, epoch: i32, isr: &[i32]) -> LeaderAndIsr {
+        LeaderAndIsr {
+            leader,
+            leader_epoch: epoch,
+            isr: isr.to_vec(),
+            replicas: vec![1, 2],
+            controller_epoch: 1,
+            state_version: 0,
+        }
+    }
+
+    #[test]
+    fn high_watermark_survives_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let tp = TopicPartition::new("t", 0);
+        {
+            let logs = LogManager::open(dir.path()).unwrap();
+            let rm = ReplicaManager::new(1, logs.clone(), ReplicationSettings::default());
+            let change = rm
+                .apply_state(&tp, LogConfig::default(), 1, state(1, 0, &[1, 2]))
+                .unwrap();
+            assert_eq!(change, RoleChange::BecameLeader);
+            let p = rm.partition("t", 0).unwrap();
+            p.append_as_leader(&batch(5, 0), 1, 0).unwrap();
+            p.record_follower_fetch(2, 3, 0, 0).unwrap();
+            assert_eq!(p.high_watermark(), 3);
+            rm.checkpoint_high_watermarks().unwrap();
+            logs.shutdown().unwrap();
+        }
+        let logs = LogManager::open(dir.path()).unwrap();
+        let rm = ReplicaManager::new(1, logs, ReplicationSettings::default());
+        rm.apply_state(&tp, LogConfig::default(), 1, state(2, 1, &[1, 2]))
+            .unwrap();
+        let p = rm.partition("t", 0).unwrap();
+        assert_eq!(p.high_watermark(), 3);
+        assert!(!p.is_leader());
+        assert_eq!(rm.hosted(), vec![tp.clone()]);
+        rm.stop_replica(&tp, true).unwrap();
+        assert!(rm.hosted().is_empty());
+        assert!(rm.logs().get(&tp).is_none());
+    }
+
+    #[test]
+    fn standalone_hosting_keeps_hw_at_log_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let logs = LogManager::open(dir.path()).unwrap();
+        let rm = ReplicaManager::new(0, logs, ReplicationSettings::default());
+        let tp = TopicPartition::new("t", 0);
+        rm.apply_state(&tp, LogConfig::default(), 1, LeaderAndIsr::standalone(0, 0))
+            .unwrap();
+        let p = rm.partition("t", 0).unwrap();
+        p.append_as_leader(&batch(4, 0), -1, 0).unwrap();
+        assert_eq!(p.high_watermark(), 4);
+        assert_eq!(p.replication_status(4).map(|r| r.is_ok()), Some(true));
     }
 }

@@ -89,6 +89,9 @@ pub async fn dispatch(
         ApiKey::OffsetCommit => handle!(OffsetCommitRequest, api::offsets::offset_commit),
         ApiKey::OffsetFetch => handle!(OffsetFetchRequest, api::offsets::offset_fetch),
         ApiKey::OffsetDelete => handle!(OffsetDeleteRequest, api::offsets::offset_delete),
+        ApiKey::OffsetForLeaderEpoch => {
+            handle!(OffsetForLeaderEpochRequest, api::leader_epoch::handle)
+        }
         other => Err(FrameError::Malformed(format!("{other:?} is not served"))),
     }
 }

@@ -28,10 +28,16 @@
 //!   them, so a leader cut off from ZooKeeper cannot acknowledge writes the new leader lacks.
 
 pub mod client;
+pub mod controller;
+pub mod decisions;
+pub mod link;
+pub mod metadata;
 pub mod paths;
 pub mod store;
+pub mod view;
 pub mod znodes;
 
 pub use client::{CreateMode, Op, OpResult, SessionEvents, Watch, WatchEvent, ZkClient, ZkError};
+pub use metadata::{StartError, ZkCluster};
 pub use paths::ConnectString;
-pub use store::{Election, StoreError, ZkStore};
+pub use store::{ControllerFence, Election, StoreError, ZkStore};

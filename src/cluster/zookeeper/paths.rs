@@ -62,6 +62,14 @@ pub fn persistent_paths() -> Vec<String> {
     paths
 }
 
+/// Odradek's channel for controlled shutdown (Kafka used the ControlledShutdown RPC): a broker
+/// about to stop creates the ephemeral `<this>/<id>`, and the controller moves its leaderships.
+pub const CONTROLLED_SHUTDOWN: &str = "/admin/controlled_shutdown";
+
+pub fn controlled_shutdown(id: i32) -> String {
+    format!("{CONTROLLED_SHUTDOWN}/{id}")
+}
+
 pub fn broker(id: i32) -> String {
     format!("{BROKER_IDS}/{id}")
 }

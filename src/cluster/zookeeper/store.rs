@@ -43,6 +43,23 @@ pub enum Election {
     Lost { controller: Option<i32> },
 }
 
+/// The controller's proof of office: writes made with it fail once another controller has
+/// bumped `/controller_epoch`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ControllerFence {
+    pub epoch: i32,
+    pub epoch_zk_version: i32,
+}
+
+impl ControllerFence {
+    fn check(&self) -> Op {
+        Op::Check {
+            path: paths::CONTROLLER_EPOCH.into(),
+            version: self.epoch_zk_version,
+        }
+    }
+}
+
 /// How many times an optimistic update retries after losing a race.
 const MAX_RETRIES: usize = 100;
 
@@ -404,6 +421,99 @@ impl ZkStore {
             )
             .await?;
         Ok(stat.version)
+    }
+
+    /// Creates a partition state as controller (fenced by the controller epoch); returns its
+    /// zk version.
+    pub async fn create_partition_state_fenced(
+        &self,
+        fence: ControllerFence,
+        topic: &str,
+        partition: i32,
+        state: &PartitionStateZnode,
+    ) -> StoreResult<i32> {
+        if self.client.exists(&paths::topic(topic)).await?.is_none() {
+            return Err(StoreError::UnknownTopic(topic.to_string()));
+        }
+        self.client
+            .ensure_path(&paths::partition(topic, partition))
+            .await?;
+        let ops = [
+            fence.check(),
+            Op::Create {
+                path: paths::partition_state(topic, partition),
+                data: state.encode(),
+                mode: CreateMode::Persistent,
+            },
+        ];
+        let results = self.client.multi(&ops).await?;
+        Ok(match results.get(1) {
+            Some(OpResult::Created { stat, .. }) => stat.version,
+            _ => 0,
+        })
+    }
+
+    /// Rewrites a partition state as controller, if still at `expected_version` and the
+    /// controller epoch is unchanged; returns the new zk version.
+    pub async fn update_partition_state_fenced(
+        &self,
+        fence: ControllerFence,
+        topic: &str,
+        partition: i32,
+        state: &PartitionStateZnode,
+        expected_version: i32,
+    ) -> StoreResult<i32> {
+        let ops = [
+            fence.check(),
+            Op::SetData {
+                path: paths::partition_state(topic, partition),
+                data: state.encode(),
+                version: expected_version,
+            },
+        ];
+        let results = self.client.multi(&ops).await?;
+        Ok(match results.get(1) {
+            Some(OpResult::SetData { stat }) => stat.version,
+            _ => expected_version + 1,
+        })
+    }
+
+    /// Rewrites a topic assignment as controller (fenced), if still at `expected_version`.
+    pub async fn set_topic_assignment_fenced(
+        &self,
+        fence: ControllerFence,
+        name: &str,
+        assignment: &TopicAssignment,
+        expected_version: i32,
+    ) -> StoreResult<()> {
+        let ops = [
+            fence.check(),
+            Op::SetData {
+                path: paths::topic(name),
+                data: assignment.encode(),
+                version: expected_version,
+            },
+        ];
+        self.client.multi(&ops).await?;
+        Ok(())
+    }
+
+    // -- controlled shutdown -------------------------------------------------------------------
+
+    /// Asks the controller to move this broker's leaderships away (ephemeral request znode).
+    pub async fn request_controlled_shutdown(&self, broker: i32) -> StoreResult<()> {
+        match self
+            .client
+            .create_with_parents(
+                &paths::controlled_shutdown(broker),
+                &[],
+                CreateMode::Ephemeral,
+            )
+            .await
+        {
+            Ok(_) | Err(ZkError::NodeExists) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
     }
 
     // -- deletion ------------------------------------------------------------------------------

@@ -1,0 +1,122 @@
+//! Cluster mode: applies each new metadata view to this broker's replicas. Every partition
+//! this broker is assigned becomes leader or follower at the state's leader epoch, partitions
+//! no longer assigned stop (and are deleted with their topic), and group coordination follows
+//! the leadership of `__consumer_offsets` partitions. While the metadata session is not usable,
+//! every leader is fenced instead.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use tokio::sync::watch;
+use tracing::{error, info};
+
+use super::Broker;
+use crate::cluster::{PartitionState, TopicMetadata};
+use crate::config::topic::{log_config, min_insync_replicas};
+use crate::group::OFFSETS_TOPIC;
+use crate::log::TopicPartition;
+use crate::maintenance::now_ms;
+use crate::replica::{LeaderAndIsr, RoleChange};
+
+/// Applies metadata changes until `stop`.
+pub async fn run(broker: Arc<Broker>, mut stop: watch::Receiver<bool>) {
+    let mut versions = broker.cluster.subscribe();
+    loop {
+        let version = *versions.borrow_and_update();
+        if version.usable {
+            let b = broker.clone();
+            if let Err(e) = tokio::task::spawn_blocking(move || apply_all(&b)).await {
+                error!(error = %e, "applying cluster metadata panicked");
+            }
+        } else {
+            broker.replicas.fence_leaders();
+        }
+        tokio::select! {
+            _ = stop.changed() => return,
+            changed = versions.changed() => if changed.is_err() { return },
+        }
+    }
+}
+
+/// Brings every hosted replica in line with the current metadata.
+pub fn apply_all(broker: &Broker) {
+    let topics = broker.cluster.topics();
+    let mut assigned = HashSet::new();
+    for topic in &topics {
+        for tp in apply_topic(broker, topic) {
+            assigned.insert(tp);
+        }
+    }
+    let known: HashSet<&str> = topics.iter().map(|t| t.name.as_str()).collect();
+    for tp in broker.replicas.hosted() {
+        if assigned.contains(&tp) {
+            continue;
+        }
+        let deleted = !known.contains(&*tp.topic);
+        if let Err(e) = broker.replicas.stop_replica(&tp, deleted) {
+            error!(partition = %tp, error = %e, "stopping replica failed");
+        }
+        if &*tp.topic == OFFSETS_TOPIC {
+            broker.groups.unload_partition(tp.partition);
+        }
+    }
+}
+
+/// Applies the states of one topic's partitions assigned to this broker; returns them.
+pub fn apply_topic(broker: &Broker, topic: &TopicMetadata) -> Vec<TopicPartition> {
+    let me = broker.broker_id();
+    let name: Arc<str> = Arc::from(topic.name.as_str());
+    let config = log_config(&topic.configs, &broker.config);
+    let min_isr = min_insync_replicas(&topic.configs, &broker.config);
+    let mut applied = Vec::new();
+    for p in topic.partitions.iter().filter(|p| p.replicas.contains(&me)) {
+        let tp = TopicPartition {
+            topic: name.clone(),
+            partition: p.partition,
+        };
+        applied.push(tp.clone());
+        if p.leader_epoch < 0 {
+            continue; // No state written yet.
+        }
+        match broker
+            .replicas
+            .apply_state(&tp, config.clone(), min_isr, leader_and_isr(p))
+        {
+            Ok(change) => on_role_change(broker, &tp, change),
+            Err(e) => {
+                error!(partition = %tp, error = %e, "cannot host replica: its log is unusable")
+            }
+        }
+    }
+    applied
+}
+
+fn leader_and_isr(p: &PartitionState) -> LeaderAndIsr {
+    LeaderAndIsr {
+        leader: p.leader,
+        leader_epoch: p.leader_epoch,
+        isr: p.isr.clone(),
+        replicas: p.replicas.clone(),
+        controller_epoch: p.controller_epoch,
+        state_version: p.state_version,
+    }
+}
+
+fn on_role_change(broker: &Broker, tp: &TopicPartition, change: RoleChange) {
+    if &*tp.topic != OFFSETS_TOPIC {
+        return;
+    }
+    match change {
+        RoleChange::BecameLeader => {
+            broker
+                .groups
+                .load_partition(&broker.replicas, tp.partition, now_ms());
+            info!(
+                partition = tp.partition,
+                "now coordinating the groups of this offsets partition"
+            );
+        }
+        RoleChange::BecameFollower => broker.groups.unload_partition(tp.partition),
+        RoleChange::Unchanged => {}
+    }
+}

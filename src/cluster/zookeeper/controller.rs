@@ -1,0 +1,290 @@
+//! The controller: every broker runs this loop; the one that wins the election in ZooKeeper
+//! (`/controller` + `/controller_epoch`) applies [`decide`] to each new view of the cluster,
+//! deletes topics marked for deletion and moves leaderships of brokers in controlled shutdown.
+//! Every write is fenced by the controller epoch, so a deposed controller changes nothing.
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+use tracing::{debug, info, warn};
+
+use super::client::ZkError;
+use super::decisions::{decide, Action, Inputs};
+use super::metadata::ZkCluster;
+use super::paths;
+use super::store::{ControllerFence, Election, StoreError, ZkStore};
+
+/// Pause after a failed election or ZooKeeper error.
+const BACKOFF: Duration = Duration::from_millis(500);
+
+/// Why this broker stopped being controller.
+#[derive(Debug)]
+enum Deposed {
+    Stopping,
+    /// Another controller took over, or the session is gone.
+    Lost(String),
+}
+
+/// Runs the election / controller loop until `stop`.
+pub async fn run(cluster: Arc<ZkCluster>, mut stop: watch::Receiver<bool>) {
+    let mut version = cluster.subscribe_version();
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        if !cluster.usable() || cluster.view().me.registration_zxid == i64::MAX {
+            tokio::select! {
+                _ = stop.changed() => return,
+                _ = version.changed() => continue,
+            }
+        }
+        let store = cluster.store();
+        match store.elect_controller(cluster.broker_id()).await {
+            Ok(Election::Won {
+                epoch,
+                epoch_zk_version,
+            }) => {
+                let fence = ControllerFence {
+                    epoch,
+                    epoch_zk_version,
+                };
+                info!(epoch, "this broker is now the controller");
+                match serve(&cluster, &store, fence, &mut stop).await {
+                    Deposed::Stopping => {
+                        let _ = store.resign_controller().await;
+                        return;
+                    }
+                    Deposed::Lost(why) => info!(epoch, reason = %why, "no longer controller"),
+                }
+            }
+            Ok(Election::Lost { controller }) => {
+                debug!(?controller, "another broker is controller");
+                if wait_for_vacancy(&store, &mut stop, &mut version)
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+            Err(e) => {
+                debug!(error = %e, "controller election failed");
+                tokio::time::sleep(BACKOFF).await;
+            }
+        }
+    }
+}
+
+/// Waits until `/controller` is gone (or the session changes). Err when stopping.
+async fn wait_for_vacancy(
+    store: &ZkStore,
+    stop: &mut watch::Receiver<bool>,
+    version: &mut watch::Receiver<crate::cluster::MetadataVersion>,
+) -> Result<(), ()> {
+    match store.client().exists_and_watch(paths::CONTROLLER).await {
+        Ok((Some(_), w)) => {
+            let session = store.client().session_id();
+            let vacated = w.changed();
+            tokio::pin!(vacated);
+            loop {
+                tokio::select! {
+                    _ = stop.changed() => return Err(()),
+                    _ = &mut vacated => return Ok(()),
+                    _ = version.changed() => {
+                        // A new session: the watch belongs to the old one.
+                        if store.client().session_id() != session || !matches!(store.client().state(), super::client::SessionState::SyncConnected) {
+                            tokio::time::sleep(BACKOFF).await;
+                            return Ok(());
+                        }
+                    }
+                }
+            }
+        }
+        Ok((None, _)) => Ok(()),
+        Err(_) => {
+            tokio::time::sleep(BACKOFF).await;
+            Ok(())
+        }
+    }
+}
+
+/// The controller's work while in office.
+async fn serve(
+    cluster: &Arc<ZkCluster>,
+    store: &ZkStore,
+    fence: ControllerFence,
+    stop: &mut watch::Receiver<bool>,
+) -> Deposed {
+    let settings = cluster.settings().clone();
+    let mut version = cluster.subscribe_version();
+    let (kick_tx, mut kick) = mpsc::unbounded_channel::<()>();
+    let shutdown_watch = Armed::default();
+    let deletions_watch = Armed::default();
+    let rebalance_every = Duration::from_millis(settings.leader_imbalance_check_interval_ms);
+    let mut next_rebalance = Instant::now() + rebalance_every;
+    loop {
+        if *stop.borrow() {
+            return Deposed::Stopping;
+        }
+        if store.client().session_id() != cluster.store().client().session_id() {
+            return Deposed::Lost("ZooKeeper session replaced".into());
+        }
+        match still_controller(store, fence).await {
+            Ok(true) => {}
+            Ok(false) => return Deposed::Lost("controller epoch moved on".into()),
+            Err(e) if e.is_session_lost() => return Deposed::Lost(e.to_string()),
+            Err(_) => {}
+        }
+        let shutting_down =
+            match watched_children(store, paths::CONTROLLED_SHUTDOWN, &shutdown_watch, &kick_tx)
+                .await
+            {
+                Ok(ids) => ids.iter().filter_map(|n| n.parse().ok()).collect(),
+                Err(e) => {
+                    debug!(error = %e, "reading controlled shutdown requests failed");
+                    BTreeSet::new()
+                }
+            };
+        if let Err(e) = delete_marked_topics(store, &deletions_watch, &kick_tx).await {
+            debug!(error = %e, "topic deletion pass failed");
+        }
+        let rebalance = settings.auto_leader_rebalance_enable && Instant::now() >= next_rebalance;
+        if rebalance {
+            next_rebalance = Instant::now() + rebalance_every;
+        }
+        let view = cluster.view();
+        let inputs = Inputs {
+            live: view.brokers.iter().map(|(id, b)| (*id, b.epoch)).collect(),
+            shutting_down,
+            controller_epoch: fence.epoch,
+            unclean_default: settings.unclean_leader_election_enable,
+            rebalance,
+            imbalance_percentage: settings.leader_imbalance_per_broker_percentage,
+        };
+        let actions = decide(&view, &inputs);
+        for action in &actions {
+            if let Err(e) = execute(store, fence, action).await {
+                match e {
+                    StoreError::Zk(ZkError::BadVersion)
+                    | StoreError::Zk(ZkError::NodeExists)
+                    | StoreError::Zk(ZkError::NoNode)
+                    | StoreError::UnknownTopic(_) => {
+                        debug!(?action, "controller write lost a race; will re-read");
+                    }
+                    StoreError::Zk(ref z) if z.is_session_lost() => {
+                        return Deposed::Lost(e.to_string())
+                    }
+                    other => warn!(?action, error = %other, "controller write failed"),
+                }
+            }
+        }
+        tokio::select! {
+            _ = stop.changed() => return Deposed::Stopping,
+            _ = version.changed() => {}
+            _ = kick.recv() => {}
+            _ = tokio::time::sleep_until(next_rebalance) => {}
+        }
+    }
+}
+
+async fn still_controller(store: &ZkStore, fence: ControllerFence) -> Result<bool, ZkError> {
+    match store.controller_epoch().await {
+        Ok(current) => Ok(current == Some((fence.epoch, fence.epoch_zk_version))),
+        Err(StoreError::Zk(e)) => Err(e),
+        Err(e) => Err(ZkError::Other(e.to_string())),
+    }
+}
+
+async fn execute(
+    store: &ZkStore,
+    fence: ControllerFence,
+    action: &Action,
+) -> Result<(), StoreError> {
+    match action {
+        Action::CreateState {
+            topic,
+            partition,
+            state,
+        } => {
+            store
+                .create_partition_state_fenced(fence, topic, *partition, state)
+                .await?;
+            info!(topic, partition, leader = state.leader, leader_epoch = state.leader_epoch, isr = ?state.isr, "partition online");
+        }
+        Action::UpdateState {
+            topic,
+            partition,
+            state,
+            expected_version,
+        } => {
+            store
+                .update_partition_state_fenced(fence, topic, *partition, state, *expected_version)
+                .await?;
+            info!(topic, partition, leader = state.leader, leader_epoch = state.leader_epoch, isr = ?state.isr, "partition state changed");
+        }
+        Action::AssignTopicId {
+            topic,
+            assignment,
+            expected_version,
+        } => {
+            store
+                .set_topic_assignment_fenced(fence, topic, assignment, *expected_version)
+                .await?;
+            info!(topic, "topic id assigned");
+        }
+    }
+    Ok(())
+}
+
+/// Whether a one-shot watch is armed; cleared when it fires.
+#[derive(Clone, Default)]
+struct Armed(Arc<AtomicBool>);
+
+impl Armed {
+    fn is_armed(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+
+    /// Arms `watch`: when it fires, the controller loop is kicked.
+    fn arm(&self, watch: super::client::Watch, kick: &mpsc::UnboundedSender<()>) {
+        self.0.store(true, Ordering::Release);
+        let flag = self.0.clone();
+        let kick = kick.clone();
+        tokio::spawn(async move {
+            watch.changed().await;
+            flag.store(false, Ordering::Release);
+            let _ = kick.send(());
+        });
+    }
+}
+
+/// Children of `path`, arming a watch on it unless one is armed already.
+async fn watched_children(
+    store: &ZkStore,
+    path: &str,
+    armed: &Armed,
+    kick: &mpsc::UnboundedSender<()>,
+) -> Result<Vec<String>, StoreError> {
+    store.client().ensure_path(path).await?;
+    if armed.is_armed() {
+        return Ok(store.client().children(path).await?);
+    }
+    let (names, watch) = store.client().children_and_watch(path).await?;
+    armed.arm(watch, kick);
+    Ok(names)
+}
+
+async fn delete_marked_topics(
+    store: &ZkStore,
+    armed: &Armed,
+    kick: &mpsc::UnboundedSender<()>,
+) -> Result<(), StoreError> {
+    for name in watched_children(store, paths::ADMIN_DELETE_TOPICS, armed, kick).await? {
+        store.delete_topic_znodes(&name).await?;
+        info!(topic = %name, "topic deleted");
+    }
+    Ok(())
+}

@@ -1,0 +1,304 @@
+//! The ZooKeeper metadata backend and the controller against a real ZooKeeper, with three
+//! brokers' metadata sessions in one process (no logs, no replication): leader election on
+//! topic creation, failover when a broker's session ends, controller failover, controlled
+//! shutdown, preferred-leader return, partition addition, deletion and producer ids.
+
+#[path = "common/zookeeper.rs"]
+mod zk_harness;
+
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use odradek::cluster::zookeeper::{controller, ZkCluster};
+use odradek::cluster::{BrokerInfo, ClusterMetadata, NewTopic, TopicMetadata};
+use odradek::config::ClusterSettings;
+use tokio::sync::watch;
+use zk_harness::ZkServer;
+
+async fn bounded<F: Future<Output = ()>>(limit_secs: u64, body: F) {
+    tokio::time::timeout(Duration::from_secs(limit_secs), body)
+        .await
+        .expect("test exceeded its time limit");
+}
+
+async fn eventually<F: FnMut() -> bool>(limit: Duration, mut check: F) -> bool {
+    let deadline = tokio::time::Instant::now() + limit;
+    while !check() {
+        if tokio::time::Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    true
+}
+
+fn settings() -> ClusterSettings {
+    ClusterSettings {
+        zookeeper_session_timeout_ms: 6000,
+        zookeeper_connection_timeout_ms: 6000,
+        unclean_leader_election_enable: false,
+        auto_leader_rebalance_enable: true,
+        leader_imbalance_check_interval_ms: 1000,
+        leader_imbalance_per_broker_percentage: 10,
+        controlled_shutdown_enable: true,
+        controlled_shutdown_max_retries: 1,
+        controlled_shutdown_retry_backoff_ms: 5000,
+    }
+}
+
+/// One broker's metadata side: its session, watcher and controller loop.
+struct Node {
+    cluster: Arc<ZkCluster>,
+    stop: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Node {
+    async fn start(connect: &str, id: i32) -> Node {
+        let me = BrokerInfo {
+            id,
+            host: "127.0.0.1".into(),
+            port: 9000 + id as u16,
+            rack: None,
+        };
+        let cluster = ZkCluster::connect(connect, me, settings(), "test-cluster-id-000001")
+            .await
+            .expect("connect");
+        cluster.register().await.expect("register");
+        let (stop, stopped) = watch::channel(false);
+        let tasks = vec![
+            cluster.spawn_watcher(stopped.clone()),
+            tokio::spawn(controller::run(cluster.clone(), stopped)),
+        ];
+        Node {
+            cluster,
+            stop,
+            tasks,
+        }
+    }
+
+    /// Stops the loops and closes the session, as a broker that exits.
+    async fn stop(self) {
+        let _ = self.stop.send(true);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+        self.cluster.close().await;
+    }
+}
+
+async fn three_nodes(zk: &ZkServer) -> Vec<Node> {
+    let connect = zk.connect_string_with_chroot("/kafka");
+    let mut nodes = Vec::new();
+    for id in 1..=3 {
+        nodes.push(Node::start(&connect, id).await);
+    }
+    for n in &nodes {
+        assert!(
+            eventually(Duration::from_secs(10), || n.cluster.live_brokers().len()
+                == 3)
+            .await,
+            "broker {} does not see 3 brokers",
+            n.cluster.broker_id()
+        );
+    }
+    nodes
+}
+
+fn spec(name: &str, partitions: i32, rf: i16) -> NewTopic {
+    NewTopic {
+        name: name.into(),
+        num_partitions: partitions,
+        replication_factor: rf,
+        assignments: None,
+        configs: Default::default(),
+    }
+}
+
+fn all_led(t: &TopicMetadata) -> bool {
+    t.partitions.iter().all(|p| p.leader >= 0)
+}
+
+fn start_server() -> ZkServer {
+    assert!(
+        zk_harness::zookeeper_available(),
+        "ZooKeeper is not installed: apt-get install -y zookeeper"
+    );
+    ZkServer::start()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn topic_creation_elects_leaders_seen_by_every_broker() {
+    let zk = tokio::task::spawn_blocking(start_server).await.expect("zk");
+    bounded(60, async {
+        let nodes = three_nodes(&zk).await;
+        let topic = nodes[1]
+            .cluster
+            .create_topic(spec("events", 5, 3), false)
+            .await
+            .expect("create");
+        assert_eq!(topic.partitions.len(), 5);
+        assert!(
+            all_led(&topic),
+            "create returns once leaders are elected: {topic:?}"
+        );
+        let leaders: BTreeSet<i32> = topic.partitions.iter().map(|p| p.leader).collect();
+        assert_eq!(leaders.len(), 3, "leaders spread over the brokers");
+        for p in &topic.partitions {
+            assert_eq!(p.isr.len(), 3);
+            assert_eq!(p.leader, p.replicas[0], "the preferred replica leads");
+        }
+        for n in &nodes {
+            assert!(
+                eventually(Duration::from_secs(5), || n
+                    .cluster
+                    .topic("events")
+                    .is_some_and(|t| t.partitions == topic.partitions))
+                .await
+            );
+        }
+        let controllers: BTreeSet<i32> = nodes.iter().map(|n| n.cluster.controller_id()).collect();
+        assert_eq!(controllers.len(), 1, "one controller seen by all");
+        assert!(matches!(
+            nodes[0]
+                .cluster
+                .create_topic(spec("events", 1, 1), false)
+                .await,
+            Err(odradek::cluster::ClusterError::TopicAlreadyExists(_))
+        ));
+        assert!(matches!(
+            nodes[0]
+                .cluster
+                .create_topic(spec("big", 1, 4), false)
+                .await,
+            Err(odradek::cluster::ClusterError::InvalidReplicationFactor(_))
+        ));
+        for n in nodes {
+            n.stop().await;
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_broker_loses_leadership_and_isr_membership_and_the_controller_fails_over() {
+    let zk = tokio::task::spawn_blocking(start_server).await.expect("zk");
+    bounded(90, async {
+        let mut nodes = three_nodes(&zk).await;
+        nodes[0]
+            .cluster
+            .create_topic(spec("t", 6, 3), false)
+            .await
+            .expect("create");
+        let controller = nodes[0].cluster.controller_id();
+        let victim_index = nodes
+            .iter()
+            .position(|n| n.cluster.broker_id() == controller)
+            .expect("controller is one of ours");
+        let victim = nodes.remove(victim_index);
+        let victim_id = victim.cluster.broker_id();
+        victim.stop().await;
+        let observer = &nodes[0].cluster;
+        assert!(
+            eventually(Duration::from_secs(15), || {
+                let Some(t) = observer.topic("t") else {
+                    return false;
+                };
+                observer.controller_id() >= 0
+                    && observer.controller_id() != victim_id
+                    && t.partitions.iter().all(|p| {
+                        p.leader >= 0 && p.leader != victim_id && !p.isr.contains(&victim_id)
+                    })
+            })
+            .await,
+            "new controller, leaders and ISRs without broker {victim_id}: {:?}",
+            observer.topic("t")
+        );
+        // The new controller still creates topics.
+        let t2 = observer
+            .create_topic(spec("after", 2, 2), false)
+            .await
+            .expect("create");
+        assert!(all_led(&t2));
+        for n in nodes {
+            n.stop().await;
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn controlled_shutdown_hands_leadership_over_and_preferred_leaders_return() {
+    let zk = tokio::task::spawn_blocking(start_server).await.expect("zk");
+    bounded(90, async {
+        let mut nodes = three_nodes(&zk).await;
+        let connect = zk.connect_string_with_chroot("/kafka");
+        nodes[0]
+            .cluster
+            .create_topic(spec("t", 6, 3), false)
+            .await
+            .expect("create");
+        let leaving = nodes.remove(2);
+        let id = leaving.cluster.broker_id();
+        leaving.cluster.controlled_shutdown().await;
+        let view = nodes[0].cluster.clone();
+        assert!(
+            eventually(Duration::from_secs(5), || view
+                .topic("t")
+                .is_some_and(|t| t.partitions.iter().all(|p| p.leader != id)))
+            .await,
+            "broker {id} still leads after controlled shutdown: {:?}",
+            view.topic("t")
+        );
+        leaving.stop().await;
+        // Back again: not in any ISR (nothing replicates here), so nothing moves to it.
+        let back = Node::start(&connect, id).await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let t = view.topic("t").expect("topic");
+        assert!(t.partitions.iter().all(|p| p.leader != id));
+        assert!(t.partitions.iter().all(|p| !p.isr.contains(&id)));
+        back.stop().await;
+        for n in nodes {
+            n.stop().await;
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partitions_are_added_topics_deleted_and_producer_ids_unique() {
+    let zk = tokio::task::spawn_blocking(start_server).await.expect("zk");
+    bounded(60, async {
+        let nodes = three_nodes(&zk).await;
+        let c = &nodes[0].cluster;
+        c.create_topic(spec("grow", 2, 2), false)
+            .await
+            .expect("create");
+        let grown = c
+            .create_partitions("grow", 5, None, false)
+            .await
+            .expect("grow");
+        assert_eq!(grown.partitions.len(), 5);
+        assert!(all_led(&grown), "{grown:?}");
+        assert!(matches!(
+            c.create_partitions("grow", 3, None, false).await,
+            Err(odradek::cluster::ClusterError::InvalidPartitions(_))
+        ));
+        c.delete_topic("grow").await.expect("delete");
+        for n in &nodes {
+            assert!(eventually(Duration::from_secs(5), || n.cluster.topic("grow").is_none()).await);
+        }
+        let mut ids = BTreeSet::new();
+        for _ in 0..5 {
+            for n in &nodes {
+                assert!(ids.insert(n.cluster.allocate_producer_id().await.expect("pid")));
+            }
+        }
+        for n in nodes {
+            n.stop().await;
+        }
+    })
+    .await;
+}
