@@ -396,7 +396,7 @@ class Perf:
         return args
 
     def produce(self, port, topic, count, size, acks=1, linger_ms=5, partition=None, rate=None,
-                latency_file=None, timeout=600, brokers=None):
+                latency_file=None, timeout=600, brokers=None, extra=()):
         args = ["-P", "-t", topic, "-b", brokers or f"127.0.0.1:{port}", "-s", str(size),
                 "-c", str(count), "-a", str(acks), "-X", f"linger.ms={linger_ms}", "-q"]
         if partition is not None:
@@ -405,6 +405,7 @@ class Perf:
             args += ["-r", str(rate)]
         if latency_file:
             args += ["-l", "-A", latency_file]
+        args += list(extra)
         rc, text, path = self._run(args, timeout, "produce")
         m = PRODUCED.search(text)
         if not m:
@@ -524,7 +525,7 @@ def run_throughput_set(broker, perf, sizes, selected):
     return results
 
 
-def run_startup(odradek_bin, workdir, perf, sizes, restarts):
+def run_startup(odradek_bin, workdir, perf, sizes, restarts, keep=False):
     """Start-up with 1,000 partitions: create them, produce a little into each, stop cleanly,
     then time `restarts` restarts from process start until Metadata lists every partition with
     a leader. Also the idle RSS right after such a start."""
@@ -536,7 +537,9 @@ def run_startup(odradek_bin, workdir, perf, sizes, restarts):
         b.create_topics([("many", nparts)])
         log(f"start-up: CreateTopics with {nparts} partitions took {time.monotonic() - t0:.2f} s")
         t0 = time.monotonic()
-        perf.produce(b.port, "many", 20 * nparts, 100, linger_ms=5)
+        # sticky.partitioning.linger.ms=0: a random partition per record, so most partitions get some.
+        perf.produce(b.port, "many", 20 * nparts, 100, linger_ms=5,
+                     extra=["-X", "sticky.partitioning.linger.ms=0"])
         log(f"start-up: producing {20 * nparts} records took {time.monotonic() - t0:.2f} s")
     finally:
         b.stop()
@@ -565,7 +568,8 @@ def run_startup(odradek_bin, workdir, perf, sizes, restarts):
                         "idle_rss_anon_mib": st.get("RssAnon", 0) / MIB})
         finally:
             b.stop()
-    shutil.rmtree(b.dir, ignore_errors=True)
+    if not keep:
+        shutil.rmtree(b.dir, ignore_errors=True)
     return out
 
 
@@ -593,7 +597,7 @@ def dir_bytes(path):
     return total
 
 
-def run_recovery(odradek_bin, workdir, perf, sizes, kills):
+def run_recovery(odradek_bin, workdir, perf, sizes, kills, keep=False):
     """Fills one partition with recovery_mb MiB of 1 KiB records, then `kills` times: kill -9,
     restart, time until ListOffsets(latest) answers the log end offset of before the kill.
     One clean restart (SIGTERM) of the same data is timed for comparison."""
@@ -644,7 +648,8 @@ def run_recovery(odradek_bin, workdir, perf, sizes, kills):
                      "log_mib": log_bytes / MIB})
     finally:
         b.stop()
-        shutil.rmtree(b.dir, ignore_errors=True)
+        if not keep:
+            shutil.rmtree(b.dir, ignore_errors=True)
     return runs
 
 
@@ -1038,11 +1043,11 @@ def main():
                 run.setdefault("odradek", {})["cluster-acks-all"] = r
         if "odradek" in brokers and (selected is None or "startup" in selected):
             log(f"start-up timing with {sizes.startup_partitions} partitions ({max(runs, 3)} restarts)")
-            startup = run_startup(args.odradek, workdir, perf, sizes, max(runs, 3))
+            startup = run_startup(args.odradek, workdir, perf, sizes, max(runs, 3), args.keep)
         if "odradek" in brokers and (selected is None or "recovery" in selected):
             log(f"recovery timing after kill -9 ({sizes.recovery_mb} MiB log)")
             try:
-                recovery = run_recovery(args.odradek, workdir, perf, sizes, runs)
+                recovery = run_recovery(args.odradek, workdir, perf, sizes, runs, args.keep)
             except Exception as e:
                 recovery = {"error": str(e)}
     finally:
