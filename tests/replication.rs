@@ -296,6 +296,10 @@ async fn followers_replicate_join_the_isr_and_hold_the_high_watermark() {
         NOT_LEADER_OR_FOLLOWER
     );
     assert_eq!(consume(&mut on_follower).await.0, NOT_LEADER_OR_FOLLOWER);
+    assert_eq!(
+        epoch_end(&mut on_follower, 1, 1).await.0,
+        NOT_LEADER_OR_FOLLOWER
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -351,8 +355,8 @@ async fn divergent_follower_truncates_after_leader_change() {
     c.elect(1, 1, &[1, 2], &[1, 2]);
     let mut p1 = c.client(1).await;
     assert_eq!(produce(&mut p1, &["a", "b"], -1, 10_000).await, (0, 0));
-    eventually("follower has a, b", || {
-        c.partition(2).log.log_end_offset() == 2
+    eventually("follower has a, b and knows they are committed", || {
+        c.partition(2).log.log_end_offset() == 2 && c.partition(2).high_watermark() == 2
     })
     .await;
     // Broker 2 stops following; broker 1 writes a tail only it has.
@@ -368,6 +372,11 @@ async fn divergent_follower_truncates_after_leader_change() {
 
     // Broker 2 (in the ISR) becomes leader at epoch 2; broker 1 follows.
     c.elect(2, 2, &[1, 2], &[1, 2]);
+    assert_eq!(
+        c.partition(2).high_watermark(),
+        2,
+        "the stopped replica's high watermark was kept"
+    );
     let mut p2 = c.client(2).await;
     assert_eq!(produce(&mut p2, &["c"], 1, 10_000).await, (0, 2));
     eventually(
@@ -493,9 +502,11 @@ async fn leader_serves_followers_to_the_log_end_and_consumers_to_the_high_waterm
     assert_eq!(epoch_end(&mut leader, 1, 1).await, (0, 1, 2));
     assert_eq!(epoch_end(&mut leader, -1, 0).await, (0, 0, 0));
     assert_eq!(epoch_end(&mut leader, 0, 1).await.0, 74);
-    let mut follower = c.client(2).await;
+    // A stopped replica is not hosted any more.
+    let mut stopped = c.client(2).await;
     assert_eq!(
-        epoch_end(&mut follower, 1, 1).await.0,
-        NOT_LEADER_OR_FOLLOWER
+        consume(&mut stopped).await.0,
+        3,
+        "UNKNOWN_TOPIC_OR_PARTITION"
     );
 }

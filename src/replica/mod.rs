@@ -93,8 +93,9 @@ pub struct ReplicaManager {
     fetchers: Fetchers,
     /// The lag check and the high watermark checkpoint (cluster mode).
     tasks: Mutex<Vec<JoinHandle<()>>>,
-    /// High watermarks read at start-up, consumed as partitions open.
-    checkpointed: Mutex<std::collections::HashMap<TopicPartition, i64>>,
+    /// High watermarks of partitions not hosted right now (read at start-up, or kept by
+    /// `stop_replica` without delete), consumed as partitions open.
+    checkpointed: Arc<Checkpointed>,
 }
 
 impl ReplicaManager {
@@ -117,7 +118,7 @@ impl ReplicaManager {
             logs,
             partitions: Arc::new(DashMap::new()),
             tasks: Mutex::new(Vec::new()),
-            checkpointed: Mutex::new(checkpointed),
+            checkpointed: Arc::new(Mutex::new(checkpointed)),
         }
     }
 
@@ -154,6 +155,7 @@ impl ReplicaManager {
         let path = self.logs.dir().join(HIGH_WATERMARK_CHECKPOINT);
         let checkpoint = runtime.spawn(checkpoint_task(
             Arc::downgrade(&self.partitions),
+            self.checkpointed.clone(),
             path,
             every,
         ));
@@ -202,6 +204,7 @@ impl ReplicaManager {
                 partition: state.partition,
             };
             self.fetchers.remove(&tp);
+            self.checkpointed.lock().remove(&tp);
             let hosted = self.partitions.remove(&tp);
             if let Some((_, p)) = &hosted {
                 p.stop();
@@ -273,17 +276,23 @@ impl ReplicaManager {
         Ok(change)
     }
 
-    /// Stops replicating a partition: its fetcher is removed. With `delete` the partition is no
-    /// longer hosted (produce and reads get UNKNOWN_TOPIC_OR_PARTITION, waiting produces end) and
-    /// its log is deleted. Without it (Kafka's StopReplica with deletePartition=false, sent during
-    /// controlled shutdown) the replica keeps its state and log; the next `apply_state` resumes it.
+    /// Stops replicating a partition: its fetcher is removed and it is no longer hosted (produce
+    /// and reads get UNKNOWN_TOPIC_OR_PARTITION, waiting produces end with
+    /// NOT_LEADER_OR_FOLLOWER). With `delete` its log is deleted; without, the log stays open and
+    /// its high watermark is remembered (and checkpointed) for a later `apply_state`.
     pub fn stop_replica(&self, tp: &TopicPartition, delete: bool) -> Result<(), LogError> {
         self.fetchers.remove(tp);
-        info!(partition = %tp, delete, "stopped replica");
-        if delete {
-            if let Some((_, p)) = self.partitions.remove(tp) {
-                p.stop();
+        if let Some((_, p)) = self.partitions.remove(tp) {
+            p.stop();
+            info!(partition = %tp, delete, "stopped replica");
+            if !delete {
+                self.checkpointed
+                    .lock()
+                    .insert(tp.clone(), p.high_watermark());
             }
+        }
+        if delete {
+            self.checkpointed.lock().remove(tp);
             self.logs.delete_partition(tp)?;
         }
         Ok(())
@@ -310,10 +319,12 @@ impl ReplicaManager {
         }
     }
 
-    /// Writes every hosted partition's high watermark to `replication-offset-checkpoint`.
+    /// Writes the high watermark of every hosted partition (and of stopped ones whose logs are
+    /// kept) to `replication-offset-checkpoint`.
     pub fn checkpoint_high_watermarks(&self) -> Result<(), LogError> {
         write_high_watermarks(
             &self.partitions,
+            &self.checkpointed,
             &self.logs.dir().join(HIGH_WATERMARK_CHECKPOINT),
         )
     }
@@ -359,20 +370,24 @@ impl Drop for ReplicaManager {
     }
 }
 
+type Checkpointed = Mutex<std::collections::HashMap<TopicPartition, i64>>;
+
 fn write_high_watermarks(
     partitions: &DashMap<TopicPartition, Arc<Partition>>,
+    kept: &Checkpointed,
     path: &std::path::Path,
 ) -> Result<(), LogError> {
-    let entries = partitions
-        .iter()
-        .map(|e| (e.key().clone(), e.value().high_watermark()))
-        .collect();
+    let mut entries = kept.lock().clone();
+    for e in partitions.iter() {
+        entries.insert(e.key().clone(), e.value().high_watermark());
+    }
     write_checkpoint(path, &entries)
 }
 
 /// Kafka's highwatermark-checkpoint task.
 async fn checkpoint_task(
     partitions: Weak<DashMap<TopicPartition, Arc<Partition>>>,
+    kept: Arc<Checkpointed>,
     path: std::path::PathBuf,
     period: Duration,
 ) {
@@ -385,7 +400,9 @@ async fn checkpoint_task(
             return;
         };
         let path = path.clone();
-        let written = tokio::task::spawn_blocking(move || write_high_watermarks(&map, &path)).await;
+        let kept = kept.clone();
+        let written =
+            tokio::task::spawn_blocking(move || write_high_watermarks(&map, &kept, &path)).await;
         match written {
             Ok(Ok(())) => {}
             Ok(Err(e)) => warn!(error = %e, "writing the high watermark checkpoint failed"),
@@ -458,6 +475,34 @@ mod tests {
         rm.stop_replica(&tp, true).unwrap();
         assert!(rm.hosted().is_empty());
         assert!(rm.logs().get(&tp).is_none());
+    }
+
+    #[test]
+    fn stopped_replica_keeps_its_log_and_high_watermark() {
+        let dir = tempfile::tempdir().unwrap();
+        let logs = LogManager::open(dir.path()).unwrap();
+        let rm = ReplicaManager::new(1, logs, ReplicationSettings::default());
+        let tp = TopicPartition::new("t", 0);
+        rm.apply_state(&tp, LogConfig::default(), 1, state(1, 0, &[1, 2]))
+            .unwrap();
+        let p = rm.partition("t", 0).unwrap();
+        p.append_as_leader(&batch(5, 0), 1, 0).unwrap();
+        p.record_follower_fetch(2, 4, 0, 0).unwrap();
+        rm.stop_replica(&tp, false).unwrap();
+        assert!(rm.hosted().is_empty());
+        assert!(matches!(
+            p.append_as_leader(&batch(1, 0), 1, 0),
+            Err(ProduceError::NotLeader)
+        ));
+        rm.checkpoint_high_watermarks().unwrap();
+        let saved = read_checkpoint(&dir.path().join(HIGH_WATERMARK_CHECKPOINT)).unwrap();
+        assert_eq!(saved.get(&tp), Some(&4));
+        let change = rm
+            .apply_state(&tp, LogConfig::default(), 1, state(2, 1, &[1, 2]))
+            .unwrap();
+        assert_eq!(change, RoleChange::BecameFollower);
+        let p = rm.partition("t", 0).unwrap();
+        assert_eq!((p.log.log_end_offset(), p.high_watermark()), (5, 4));
     }
 
     #[test]

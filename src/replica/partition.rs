@@ -433,7 +433,13 @@ impl Partition {
             st.isr_retry_after_ms = now_ms().saturating_add(self.retry_backoff_ms());
             return;
         };
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        let runtime = self
+            .shared
+            .runtime
+            .get()
+            .cloned()
+            .or_else(|| tokio::runtime::Handle::try_current().ok());
+        let Some(runtime) = runtime else {
             warn!(partition = %self.tp, "no async runtime: ISR change not recorded");
             return;
         };
