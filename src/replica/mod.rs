@@ -162,12 +162,19 @@ impl ReplicaManager {
         self.tasks.lock().extend([lag, checkpoint]);
     }
 
-    /// Opens (or creates) the logs of every partition of `topic` that this broker hosts, as leader
-    /// with the ISR of the metadata (standalone mode).
-    pub fn host_topic(&self, topic: &TopicMetadata, broker: &BrokerConfig) -> Result<(), LogError> {
+    /// Opens (or creates) the logs of every partition of `topic` that this broker hosts and not
+    /// yet hosted, in the role of its metadata (standalone mode: leader, ISR {this broker}).
+    /// Returns the partitions it started hosting and their role, so callers can act on them
+    /// (e.g. load the groups of new `__consumer_offsets` partitions).
+    pub fn host_topic(
+        &self,
+        topic: &TopicMetadata,
+        broker: &BrokerConfig,
+    ) -> Result<Vec<(TopicPartition, RoleChange)>, LogError> {
         let config = log_config(&topic.configs, broker);
         let min_isr = min_insync_replicas(&topic.configs, broker);
         let name: Arc<str> = Arc::from(topic.name.as_str());
+        let mut hosted = Vec::new();
         for state in &topic.partitions {
             if !state.replicas.contains(&self.shared.broker_id) {
                 continue;
@@ -180,7 +187,7 @@ impl ReplicaManager {
                 continue;
             }
             let partition = self.open(&tp, config.clone(), min_isr)?;
-            partition.apply(
+            let change = partition.apply(
                 &LeaderAndIsr {
                     leader: state.leader,
                     leader_epoch: state.leader_epoch,
@@ -191,8 +198,9 @@ impl ReplicaManager {
                 },
                 min_isr,
             );
+            hosted.push((tp, change));
         }
-        Ok(())
+        Ok(hosted)
     }
 
     /// Stops hosting and deletes the data of every partition of `topic`.
@@ -503,6 +511,29 @@ mod tests {
         assert_eq!(change, RoleChange::BecameFollower);
         let p = rm.partition("t", 0).unwrap();
         assert_eq!((p.log.log_end_offset(), p.high_watermark()), (5, 4));
+    }
+
+    #[test]
+    fn host_topic_reports_new_partitions_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let logs = LogManager::open(dir.path()).unwrap();
+        let rm = ReplicaManager::new(0, logs, ReplicationSettings::default());
+        let (config, _) = BrokerConfig::from_properties(Default::default()).unwrap();
+        // Through serde so the test does not depend on every field of PartitionState.
+        let topic: TopicMetadata = serde_json::from_value(serde_json::json!({
+            "name": "t",
+            "id": uuid::Uuid::new_v4(),
+            "partitions": [{"partition": 0, "replicas": [0], "leader": 0, "leader_epoch": 0, "isr": [0]}],
+            "configs": {},
+        }))
+        .unwrap();
+        let hosted = rm.host_topic(&topic, &config).unwrap();
+        assert_eq!(
+            hosted,
+            vec![(TopicPartition::new("t", 0), RoleChange::BecameLeader)]
+        );
+        assert!(rm.host_topic(&topic, &config).unwrap().is_empty());
+        assert!(rm.partition("t", 0).unwrap().is_leader());
     }
 
     #[test]
