@@ -510,3 +510,25 @@ async fn leader_serves_followers_to_the_log_end_and_consumers_to_the_high_waterm
         "UNKNOWN_TOPIC_OR_PARTITION"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn follower_behind_the_leader_log_start_restarts_there() {
+    let c = Cluster::start(2, 1).await;
+    c.elect(1, 1, &[1], &[1]);
+    // The leader's log starts at 100 (as after retention).
+    c.partition(1).log.truncate_fully_and_start_at(100).unwrap();
+    let mut p = c.client(1).await;
+    assert_eq!(produce(&mut p, &["a", "b"], 1, 5000).await, (0, 100));
+    // Broker 2 joins with an empty log: its fetch at 0 is out of the leader's range.
+    c.elect(1, 2, &[1], &[1, 2]);
+    eventually("follower restarted at 100 and copied the leader", || {
+        let f = c.partition(2);
+        f.log.log_start_offset() == 100 && log_bytes(&f) == log_bytes(&c.partition(1))
+    })
+    .await;
+    eventually("follower joins the ISR", || {
+        c.partition(1).isr() == vec![1, 2]
+    })
+    .await;
+    assert_eq!(produce(&mut p, &["c"], -1, 5000).await, (0, 102));
+}
