@@ -296,6 +296,10 @@ async fn followers_replicate_join_the_isr_and_hold_the_high_watermark() {
         NOT_LEADER_OR_FOLLOWER
     );
     assert_eq!(consume(&mut on_follower).await.0, NOT_LEADER_OR_FOLLOWER);
+    assert_eq!(
+        epoch_end(&mut on_follower, 1, 1).await.0,
+        NOT_LEADER_OR_FOLLOWER
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -351,8 +355,8 @@ async fn divergent_follower_truncates_after_leader_change() {
     c.elect(1, 1, &[1, 2], &[1, 2]);
     let mut p1 = c.client(1).await;
     assert_eq!(produce(&mut p1, &["a", "b"], -1, 10_000).await, (0, 0));
-    eventually("follower has a, b", || {
-        c.partition(2).log.log_end_offset() == 2
+    eventually("follower has a, b and knows they are committed", || {
+        c.partition(2).log.log_end_offset() == 2 && c.partition(2).high_watermark() == 2
     })
     .await;
     // Broker 2 stops following; broker 1 writes a tail only it has.
@@ -368,6 +372,11 @@ async fn divergent_follower_truncates_after_leader_change() {
 
     // Broker 2 (in the ISR) becomes leader at epoch 2; broker 1 follows.
     c.elect(2, 2, &[1, 2], &[1, 2]);
+    assert_eq!(
+        c.partition(2).high_watermark(),
+        2,
+        "the stopped replica's high watermark was kept"
+    );
     let mut p2 = c.client(2).await;
     assert_eq!(produce(&mut p2, &["c"], 1, 10_000).await, (0, 2));
     eventually(
@@ -493,9 +502,33 @@ async fn leader_serves_followers_to_the_log_end_and_consumers_to_the_high_waterm
     assert_eq!(epoch_end(&mut leader, 1, 1).await, (0, 1, 2));
     assert_eq!(epoch_end(&mut leader, -1, 0).await, (0, 0, 0));
     assert_eq!(epoch_end(&mut leader, 0, 1).await.0, 74);
-    let mut follower = c.client(2).await;
+    // A stopped replica is not hosted any more.
+    let mut stopped = c.client(2).await;
     assert_eq!(
-        epoch_end(&mut follower, 1, 1).await.0,
-        NOT_LEADER_OR_FOLLOWER
+        consume(&mut stopped).await.0,
+        3,
+        "UNKNOWN_TOPIC_OR_PARTITION"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn follower_behind_the_leader_log_start_restarts_there() {
+    let c = Cluster::start(2, 1).await;
+    c.elect(1, 1, &[1], &[1]);
+    // The leader's log starts at 100 (as after retention).
+    c.partition(1).log.truncate_fully_and_start_at(100).unwrap();
+    let mut p = c.client(1).await;
+    assert_eq!(produce(&mut p, &["a", "b"], 1, 5000).await, (0, 100));
+    // Broker 2 joins with an empty log: its fetch at 0 is out of the leader's range.
+    c.elect(1, 2, &[1], &[1, 2]);
+    eventually("follower restarted at 100 and copied the leader", || {
+        let f = c.partition(2);
+        f.log.log_start_offset() == 100 && log_bytes(&f) == log_bytes(&c.partition(1))
+    })
+    .await;
+    eventually("follower joins the ISR", || {
+        c.partition(1).isr() == vec![1, 2]
+    })
+    .await;
+    assert_eq!(produce(&mut p, &["c"], -1, 5000).await, (0, 102));
 }

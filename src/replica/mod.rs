@@ -93,8 +93,9 @@ pub struct ReplicaManager {
     fetchers: Fetchers,
     /// The lag check and the high watermark checkpoint (cluster mode).
     tasks: Mutex<Vec<JoinHandle<()>>>,
-    /// High watermarks read at start-up, consumed as partitions open.
-    checkpointed: Mutex<std::collections::HashMap<TopicPartition, i64>>,
+    /// High watermarks of partitions not hosted right now (read at start-up, or kept by
+    /// `stop_replica` without delete), consumed as partitions open.
+    checkpointed: Arc<Checkpointed>,
 }
 
 impl ReplicaManager {
@@ -117,7 +118,7 @@ impl ReplicaManager {
             logs,
             partitions: Arc::new(DashMap::new()),
             tasks: Mutex::new(Vec::new()),
-            checkpointed: Mutex::new(checkpointed),
+            checkpointed: Arc::new(Mutex::new(checkpointed)),
         }
     }
 
@@ -154,18 +155,26 @@ impl ReplicaManager {
         let path = self.logs.dir().join(HIGH_WATERMARK_CHECKPOINT);
         let checkpoint = runtime.spawn(checkpoint_task(
             Arc::downgrade(&self.partitions),
+            self.checkpointed.clone(),
             path,
             every,
         ));
         self.tasks.lock().extend([lag, checkpoint]);
     }
 
-    /// Opens (or creates) the logs of every partition of `topic` that this broker hosts, as leader
-    /// with the ISR of the metadata (standalone mode).
-    pub fn host_topic(&self, topic: &TopicMetadata, broker: &BrokerConfig) -> Result<(), LogError> {
+    /// Opens (or creates) the logs of every partition of `topic` that this broker hosts and not
+    /// yet hosted, in the role of its metadata (standalone mode: leader, ISR {this broker}).
+    /// Returns the partitions it started hosting and their role, so callers can act on them
+    /// (e.g. load the groups of new `__consumer_offsets` partitions).
+    pub fn host_topic(
+        &self,
+        topic: &TopicMetadata,
+        broker: &BrokerConfig,
+    ) -> Result<Vec<(TopicPartition, RoleChange)>, LogError> {
         let config = log_config(&topic.configs, broker);
         let min_isr = min_insync_replicas(&topic.configs, broker);
         let name: Arc<str> = Arc::from(topic.name.as_str());
+        let mut hosted = Vec::new();
         for state in &topic.partitions {
             if !state.replicas.contains(&self.shared.broker_id) {
                 continue;
@@ -178,7 +187,7 @@ impl ReplicaManager {
                 continue;
             }
             let partition = self.open(&tp, config.clone(), min_isr)?;
-            partition.apply(
+            let change = partition.apply(
                 &LeaderAndIsr {
                     leader: state.leader,
                     leader_epoch: state.leader_epoch,
@@ -189,8 +198,9 @@ impl ReplicaManager {
                 },
                 min_isr,
             );
+            hosted.push((tp, change));
         }
-        Ok(())
+        Ok(hosted)
     }
 
     /// Stops hosting and deletes the data of every partition of `topic`.
@@ -202,6 +212,7 @@ impl ReplicaManager {
                 partition: state.partition,
             };
             self.fetchers.remove(&tp);
+            self.checkpointed.lock().remove(&tp);
             let hosted = self.partitions.remove(&tp);
             if let Some((_, p)) = &hosted {
                 p.stop();
@@ -273,17 +284,23 @@ impl ReplicaManager {
         Ok(change)
     }
 
-    /// Stops replicating a partition: its fetcher is removed. With `delete` the partition is no
-    /// longer hosted (produce and reads get UNKNOWN_TOPIC_OR_PARTITION, waiting produces end) and
-    /// its log is deleted. Without it (Kafka's StopReplica with deletePartition=false, sent during
-    /// controlled shutdown) the replica keeps its state and log; the next `apply_state` resumes it.
+    /// Stops replicating a partition: its fetcher is removed and it is no longer hosted (produce
+    /// and reads get UNKNOWN_TOPIC_OR_PARTITION, waiting produces end with
+    /// NOT_LEADER_OR_FOLLOWER). With `delete` its log is deleted; without, the log stays open and
+    /// its high watermark is remembered (and checkpointed) for a later `apply_state`.
     pub fn stop_replica(&self, tp: &TopicPartition, delete: bool) -> Result<(), LogError> {
         self.fetchers.remove(tp);
-        info!(partition = %tp, delete, "stopped replica");
-        if delete {
-            if let Some((_, p)) = self.partitions.remove(tp) {
-                p.stop();
+        if let Some((_, p)) = self.partitions.remove(tp) {
+            p.stop();
+            info!(partition = %tp, delete, "stopped replica");
+            if !delete {
+                self.checkpointed
+                    .lock()
+                    .insert(tp.clone(), p.high_watermark());
             }
+        }
+        if delete {
+            self.checkpointed.lock().remove(tp);
             self.logs.delete_partition(tp)?;
         }
         Ok(())
@@ -310,10 +327,12 @@ impl ReplicaManager {
         }
     }
 
-    /// Writes every hosted partition's high watermark to `replication-offset-checkpoint`.
+    /// Writes the high watermark of every hosted partition (and of stopped ones whose logs are
+    /// kept) to `replication-offset-checkpoint`.
     pub fn checkpoint_high_watermarks(&self) -> Result<(), LogError> {
         write_high_watermarks(
             &self.partitions,
+            &self.checkpointed,
             &self.logs.dir().join(HIGH_WATERMARK_CHECKPOINT),
         )
     }
@@ -359,20 +378,24 @@ impl Drop for ReplicaManager {
     }
 }
 
+type Checkpointed = Mutex<std::collections::HashMap<TopicPartition, i64>>;
+
 fn write_high_watermarks(
     partitions: &DashMap<TopicPartition, Arc<Partition>>,
+    kept: &Checkpointed,
     path: &std::path::Path,
 ) -> Result<(), LogError> {
-    let entries = partitions
-        .iter()
-        .map(|e| (e.key().clone(), e.value().high_watermark()))
-        .collect();
+    let mut entries = kept.lock().clone();
+    for e in partitions.iter() {
+        entries.insert(e.key().clone(), e.value().high_watermark());
+    }
     write_checkpoint(path, &entries)
 }
 
 /// Kafka's highwatermark-checkpoint task.
 async fn checkpoint_task(
     partitions: Weak<DashMap<TopicPartition, Arc<Partition>>>,
+    kept: Arc<Checkpointed>,
     path: std::path::PathBuf,
     period: Duration,
 ) {
@@ -385,7 +408,9 @@ async fn checkpoint_task(
             return;
         };
         let path = path.clone();
-        let written = tokio::task::spawn_blocking(move || write_high_watermarks(&map, &path)).await;
+        let kept = kept.clone();
+        let written =
+            tokio::task::spawn_blocking(move || write_high_watermarks(&map, &kept, &path)).await;
         match written {
             Ok(Ok(())) => {}
             Ok(Err(e)) => warn!(error = %e, "writing the high watermark checkpoint failed"),
@@ -458,6 +483,57 @@ mod tests {
         rm.stop_replica(&tp, true).unwrap();
         assert!(rm.hosted().is_empty());
         assert!(rm.logs().get(&tp).is_none());
+    }
+
+    #[test]
+    fn stopped_replica_keeps_its_log_and_high_watermark() {
+        let dir = tempfile::tempdir().unwrap();
+        let logs = LogManager::open(dir.path()).unwrap();
+        let rm = ReplicaManager::new(1, logs, ReplicationSettings::default());
+        let tp = TopicPartition::new("t", 0);
+        rm.apply_state(&tp, LogConfig::default(), 1, state(1, 0, &[1, 2]))
+            .unwrap();
+        let p = rm.partition("t", 0).unwrap();
+        p.append_as_leader(&batch(5, 0), 1, 0).unwrap();
+        p.record_follower_fetch(2, 4, 0, 0).unwrap();
+        rm.stop_replica(&tp, false).unwrap();
+        assert!(rm.hosted().is_empty());
+        assert!(matches!(
+            p.append_as_leader(&batch(1, 0), 1, 0),
+            Err(ProduceError::NotLeader)
+        ));
+        rm.checkpoint_high_watermarks().unwrap();
+        let saved = read_checkpoint(&dir.path().join(HIGH_WATERMARK_CHECKPOINT)).unwrap();
+        assert_eq!(saved.get(&tp), Some(&4));
+        let change = rm
+            .apply_state(&tp, LogConfig::default(), 1, state(2, 1, &[1, 2]))
+            .unwrap();
+        assert_eq!(change, RoleChange::BecameFollower);
+        let p = rm.partition("t", 0).unwrap();
+        assert_eq!((p.log.log_end_offset(), p.high_watermark()), (5, 4));
+    }
+
+    #[test]
+    fn host_topic_reports_new_partitions_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let logs = LogManager::open(dir.path()).unwrap();
+        let rm = ReplicaManager::new(0, logs, ReplicationSettings::default());
+        let (config, _) = BrokerConfig::from_properties(Default::default()).unwrap();
+        // Through serde so the test does not depend on every field of PartitionState.
+        let topic: TopicMetadata = serde_json::from_value(serde_json::json!({
+            "name": "t",
+            "id": uuid::Uuid::new_v4(),
+            "partitions": [{"partition": 0, "replicas": [0], "leader": 0, "leader_epoch": 0, "isr": [0]}],
+            "configs": {},
+        }))
+        .unwrap();
+        let hosted = rm.host_topic(&topic, &config).unwrap();
+        assert_eq!(
+            hosted,
+            vec![(TopicPartition::new("t", 0), RoleChange::BecameLeader)]
+        );
+        assert!(rm.host_topic(&topic, &config).unwrap().is_empty());
+        assert!(rm.partition("t", 0).unwrap().is_leader());
     }
 
     #[test]

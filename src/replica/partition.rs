@@ -205,11 +205,21 @@ impl Partition {
         let same_epoch = new.leader_epoch == st.leader_epoch && new.leader == st.leader;
         st.stopped = false;
         if same_epoch {
-            if new.state_version < st.state_version {
+            let nothing_new = new.state_version == st.state_version
+                && new.isr == st.isr
+                && new.replicas == st.replicas
+                && new.controller_epoch == st.controller_epoch;
+            if new.state_version < st.state_version || (nothing_new && !st.fenced) {
+                // An older read, or the state we already have (an ISR write of ours may be in
+                // flight: keep waiting for its answer).
                 return RoleChange::Unchanged;
             }
+            let changed = st.isr != new.isr || st.replicas != new.replicas || st.fenced;
             if st.isr != new.isr {
                 info!(partition = %self.tp, isr = ?new.isr, previous = ?st.isr, "ISR updated");
+            }
+            if st.fenced {
+                info!(partition = %self.tp, epoch = st.leader_epoch, "leadership unfenced");
             }
             st.isr = new.isr.clone();
             st.replicas = new.replicas.clone();
@@ -219,8 +229,12 @@ impl Partition {
             st.pending_isr = None;
             st.isr_conflict = false;
             drop(st);
-            self.bump();
-            self.maybe_advance_high_watermark();
+            // The cluster layer re-applies every state on each metadata change: wake waiters only
+            // when something they depend on changed.
+            if changed {
+                self.bump();
+                self.maybe_advance_high_watermark();
+            }
             return RoleChange::Unchanged;
         }
         st.leader = new.leader;
@@ -433,7 +447,13 @@ impl Partition {
             st.isr_retry_after_ms = now_ms().saturating_add(self.retry_backoff_ms());
             return;
         };
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        let runtime = self
+            .shared
+            .runtime
+            .get()
+            .cloned()
+            .or_else(|| tokio::runtime::Handle::try_current().ok());
+        let Some(runtime) = runtime else {
             warn!(partition = %self.tp, "no async runtime: ISR change not recorded");
             return;
         };
@@ -871,5 +891,20 @@ mod tests {
         settle().await;
         assert_eq!(p.isr(), vec![1]);
         assert_eq!(link.calls.lock().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn re_reading_the_same_state_keeps_an_isr_write_in_flight() {
+        let dir = tempfile::tempdir().unwrap();
+        let (p, _link) = linked(dir.path(), vec![Ok(1)]);
+        let s0 = state(1, 0, &[1], 0);
+        p.apply(&s0, 1);
+        p.record_follower_fetch(2, 0, 0, now_ms()).unwrap();
+        // The write task has not run yet (single-threaded runtime): the watcher re-delivers the
+        // state it already had.
+        assert!(matches!(p.apply(&s0, 1), RoleChange::Unchanged));
+        settle().await;
+        assert_eq!(p.isr(), vec![1, 2]);
+        assert_eq!(p.state.read().state_version, 1);
     }
 }
