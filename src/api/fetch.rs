@@ -17,9 +17,8 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
 use tokio::time::Instant;
-use uuid::Uuid;
-
 use tracing::debug;
+use uuid::Uuid;
 
 use super::error_codes::KafkaCode;
 use crate::broker::Broker;
@@ -134,6 +133,12 @@ fn record_follower_fetches(targets: &mut [Target], replica_id: i32, now_ms: i64)
             Err(ResponseError::NotLeaderOrFollower)
         } else if let Err(e) = p.check_leader_epoch(t.current_leader_epoch) {
             Err(e.kafka_error())
+        } else if t.fetch_offset < p.log.log_start_offset()
+            || t.fetch_offset > p.log.log_end_offset()
+        {
+            // Not a position in this log: answered OFFSET_OUT_OF_RANGE by the read, not recorded
+            // (Kafka records only successful follower reads).
+            Ok(())
         } else {
             p.record_follower_fetch(replica_id, t.fetch_offset, t.log_start_offset, now_ms)
                 .map_err(|e| e.kafka_error())
@@ -212,7 +217,10 @@ fn read_one(
     if t.fetch_offset == upper || (limit == 0 && !first) {
         return base;
     }
-    match partition.log.read(t.fetch_offset, limit, first, Some(upper)) {
+    match partition
+        .log
+        .read(t.fetch_offset, limit, first, Some(upper))
+    {
         Ok(data) => base.with_records(Some(data.records)),
         Err(e) => base.with_error_code(e.code()),
     }

@@ -47,12 +47,11 @@ pub async fn find_coordinator(
         } else if key.is_empty() {
             Err(ResponseError::InvalidRequest)
         } else {
-            broker.ensure_offsets_topic().await
+            broker.group_coordinator_node(&key).await
         };
-        let me = broker.advertised_self();
         let c = Coordinator::default().with_key(str_bytes(key));
         coordinators.push(match result {
-            Ok(()) => c
+            Ok(me) => c
                 .with_node_id(BrokerId(me.id))
                 .with_host(str_bytes(me.host))
                 .with_port(i32::from(me.port)),

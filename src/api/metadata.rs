@@ -28,8 +28,13 @@ pub async fn handle(broker: &Broker, req: MetadataRequest, version: i16) -> Meta
                 .with_rack(b.rack.map(str_bytes))
         })
         .collect();
-    let topics = match requested(&req, version) {
-        None => broker.cluster.topics().iter().map(describe_topic).collect(),
+    let mut topics: Vec<MetadataResponseTopic> = match requested(&req, version) {
+        None => broker
+            .cluster
+            .topics()
+            .iter()
+            .map(|t| describe_topic(broker, t))
+            .collect(),
         Some(list) => {
             let auto_create = broker.config.auto_create_topics_enable
                 && (version < 4 || req.allow_auto_topic_creation);
@@ -40,6 +45,12 @@ pub async fn handle(broker: &Broker, req: MetadataRequest, version: i16) -> Meta
             out
         }
     };
+    if version < 5 {
+        // offline_replicas exists from v5 on; a non-empty list would not encode.
+        for p in topics.iter_mut().flat_map(|t| t.partitions.iter_mut()) {
+            p.offline_replicas.clear();
+        }
+    }
     MetadataResponse::default()
         .with_brokers(brokers)
         .with_cluster_id(Some(str_bytes(broker.cluster.cluster_id())))
@@ -74,7 +85,7 @@ async fn lookup(broker: &Broker, wanted: Wanted, auto_create: bool) -> MetadataR
     let name = match wanted {
         Wanted::Id(id) => {
             return match broker.cluster.topic_by_id(id) {
-                Some(t) => describe_topic(&t),
+                Some(t) => describe_topic(broker, &t),
                 None => MetadataResponseTopic::default()
                     .with_topic_id(id)
                     .with_error_code(ResponseError::UnknownTopicId.code()),
@@ -91,7 +102,7 @@ async fn lookup(broker: &Broker, wanted: Wanted, auto_create: bool) -> MetadataR
         return failed(ResponseError::InvalidTopicException);
     }
     if let Some(topic) = broker.cluster.topic(&name) {
-        return describe_topic(&topic);
+        return describe_topic(broker, &topic);
     }
     if name == crate::group::OFFSETS_TOPIC {
         // Created by the group coordinator with its own settings, never as an ordinary topic.
@@ -101,7 +112,7 @@ async fn lookup(broker: &Broker, wanted: Wanted, auto_create: bool) -> MetadataR
             .ok()
             .and_then(|_| broker.cluster.topic(&name))
         {
-            Some(topic) => describe_topic(&topic),
+            Some(topic) => describe_topic(broker, &topic),
             None => failed(ResponseError::LeaderNotAvailable),
         };
     }
@@ -109,7 +120,7 @@ async fn lookup(broker: &Broker, wanted: Wanted, auto_create: bool) -> MetadataR
         return failed(ResponseError::UnknownTopicOrPartition);
     }
     match broker.auto_create_topic(&name).await {
-        Ok(topic) => describe_topic(&topic),
+        Ok(topic) => describe_topic(broker, &topic),
         Err(e) => {
             tracing::info!(topic = %name, error = %e, "auto-creating topic failed");
             failed(e.kafka_error())
@@ -117,13 +128,28 @@ async fn lookup(broker: &Broker, wanted: Wanted, auto_create: bool) -> MetadataR
     }
 }
 
-fn describe_topic(topic: &Arc<TopicMetadata>) -> MetadataResponseTopic {
+fn describe_topic(broker: &Broker, topic: &Arc<TopicMetadata>) -> MetadataResponseTopic {
+    let live: std::collections::BTreeSet<i32> =
+        broker.cluster.live_brokers().iter().map(|b| b.id).collect();
     let partitions = topic
         .partitions
         .iter()
         .map(|p| {
             let ids = |v: &[i32]| v.iter().copied().map(BrokerId).collect::<Vec<_>>();
+            let offline: Vec<i32> = p
+                .replicas
+                .iter()
+                .copied()
+                .filter(|r| !live.contains(r))
+                .collect();
+            let error = if p.leader < 0 || !live.contains(&p.leader) {
+                ResponseError::LeaderNotAvailable.code()
+            } else {
+                0
+            };
             MetadataResponsePartition::default()
+                .with_error_code(error)
+                .with_offline_replicas(ids(&offline))
                 .with_partition_index(p.partition)
                 .with_leader_id(BrokerId(p.leader))
                 .with_leader_epoch(p.leader_epoch)

@@ -94,83 +94,92 @@ pub async fn offset_commit(
     let Some(entry) = broker.groups.entry(&group_id, generation < 0, now) else {
         return answer(Some(ResponseError::IllegalGeneration), &|_, _| None);
     };
-    let mut e = entry.lock();
-    if let Err(err) = check_commit(
-        &mut e,
-        &req.member_id,
-        req.group_instance_id.as_deref(),
-        generation,
-        now,
-    ) {
-        return answer(Some(err), &|_, _| None);
-    }
-    let expire = (version <= 4 && req.retention_time_ms >= 0)
-        .then(|| now.saturating_add(req.retention_time_ms));
-    let max_metadata = broker.groups.settings.offset_metadata_max_bytes;
-    let mut records: Vec<crate::group::KeyValue> = Vec::new();
-    let mut accepted: Vec<((String, i32), OffsetValue)> = Vec::new();
-    let mut refused: Vec<((String, i32), ResponseError)> = Vec::new();
-    for t in &req.topics {
-        let topic = t.name.0.to_string();
-        for p in &t.partitions {
-            let key = (topic.clone(), p.partition_index);
-            let metadata = p
-                .committed_metadata
-                .as_ref()
-                .map(|m| m.to_string())
-                .unwrap_or_default();
-            if metadata.len() > max_metadata {
-                refused.push((key, ResponseError::OffsetMetadataTooLarge));
-                continue;
-            }
-            if broker
-                .replicas
-                .partition(&topic, p.partition_index)
-                .is_none()
-            {
-                refused.push((key, ResponseError::UnknownTopicOrPartition));
-                continue;
-            }
-            let value = OffsetValue {
-                offset: p.committed_offset,
-                leader_epoch: if version >= 6 {
-                    p.committed_leader_epoch
-                } else {
-                    -1
-                },
-                metadata,
-                commit_timestamp: now,
-                expire_timestamp: expire,
-            };
-            records.push((
-                RecordKey::Offset {
-                    group: group_id.clone(),
-                    topic: topic.clone(),
-                    partition: p.partition_index,
-                }
-                .encode(),
-                Some(value.encode()),
-            ));
-            accepted.push((key, value));
+    let (replication, refused) = {
+        let mut e = entry.lock();
+        if let Err(err) = check_commit(
+            &mut e,
+            &req.member_id,
+            req.group_instance_id.as_deref(),
+            generation,
+            now,
+        ) {
+            return answer(Some(err), &|_, _| None);
         }
-    }
-    if let Err(err) = broker
-        .groups
-        .persist(&broker.replicas, &group_id, records, now)
-    {
-        // As Kafka: a commit too large for the offsets topic is INVALID_COMMIT_OFFSET_SIZE.
-        let err = match err {
-            ResponseError::MessageTooLarge | ResponseError::RecordListTooLarge => {
-                ResponseError::InvalidCommitOffsetSize
+        let expire = (version <= 4 && req.retention_time_ms >= 0)
+            .then(|| now.saturating_add(req.retention_time_ms));
+        let max_metadata = broker.groups.settings.offset_metadata_max_bytes;
+        let mut records: Vec<crate::group::KeyValue> = Vec::new();
+        let mut accepted: Vec<((String, i32), OffsetValue)> = Vec::new();
+        let mut refused: Vec<((String, i32), ResponseError)> = Vec::new();
+        for t in &req.topics {
+            let topic = t.name.0.to_string();
+            for p in &t.partitions {
+                let key = (topic.clone(), p.partition_index);
+                let metadata = p
+                    .committed_metadata
+                    .as_ref()
+                    .map(|m| m.to_string())
+                    .unwrap_or_default();
+                if metadata.len() > max_metadata {
+                    refused.push((key, ResponseError::OffsetMetadataTooLarge));
+                    continue;
+                }
+                let known = broker
+                    .cluster
+                    .topic(&topic)
+                    .is_some_and(|t| t.partition(p.partition_index).is_some());
+                if !known {
+                    refused.push((key, ResponseError::UnknownTopicOrPartition));
+                    continue;
+                }
+                let value = OffsetValue {
+                    offset: p.committed_offset,
+                    leader_epoch: if version >= 6 {
+                        p.committed_leader_epoch
+                    } else {
+                        -1
+                    },
+                    metadata,
+                    commit_timestamp: now,
+                    expire_timestamp: expire,
+                };
+                records.push((
+                    RecordKey::Offset {
+                        group: group_id.clone(),
+                        topic: topic.clone(),
+                        partition: p.partition_index,
+                    }
+                    .encode(),
+                    Some(value.encode()),
+                ));
+                accepted.push((key, value));
             }
-            other => other,
+        }
+        let replication = match broker
+            .groups
+            .persist(&broker.replicas, &group_id, records, now)
+        {
+            Ok(r) => r,
+            Err(err) => {
+                // As Kafka: a commit too large for the offsets topic is INVALID_COMMIT_OFFSET_SIZE.
+                let err = match err {
+                    ResponseError::MessageTooLarge | ResponseError::RecordListTooLarge => {
+                        ResponseError::InvalidCommitOffsetSize
+                    }
+                    other => other,
+                };
+                return answer(Some(err), &|_, _| None);
+            }
         };
+        for (key, value) in accepted {
+            e.offsets.insert(key, value);
+        }
+        (replication, refused)
+    };
+    // Answered once the commit is on the in-sync replicas, so it survives a coordinator failover.
+    if let Err(err) = replication.committed().await {
         return answer(Some(err), &|_, _| None);
     }
-    for (key, value) in accepted {
-        e.offsets.insert(key, value);
-    }
-    drop(e);
     answer(None, &|topic, partition| {
         refused
             .iter()

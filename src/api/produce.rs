@@ -61,8 +61,7 @@ pub async fn handle(broker: &Broker, req: ProduceRequest, _version: i16) -> Prod
         topics
             .into_iter()
             .map(|(name, topic_id, outcomes)| async move {
-                let partitions =
-                    join_all(outcomes.into_iter().map(|o| settle(o, deadline))).await;
+                let partitions = join_all(outcomes.into_iter().map(|o| settle(o, deadline))).await;
                 TopicProduceResponse::default()
                     .with_name(name)
                     .with_topic_id(topic_id)
@@ -109,11 +108,7 @@ fn append(
         ));
     }
     let Some(partition) = broker.replicas.partition(topic, index) else {
-        return Outcome::Done(failure(
-            index,
-            ResponseError::UnknownTopicOrPartition,
-            None,
-        ));
+        return Outcome::Done(failure(index, ResponseError::UnknownTopicOrPartition, None));
     };
     let Some(records) = records.filter(|r| !r.is_empty()) else {
         return Outcome::Done(failure(

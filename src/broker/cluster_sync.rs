@@ -83,7 +83,9 @@ pub fn apply_topic(broker: &Broker, topic: &TopicMetadata) -> Vec<TopicPartition
             .apply_state(&tp, config.clone(), min_isr, leader_and_isr(p))
         {
             Ok(change) => on_role_change(broker, &tp, change),
-            Err(e) => error!(partition = %tp, error = %e, "cannot host replica: its log is unusable"),
+            Err(e) => {
+                error!(partition = %tp, error = %e, "cannot host replica: its log is unusable")
+            }
         }
     }
     applied
@@ -109,7 +111,10 @@ fn on_role_change(broker: &Broker, tp: &TopicPartition, change: RoleChange) {
             broker
                 .groups
                 .load_partition(&broker.replicas, tp.partition, now_ms());
-            info!(partition = tp.partition, "now coordinating the groups of this offsets partition");
+            info!(
+                partition = tp.partition,
+                "now coordinating the groups of this offsets partition"
+            );
         }
         RoleChange::BecameFollower => broker.groups.unload_partition(tp.partition),
         RoleChange::Unchanged => {}

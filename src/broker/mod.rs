@@ -80,17 +80,29 @@ impl Broker {
     /// registers only once its listener is up ([`Broker::join_cluster`]).
     pub async fn open_clustered(config: BrokerConfig, connect: &str) -> anyhow::Result<Broker> {
         if config.broker_id < 0 {
-            anyhow::bail!("cluster mode needs an explicit broker.id (generated ids are not supported)");
+            anyhow::bail!(
+                "cluster mode needs an explicit broker.id (generated ids are not supported)"
+            );
         }
         let dir = config.log_dirs[0].clone();
         let broker_id = config.broker_id;
         let dir_lock = DirLock::acquire(&dir)?;
-        let proposed = stored_cluster_id(&dir).unwrap_or_else(crate::cluster::standalone::new_cluster_id);
-        let zk = ZkCluster::connect(connect, self_info(&config, broker_id), config.cluster.clone(), &proposed)
-            .await
-            .with_context(|| format!("joining the cluster at zookeeper.connect={connect}"))?;
-        check_meta_properties(&dir, broker_id, &zk.cluster_id())
-            .with_context(|| format!("data directory {} does not belong to this cluster", dir.display()))?;
+        let proposed =
+            stored_cluster_id(&dir).unwrap_or_else(crate::cluster::standalone::new_cluster_id);
+        let zk = ZkCluster::connect(
+            connect,
+            self_info(&config, broker_id),
+            config.cluster.clone(),
+            &proposed,
+        )
+        .await
+        .with_context(|| format!("joining the cluster at zookeeper.connect={connect}"))?;
+        check_meta_properties(&dir, broker_id, &zk.cluster_id()).with_context(|| {
+            format!(
+                "data directory {} does not belong to this cluster",
+                dir.display()
+            )
+        })?;
         let logs = {
             let config = config.clone();
             tokio::task::spawn_blocking(move || open_logs(&config)).await??
@@ -247,6 +259,12 @@ impl Broker {
             cluster_sync::apply_topic(self, topic);
         } else {
             self.replicas.host_topic(topic, &self.config)?;
+            if topic.name == OFFSETS_TOPIC {
+                let now = crate::maintenance::now_ms();
+                for p in &topic.partitions {
+                    self.groups.load_partition(&self.replicas, p.partition, now);
+                }
+            }
         }
         Ok(())
     }
@@ -307,6 +325,32 @@ impl Broker {
                 Err(ResponseError::CoordinatorNotAvailable)
             }
         }
+    }
+
+    /// The broker coordinating `group`: the leader of its `__consumer_offsets` partition
+    /// (created on first use).
+    pub async fn group_coordinator_node(
+        &self,
+        group: &str,
+    ) -> Result<BrokerInfo, kafka_protocol::error::ResponseError> {
+        use kafka_protocol::error::ResponseError;
+        self.ensure_offsets_topic().await?;
+        let leader = self
+            .cluster
+            .topic(OFFSETS_TOPIC)
+            .and_then(|t| {
+                t.partition(self.groups.partition_of(group))
+                    .map(|p| p.leader)
+            })
+            .ok_or(ResponseError::CoordinatorNotAvailable)?;
+        if leader == self.broker_id() {
+            return Ok(self.advertised_self());
+        }
+        self.cluster
+            .live_brokers()
+            .into_iter()
+            .find(|b| b.id == leader)
+            .ok_or(ResponseError::CoordinatorNotAvailable)
     }
 
     /// Checks that this broker coordinates `group` (leads its `__consumer_offsets` partition),
@@ -381,8 +425,8 @@ fn self_info(config: &BrokerConfig, broker_id: i32) -> BrokerInfo {
 
 fn open_logs(config: &BrokerConfig) -> anyhow::Result<Arc<LogManager>> {
     let dir = &config.log_dirs[0];
-    let logs =
-        LogManager::open(dir).with_context(|| format!("opening log directory {}", dir.display()))?;
+    let logs = LogManager::open(dir)
+        .with_context(|| format!("opening log directory {}", dir.display()))?;
     logs.set_cleaner_config(crate::log::cleaner::CleanerConfig {
         dedupe_buffer_bytes: config.cleaner_dedupe_buffer_bytes,
         ..logs.cleaner_config()

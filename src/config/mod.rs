@@ -7,8 +7,8 @@ pub mod properties;
 pub mod topic;
 
 pub use broker::{
-    BrokerConfig, ClusterSettings, ConfigError, GroupSettings, QUICKSTART_PROPERTIES,
-    ReplicationSettings,
+    BrokerConfig, ClusterSettings, ConfigError, GroupSettings, ReplicationSettings,
+    QUICKSTART_PROPERTIES,
 };
 pub use def::{ConfigSource, ConfigType};
 pub use listener::Listener;

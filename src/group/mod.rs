@@ -38,6 +38,39 @@ pub struct GroupEntry {
     pub offsets: BTreeMap<(String, i32), OffsetValue>,
 }
 
+/// Records appended to `__consumer_offsets` and the offset they are committed at.
+#[must_use = "a persisted write should be awaited or explicitly not awaited"]
+pub struct Replication(Option<(Arc<crate::replica::Partition>, i64)>);
+
+impl Replication {
+    /// Waits until the records are replicated to the ISR (`offsets.commit.timeout.ms`).
+    pub async fn committed(self) -> Result<(), ResponseError> {
+        let Some((partition, required)) = self.0 else {
+            return Ok(());
+        };
+        let deadline = tokio::time::Instant::now() + OFFSETS_COMMIT_TIMEOUT;
+        partition
+            .wait_for_replication(required, deadline)
+            .await
+            .map_err(|e| coordinator_error(&e))
+    }
+
+    /// The caller does not answer anyone: the write completes in the background.
+    pub fn detach(self) {}
+}
+
+/// Kafka's `offsets.commit.timeout.ms` default.
+const OFFSETS_COMMIT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// How a failed `__consumer_offsets` write is reported to group clients (Kafka's mapping).
+fn coordinator_error(e: &crate::replica::ProduceError) -> ResponseError {
+    match crate::api::error_codes::KafkaCode::kafka_error(e) {
+        err @ (ResponseError::MessageTooLarge | ResponseError::RecordListTooLarge) => err,
+        ResponseError::NotLeaderOrFollower => ResponseError::NotCoordinator,
+        _ => ResponseError::CoordinatorNotAvailable,
+    }
+}
+
 /// The group coordinator of this broker.
 pub struct GroupCoordinator {
     pub settings: GroupSettings,
@@ -90,33 +123,30 @@ impl GroupCoordinator {
         self.groups.remove(group);
     }
 
-    /// Appends records for `group` to its `__consumer_offsets` partition.
+    /// Appends records for `group` to its `__consumer_offsets` partition. With other replicas,
+    /// the returned [`Replication`] tells when the records are committed; callers that answer
+    /// a client wait for it once they have released the group's lock.
     pub fn persist(
         &self,
         replicas: &ReplicaManager,
         group: &str,
         records: Vec<KeyValue>,
         now_ms: i64,
-    ) -> Result<(), ResponseError> {
+    ) -> Result<Replication, ResponseError> {
         if records.is_empty() {
-            return Ok(());
+            return Ok(Replication(None));
         }
         let partition = replicas
             .partition(OFFSETS_TOPIC, self.partition_of(group))
             .ok_or(ResponseError::CoordinatorNotAvailable)?;
         let batch = build_batch(records, now_ms).map_err(|_| ResponseError::UnknownServerError)?;
-        partition
-            .append_as_leader(&batch, -1, now_ms)
-            .map(|_| ())
-            .map_err(|e| {
+        match partition.append_as_leader(&batch, -1, now_ms) {
+            Ok(info) => Ok(Replication(Some((partition, info.last_offset + 1)))),
+            Err(e) => {
                 warn!(group, error = %e, "writing to __consumer_offsets failed");
-                match crate::api::error_codes::KafkaCode::kafka_error(&e) {
-                    err @ (ResponseError::MessageTooLarge | ResponseError::RecordListTooLarge) => {
-                        err
-                    }
-                    _ => ResponseError::CoordinatorNotAvailable,
-                }
-            })
+                Err(coordinator_error(&e))
+            }
+        }
     }
 
     /// The group metadata record for the group's current state.
@@ -173,7 +203,10 @@ impl GroupCoordinator {
     pub fn unload_partition(&self, index: i32) {
         if self.loaded.lock().remove(&index) {
             self.groups.retain(|g, _| self.partition_of(g) != index);
-            info!(partition = index, "groups of this offsets partition unloaded");
+            info!(
+                partition = index,
+                "groups of this offsets partition unloaded"
+            );
         }
     }
 

@@ -53,7 +53,7 @@ mod tests {
         let tp = TopicPartition::new("t", 0);
         let log = logs.open_partition(&tp, Default::default()).unwrap();
         let shared = Arc::new(Shared::new(1, ReplicationSettings::default()));
-        let p = Arc::new(Partition::new(tp, log, shared, min_isr));
+        let p = Arc::new(Partition::new(tp, log, shared, min_isr, None));
         p.apply(
             &LeaderAndIsr {
                 leader: 1,
@@ -81,7 +81,10 @@ mod tests {
             .unwrap();
         let waiter = {
             let p = p.clone();
-            tokio::spawn(async move { p.wait_for_replication(info.last_offset + 1, soon(5_000)).await })
+            tokio::spawn(async move {
+                p.wait_for_replication(info.last_offset + 1, soon(5_000))
+                    .await
+            })
         };
         tokio::time::sleep(Duration::from_millis(20)).await;
         assert!(!waiter.is_finished());
@@ -123,7 +126,10 @@ mod tests {
             },
             1,
         );
-        assert!(matches!(waiter.await.unwrap(), Err(ProduceError::NotLeader)));
+        assert!(matches!(
+            waiter.await.unwrap(),
+            Err(ProduceError::NotLeader)
+        ));
     }
 
     #[tokio::test]

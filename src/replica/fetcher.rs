@@ -152,31 +152,46 @@ impl Fetchers {
         if leader < 0 {
             return;
         }
-        if !by_leader.contains_key(&leader) {
-            let Some(runtime) = self.shared.runtime.get() else {
-                warn!(partition = %tp, leader, "no cluster link set: follower cannot fetch");
-                return;
-            };
-            let work = Arc::new(Work {
-                leader,
-                partitions: Mutex::new(HashMap::new()),
-                wake: Notify::new(),
-            });
-            let task = runtime.spawn(run(work.clone(), self.shared.clone()));
-            info!(leader, "started replica fetcher");
-            by_leader.insert(leader, Fetcher { work, task });
-        }
-        if let Some(f) = by_leader.get(&leader) {
-            f.work.partitions.lock().insert(
-                tp,
-                Entry {
-                    partition,
-                    epoch,
-                    phase: Phase::Truncating,
-                    retry_at: None,
-                },
-            );
-            f.work.wake.notify_one();
+        let fetcher = match by_leader.entry(leader) {
+            std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+            std::collections::hash_map::Entry::Vacant(v) => {
+                let Some(runtime) = self.shared.runtime.get() else {
+                    warn!(partition = %tp, leader, "no cluster link set: follower cannot fetch");
+                    return;
+                };
+                let work = Arc::new(Work {
+                    leader,
+                    partitions: Mutex::new(HashMap::new()),
+                    wake: Notify::new(),
+                });
+                let task = runtime.spawn(run(work.clone(), self.shared.clone()));
+                info!(leader, "started replica fetcher");
+                v.insert(Fetcher { work, task })
+            }
+        };
+        fetcher.work.partitions.lock().insert(
+            tp,
+            Entry {
+                partition,
+                epoch,
+                phase: Phase::Truncating,
+                retry_at: None,
+            },
+        );
+        fetcher.work.wake.notify_one();
+    }
+
+    /// Like `add`, unless `leader`'s fetcher already serves the partition at `epoch`.
+    pub(super) fn ensure(&self, partition: Arc<Partition>, leader: i32, epoch: i32) {
+        let present = self.by_leader.lock().get(&leader).is_some_and(|f| {
+            f.work
+                .partitions
+                .lock()
+                .get(&partition.tp)
+                .is_some_and(|e| e.epoch == epoch)
+        });
+        if !present {
+            self.add(partition, leader, epoch);
         }
     }
 
@@ -364,7 +379,9 @@ async fn truncate(
             };
             if r.error_code != 0 {
                 debug!(partition = %tp, error = r.error_code, "OffsetForLeaderEpoch refused");
-                work.update(&tp, e.epoch, |x| x.retry_at = Some(Instant::now() + backoff));
+                work.update(&tp, e.epoch, |x| {
+                    x.retry_at = Some(Instant::now() + backoff)
+                });
                 continue;
             }
             let log = &e.partition.log;
@@ -379,13 +396,17 @@ async fn truncate(
                 finish_truncation(work, &tp, &e, decision.offset, backoff);
             } else if let Err(err) = e.partition.truncate_as_follower(e.epoch, decision.offset) {
                 warn!(partition = %tp, error = %err, "truncation failed");
-                work.update(&tp, e.epoch, |x| x.retry_at = Some(Instant::now() + backoff));
+                work.update(&tp, e.epoch, |x| {
+                    x.retry_at = Some(Instant::now() + backoff)
+                });
             }
         }
     }
     // Partitions the leader did not answer for: try again later.
     for (_, (tp, e)) in asked {
-        work.update(&tp, e.epoch, |x| x.retry_at = Some(Instant::now() + backoff));
+        work.update(&tp, e.epoch, |x| {
+            x.retry_at = Some(Instant::now() + backoff)
+        });
     }
     Ok(())
 }
@@ -451,7 +472,11 @@ async fn fetch(
         .call(ApiKey::Fetch, FOLLOWER_FETCH_VERSION, &req, wait)
         .await?;
     if resp.error_code != 0 {
-        debug!(leader = work.leader, error = resp.error_code, "fetch refused");
+        debug!(
+            leader = work.leader,
+            error = resp.error_code,
+            "fetch refused"
+        );
         for (tp, e, _) in asked.values() {
             work.update(tp, e.epoch, |x| x.retry_at = Some(Instant::now() + backoff));
         }
@@ -477,19 +502,25 @@ async fn fetch(
                     }
                     Err(err) => {
                         warn!(partition = %tp, error = %err, "appending replicated data failed");
-                        work.update(&tp, e.epoch, |x| x.retry_at = Some(Instant::now() + backoff));
+                        work.update(&tp, e.epoch, |x| {
+                            x.retry_at = Some(Instant::now() + backoff)
+                        });
                     }
                 }
             } else if code == ResponseError::OffsetOutOfRange.code() {
                 handle_out_of_range(work, &tp, &e, offset, pd.log_start_offset, backoff);
             } else {
                 debug!(partition = %tp, error = code, leader = work.leader, "fetch error; backing off");
-                work.update(&tp, e.epoch, |x| x.retry_at = Some(Instant::now() + backoff));
+                work.update(&tp, e.epoch, |x| {
+                    x.retry_at = Some(Instant::now() + backoff)
+                });
             }
         }
     }
     for (_, (tp, e, _)) in asked {
-        work.update(&tp, e.epoch, |x| x.retry_at = Some(Instant::now() + backoff));
+        work.update(&tp, e.epoch, |x| {
+            x.retry_at = Some(Instant::now() + backoff)
+        });
     }
     Ok(())
 }

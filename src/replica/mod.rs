@@ -15,10 +15,13 @@
 //! each partition state it reads; leaders record ISR changes through `ClusterLink::write_isr` and
 //! use a new ISR only once that write succeeded.
 //!
-//! Not implemented yet: a `replication-offset-checkpoint` file (a restarted replica of a
-//! multi-replica partition starts its high watermark at its log start until the ISR confirms
-//! more), followers advancing their log start offset to the leader's, fetch sessions between
-//! brokers, and KIP-392 reads from followers.
+//! High watermarks survive restarts in Kafka's `replication-offset-checkpoint` file in the log
+//! directory, written every replica.high.watermark.checkpoint.interval.ms in cluster mode and by
+//! `shutdown`.
+//!
+//! Not implemented yet: followers advancing their log start offset to the leader's, fetch
+//! sessions between brokers, KIP-392 reads from followers, and a size check of the array counts in
+//! responses from peer brokers before decoding (peers are trusted brokers of the cluster).
 
 pub mod delayed_produce;
 pub mod fetcher;
@@ -38,6 +41,7 @@ use tracing::{info, warn};
 use crate::cluster::TopicMetadata;
 use crate::config::topic::{log_config, min_insync_replicas};
 use crate::config::BrokerConfig;
+use crate::log::checkpoint::{read_checkpoint, write_checkpoint};
 use crate::log::{LogConfig, LogError, LogManager, TopicPartition};
 use crate::maintenance::now_ms;
 
@@ -78,13 +82,20 @@ impl Shared {
     }
 }
 
+/// Kafka's high watermark checkpoint file, in the log directory.
+pub const HIGH_WATERMARK_CHECKPOINT: &str = "replication-offset-checkpoint";
+
 /// Owns every partition replica hosted by this broker.
 pub struct ReplicaManager {
     shared: Arc<Shared>,
     logs: Arc<LogManager>,
     partitions: Arc<DashMap<TopicPartition, Arc<Partition>>>,
     fetchers: Fetchers,
-    lag_check: Mutex<Option<JoinHandle<()>>>,
+    /// The lag check and the high watermark checkpoint (cluster mode).
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// High watermarks of partitions not hosted right now (read at start-up, or kept by
+    /// `stop_replica` without delete), consumed as partitions open.
+    checkpointed: Arc<Checkpointed>,
 }
 
 impl ReplicaManager {
@@ -96,12 +107,18 @@ impl ReplicaManager {
         settings: ReplicationSettings,
     ) -> ReplicaManager {
         let shared = Arc::new(Shared::new(broker_id, settings));
+        let path = logs.dir().join(HIGH_WATERMARK_CHECKPOINT);
+        let checkpointed = read_checkpoint(&path).unwrap_or_else(|e| {
+            warn!(error = %e, "high watermark checkpoint unreadable; starting from log starts");
+            Default::default()
+        });
         ReplicaManager {
             fetchers: Fetchers::new(shared.clone()),
             shared,
             logs,
             partitions: Arc::new(DashMap::new()),
-            lag_check: Mutex::new(None),
+            tasks: Mutex::new(Vec::new()),
+            checkpointed: Arc::new(Mutex::new(checkpointed)),
         }
     }
 
@@ -118,8 +135,9 @@ impl ReplicaManager {
     }
 
     /// Cluster mode: the link to the metadata store, set once. Must be called inside the tokio
-    /// runtime: it starts the ISR lag check (every replica.lag.time.max.ms / 2) on it, and
-    /// follower fetchers are spawned on it.
+    /// runtime: it starts the ISR lag check (every replica.lag.time.max.ms / 2) and the high
+    /// watermark checkpoint (every replica.high.watermark.checkpoint.interval.ms) on it, and
+    /// follower fetchers are spawned on it. `shutdown` stops them.
     pub fn set_cluster_link(&self, link: Arc<dyn ClusterLink>) {
         if self.shared.link.set(link).is_err() {
             warn!("cluster link already set; the new one is ignored");
@@ -130,19 +148,33 @@ impl ReplicaManager {
             return;
         };
         let _ = self.shared.runtime.set(runtime.clone());
-        let period = Duration::from_millis((self.shared.settings.lag_time_max_ms / 2).max(10));
-        let task = runtime.spawn(lag_check(Arc::downgrade(&self.partitions), period));
-        if let Some(old) = self.lag_check.lock().replace(task) {
-            old.abort();
-        }
+        let s = &self.shared.settings;
+        let period = Duration::from_millis((s.lag_time_max_ms / 2).max(10));
+        let lag = runtime.spawn(lag_check(Arc::downgrade(&self.partitions), period));
+        let every = Duration::from_millis(s.high_watermark_checkpoint_interval_ms.max(1));
+        let path = self.logs.dir().join(HIGH_WATERMARK_CHECKPOINT);
+        let checkpoint = runtime.spawn(checkpoint_task(
+            Arc::downgrade(&self.partitions),
+            self.checkpointed.clone(),
+            path,
+            every,
+        ));
+        self.tasks.lock().extend([lag, checkpoint]);
     }
 
-    /// Opens (or creates) the logs of every partition of `topic` that this broker hosts, as leader
-    /// with the ISR of the metadata (standalone mode).
-    pub fn host_topic(&self, topic: &TopicMetadata, broker: &BrokerConfig) -> Result<(), LogError> {
+    /// Opens (or creates) the logs of every partition of `topic` that this broker hosts and not
+    /// yet hosted, in the role of its metadata (standalone mode: leader, ISR {this broker}).
+    /// Returns the partitions it started hosting and their role, so callers can act on them
+    /// (e.g. load the groups of new `__consumer_offsets` partitions).
+    pub fn host_topic(
+        &self,
+        topic: &TopicMetadata,
+        broker: &BrokerConfig,
+    ) -> Result<Vec<(TopicPartition, RoleChange)>, LogError> {
         let config = log_config(&topic.configs, broker);
         let min_isr = min_insync_replicas(&topic.configs, broker);
         let name: Arc<str> = Arc::from(topic.name.as_str());
+        let mut hosted = Vec::new();
         for state in &topic.partitions {
             if !state.replicas.contains(&self.shared.broker_id) {
                 continue;
@@ -155,7 +187,7 @@ impl ReplicaManager {
                 continue;
             }
             let partition = self.open(&tp, config.clone(), min_isr)?;
-            partition.apply(
+            let change = partition.apply(
                 &LeaderAndIsr {
                     leader: state.leader,
                     leader_epoch: state.leader_epoch,
@@ -166,8 +198,9 @@ impl ReplicaManager {
                 },
                 min_isr,
             );
+            hosted.push((tp, change));
         }
-        Ok(())
+        Ok(hosted)
     }
 
     /// Stops hosting and deletes the data of every partition of `topic`.
@@ -179,6 +212,7 @@ impl ReplicaManager {
                 partition: state.partition,
             };
             self.fetchers.remove(&tp);
+            self.checkpointed.lock().remove(&tp);
             let hosted = self.partitions.remove(&tp);
             if let Some((_, p)) = &hosted {
                 p.stop();
@@ -197,11 +231,13 @@ impl ReplicaManager {
         min_isr: i32,
     ) -> Result<Arc<Partition>, LogError> {
         let log = self.logs.open_partition(tp, config)?;
+        let hw = self.checkpointed.lock().remove(tp);
         let fresh = Arc::new(Partition::new(
             tp.clone(),
             log,
             self.shared.clone(),
             min_isr,
+            hw,
         ));
         Ok(self
             .partitions
@@ -237,20 +273,34 @@ impl ReplicaManager {
                 self.fetchers
                     .add(partition.clone(), state.leader, state.leader_epoch)
             }
+            // A follower whose fetcher was stopped (stop_replica without delete) resumes.
+            RoleChange::Unchanged if partition.is_follower() => self.fetchers.ensure(
+                partition.clone(),
+                partition.leader(),
+                partition.leader_epoch(),
+            ),
             RoleChange::Unchanged => {}
         }
         Ok(change)
     }
 
-    /// Stops replicating a partition (fetcher removed, produce and reads refused); with `delete`,
-    /// its log is deleted. Without it the log stays open and a later `apply_state` hosts it again.
+    /// Stops replicating a partition: its fetcher is removed and it is no longer hosted (produce
+    /// and reads get UNKNOWN_TOPIC_OR_PARTITION, waiting produces end with
+    /// NOT_LEADER_OR_FOLLOWER). With `delete` its log is deleted; without, the log stays open and
+    /// its high watermark is remembered (and checkpointed) for a later `apply_state`.
     pub fn stop_replica(&self, tp: &TopicPartition, delete: bool) -> Result<(), LogError> {
         self.fetchers.remove(tp);
         if let Some((_, p)) = self.partitions.remove(tp) {
             p.stop();
             info!(partition = %tp, delete, "stopped replica");
+            if !delete {
+                self.checkpointed
+                    .lock()
+                    .insert(tp.clone(), p.high_watermark());
+            }
         }
         if delete {
+            self.checkpointed.lock().remove(tp);
             self.logs.delete_partition(tp)?;
         }
         Ok(())
@@ -264,12 +314,27 @@ impl ReplicaManager {
         }
     }
 
-    /// Stops every fetcher and the lag check, and waits for the fetchers to end.
+    /// Stops every fetcher and background task, waits for the fetchers to end, then writes the
+    /// high watermark checkpoint. Call it before closing the logs.
     pub async fn shutdown(&self) {
-        if let Some(t) = self.lag_check.lock().take() {
+        let tasks: Vec<JoinHandle<()>> = self.tasks.lock().drain(..).collect();
+        for t in &tasks {
             t.abort();
         }
         self.fetchers.shutdown().await;
+        if let Err(e) = self.checkpoint_high_watermarks() {
+            warn!(error = %e, "writing the high watermark checkpoint failed");
+        }
+    }
+
+    /// Writes the high watermark of every hosted partition (and of stopped ones whose logs are
+    /// kept) to `replication-offset-checkpoint`.
+    pub fn checkpoint_high_watermarks(&self) -> Result<(), LogError> {
+        write_high_watermarks(
+            &self.partitions,
+            &self.checkpointed,
+            &self.logs.dir().join(HIGH_WATERMARK_CHECKPOINT),
+        )
     }
 
     pub fn partition(&self, topic: &str, partition: i32) -> Option<Arc<Partition>> {
@@ -307,8 +372,49 @@ impl ReplicaManager {
 
 impl Drop for ReplicaManager {
     fn drop(&mut self) {
-        if let Some(t) = self.lag_check.lock().take() {
+        for t in self.tasks.lock().drain(..) {
             t.abort();
+        }
+    }
+}
+
+type Checkpointed = Mutex<std::collections::HashMap<TopicPartition, i64>>;
+
+fn write_high_watermarks(
+    partitions: &DashMap<TopicPartition, Arc<Partition>>,
+    kept: &Checkpointed,
+    path: &std::path::Path,
+) -> Result<(), LogError> {
+    let mut entries = kept.lock().clone();
+    for e in partitions.iter() {
+        entries.insert(e.key().clone(), e.value().high_watermark());
+    }
+    write_checkpoint(path, &entries)
+}
+
+/// Kafka's highwatermark-checkpoint task.
+async fn checkpoint_task(
+    partitions: Weak<DashMap<TopicPartition, Arc<Partition>>>,
+    kept: Arc<Checkpointed>,
+    path: std::path::PathBuf,
+    period: Duration,
+) {
+    let mut ticker = tokio::time::interval(period);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticker.tick().await;
+    loop {
+        ticker.tick().await;
+        let Some(map) = partitions.upgrade() else {
+            return;
+        };
+        let path = path.clone();
+        let kept = kept.clone();
+        let written =
+            tokio::task::spawn_blocking(move || write_high_watermarks(&map, &kept, &path)).await;
+        match written {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => warn!(error = %e, "writing the high watermark checkpoint failed"),
+            Err(e) => warn!(error = %e, "high watermark checkpoint task failed"),
         }
     }
 }
@@ -329,5 +435,118 @@ async fn lag_check(partitions: Weak<DashMap<TopicPartition, Arc<Partition>>>, pe
         for p in list {
             p.maybe_shrink_isr(now);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::log::batch::test_util::batch;
+
+    fn state(leader: i32, epoch: i32, isr: &[i32]) -> LeaderAndIsr {
+        LeaderAndIsr {
+            leader,
+            leader_epoch: epoch,
+            isr: isr.to_vec(),
+            replicas: vec![1, 2],
+            controller_epoch: 1,
+            state_version: 0,
+        }
+    }
+
+    #[test]
+    fn high_watermark_survives_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let tp = TopicPartition::new("t", 0);
+        {
+            let logs = LogManager::open(dir.path()).unwrap();
+            let rm = ReplicaManager::new(1, logs.clone(), ReplicationSettings::default());
+            let change = rm
+                .apply_state(&tp, LogConfig::default(), 1, state(1, 0, &[1, 2]))
+                .unwrap();
+            assert_eq!(change, RoleChange::BecameLeader);
+            let p = rm.partition("t", 0).unwrap();
+            p.append_as_leader(&batch(5, 0), 1, 0).unwrap();
+            p.record_follower_fetch(2, 3, 0, 0).unwrap();
+            assert_eq!(p.high_watermark(), 3);
+            rm.checkpoint_high_watermarks().unwrap();
+            logs.shutdown().unwrap();
+        }
+        let logs = LogManager::open(dir.path()).unwrap();
+        let rm = ReplicaManager::new(1, logs, ReplicationSettings::default());
+        rm.apply_state(&tp, LogConfig::default(), 1, state(2, 1, &[1, 2]))
+            .unwrap();
+        let p = rm.partition("t", 0).unwrap();
+        assert_eq!(p.high_watermark(), 3);
+        assert!(!p.is_leader());
+        assert_eq!(rm.hosted(), vec![tp.clone()]);
+        rm.stop_replica(&tp, true).unwrap();
+        assert!(rm.hosted().is_empty());
+        assert!(rm.logs().get(&tp).is_none());
+    }
+
+    #[test]
+    fn stopped_replica_keeps_its_log_and_high_watermark() {
+        let dir = tempfile::tempdir().unwrap();
+        let logs = LogManager::open(dir.path()).unwrap();
+        let rm = ReplicaManager::new(1, logs, ReplicationSettings::default());
+        let tp = TopicPartition::new("t", 0);
+        rm.apply_state(&tp, LogConfig::default(), 1, state(1, 0, &[1, 2]))
+            .unwrap();
+        let p = rm.partition("t", 0).unwrap();
+        p.append_as_leader(&batch(5, 0), 1, 0).unwrap();
+        p.record_follower_fetch(2, 4, 0, 0).unwrap();
+        rm.stop_replica(&tp, false).unwrap();
+        assert!(rm.hosted().is_empty());
+        assert!(matches!(
+            p.append_as_leader(&batch(1, 0), 1, 0),
+            Err(ProduceError::NotLeader)
+        ));
+        rm.checkpoint_high_watermarks().unwrap();
+        let saved = read_checkpoint(&dir.path().join(HIGH_WATERMARK_CHECKPOINT)).unwrap();
+        assert_eq!(saved.get(&tp), Some(&4));
+        let change = rm
+            .apply_state(&tp, LogConfig::default(), 1, state(2, 1, &[1, 2]))
+            .unwrap();
+        assert_eq!(change, RoleChange::BecameFollower);
+        let p = rm.partition("t", 0).unwrap();
+        assert_eq!((p.log.log_end_offset(), p.high_watermark()), (5, 4));
+    }
+
+    #[test]
+    fn host_topic_reports_new_partitions_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let logs = LogManager::open(dir.path()).unwrap();
+        let rm = ReplicaManager::new(0, logs, ReplicationSettings::default());
+        let (config, _) = BrokerConfig::from_properties(Default::default()).unwrap();
+        // Through serde so the test does not depend on every field of PartitionState.
+        let topic: TopicMetadata = serde_json::from_value(serde_json::json!({
+            "name": "t",
+            "id": uuid::Uuid::new_v4(),
+            "partitions": [{"partition": 0, "replicas": [0], "leader": 0, "leader_epoch": 0, "isr": [0]}],
+            "configs": {},
+        }))
+        .unwrap();
+        let hosted = rm.host_topic(&topic, &config).unwrap();
+        assert_eq!(
+            hosted,
+            vec![(TopicPartition::new("t", 0), RoleChange::BecameLeader)]
+        );
+        assert!(rm.host_topic(&topic, &config).unwrap().is_empty());
+        assert!(rm.partition("t", 0).unwrap().is_leader());
+    }
+
+    #[test]
+    fn standalone_hosting_keeps_hw_at_log_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let logs = LogManager::open(dir.path()).unwrap();
+        let rm = ReplicaManager::new(0, logs, ReplicationSettings::default());
+        let tp = TopicPartition::new("t", 0);
+        rm.apply_state(&tp, LogConfig::default(), 1, LeaderAndIsr::standalone(0, 0))
+            .unwrap();
+        let p = rm.partition("t", 0).unwrap();
+        p.append_as_leader(&batch(4, 0), -1, 0).unwrap();
+        assert_eq!(p.high_watermark(), 4);
+        assert_eq!(p.replication_status(4).map(|r| r.is_ok()), Some(true));
     }
 }

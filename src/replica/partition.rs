@@ -144,17 +144,23 @@ impl std::fmt::Debug for Partition {
 }
 
 impl Partition {
-    /// A replica in `state` (not yet applied: call `apply` to take the role). Its high watermark
-    /// starts at the log end when this broker is the only replica, else at the log start (until
-    /// the leader tells it or the ISR confirms more).
+    /// A replica without a role yet (call `apply` to take one). Its high watermark starts at
+    /// `checkpointed_hw` (the `replication-offset-checkpoint` value) kept within the log, else at
+    /// the log start; a sole-replica leader moves it to the log end as soon as it applies its
+    /// state.
     pub(super) fn new(
         tp: TopicPartition,
         log: Arc<PartitionLog>,
         shared: Arc<Shared>,
         min_isr: i32,
+        checkpointed_hw: Option<i64>,
     ) -> Partition {
         let (signal, _) = watch::channel(0);
-        let hw = log.log_start_offset();
+        let start = log.log_start_offset();
+        let hw = checkpointed_hw
+            .unwrap_or(start)
+            .clamp(start, log.log_end_offset().max(start));
+        log.set_high_watermark(hw);
         Partition {
             tp,
             log,
@@ -191,7 +197,6 @@ impl Partition {
         let now = now_ms();
         let mut st = self.state.write();
         st.min_isr = min_isr;
-        let was_leader = st.is_leader(me) && st.leader_epoch >= 0;
         if new.leader_epoch < st.leader_epoch {
             debug!(partition = %self.tp, epoch = new.leader_epoch, current = st.leader_epoch,
                 "stale partition state ignored");
@@ -200,11 +205,21 @@ impl Partition {
         let same_epoch = new.leader_epoch == st.leader_epoch && new.leader == st.leader;
         st.stopped = false;
         if same_epoch {
-            if new.state_version < st.state_version {
+            let nothing_new = new.state_version == st.state_version
+                && new.isr == st.isr
+                && new.replicas == st.replicas
+                && new.controller_epoch == st.controller_epoch;
+            if new.state_version < st.state_version || (nothing_new && !st.fenced) {
+                // An older read, or the state we already have (an ISR write of ours may be in
+                // flight: keep waiting for its answer).
                 return RoleChange::Unchanged;
             }
+            let changed = st.isr != new.isr || st.replicas != new.replicas || st.fenced;
             if st.isr != new.isr {
                 info!(partition = %self.tp, isr = ?new.isr, previous = ?st.isr, "ISR updated");
+            }
+            if st.fenced {
+                info!(partition = %self.tp, epoch = st.leader_epoch, "leadership unfenced");
             }
             st.isr = new.isr.clone();
             st.replicas = new.replicas.clone();
@@ -214,8 +229,12 @@ impl Partition {
             st.pending_isr = None;
             st.isr_conflict = false;
             drop(st);
-            self.bump();
-            self.maybe_advance_high_watermark();
+            // The cluster layer re-applies every state on each metadata change: wake waiters only
+            // when something they depend on changed.
+            if changed {
+                self.bump();
+                self.maybe_advance_high_watermark();
+            }
             return RoleChange::Unchanged;
         }
         st.leader = new.leader;
@@ -245,9 +264,14 @@ impl Partition {
                 followers.insert(*id, FollowerState::reset(new.isr.contains(id), now));
             }
             drop(followers);
-            if new.replicas.len() > 1 || !was_leader {
+            if new.replicas.iter().any(|id| *id != me) {
                 info!(partition = %self.tp, epoch = new.leader_epoch, isr = ?new.isr,
                     log_end = leo, high_watermark = self.high_watermark(), "became leader");
+            } else {
+                // Single-replica partitions (all of standalone mode): one line per partition at
+                // start-up would drown the log.
+                debug!(partition = %self.tp, epoch = new.leader_epoch, log_end = leo,
+                    "became leader (sole replica)");
             }
             RoleChange::BecameLeader
         } else {
@@ -423,7 +447,13 @@ impl Partition {
             st.isr_retry_after_ms = now_ms().saturating_add(self.retry_backoff_ms());
             return;
         };
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        let runtime = self
+            .shared
+            .runtime
+            .get()
+            .cloned()
+            .or_else(|| tokio::runtime::Handle::try_current().ok());
+        let Some(runtime) = runtime else {
             warn!(partition = %self.tp, "no async runtime: ISR change not recorded");
             return;
         };
@@ -443,9 +473,9 @@ impl Partition {
         });
     }
 
+    /// Pause before proposing again after a failed ISR write (replica.fetch.backoff.ms).
     fn retry_backoff_ms(&self) -> i64 {
-        let s = &self.shared.settings;
-        s.fetch_backoff_ms.max(100).min(s.lag_time_max_ms) as i64
+        self.shared.settings.fetch_backoff_ms.max(10) as i64
     }
 
     fn complete_isr_write(&self, proposal: &LeaderAndIsr, result: Result<i32, IsrWriteError>) {
@@ -602,6 +632,12 @@ impl Partition {
         self.state.read().is_leader(self.me())
     }
 
+    /// Whether this broker follows the partition (a leader other than this broker, or none).
+    pub fn is_follower(&self) -> bool {
+        let st = self.state.read();
+        !st.stopped && st.leader_epoch >= 0 && st.leader != self.me()
+    }
+
     /// The leader broker id (-1 when none is known).
     pub fn leader(&self) -> i32 {
         self.state.read().leader
@@ -649,7 +685,7 @@ mod tests {
         let tp = TopicPartition::new("t", 0);
         let log = logs.open_partition(&tp, Default::default()).unwrap();
         let shared = Arc::new(Shared::new(me, ReplicationSettings::default()));
-        Arc::new(Partition::new(tp, log, shared, 2))
+        Arc::new(Partition::new(tp, log, shared, 2, None))
     }
 
     fn state(leader: i32, epoch: i32, isr: &[i32], version: i32) -> LeaderAndIsr {
@@ -765,5 +801,110 @@ mod tests {
         assert!(p.truncate_as_follower(3, 1).unwrap());
         assert_eq!(p.log.log_end_offset(), 0, "cut at the start of the batch");
         assert_eq!(p.high_watermark(), 0);
+    }
+
+    /// A link whose ISR writes answer from a script and are counted.
+    struct ScriptedLink {
+        answers: Mutex<Vec<Result<i32, IsrWriteError>>>,
+        calls: Mutex<Vec<Vec<i32>>>,
+    }
+
+    #[async_trait::async_trait]
+    impl crate::replica::ClusterLink for ScriptedLink {
+        async fn write_isr(
+            &self,
+            _tp: &TopicPartition,
+            state: &LeaderAndIsr,
+        ) -> Result<i32, IsrWriteError> {
+            self.calls.lock().push(state.isr.clone());
+            self.answers.lock().remove(0)
+        }
+        fn broker_endpoint(&self, _broker_id: i32) -> Option<(String, u16)> {
+            None
+        }
+    }
+
+    fn linked(
+        dir: &std::path::Path,
+        answers: Vec<Result<i32, IsrWriteError>>,
+    ) -> (Arc<Partition>, Arc<ScriptedLink>) {
+        let logs = LogManager::open(dir).unwrap();
+        let tp = TopicPartition::new("t", 0);
+        let log = logs.open_partition(&tp, Default::default()).unwrap();
+        let settings = ReplicationSettings {
+            fetch_backoff_ms: 300,
+            lag_time_max_ms: 50,
+            ..Default::default()
+        };
+        let shared = Arc::new(Shared::new(1, settings));
+        let link = Arc::new(ScriptedLink {
+            answers: Mutex::new(answers),
+            calls: Mutex::new(Vec::new()),
+        });
+        let _ = shared.link.set(link.clone());
+        (Arc::new(Partition::new(tp, log, shared, 1, None)), link)
+    }
+
+    async fn settle() {
+        tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+    }
+
+    #[tokio::test]
+    async fn isr_write_conflict_waits_for_the_next_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let (p, link) = linked(dir.path(), vec![Err(IsrWriteError::Conflict), Ok(5)]);
+        p.apply(&state(1, 0, &[1], 0), 1);
+        p.record_follower_fetch(2, 0, 0, now_ms()).unwrap();
+        settle().await;
+        assert_eq!(p.isr(), vec![1], "not used before a successful write");
+        p.record_follower_fetch(2, 0, 0, now_ms()).unwrap();
+        settle().await;
+        assert_eq!(link.calls.lock().len(), 1, "no retry after a conflict");
+        p.apply(&state(1, 0, &[1], 1), 1);
+        p.record_follower_fetch(2, 0, 0, now_ms()).unwrap();
+        settle().await;
+        assert_eq!(p.isr(), vec![1, 2]);
+        assert_eq!(p.state.read().state_version, 5);
+        assert_eq!(*link.calls.lock(), vec![vec![1, 2], vec![1, 2]]);
+    }
+
+    #[tokio::test]
+    async fn isr_write_unavailable_is_retried_after_a_backoff() {
+        let dir = tempfile::tempdir().unwrap();
+        let (p, link) = linked(
+            dir.path(),
+            vec![Err(IsrWriteError::Unavailable("down".into())), Ok(1)],
+        );
+        p.apply(&state(1, 0, &[1, 2], 0), 1);
+        // Follower 2 never fetches: after the lag time (50 ms) the leader proposes to drop it.
+        assert!(!p.maybe_shrink_isr(now_ms()), "within the lag time");
+        tokio::time::sleep(std::time::Duration::from_millis(70)).await;
+        assert!(p.maybe_shrink_isr(now_ms()));
+        settle().await;
+        assert_eq!(p.isr(), vec![1, 2]);
+        assert!(
+            !p.maybe_shrink_isr(now_ms()),
+            "backing off after the failure"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(320)).await;
+        assert!(p.maybe_shrink_isr(now_ms()));
+        settle().await;
+        assert_eq!(p.isr(), vec![1]);
+        assert_eq!(link.calls.lock().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn re_reading_the_same_state_keeps_an_isr_write_in_flight() {
+        let dir = tempfile::tempdir().unwrap();
+        let (p, _link) = linked(dir.path(), vec![Ok(1)]);
+        let s0 = state(1, 0, &[1], 0);
+        p.apply(&s0, 1);
+        p.record_follower_fetch(2, 0, 0, now_ms()).unwrap();
+        // The write task has not run yet (single-threaded runtime): the watcher re-delivers the
+        // state it already had.
+        assert!(matches!(p.apply(&s0, 1), RoleChange::Unchanged));
+        settle().await;
+        assert_eq!(p.isr(), vec![1, 2]);
+        assert_eq!(p.state.read().state_version, 1);
     }
 }

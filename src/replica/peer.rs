@@ -113,8 +113,8 @@ fn encode_request<Req: Encodable>(
     let fail = |e: anyhow::Error| PeerError::Protocol(format!("encoding request: {e}"));
     let size = header.compute_size(header_version).map_err(fail)?
         + req.compute_size(version).map_err(fail)?;
-    let size_prefix = i32::try_from(size)
-        .map_err(|_| PeerError::Protocol(format!("request of {size} bytes")))?;
+    let size_prefix =
+        i32::try_from(size).map_err(|_| PeerError::Protocol(format!("request of {size} bytes")))?;
     let mut out = BytesMut::with_capacity(size + 4);
     out.put_i32(size_prefix);
     header.encode(&mut out, header_version).map_err(fail)?;
@@ -150,15 +150,10 @@ mod tests {
             let _ = s.read(&mut buf).await;
             s.write_all(&1_000_000i32.to_be_bytes()).await.unwrap();
         });
-        let mut c = PeerConnection::connect(
-            "127.0.0.1",
-            port,
-            "t".into(),
-            1024,
-            Duration::from_secs(5),
-        )
-        .await
-        .unwrap();
+        let mut c =
+            PeerConnection::connect("127.0.0.1", port, "t".into(), 1024, Duration::from_secs(5))
+                .await
+                .unwrap();
         let r: Result<ApiVersionsResponse, _> = c
             .call(
                 ApiKey::ApiVersions,

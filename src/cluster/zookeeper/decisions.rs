@@ -184,6 +184,9 @@ fn existing_partition(
     Some(next(-1, s.leader_epoch + 1, isr))
 }
 
+/// Per preferred broker: how many partitions it should lead, and those it does not.
+type PreferredShare<'a> = (usize, Vec<(&'a TopicEntry, i32)>);
+
 /// Moves leadership back to preferred replicas of imbalanced brokers. Partitions already
 /// touched by `pending` actions are left for the next round.
 fn preferred_leader_moves(view: &ClusterView, inputs: &Inputs, pending: &[Action]) -> Vec<Action> {
@@ -199,8 +202,7 @@ fn preferred_leader_moves(view: &ClusterView, inputs: &Inputs, pending: &[Action
             Action::AssignTopicId { .. } => None,
         })
         .collect();
-    // Per preferred broker: (partitions it should lead, those it does not).
-    let mut share: BTreeMap<i32, (usize, Vec<(&TopicEntry, i32)>)> = BTreeMap::new();
+    let mut share: BTreeMap<i32, PreferredShare> = BTreeMap::new();
     for topic in view.topics.values() {
         for (&partition, replicas) in &topic.assignment.partitions {
             let (Some(&preferred), Some(stored)) = (replicas.first(), topic.states.get(&partition))
@@ -250,7 +252,10 @@ mod tests {
     use super::*;
     use crate::cluster::zookeeper::view::Me;
 
-    fn view(states: &[(i32, Option<(i32, i32, Vec<i32>)>)], replicas: Vec<i32>) -> ClusterView {
+    /// (leader, leader epoch, ISR) of a stored state.
+    type State = (i32, i32, Vec<i32>);
+
+    fn view(states: &[(i32, Option<State>)], replicas: Vec<i32>) -> ClusterView {
         let lists: Vec<Vec<i32>> = states.iter().map(|_| replicas.clone()).collect();
         let assignment = TopicAssignment::new(Uuid::new_v4(), &lists);
         let stored = states

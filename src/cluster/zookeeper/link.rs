@@ -18,7 +18,9 @@ impl ClusterLink for ZkCluster {
         state: &LeaderAndIsr,
     ) -> Result<i32, IsrWriteError> {
         if !self.usable() {
-            return Err(IsrWriteError::Unavailable("ZooKeeper session not usable".into()));
+            return Err(IsrWriteError::Unavailable(
+                "ZooKeeper session not usable".into(),
+            ));
         }
         let znode = PartitionStateZnode::new(
             state.leader,
