@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
-from conftest import Broker, BrokerError, _die_with_parent, free_port
+from conftest import Broker, _die_with_parent, free_port
 
 ZOOKEEPER_JAR = Path("/usr/share/java/zookeeper.jar")
 ZK_START_TIMEOUT = 45.0
@@ -265,7 +265,8 @@ def metadata(host: str, port: int, topics: Optional[list] = None,
     r.take(">i")  # throttle
     brokers = {}
     for _ in range(r.take(">i")):
-        node, bhost, bport, _rack = r.take(">i"), r.string(), r.take(">i"), r.string()
+        node, bhost, bport = r.take(">i"), r.string(), r.take(">i")
+        r.string()  # rack
         brokers[node] = (bhost, bport)
     cluster_id = r.string()
     controller = r.take(">i")

@@ -176,6 +176,7 @@ class Broker:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             self.proc.send_signal(signal.SIGCONT)  # in case it was suspended
+            self.suspended = False
             try:
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
