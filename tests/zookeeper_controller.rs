@@ -1,7 +1,7 @@
 //! The ZooKeeper metadata backend and the controller against a real ZooKeeper, with three
 //! brokers' metadata sessions in one process (no logs, no replication): leader election on
 //! topic creation, failover when a broker's session ends, controller failover, controlled
-//! shutdown, preferred-leader return, partition addition, deletion and producer ids.
+//! shutdown, partition addition, deletion and producer ids.
 
 #[path = "common/zookeeper.rs"]
 mod zk_harness;
@@ -230,7 +230,8 @@ async fn a_dead_broker_loses_leadership_and_isr_membership_and_the_controller_fa
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn controlled_shutdown_hands_leadership_over_and_preferred_leaders_return() {
+async fn controlled_shutdown_hands_leadership_over_and_a_returning_broker_outside_the_isr_leads_nothing(
+) {
     let zk = tokio::task::spawn_blocking(start_server).await.expect("zk");
     bounded(90, async {
         let mut nodes = three_nodes(&zk).await;

@@ -1,5 +1,6 @@
 //! Metadata: brokers, controller, and topic/partition leadership; auto-creates topics when enabled.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use kafka_protocol::error::ResponseError;
@@ -16,9 +17,9 @@ use crate::cluster::names::validate_topic_name;
 use crate::cluster::TopicMetadata;
 
 pub async fn handle(broker: &Broker, req: MetadataRequest, version: i16) -> MetadataResponse {
-    let brokers = broker
-        .cluster
-        .live_brokers()
+    let live_brokers = broker.cluster.live_brokers();
+    let live: BTreeSet<i32> = live_brokers.iter().map(|b| b.id).collect();
+    let brokers = live_brokers
         .into_iter()
         .map(|b| {
             MetadataResponseBroker::default()
@@ -33,14 +34,14 @@ pub async fn handle(broker: &Broker, req: MetadataRequest, version: i16) -> Meta
             .cluster
             .topics()
             .iter()
-            .map(|t| describe_topic(broker, t))
+            .map(|t| describe_topic(&live, t))
             .collect(),
         Some(list) => {
             let auto_create = broker.config.auto_create_topics_enable
                 && (version < 4 || req.allow_auto_topic_creation);
             let mut out = Vec::with_capacity(list.len());
             for wanted in list {
-                out.push(lookup(broker, wanted, auto_create).await);
+                out.push(lookup(broker, &live, wanted, auto_create).await);
             }
             out
         }
@@ -81,11 +82,16 @@ fn requested(req: &MetadataRequest, version: i16) -> Option<Vec<Wanted>> {
     )
 }
 
-async fn lookup(broker: &Broker, wanted: Wanted, auto_create: bool) -> MetadataResponseTopic {
+async fn lookup(
+    broker: &Broker,
+    live: &BTreeSet<i32>,
+    wanted: Wanted,
+    auto_create: bool,
+) -> MetadataResponseTopic {
     let name = match wanted {
         Wanted::Id(id) => {
             return match broker.cluster.topic_by_id(id) {
-                Some(t) => describe_topic(broker, &t),
+                Some(t) => describe_topic(live, &t),
                 None => MetadataResponseTopic::default()
                     .with_topic_id(id)
                     .with_error_code(ResponseError::UnknownTopicId.code()),
@@ -102,7 +108,7 @@ async fn lookup(broker: &Broker, wanted: Wanted, auto_create: bool) -> MetadataR
         return failed(ResponseError::InvalidTopicException);
     }
     if let Some(topic) = broker.cluster.topic(&name) {
-        return describe_topic(broker, &topic);
+        return describe_topic(live, &topic);
     }
     if name == crate::group::OFFSETS_TOPIC {
         // Created by the group coordinator with its own settings, never as an ordinary topic.
@@ -112,7 +118,7 @@ async fn lookup(broker: &Broker, wanted: Wanted, auto_create: bool) -> MetadataR
             .ok()
             .and_then(|_| broker.cluster.topic(&name))
         {
-            Some(topic) => describe_topic(broker, &topic),
+            Some(topic) => describe_topic(live, &topic),
             None => failed(ResponseError::LeaderNotAvailable),
         };
     }
@@ -120,7 +126,7 @@ async fn lookup(broker: &Broker, wanted: Wanted, auto_create: bool) -> MetadataR
         return failed(ResponseError::UnknownTopicOrPartition);
     }
     match broker.auto_create_topic(&name).await {
-        Ok(topic) => describe_topic(broker, &topic),
+        Ok(topic) => describe_topic(live, &topic),
         Err(e) => {
             tracing::info!(topic = %name, error = %e, "auto-creating topic failed");
             failed(e.kafka_error())
@@ -128,9 +134,8 @@ async fn lookup(broker: &Broker, wanted: Wanted, auto_create: bool) -> MetadataR
     }
 }
 
-fn describe_topic(broker: &Broker, topic: &Arc<TopicMetadata>) -> MetadataResponseTopic {
-    let live: std::collections::BTreeSet<i32> =
-        broker.cluster.live_brokers().iter().map(|b| b.id).collect();
+/// `live`: ids of the live brokers (partitions led elsewhere are LEADER_NOT_AVAILABLE).
+fn describe_topic(live: &BTreeSet<i32>, topic: &Arc<TopicMetadata>) -> MetadataResponseTopic {
     let partitions = topic
         .partitions
         .iter()

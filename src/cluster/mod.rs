@@ -95,3 +95,18 @@ pub trait ClusterMetadata: Send + Sync {
     /// A producer id never handed out before in this cluster, also across restarts.
     async fn allocate_producer_id(&self) -> Result<i64, ClusterError>;
 }
+
+/// Checks a topic's partition count: at least 1, at most [`MAX_PARTITIONS_PER_TOPIC`].
+pub fn check_partition_count(count: i32) -> Result<(), ClusterError> {
+    if count < 1 {
+        return Err(ClusterError::InvalidPartitions(
+            "number of partitions must be larger than 0".into(),
+        ));
+    }
+    if count > MAX_PARTITIONS_PER_TOPIC {
+        return Err(ClusterError::InvalidPartitions(format!(
+            "number of partitions {count} exceeds the limit of {MAX_PARTITIONS_PER_TOPIC}"
+        )));
+    }
+    Ok(())
+}

@@ -39,6 +39,21 @@ pub struct TopicMetadata {
     pub configs: BTreeMap<String, String>,
 }
 
+impl PartitionState {
+    /// A partition whose state the controller has not written yet: no leader, no ISR.
+    pub fn unelected(partition: i32, replicas: Vec<i32>) -> PartitionState {
+        PartitionState {
+            partition,
+            replicas,
+            leader: -1,
+            leader_epoch: -1,
+            isr: Vec::new(),
+            controller_epoch: -1,
+            state_version: -1,
+        }
+    }
+}
+
 impl TopicMetadata {
     /// Kafka's internal topics (`__consumer_offsets`, `__transaction_state`).
     pub fn is_internal(&self) -> bool {

@@ -14,8 +14,8 @@ use uuid::Uuid;
 
 use super::names::{collides, validate_topic_name};
 use super::{
-    BrokerInfo, ClusterError, ClusterMetadata, NewTopic, PartitionState, TopicMetadata,
-    MAX_PARTITIONS_PER_TOPIC,
+    check_partition_count, BrokerInfo, ClusterError, ClusterMetadata, NewTopic, PartitionState,
+    TopicMetadata,
 };
 
 const METADATA_FILE: &str = "odradek-metadata.json";
@@ -171,20 +171,6 @@ impl StandaloneMetadata {
         }
         Ok(())
     }
-}
-
-fn check_partition_count(count: i32) -> Result<(), ClusterError> {
-    if count < 1 {
-        return Err(ClusterError::InvalidPartitions(
-            "number of partitions must be larger than 0".into(),
-        ));
-    }
-    if count > MAX_PARTITIONS_PER_TOPIC {
-        return Err(ClusterError::InvalidPartitions(format!(
-            "number of partitions {count} exceeds the limit of {MAX_PARTITIONS_PER_TOPIC}"
-        )));
-    }
-    Ok(())
 }
 
 fn partition(index: usize, replicas: Vec<i32>) -> PartitionState {

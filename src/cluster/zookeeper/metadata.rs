@@ -23,8 +23,8 @@ use super::znodes::{BrokerRegistration, TopicAssignment};
 use crate::cluster::assignment::{assign_replicas, PlacementBroker, Start};
 use crate::cluster::names::{collides, validate_topic_name};
 use crate::cluster::{
-    BrokerInfo, ClusterError, ClusterMetadata, MetadataVersion, NewTopic, TopicMetadata,
-    MAX_PARTITIONS_PER_TOPIC,
+    check_partition_count, BrokerInfo, ClusterError, ClusterMetadata, MetadataVersion, NewTopic,
+    PartitionState, TopicMetadata,
 };
 use crate::config::ClusterSettings;
 
@@ -361,20 +361,6 @@ fn leads_movable_partitions(view: &ClusterView, me: i32) -> usize {
         .count()
 }
 
-fn check_partition_count(count: i32) -> Result<(), ClusterError> {
-    if count < 1 {
-        return Err(ClusterError::InvalidPartitions(
-            "number of partitions must be larger than 0".into(),
-        ));
-    }
-    if count > MAX_PARTITIONS_PER_TOPIC {
-        return Err(ClusterError::InvalidPartitions(format!(
-            "number of partitions {count} exceeds the limit of {MAX_PARTITIONS_PER_TOPIC}"
-        )));
-    }
-    Ok(())
-}
-
 fn unavailable(e: impl std::fmt::Display) -> ClusterError {
     ClusterError::Unavailable(e.to_string())
 }
@@ -474,15 +460,7 @@ impl ClusterMetadata for ZkCluster {
             partitions: lists
                 .iter()
                 .enumerate()
-                .map(|(i, r)| crate::cluster::PartitionState {
-                    partition: i as i32,
-                    replicas: r.clone(),
-                    leader: -1,
-                    leader_epoch: -1,
-                    isr: Vec::new(),
-                    controller_epoch: -1,
-                    state_version: -1,
-                })
+                .map(|(i, r)| PartitionState::unelected(i as i32, r.clone()))
                 .collect(),
             configs: spec.configs.clone(),
         });
@@ -569,15 +547,9 @@ impl ClusterMetadata for ZkCluster {
         let preview = self.topic(name).map(|t| {
             let mut grown = (*t).clone();
             for (&p, replicas) in assignment.partitions.range(existing..) {
-                grown.partitions.push(crate::cluster::PartitionState {
-                    partition: p,
-                    replicas: replicas.clone(),
-                    leader: -1,
-                    leader_epoch: -1,
-                    isr: Vec::new(),
-                    controller_epoch: -1,
-                    state_version: -1,
-                });
+                grown
+                    .partitions
+                    .push(PartitionState::unelected(p, replicas.clone()));
             }
             Arc::new(grown)
         });

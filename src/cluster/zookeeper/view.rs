@@ -159,15 +159,7 @@ fn build_metadata(
                     state_version: s.version,
                 }
             }
-            None => PartitionState {
-                partition,
-                replicas: replicas.clone(),
-                leader: -1,
-                leader_epoch: -1,
-                isr: Vec::new(),
-                controller_epoch: -1,
-                state_version: -1,
-            },
+            None => PartitionState::unelected(partition, replicas.clone()),
         })
         .collect();
     TopicMetadata {
