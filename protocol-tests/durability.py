@@ -341,6 +341,22 @@ def served_by(broker, topic: str, partitions: int, timeout: float = 15.0):
         return f"<unreadable: {e!r}>"
 
 
+def acks1_write_accepted(broker, topic: str, partition: int, timeout_s: float = 4.0) -> bool:
+    """Whether this broker alone (its own, possibly stale, view of who leads)
+    acknowledges an acks=1 write to the partition within the timeout."""
+    from confluent_kafka import Producer
+
+    p = Producer({"bootstrap.servers": broker.bootstrap, "acks": 1,
+                  "enable.idempotence": False, "linger.ms": 0,
+                  "message.timeout.ms": int(timeout_s * 1000),
+                  "retry.backoff.ms": 100, "topic.metadata.refresh.interval.ms": 500})
+    outcome = []
+    p.produce(topic, b"acks1-probe", partition=partition,
+              on_delivery=lambda err, _msg: outcome.append(err))
+    p.flush(timeout_s + 5)
+    return bool(outcome) and outcome[0] is None
+
+
 def assert_served_were_committed(served, final: dict, who: str):
     """Every record that was served (see ``served_by``) is in the final log at the
     same offset: nothing a consumer saw was later lost or replaced."""

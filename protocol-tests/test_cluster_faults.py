@@ -15,8 +15,8 @@ import pytest
 
 import kclients
 from cluster import SESSION_TIMEOUT_MS, poll
-from durability import (ContinuousProducer, assert_served_were_committed, finish_and_verify,
-                        served_by)
+from durability import (ContinuousProducer, acks1_write_accepted, assert_served_were_committed,
+                        finish_and_verify, served_by)
 from kclients import Rec
 
 pytestmark = [
@@ -226,6 +226,10 @@ def test_leader_partitioned_from_zookeeper_and_brokers(network, zk_factory, clus
     try:
         new = c.leader(topic, 0, exclude=(victim.broker_id,), among=others,
                        timeout=SESSION_S + 30)
+        # Never two leaders taking writes: with a new leader elected, the
+        # isolated one must not even acknowledge acks=1.
+        assert not acks1_write_accepted(victim, topic, 0), \
+            f"isolated broker {victim.broker_id} acknowledged an acks=1 write while {new} leads"
         prod.wait_acked(1000, timeout=90, what="with the old leader partitioned ")
         served = served_by(victim, topic, 2)
     finally:

@@ -1,18 +1,20 @@
 //! Cluster mode: applies each new metadata view to this broker's replicas. Every partition
 //! this broker is assigned becomes leader or follower at the state's leader epoch, partitions
 //! no longer assigned stop (and are deleted with their topic), and group coordination follows
-//! the leadership of `__consumer_offsets` partitions. While the metadata session is not usable,
-//! every leader is fenced instead.
+//! the leadership of `__consumer_offsets` partitions. While the metadata store is unreachable
+//! leaders go on under the replica manager's isolation rule (unclean-election topics are fenced
+//! at once); once the session is lost every leader is fenced.
 
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::watch;
 use tracing::{error, info};
 
 use super::Broker;
-use crate::cluster::{PartitionState, TopicMetadata};
-use crate::config::topic::{log_config, min_insync_replicas};
+use crate::cluster::{MetadataLink, PartitionState, TopicMetadata};
+use crate::config::topic::{log_config, min_insync_replicas, unclean_leader_election};
 use crate::group::OFFSETS_TOPIC;
 use crate::log::TopicPartition;
 use crate::maintenance::now_ms;
@@ -23,17 +25,41 @@ pub async fn run(broker: Arc<Broker>, mut stop: watch::Receiver<bool>) {
     let mut versions = broker.cluster.subscribe();
     loop {
         let version = *versions.borrow_and_update();
-        if version.usable {
-            let b = broker.clone();
-            if let Err(e) = tokio::task::spawn_blocking(move || apply_all(&b)).await {
-                error!(error = %e, "applying cluster metadata panicked");
+        match version.link {
+            MetadataLink::Connected => {
+                broker.replicas.metadata_reachable();
+                let b = broker.clone();
+                if let Err(e) = tokio::task::spawn_blocking(move || apply_all(&b)).await {
+                    error!(error = %e, "applying cluster metadata panicked");
+                }
             }
-        } else {
-            broker.replicas.fence_leaders();
+            MetadataLink::Disconnected { session_timeout_ms } => {
+                let grace = Duration::from_millis(session_timeout_ms / 3);
+                broker.replicas.metadata_unreachable(grace);
+                fence_unclean_topics(&broker);
+            }
+            MetadataLink::Lost => broker.replicas.fence_leaders(),
         }
         tokio::select! {
             _ = stop.changed() => return,
             changed = versions.changed() => if changed.is_err() { return },
+        }
+    }
+}
+
+/// Fences the leaderships of topics with unclean leader election enabled: any of their replicas
+/// may be elected once this broker's session expires, fetching or not.
+fn fence_unclean_topics(broker: &Broker) {
+    for topic in broker.cluster.topics() {
+        if !unclean_leader_election(&topic.configs, &broker.config) {
+            continue;
+        }
+        let name: Arc<str> = Arc::from(topic.name.as_str());
+        for p in &topic.partitions {
+            broker.replicas.fence(&TopicPartition {
+                topic: name.clone(),
+                partition: p.partition,
+            });
         }
     }
 }

@@ -58,12 +58,35 @@ pub enum ClusterError {
     Unavailable(String),
 }
 
-/// Announces metadata changes: `generation` grows with every change of the view, `usable` is
-/// false while the broker cannot trust its view (metadata store session lost).
+/// Announces metadata changes: `generation` grows with every change of the view or the link.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct MetadataVersion {
     pub generation: u64,
-    pub usable: bool,
+    pub link: MetadataLink,
+}
+
+impl MetadataVersion {
+    /// Whether the view is current and the metadata store can be written.
+    pub fn usable(&self) -> bool {
+        self.link == MetadataLink::Connected
+    }
+}
+
+/// How far this broker can trust its metadata view and its own registration.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum MetadataLink {
+    /// Session connected and the view current.
+    Connected,
+    /// The connection to the store is down but the session may still be alive: the registration
+    /// and the leaderships it backs stand until the session times out on the store's side. The
+    /// view may be stale and nothing can be written.
+    Disconnected {
+        /// The negotiated session timeout.
+        session_timeout_ms: u64,
+    },
+    /// The session is gone or the view could not be read: nothing in it can be trusted.
+    #[default]
+    Lost,
 }
 
 /// The view of cluster metadata every broker component uses.

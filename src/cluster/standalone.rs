@@ -82,7 +82,7 @@ impl StandaloneMetadata {
             state: Mutex::new(state),
             version: tokio::sync::watch::channel(crate::cluster::MetadataVersion {
                 generation: 0,
-                usable: true,
+                link: crate::cluster::MetadataLink::Connected,
             })
             .0,
         };

@@ -290,6 +290,16 @@ pub fn min_insync_replicas(overrides: &BTreeMap<String, String>, broker: &Broker
         .unwrap_or(1)
 }
 
+/// The `unclean.leader.election.enable` in force for a topic.
+pub fn unclean_leader_election(
+    overrides: &BTreeMap<String, String>,
+    broker: &BrokerConfig,
+) -> bool {
+    topic_def("unclean.leader.election.enable")
+        .and_then(|d| resolve(d, overrides, broker).value)
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -62,6 +62,24 @@ impl FollowerState {
     }
 }
 
+/// Whether every ISR member other than the leader has fetched within `grace_ms` before `now_ms`.
+/// While the metadata store is unreachable a leader accepts writes only under this condition: a
+/// leader cut off from the store is usually cut off from its followers too, and they can only be
+/// elected in its place once its session has expired, which takes longer than the grace.
+pub fn isr_still_fetching(
+    leader_id: i32,
+    isr: &[i32],
+    followers: &HashMap<i32, FollowerState>,
+    now_ms: i64,
+    grace_ms: i64,
+) -> bool {
+    isr.iter().filter(|id| **id != leader_id).all(|id| {
+        followers.get(id).is_some_and(|f| {
+            f.last_fetch_ms > 0 && now_ms.saturating_sub(f.last_fetch_ms) <= grace_ms
+        })
+    })
+}
+
 /// The high watermark the leader may expose: the smallest log end offset over `isr` (the leader's
 /// own included, as `leader_leo`), never below `current` (the high watermark never moves back). A
 /// member whose position is unknown holds the high watermark where it is.
@@ -138,6 +156,30 @@ mod tests {
         let unknown = HashMap::from([(2, FollowerState::reset(true, 0))]);
         assert_eq!(high_watermark(1, 10, &[1, 2], &unknown, 5), 5);
         assert_eq!(high_watermark(1, 10, &[1, 2], &HashMap::new(), 5), 5);
+    }
+
+    #[test]
+    fn isolated_leader_keeps_writing_only_while_every_isr_follower_fetches() {
+        let mut fresh = FollowerState::reset(true, 0);
+        fresh.record_fetch(5, 0, 5, 9_500);
+        let mut stale = FollowerState::reset(true, 0);
+        stale.record_fetch(5, 0, 5, 7_000);
+        let never = FollowerState::reset(true, 9_000);
+        let followers = HashMap::from([(2, fresh), (3, stale), (4, never)]);
+        // Members outside the ISR (3, 4) do not count.
+        assert!(isr_still_fetching(1, &[1, 2], &followers, 10_000, 2_000));
+        assert!(!isr_still_fetching(
+            1,
+            &[1, 2, 3],
+            &followers,
+            10_000,
+            2_000
+        ));
+        // Not a single fetch in this epoch, or no record at all.
+        assert!(!isr_still_fetching(1, &[1, 4], &followers, 10_000, 2_000));
+        assert!(!isr_still_fetching(1, &[1, 5], &followers, 10_000, 2_000));
+        // ISR = {leader}: nobody else can be elected cleanly.
+        assert!(isr_still_fetching(1, &[1], &HashMap::new(), 10_000, 2_000));
     }
 
     #[test]

@@ -30,6 +30,7 @@ pub mod link;
 mod partition;
 pub mod peer;
 
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
@@ -69,6 +70,9 @@ pub(crate) struct Shared {
     pub(crate) link: OnceLock<Arc<dyn ClusterLink>>,
     /// The runtime fetchers and the lag check run on (captured by `set_cluster_link`).
     pub(crate) runtime: OnceLock<tokio::runtime::Handle>,
+    /// While the metadata store is unreachable: how long an ISR follower may go without
+    /// fetching before leaders stop accepting writes (ms); -1 while it is reachable.
+    unreachable_grace_ms: AtomicI64,
 }
 
 impl Shared {
@@ -78,7 +82,14 @@ impl Shared {
             settings,
             link: OnceLock::new(),
             runtime: OnceLock::new(),
+            unreachable_grace_ms: AtomicI64::new(-1),
         }
+    }
+
+    /// The follower grace while the metadata store is unreachable; `None` while it is reachable.
+    pub(crate) fn unreachable_grace_ms(&self) -> Option<i64> {
+        let grace = self.unreachable_grace_ms.load(Ordering::Acquire);
+        (grace >= 0).then_some(grace)
     }
 }
 
@@ -312,6 +323,37 @@ impl ReplicaManager {
         for p in self.all() {
             p.fence();
         }
+    }
+
+    /// Suspends one partition's leadership (if this broker leads it) until its next `apply_state`.
+    pub fn fence(&self, tp: &TopicPartition) {
+        if let Some(p) = self.partitions.get(tp) {
+            p.fence();
+        }
+    }
+
+    /// Cluster mode: the metadata store cannot be reached, but this broker's session may still be
+    /// alive. Until `metadata_reachable`, a leader accepts writes only while every other ISR
+    /// member has fetched within `follower_grace` (see `Partition::append_as_leader`).
+    pub fn metadata_unreachable(&self, follower_grace: Duration) {
+        let grace = i64::try_from(follower_grace.as_millis()).unwrap_or(i64::MAX);
+        let before = self
+            .shared
+            .unreachable_grace_ms
+            .swap(grace, Ordering::AcqRel);
+        if before < 0 {
+            info!(
+                grace_ms = grace,
+                "metadata store unreachable: leaders keep writing while their ISR keeps fetching"
+            );
+        }
+    }
+
+    /// The metadata store is reachable again (see `metadata_unreachable`).
+    pub fn metadata_reachable(&self) {
+        self.shared
+            .unreachable_grace_ms
+            .store(-1, Ordering::Release);
     }
 
     /// Stops every fetcher and background task, waits for the fetchers to end, then writes the

@@ -318,6 +318,14 @@ impl Partition {
         if !st.is_leader(self.me()) || st.fenced {
             return Err(ProduceError::NotLeader);
         }
+        if let Some(grace_ms) = self.shared.unreachable_grace_ms() {
+            let followers = self.followers.lock();
+            if !isr::isr_still_fetching(self.me(), &st.isr, &followers, now_ms, grace_ms) {
+                debug!(partition = %self.tp, isr = ?st.isr,
+                    "metadata store unreachable and an ISR follower stopped fetching: refusing writes");
+                return Err(ProduceError::NotLeader);
+            }
+        }
         if acks == -1 && (st.isr.len() as i64) < i64::from(st.min_isr) {
             return Err(ProduceError::NotEnoughReplicas {
                 isr: st.isr.len(),

@@ -23,8 +23,8 @@ use super::znodes::{BrokerRegistration, TopicAssignment};
 use crate::cluster::assignment::{assign_replicas, PlacementBroker, Start};
 use crate::cluster::names::{collides, validate_topic_name};
 use crate::cluster::{
-    check_partition_count, BrokerInfo, ClusterError, ClusterMetadata, MetadataVersion, NewTopic,
-    PartitionState, TopicMetadata,
+    check_partition_count, BrokerInfo, ClusterError, ClusterMetadata, MetadataLink,
+    MetadataVersion, NewTopic, PartitionState, TopicMetadata,
 };
 use crate::config::ClusterSettings;
 
@@ -109,7 +109,7 @@ impl ZkCluster {
             view: RwLock::new(Arc::new(view)),
             version: watch::channel(MetadataVersion {
                 generation: 0,
-                usable: false,
+                link: MetadataLink::Lost,
             })
             .0,
             refresh,
@@ -119,7 +119,7 @@ impl ZkCluster {
         });
         let mut reader = Reader::new(cluster.clone());
         reader.read_everything().await?;
-        reader.publish(false);
+        reader.publish(MetadataLink::Lost);
         *cluster.reader.lock() = Some(reader);
         Ok(cluster)
     }
@@ -197,7 +197,7 @@ impl ZkCluster {
 
     /// Whether the session is healthy and the view current.
     pub fn usable(&self) -> bool {
-        self.version.borrow().usable
+        self.version.borrow().usable()
     }
 
     fn update_view(&self, change: impl FnOnce(&mut ClusterView)) {
@@ -209,12 +209,12 @@ impl ZkCluster {
         self.version.send_modify(|v| v.generation += 1);
     }
 
-    fn set_usable(&self, usable: bool) {
+    fn set_link(&self, link: MetadataLink) {
         self.version.send_if_modified(|v| {
-            if v.usable == usable {
+            if v.link == link {
                 return false;
             }
-            v.usable = usable;
+            v.link = link;
             v.generation += 1;
             true
         });
@@ -623,7 +623,7 @@ impl Reader {
     }
 
     /// Publishes the working view.
-    fn publish(&mut self, usable: bool) {
+    fn publish(&mut self, link: MetadataLink) {
         self.view.reindex();
         let mut next = self.view.clone();
         // Registration is owned by `register`; keep whatever it set.
@@ -633,7 +633,7 @@ impl Reader {
         *self.cluster.view.write() = Arc::new(next);
         self.cluster.version.send_modify(|v| {
             v.generation += 1;
-            v.usable = usable;
+            v.link = link;
         });
     }
 
@@ -658,7 +658,7 @@ impl Reader {
         mut stop: watch::Receiver<bool>,
     ) {
         let mut session = self.store().client().session_events();
-        self.cluster.set_usable(true);
+        self.cluster.set_link(MetadataLink::Connected);
         loop {
             let mut pending: Vec<Target> = Vec::new();
             tokio::select! {
@@ -670,8 +670,8 @@ impl Reader {
                 state = session.next() => {
                     match state {
                         SessionState::Disconnected => {
-                            warn!("ZooKeeper connection lost; leaders stop accepting writes until it is back");
-                            self.cluster.set_usable(false);
+                            warn!("ZooKeeper connection lost; the session stands until it times out");
+                            self.cluster.set_link(self.disconnected());
                         }
                         SessionState::SyncConnected => {
                             info!("ZooKeeper connection back");
@@ -696,24 +696,38 @@ impl Reader {
             };
             match result {
                 Ok(()) => {
-                    let usable = self.store().client().state() == SessionState::SyncConnected;
-                    self.publish(usable);
+                    let link = if self.store().client().state() == SessionState::SyncConnected {
+                        MetadataLink::Connected
+                    } else {
+                        self.disconnected()
+                    };
+                    self.publish(link);
+                }
+                Err(e) if e.is_session_lost() || lost => {
+                    self.cluster.set_link(MetadataLink::Lost);
+                    if !self.renew_session(&mut stop).await {
+                        return;
+                    }
+                    session = self.store().client().session_events();
+                    self.publish(MetadataLink::Connected);
                 }
                 Err(e) => {
-                    self.cluster.set_usable(false);
-                    if e.is_session_lost() || lost {
-                        if !self.renew_session(&mut stop).await {
-                            return;
-                        }
-                        session = self.store().client().session_events();
-                        self.publish(true);
-                    } else {
-                        debug!(error = %e, "reading ZooKeeper failed; retrying");
-                        tokio::time::sleep(RETRY_BACKOFF).await;
-                        let _ = self.fired.send(Target::Everything);
+                    // The connection dropped mid-read (the session stands) or a read failed:
+                    // keep the last view and read again.
+                    if self.store().client().state() != SessionState::SyncConnected {
+                        self.cluster.set_link(self.disconnected());
                     }
+                    debug!(error = %e, "reading ZooKeeper failed; retrying");
+                    tokio::time::sleep(RETRY_BACKOFF).await;
+                    let _ = self.fired.send(Target::Everything);
                 }
             }
+        }
+    }
+
+    fn disconnected(&self) -> MetadataLink {
+        MetadataLink::Disconnected {
+            session_timeout_ms: self.store().client().session_timeout().as_millis() as u64,
         }
     }
 

@@ -22,10 +22,21 @@
 //!   state's `leader_epoch`, or stops hosting. Its Metadata answers come from the same watched
 //!   view, so clients and brokers see one source of truth.
 //! - The partition leader shrinks and expands the ISR itself with a conditional write of the
-//!   state znode (as Kafka did before AlterPartition). A leader that loses that race, or its
-//!   ZooKeeper session, stops accepting writes until it has re-read the state: acks=all
-//!   writes are acknowledged only once the ISR that a successful ZooKeeper write recorded has
-//!   them, so a leader cut off from ZooKeeper cannot acknowledge writes the new leader lacks.
+//!   state znode (as Kafka did before AlterPartition). A leader that loses that race stops
+//!   changing the ISR until it has re-read the state: acks=all writes are acknowledged only
+//!   once the ISR that a successful ZooKeeper write recorded has them, so a leader cut off
+//!   from ZooKeeper cannot acknowledge writes the new leader lacks.
+//!
+//! # Fencing when ZooKeeper is away
+//!
+//! ZooKeeper is not in the data path, as in Kafka: while the connection is down but the
+//! session may still be alive, leaders keep accepting writes (the ISR cannot change, so acks=all
+//! still needs every ISR member). A leader stops accepting writes, also acks=1 ones, as soon as
+//! an ISR follower has not fetched for a third of the session timeout: another replica can only
+//! be elected after the session has expired, and a leader cut off from ZooKeeper is usually cut
+//! off from its followers too (see `crate::replica` for the rule). Topics with unclean election
+//! enabled stop at once, since any replica may replace their leader. Once the session is known
+//! to be lost, every leadership is fenced until a new session has re-read the state.
 
 pub mod client;
 pub mod controller;
