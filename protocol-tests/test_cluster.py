@@ -100,6 +100,58 @@ def test_seed_workflow_rf3_kill_one_and_rejoin(cluster_factory):
         _assert_partitions(b.bootstrap, topic, written)
 
 
+def _offsets_partition(group: str, partitions: int = 5) -> int:
+    """Kafka's placement of a group: abs(Java String.hashCode) % partitions
+    (for an ASCII name: one UTF-16 unit per character)."""
+    h = 0
+    for ch in group:
+        h = (31 * h + ord(ch)) & 0xFFFFFFFF
+    return (h & 0x7FFFFFFF) % partitions
+
+
+def _consume_group(bootstrap, topic, group, n, timeout=60):
+    """A confluent-kafka group member reads ``n`` records, commits them
+    synchronously, leaves; returns their values."""
+    from confluent_kafka import Consumer
+
+    cons = Consumer({"bootstrap.servers": bootstrap, "group.id": group,
+                     "auto.offset.reset": "earliest", "enable.auto.commit": False,
+                     "session.timeout.ms": 6000})
+    cons.subscribe([topic])
+    got, deadline = [], time.monotonic() + timeout
+    try:
+        while len(got) < n and time.monotonic() < deadline:
+            m = cons.poll(0.5)
+            if m is not None and m.error() is None:
+                got.append(m.value())
+        assert len(got) >= n, f"group member read {len(got)} of {n} records"
+        cons.commit(asynchronous=False)
+    finally:
+        cons.close()
+    return got
+
+
+@pytest.mark.timeout(180)
+def test_consumer_group_resumes_after_its_coordinator_dies(cluster_factory):
+    """Group coordination follows the leadership of __consumer_offsets: a group
+    reads part of a topic and commits; the broker coordinating it is killed;
+    a new member of the group, through the survivors, resumes at the committed
+    positions: the commit was on the ISR before it was acknowledged."""
+    c = cluster_factory(3)
+    topic = c.create_topic(partitions=3, rf=3, config={"min.insync.replicas": "2"})
+    recs = _recs("g", 300, 3)
+    _produce(c.bootstrap, topic, recs)
+    group = f"group-{topic}"
+    first = _consume_group(c.bootstrap, topic, group, 120)
+    coordinator = c.leader("__consumer_offsets", _offsets_partition(group))
+    c.broker(coordinator).kill9()
+    rest = _consume_group(c.bootstrap_without(coordinator), topic, group, 300 - len(first))
+    all_values = sorted(r.value for r in recs)
+    assert sorted(first + rest) == all_values, \
+        f"after the coordinator {coordinator} died the group re-read or skipped records " \
+        f"({len(first)} + {len(rest)} read, {len(set(first) & set(rest))} twice)"
+
+
 @pytest.mark.timeout(180)
 def test_leader_kill9_under_idempotent_producer_loses_nothing(cluster_factory):
     """An idempotent acks=all producer writes continuously while the leader of

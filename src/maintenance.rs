@@ -99,8 +99,10 @@ pub fn spawn_group_tasks(
             }
             let now = now_ms();
             for (group, record) in b.groups.tick(now) {
-                if let Err(e) = b.groups.persist(&b.replicas, &group, vec![record], now) {
-                    warn!(group, error = %e, "group metadata not persisted");
+                // Nobody waits for an answer: the record replicates in the background.
+                match b.groups.persist(&b.replicas, &group, vec![record], now) {
+                    Ok(replication) => replication.detach(),
+                    Err(e) => warn!(group, error = %e, "group metadata not persisted"),
                 }
             }
         }
@@ -123,11 +125,12 @@ pub fn spawn_group_tasks(
                     records = tombstones.len(),
                     "expired committed offsets"
                 );
-                if let Err(e) = broker
+                match broker
                     .groups
                     .persist(&broker.replicas, &group, tombstones, now)
                 {
-                    warn!(group, error = %e, "offset expiry not persisted");
+                    Ok(replication) => replication.detach(),
+                    Err(e) => warn!(group, error = %e, "offset expiry not persisted"),
                 }
             }
         }

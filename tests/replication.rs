@@ -421,6 +421,37 @@ async fn fenced_leader_refuses_produce_until_next_state() {
     assert_eq!(produce(&mut p, &["b"], -1, 1000).await, (0, 1));
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leader_cut_off_from_the_store_writes_only_while_its_isr_fetches() {
+    let c = Cluster::start(2, 1).await;
+    c.elect(1, 1, &[1, 2], &[1, 2]);
+    let mut p = c.client(1).await;
+    assert_eq!(produce(&mut p, &["a"], -1, 10_000).await, (0, 0));
+    let leader = &broker_of(&c.brokers[&1]).replicas;
+    leader.metadata_unreachable(Duration::from_millis(1000));
+    // ZooKeeper is not in the data path: with the follower fetching, acks=all goes on.
+    assert_eq!(produce(&mut p, &["b"], -1, 10_000).await, (0, 1));
+    broker_of(&c.brokers[&2])
+        .replicas
+        .stop_replica(&c.tp, false)
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (err, _) = produce(&mut p, &["c"], 1, 10_000).await;
+        if err == NOT_LEADER_OR_FOLLOWER {
+            break;
+        }
+        assert_eq!(err, 0);
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "an isolated leader whose follower went silent still takes acks=1 writes"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    leader.metadata_reachable();
+    assert_eq!(produce(&mut p, &["d"], 1, 10_000).await.0, 0);
+}
+
 /// A follower fetch (Fetch v12 with a replica id) of partition 0 at `offset`.
 async fn follower_fetch(
     c: &mut Client,

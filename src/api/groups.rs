@@ -196,7 +196,7 @@ async fn sync_inner(
         .groups
         .entry(group_id, false, now)
         .ok_or(ResponseError::UnknownMemberId)?;
-    let reply = {
+    let (reply, pending) = {
         let mut e = entry.lock();
         let sync = SyncRequest {
             member_id: &req.member_id,
@@ -211,32 +211,53 @@ async fn sync_inner(
                 .collect(),
         };
         let (reply, persist) = e.group.sync(sync, now);
+        let mut pending = None;
         if persist {
-            // Persist under the group lock so records of one group are written in order.
+            // Appended under the group lock so records of one group are written in order.
+            let generation = e.group.generation;
             let record = GroupCoordinator::group_record(&e.group);
-            let outcome = broker
+            match broker
                 .groups
-                .persist(&broker.replicas, group_id, vec![record], now);
-            let failure = outcome.err().map(|err| {
-                tracing::warn!(group = group_id, error = %err, "group assignment not persisted");
-                match err {
-                    // As Kafka: a group record too large for the topic is a server error.
-                    ResponseError::MessageTooLarge | ResponseError::RecordListTooLarge => {
-                        ResponseError::UnknownServerError
-                    }
-                    other => other,
-                }
-            });
-            e.group.finish_sync(failure, now);
+                .persist(&broker.replicas, group_id, vec![record], now)
+            {
+                Ok(replication) => pending = Some((generation, replication)),
+                Err(err) => e
+                    .group
+                    .finish_sync(generation, Some(sync_failure(group_id, err)), now),
+            }
         }
-        reply
+        (reply, pending)
     };
+    // As Kafka: the members get the assignment once it is on the ISR of the offsets partition.
+    if let Some((generation, replication)) = pending {
+        let failure = replication
+            .committed()
+            .await
+            .err()
+            .map(|err| sync_failure(group_id, err));
+        entry
+            .lock()
+            .group
+            .finish_sync(generation, failure, now_ms());
+    }
     Ok(match reply {
         Reply::Now(r) => r,
         Reply::Wait(rx) => rx
             .await
             .unwrap_or_else(|_| SyncResult::error(ResponseError::CoordinatorNotAvailable)),
     })
+}
+
+/// The error every member waiting in SyncGroup gets when the assignment cannot be stored.
+fn sync_failure(group_id: &str, err: ResponseError) -> ResponseError {
+    tracing::warn!(group = group_id, error = %err, "group assignment not persisted");
+    match err {
+        // As Kafka: a group record too large for the topic is a server error.
+        ResponseError::MessageTooLarge | ResponseError::RecordListTooLarge => {
+            ResponseError::UnknownServerError
+        }
+        other => other,
+    }
 }
 
 pub async fn heartbeat(broker: &Broker, req: HeartbeatRequest, _version: i16) -> HeartbeatResponse {
@@ -305,11 +326,15 @@ pub async fn leave_group(
         }
         if e.group.state == GroupState::Empty {
             let record = GroupCoordinator::group_record(&e.group);
-            if let Err(err) = broker
+            // As Kafka, the answer does not wait for the Empty group's record to replicate.
+            match broker
                 .groups
                 .persist(&broker.replicas, &group_id, vec![record], now)
             {
-                tracing::warn!(group = %group_id, error = %err, "group metadata not persisted");
+                Ok(replication) => replication.detach(),
+                Err(err) => {
+                    tracing::warn!(group = %group_id, error = %err, "group metadata not persisted")
+                }
             }
         }
     }
@@ -482,11 +507,14 @@ fn delete_one(broker: &Broker, group_id: &str) -> Option<ResponseError> {
         .encode(),
         None,
     ));
-    if let Err(err) = broker
+    // As Kafka, tombstones are not awaited: a group whose tombstone is lost in a failover is
+    // deleted again by the next DeleteGroups or expiry.
+    match broker
         .groups
         .persist(&broker.replicas, group_id, tombstones, now)
     {
-        return Some(err);
+        Ok(replication) => replication.detach(),
+        Err(err) => return Some(err),
     }
     e.offsets.clear();
     e.group.state = GroupState::Dead;

@@ -385,11 +385,13 @@ pub async fn offset_delete(
             )
         })
         .collect();
-    if let Err(err) = broker
+    // As Kafka, offset tombstones are not awaited (see DeleteGroups).
+    match broker
         .groups
         .persist(&broker.replicas, &group_id, records, now)
     {
-        return OffsetDeleteResponse::default().with_error_code(err.code());
+        Ok(replication) => replication.detach(),
+        Err(err) => return OffsetDeleteResponse::default().with_error_code(err.code()),
     }
     for key in tombstones {
         e.offsets.remove(&key);

@@ -654,10 +654,12 @@ impl Group {
         }
     }
 
-    /// Completes a leader's SyncGroup once the group's assignment was persisted (`None`) or could
-    /// not be (`Some(error)`: everyone waiting gets the error and the group rebalances).
-    pub fn finish_sync(&mut self, failure: Option<ResponseError>, now_ms: i64) {
-        if self.state != GroupState::CompletingRebalance {
+    /// Completes a leader's SyncGroup for `generation` once the group's assignment was persisted
+    /// (`None`) or could not be (`Some(error)`: everyone waiting gets the error and the group
+    /// rebalances). Nothing happens if the group has moved on to another generation or state
+    /// meanwhile (members left or joined while the write was replicating).
+    pub fn finish_sync(&mut self, generation: i32, failure: Option<ResponseError>, now_ms: i64) {
+        if self.state != GroupState::CompletingRebalance || self.generation != generation {
             return;
         }
         if let Some(error) = failure {
@@ -883,7 +885,8 @@ mod tests {
                 GroupState::CompletingRebalance,
                 "stable only once persisted"
             );
-            g.finish_sync(None, now);
+            let generation = g.generation;
+            g.finish_sync(generation, None, now);
         }
         (reply, persist)
     }
@@ -1133,6 +1136,30 @@ mod tests {
     }
 
     #[test]
+    fn a_persisted_sync_of_an_older_generation_changes_nothing() {
+        let mut g = Group::new("g", 0);
+        let (a, mut ra) = join_new(&mut g, 0, &["range"]);
+        ra.try_recv().unwrap();
+        let (reply, persist) = g.sync(
+            sync_req(&a, 1, vec![(a.clone(), Bytes::from_static(b"x"))]),
+            1,
+        );
+        assert!(persist);
+        let Reply::Wait(mut rx) = reply else { panic!() };
+        // While the assignment replicates, the group reaches generation 2.
+        g.generation = 2;
+        g.finish_sync(1, None, 2);
+        assert_eq!(g.state, GroupState::CompletingRebalance);
+        assert!(
+            rx.try_recv().is_err(),
+            "no answer for a superseded generation"
+        );
+        g.finish_sync(2, None, 3);
+        assert_eq!(g.state, GroupState::Stable);
+        assert_eq!(rx.try_recv().unwrap().assignment, Bytes::from_static(b"x"));
+    }
+
+    #[test]
     fn failed_persistence_fails_the_sync_and_rebalances() {
         let mut g = Group::new("g", 0);
         let (a, mut ra) = join_new(&mut g, 0, &["range"]);
@@ -1142,7 +1169,7 @@ mod tests {
             1,
         );
         assert!(persist);
-        g.finish_sync(Some(ResponseError::UnknownServerError), 1);
+        g.finish_sync(1, Some(ResponseError::UnknownServerError), 1);
         let Reply::Wait(mut rx) = reply else { panic!() };
         assert_eq!(
             rx.try_recv().unwrap().error,
