@@ -10,9 +10,9 @@ import time
 import pytest
 
 import kclients
-from cluster import start_expect_exit
+from cluster import poll, start_expect_exit
 from conftest import Broker, free_port
-from durability import ContinuousProducer, finish_and_verify, read_back
+from durability import ContinuousProducer, converged_log, finish_and_verify, read_back
 from kclients import Rec
 
 pytestmark = pytest.mark.cluster
@@ -150,6 +150,42 @@ def test_consumer_group_resumes_after_its_coordinator_dies(cluster_factory):
     assert sorted(first + rest) == all_values, \
         f"after the coordinator {coordinator} died the group re-read or skipped records " \
         f"({len(first)} + {len(rest)} read, {len(set(first) & set(rest))} twice)"
+
+
+@pytest.mark.timeout(180)
+def test_topic_recreated_while_a_replica_was_down_does_not_reuse_its_old_log(cluster_factory):
+    """A topic is deleted while broker 3 is down and created again under the
+    same name; the new topic has records before broker 3 (frozen meanwhile)
+    first hosts it.  Broker 3's directory of the old topic (another topic id in
+    partition.metadata) must be deleted, not taken for the new topic: leader
+    epochs alone cannot tell the old records from the new ones."""
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    c = cluster_factory(3)
+    topic = c.create_topic(partitions=1, rf=3)
+    # One record per batch: a follower truncates whole batches, so only then
+    # would old records survive a truncation to the new leader's offset.
+    _produce(c.bootstrap, topic, _recs("old", 60, 1), **{"batch.num.messages": 1})
+    converged_log(c, topic, 1)
+    c.broker(3).kill9()
+    admin = AdminClient({"bootstrap.servers": c.bootstrap_without(3)})
+    admin.delete_topics([topic])[topic].result(30)
+    poll(lambda: topic not in admin.list_topics(timeout=10).topics, 30, f"{topic} deleted")
+    c.broker(3).start()
+    c.wait_registered([1, 2, 3], timeout=30)
+    c.broker(3).suspend()
+    try:
+        # Broker 1 leads (first in the assignment), so nothing waits for broker 3.
+        admin.create_topics([NewTopic(topic, num_partitions=1, replica_assignment=[[1, 2, 3]])],
+                            operation_timeout=15)[topic].result(30)
+        assert c.leader(topic, 0, among=[1, 2]) == 1
+        _produce(c.bootstrap_without(3), topic, _recs("new", 10, 1),
+                 **{"enable.idempotence": False, "acks": 1})
+    finally:
+        c.broker(3).resume()
+    c.wait_registered([1, 2, 3], timeout=30)
+    final = converged_log(c, topic, 1)
+    assert [v for _, v in final[0]] == [r.value for r in _recs("new", 10, 1)]
 
 
 @pytest.mark.timeout(180)

@@ -10,6 +10,7 @@ pub mod broker;
 pub mod cluster;
 pub mod config;
 pub mod group;
+pub mod kafka_uuid;
 pub mod log;
 pub mod maintenance;
 pub mod protocol;

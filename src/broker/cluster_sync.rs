@@ -94,6 +94,7 @@ pub fn apply_topic(broker: &Broker, topic: &TopicMetadata) -> Vec<TopicPartition
     let name: Arc<str> = Arc::from(topic.name.as_str());
     let config = log_config(&topic.configs, &broker.config);
     let min_isr = min_insync_replicas(&topic.configs, &broker.config);
+    let _applying = broker.applying.lock();
     let mut applied = Vec::new();
     for p in topic.partitions.iter().filter(|p| p.replicas.contains(&me)) {
         let tp = TopicPartition {
@@ -103,6 +104,9 @@ pub fn apply_topic(broker: &Broker, topic: &TopicMetadata) -> Vec<TopicPartition
         applied.push(tp.clone());
         if p.leader_epoch < 0 {
             continue; // No state written yet.
+        }
+        if !claimed(broker, &tp, topic) {
+            continue;
         }
         match broker
             .replicas
@@ -115,6 +119,21 @@ pub fn apply_topic(broker: &Broker, topic: &TopicMetadata) -> Vec<TopicPartition
         }
     }
     applied
+}
+
+/// Before a partition is first hosted, its directory is claimed for the topic's id (a stale
+/// directory of an earlier topic of the same name is deleted). False if that failed.
+fn claimed(broker: &Broker, tp: &TopicPartition, topic: &TopicMetadata) -> bool {
+    if topic.id.is_nil() || broker.replicas.is_hosted(tp) {
+        return true;
+    }
+    match broker.replicas.logs().claim_for_topic(tp, topic.id) {
+        Ok(()) => true,
+        Err(e) => {
+            error!(partition = %tp, error = %e, "cannot host replica: its directory is unusable");
+            false
+        }
+    }
 }
 
 fn leader_and_isr(p: &PartitionState) -> LeaderAndIsr {

@@ -28,6 +28,9 @@ pub struct Broker {
     pub groups: GroupCoordinator,
     /// Cluster mode: the ZooKeeper session behind `cluster` (registration, controller, shutdown).
     pub zookeeper: Option<Arc<ZkCluster>>,
+    /// Serializes applying a topic's metadata to the replicas (the sync task and topic
+    /// operations both do it; a partition's directory must be claimed once).
+    applying: parking_lot::Mutex<()>,
     /// Held for the broker's lifetime so no second process opens the same data.
     _dir_lock: DirLock,
 }
@@ -65,6 +68,7 @@ impl Broker {
             cluster: Arc::new(cluster),
             zookeeper: None,
             config,
+            applying: parking_lot::Mutex::new(()),
             _dir_lock: dir_lock,
         };
         broker.host_all_topics()?;
@@ -115,6 +119,7 @@ impl Broker {
             cluster: zk.clone(),
             zookeeper: Some(zk),
             config,
+            applying: parking_lot::Mutex::new(()),
             _dir_lock: dir_lock,
         };
         cluster_sync::apply_all(&broker);

@@ -329,25 +329,9 @@ impl ClusterMetadata for StandaloneMetadata {
     }
 }
 
-/// A new cluster id in Kafka's form: a random UUID, URL-safe base64 without padding (22 chars).
+/// A new cluster id in Kafka's form: a random UUID as Kafka prints it (22 characters).
 pub fn new_cluster_id() -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let bytes = Uuid::new_v4().into_bytes();
-    let mut out = String::with_capacity(22);
-    let mut acc: u32 = 0;
-    let mut bits = 0;
-    for b in bytes {
-        acc = (acc << 8) | u32::from(b);
-        bits += 8;
-        while bits >= 6 {
-            bits -= 6;
-            out.push(ALPHABET[((acc >> bits) & 63) as usize] as char);
-        }
-    }
-    if bits > 0 {
-        out.push(ALPHABET[((acc << (6 - bits)) & 63) as usize] as char);
-    }
-    out
+    crate::kafka_uuid::to_string(Uuid::new_v4())
 }
 
 /// Writes Kafka's `meta.properties` on first start and refuses a directory of another broker or cluster.

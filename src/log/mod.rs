@@ -39,6 +39,7 @@ pub mod error;
 mod index;
 pub mod manager;
 pub mod partition;
+pub mod partition_metadata;
 mod producer_state;
 pub mod records;
 mod segment;

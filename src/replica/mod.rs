@@ -379,6 +379,11 @@ impl ReplicaManager {
         )
     }
 
+    /// Whether this broker hosts the partition (as leader or follower).
+    pub fn is_hosted(&self, tp: &TopicPartition) -> bool {
+        self.partitions.contains_key(tp)
+    }
+
     pub fn partition(&self, topic: &str, partition: i32) -> Option<Arc<Partition>> {
         let tp = TopicPartition {
             topic: Arc::from(topic),
