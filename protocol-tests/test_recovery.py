@@ -214,3 +214,43 @@ def test_recovery_of_damaged_last_segment(broker, damage):
     got2 = consume("aiokafka", bs, topic, hi + 1, extra_wait=0.3)
     assert [g.offset for g in got2] == list(range(hi + 1))
     assert got2[-1].value == b"after-recovery"
+
+
+def test_log_directory_that_cannot_be_written_stops_the_broker(broker_factory):
+    """A write the log directory refuses (here a file-size limit: EFBIG) fails
+    the directory: the write is not acknowledged, the broker says why and exits
+    non-zero without a clean shutdown; restarted without the limit it recovers
+    every acknowledged record, in order, at its offset."""
+    from confluent_kafka import Producer
+
+    from durability import read_back
+
+    limit = 8 << 20
+    b = broker_factory({"log.index.size.max.bytes": 1 << 20},
+                       prefix=["prlimit", f"--fsize={limit}", "--"])
+    topic = create_topic(b.bootstrap, partitions=1)
+    acked, failed = [], []
+
+    def report(err, msg):
+        (failed if err else acked).append(err or (msg.offset(), msg.value()))
+
+    p = Producer({"bootstrap.servers": b.bootstrap, "acks": 1, "enable.idempotence": False,
+                  "linger.ms": 0, "message.timeout.ms": 8000, "retries": 0})
+    for i in range(120):  # 100 KiB records: 12 MiB, past the limit
+        p.produce(topic, f"{i:05d}".encode() + b"x" * (100 << 10), partition=0, on_delivery=report)
+        p.poll(0)
+    p.flush(30)
+    rc = b.proc.wait(30)
+    log = b.log_file.read_text(errors="replace")
+    assert rc != 0, "the broker kept running on a failed log directory"
+    assert "log directory failed" in log and "panicked" not in log
+    assert failed and acked, f"{len(acked)} acknowledged, {len(failed)} failed"
+    assert sum(len(v) for _, v in acked) < limit
+
+    b.prefix = []
+    b.start()
+    got = read_back(b.bootstrap, topic, 1, timeout=30)[0]
+    assert [o for o, _ in got] == list(range(len(got))), "offsets not contiguous after recovery"
+    have = dict(got)
+    lost = [o for o, v in acked if have.get(o) != v]
+    assert not lost, f"acknowledged records lost or changed after recovery: offsets {lost[:10]}"

@@ -76,6 +76,22 @@ impl RunningBroker {
         &self.addrs
     }
 
+    /// The log directory's failure state (see [`RunningBroker::halt`]).
+    pub fn dir_failure(&self) -> Arc<crate::log::dir_failure::LogDirFailure> {
+        self.broker.replicas.dir_failure().clone()
+    }
+
+    /// After the log directory failed: stops serving and, in a cluster, closes the session so
+    /// the controller moves this broker's leaderships at once. No flush and no clean-shutdown
+    /// marker: the next start recovers the logs. Returns the error the process exits with.
+    pub async fn halt(mut self, reason: &str) -> anyhow::Error {
+        self.broker.replicas.fence_leaders();
+        let _ = self.stop.send(true);
+        while self.tasks.join_next().await.is_some() {}
+        self.broker.disconnect().await;
+        anyhow::anyhow!("log directory failed ({reason}); stopped without a clean shutdown")
+    }
+
     /// Stops accepting, ends connections, then flushes and checkpoints every log.
     pub async fn shutdown(mut self) -> anyhow::Result<()> {
         info!("shutting down");

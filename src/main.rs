@@ -46,6 +46,10 @@ fn main() -> std::process::ExitCode {
 
 fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    // A file-size limit (ulimit -f) must surface as EFBIG, a storage error that fails the log
+    // directory cleanly, not as a signal that kills the process (the JVM ignores it too).
+    // SAFETY: setting a signal's disposition to ignored, before any thread exists.
+    unsafe { libc::signal(libc::SIGXFSZ, libc::SIG_IGN) };
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
@@ -67,8 +71,14 @@ fn run() -> anyhow::Result<()> {
 
 async fn serve(config: odradek::config::BrokerConfig) -> anyhow::Result<()> {
     let running = RunningBroker::start(config).await?;
-    wait_for_signal().await?;
-    running.shutdown().await
+    let dir_failure = running.dir_failure();
+    tokio::select! {
+        signal = wait_for_signal() => {
+            signal?;
+            running.shutdown().await
+        }
+        reason = dir_failure.failed() => Err(running.halt(&reason).await),
+    }
 }
 
 async fn wait_for_signal() -> anyhow::Result<()> {

@@ -35,12 +35,21 @@ pub fn spawn(broker: &Broker, shutdown: watch::Receiver<bool>, tasks: &mut JoinS
             }
         },
     ));
+    // A failed flush or checkpoint fails the log directory: what it covered may not be on disk.
+    let failure = broker.replicas.dir_failure().clone();
     tasks.spawn(every(
         Duration::from_secs(1),
         shutdown.clone(),
         logs.clone(),
-        |logs| logs.flush_due(now_ms()),
+        move |logs| {
+            for (tp, log) in logs.open_partitions() {
+                if let Err(e) = log.flush_if_due(now_ms()) {
+                    failure.report(&format!("flush of {tp}"), &e);
+                }
+            }
+        },
     ));
+    let failure = broker.replicas.dir_failure().clone();
     if c.cleaner_enable {
         let backoff = Duration::from_millis(c.cleaner_backoff_ms);
         tasks.spawn(every(backoff, shutdown.clone(), logs.clone(), |logs| {
@@ -52,9 +61,9 @@ pub fn spawn(broker: &Broker, shutdown: watch::Receiver<bool>, tasks: &mut JoinS
             }
         }));
     }
-    tasks.spawn(every(checkpoint_every, shutdown, logs, |logs| {
+    tasks.spawn(every(checkpoint_every, shutdown, logs, move |logs| {
         if let Err(e) = logs.checkpoint() {
-            warn!(error = %e, "writing log checkpoints failed");
+            failure.report("writing log checkpoints", &e);
         }
     }));
 }
@@ -63,8 +72,9 @@ async fn every(
     period: Duration,
     mut shutdown: watch::Receiver<bool>,
     logs: Arc<LogManager>,
-    job: fn(&LogManager),
+    job: impl Fn(&LogManager) + Send + Sync + 'static,
 ) {
+    let job = Arc::new(job);
     let mut ticker = tokio::time::interval(period);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ticker.tick().await;
@@ -73,7 +83,7 @@ async fn every(
             _ = shutdown.wait_for(|stop| *stop) => return,
             _ = ticker.tick() => {}
         }
-        let logs = logs.clone();
+        let (logs, job) = (logs.clone(), job.clone());
         if let Err(e) = tokio::task::spawn_blocking(move || job(&logs)).await {
             warn!(error = %e, "log maintenance task failed");
         }

@@ -34,6 +34,7 @@ pub mod batch;
 pub mod checkpoint;
 pub mod cleaner;
 pub mod config;
+pub mod dir_failure;
 pub mod epoch_cache;
 pub mod error;
 mod index;

@@ -43,6 +43,7 @@ use crate::cluster::TopicMetadata;
 use crate::config::topic::{log_config, min_insync_replicas};
 use crate::config::BrokerConfig;
 use crate::log::checkpoint::{read_checkpoint, write_checkpoint};
+use crate::log::dir_failure::LogDirFailure;
 use crate::log::{LogConfig, LogError, LogManager, TopicPartition};
 use crate::maintenance::now_ms;
 
@@ -73,6 +74,8 @@ pub(crate) struct Shared {
     /// While the metadata store is unreachable: how long an ISR follower may go without
     /// fetching before leaders stop accepting writes (ms); -1 while it is reachable.
     unreachable_grace_ms: AtomicI64,
+    /// Set by the first storage error on a write path; no writes after it.
+    pub(crate) dir_failure: Arc<LogDirFailure>,
 }
 
 impl Shared {
@@ -83,6 +86,7 @@ impl Shared {
             link: OnceLock::new(),
             runtime: OnceLock::new(),
             unreachable_grace_ms: AtomicI64::new(-1),
+            dir_failure: Arc::new(LogDirFailure::default()),
         }
     }
 
@@ -135,6 +139,11 @@ impl ReplicaManager {
 
     pub fn logs(&self) -> &Arc<LogManager> {
         &self.logs
+    }
+
+    /// The log directory's failure state: replicas report storage errors of their writes to it.
+    pub fn dir_failure(&self) -> &Arc<LogDirFailure> {
+        &self.shared.dir_failure
     }
 
     pub fn broker_id(&self) -> i32 {

@@ -332,7 +332,11 @@ impl Partition {
                 min_isr: st.min_isr,
             });
         }
-        let info = self.log.append(records, st.leader_epoch, now_ms)?;
+        self.check_dir_usable()?;
+        let info = self
+            .log
+            .append(records, st.leader_epoch, now_ms)
+            .inspect_err(|e| self.on_append_error("append", e))?;
         let has_followers = st.replicas.iter().any(|id| *id != self.me());
         drop(st);
         if has_followers {
@@ -560,7 +564,12 @@ impl Partition {
         let info = if records.is_empty() {
             None
         } else {
-            Some(self.log.append_as_follower(records, now_ms)?)
+            self.check_dir_usable()?;
+            let appended = self.log.append_as_follower(records, now_ms);
+            if let Err(FollowerAppendError::Append(e)) = &appended {
+                self.on_append_error("replica append", e);
+            }
+            Some(appended?)
         };
         self.set_follower_high_watermark(leader_high_watermark);
         drop(st);
@@ -582,9 +591,37 @@ impl Partition {
         if !self.is_following_at(&st, epoch) {
             return Ok(false);
         }
-        self.log.truncate_to(offset)?;
+        self.log
+            .truncate_to(offset)
+            .inspect_err(|e| self.on_log_error("truncation", e))?;
         self.set_follower_high_watermark(self.high_watermark());
         Ok(true)
+    }
+
+    /// After the log directory failed nothing more is written (KAFKA_STORAGE_ERROR).
+    fn check_dir_usable(&self) -> Result<(), AppendError> {
+        if self.shared.dir_failure.is_failed() {
+            return Err(AppendError::Storage(std::io::Error::other(
+                "the log directory has failed",
+            )));
+        }
+        Ok(())
+    }
+
+    fn on_append_error(&self, what: &str, e: &AppendError) {
+        if let AppendError::Storage(io) = e {
+            self.shared
+                .dir_failure
+                .report(&format!("{what} to {}", self.tp), io);
+        }
+    }
+
+    fn on_log_error(&self, what: &str, e: &LogError) {
+        if let LogError::Io(io) = e {
+            self.shared
+                .dir_failure
+                .report(&format!("{what} of {}", self.tp), io);
+        }
     }
 
     /// Follower: restarts the log empty at `offset` (fetch offset below the leader's log start).
@@ -593,7 +630,9 @@ impl Partition {
         if !self.is_following_at(&st, epoch) {
             return Ok(false);
         }
-        self.log.truncate_fully_and_start_at(offset)?;
+        self.log
+            .truncate_fully_and_start_at(offset)
+            .inspect_err(|e| self.on_log_error("restart", e))?;
         self.high_watermark.store(offset, Ordering::Release);
         self.log.set_high_watermark(offset);
         self.bump();
