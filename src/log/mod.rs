@@ -40,6 +40,7 @@ mod index;
 pub mod manager;
 pub mod partition;
 mod producer_state;
+mod read_pool;
 pub mod records;
 mod segment;
 
