@@ -835,8 +835,9 @@ impl PartitionLog {
     }
 
     fn write_snapshot_locked(&self, state: &ProducerState, offset: i64) -> io::Result<()> {
-        producer_state::write_snapshot(&self.dir, offset, state)?;
-        self.snapshots_written.fetch_add(1, Ordering::Relaxed);
+        if producer_state::write_snapshot(&self.dir, offset, state)? {
+            self.snapshots_written.fetch_add(1, Ordering::Relaxed);
+        }
         Ok(())
     }
 
