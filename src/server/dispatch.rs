@@ -147,3 +147,42 @@ pub fn fetch_record_sets(response: &FetchResponse, min_len: usize) -> Vec<Bytes>
         .cloned()
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+
+    use super::*;
+
+    #[test]
+    fn fetch_frames_share_record_sets_and_match_the_copied_encoding() {
+        let set = |len: usize, seed: u8| -> Bytes {
+            (0..len)
+                .map(|i| (i as u8) ^ seed)
+                .collect::<Vec<u8>>()
+                .into()
+        };
+        let partition = |i: i32, records: Bytes| {
+            PartitionData::default()
+                .with_partition_index(i)
+                .with_records(Some(records))
+        };
+        let topic = |parts| FetchableTopicResponse::default().with_partitions(parts);
+        let response = FetchResponse::default().with_responses(vec![
+            topic(vec![
+                partition(0, set(100_000, 1)),
+                partition(1, set(10, 2)),
+            ]),
+            topic(vec![partition(0, Bytes::new()), partition(1, set(4096, 3))]),
+        ]);
+        let shared = fetch_record_sets(&response, SHARE_RECORDS_MIN);
+        assert_eq!(shared.len(), 2);
+        for v in 4..=17 {
+            let copied = encode(ApiKey::Fetch, v, 9, &response).unwrap();
+            let vectored = encode_shared(ApiKey::Fetch, v, 9, &response, &shared).unwrap();
+            assert_eq!(copied.part_count(), 1);
+            assert!(vectored.part_count() >= 4, "v{v}: record sets are parts");
+            assert_eq!(vectored.to_bytes(), copied.to_bytes(), "v{v}");
+        }
+    }
+}
