@@ -14,6 +14,8 @@ pub(crate) const TIME_ENTRY: usize = 12;
 struct EntryFile {
     path: PathBuf,
     file: Option<File>,
+    /// Written since the last fsync (or since it was opened, for a file this process did not write).
+    dirty: bool,
 }
 
 impl EntryFile {
@@ -31,13 +33,24 @@ impl EntryFile {
         }
     }
 
+    /// Refers to `path`, taken as durable as it is on disk (nothing written through this yet).
+    fn existing(path: PathBuf) -> EntryFile {
+        EntryFile {
+            path,
+            file: None,
+            dirty: false,
+        }
+    }
+
     fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.dirty = true;
         self.handle()?.write_all(bytes)
     }
 
     /// Replaces the whole file content.
     fn rewrite(&mut self, bytes: &[u8]) -> io::Result<()> {
         self.file = None;
+        self.dirty = true;
         let mut f = OpenOptions::new()
             .create(true)
             .write(true)
@@ -48,23 +61,31 @@ impl EntryFile {
         Ok(())
     }
 
+    /// fsyncs the file if it was written since the last fsync.
     fn sync(&mut self) -> io::Result<()> {
-        match self.sync_handle()? {
-            Some(f) => f.sync_all(),
+        match self.take_sync_handle()? {
+            Some(f) => f.sync_all().inspect_err(|_| self.dirty = true),
             None => Ok(()),
         }
     }
 
-    /// A handle to fsync without holding any lock (`None` if the file does not exist).
-    fn sync_handle(&self) -> io::Result<Option<File>> {
-        match &self.file {
+    /// A handle to fsync without holding any lock, `None` if the file was not written since the
+    /// last fsync (or does not exist). Marks the file clean: a caller whose fsync fails must call
+    /// `mark_dirty`.
+    fn take_sync_handle(&mut self) -> io::Result<Option<File>> {
+        if !self.dirty {
+            return Ok(None);
+        }
+        let handle = match &self.file {
             Some(f) => f.try_clone().map(Some),
             None => match File::open(&self.path) {
                 Ok(f) => Ok(Some(f)),
                 Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
                 Err(e) => Err(e),
             },
-        }
+        }?;
+        self.dirty = false;
+        Ok(handle)
     }
 }
 
@@ -104,7 +125,7 @@ impl OffsetIndex {
             base_offset,
             max_entries: (max_bytes / OFFSET_ENTRY).max(1),
             entries: Vec::new(),
-            file: EntryFile { path, file: None },
+            file: EntryFile::existing(path),
         };
         idx.file.rewrite(&[])?;
         Ok(idx)
@@ -141,7 +162,7 @@ impl OffsetIndex {
             base_offset,
             max_entries: (max_bytes / OFFSET_ENTRY).max(1),
             entries,
-            file: EntryFile { path, file: None },
+            file: EntryFile::existing(path),
         }))
     }
 
@@ -201,8 +222,20 @@ impl OffsetIndex {
         self.file.sync()
     }
 
-    pub fn sync_handle(&self) -> io::Result<Option<File>> {
-        self.file.sync_handle()
+    /// See `EntryFile::take_sync_handle`.
+    pub fn take_sync_handle(&mut self) -> io::Result<Option<File>> {
+        self.file.take_sync_handle()
+    }
+
+    /// The file must be fsynced again (a sync through `take_sync_handle` failed).
+    pub fn mark_dirty(&mut self) {
+        self.file.dirty = true;
+    }
+
+    /// Written since the last fsync.
+    #[cfg(test)]
+    pub fn is_dirty(&self) -> bool {
+        self.file.dirty
     }
 
     /// Drops the append handle (segment became inactive).
@@ -230,7 +263,7 @@ impl TimeIndex {
             base_offset,
             max_entries: (max_bytes / TIME_ENTRY).max(1),
             entries: Vec::new(),
-            file: EntryFile { path, file: None },
+            file: EntryFile::existing(path),
         };
         idx.file.rewrite(&[])?;
         Ok(idx)
@@ -267,7 +300,7 @@ impl TimeIndex {
             base_offset,
             max_entries: (max_bytes / TIME_ENTRY).max(1),
             entries,
-            file: EntryFile { path, file: None },
+            file: EntryFile::existing(path),
         }))
     }
 
@@ -332,8 +365,20 @@ impl TimeIndex {
         self.file.sync()
     }
 
-    pub fn sync_handle(&self) -> io::Result<Option<File>> {
-        self.file.sync_handle()
+    /// See `EntryFile::take_sync_handle`.
+    pub fn take_sync_handle(&mut self) -> io::Result<Option<File>> {
+        self.file.take_sync_handle()
+    }
+
+    /// The file must be fsynced again (a sync through `take_sync_handle` failed).
+    pub fn mark_dirty(&mut self) {
+        self.file.dirty = true;
+    }
+
+    /// Written since the last fsync.
+    #[cfg(test)]
+    pub fn is_dirty(&self) -> bool {
+        self.file.dirty
     }
 
     pub fn close_handle(&mut self) {

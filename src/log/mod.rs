@@ -42,6 +42,7 @@ pub mod manager;
 pub mod partition;
 pub mod partition_metadata;
 mod producer_state;
+mod read_pool;
 pub mod records;
 mod segment;
 

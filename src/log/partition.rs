@@ -835,8 +835,9 @@ impl PartitionLog {
     }
 
     fn write_snapshot_locked(&self, state: &ProducerState, offset: i64) -> io::Result<()> {
-        producer_state::write_snapshot(&self.dir, offset, state)?;
-        self.snapshots_written.fetch_add(1, Ordering::Relaxed);
+        if producer_state::write_snapshot(&self.dir, offset, state)? {
+            self.snapshots_written.fetch_add(1, Ordering::Relaxed);
+        }
         Ok(())
     }
 
@@ -907,7 +908,7 @@ impl PartitionLog {
             } else {
                 max_bytes.min(avail)
             };
-            let buf = seg.read_bytes(pos, want)?;
+            let mut buf = seg.read_bytes(pos, want)?;
             // Cut to whole batches below `upper`.
             let mut cut = 0usize;
             while cut + batch::HEADER_SIZE <= buf.len() {
@@ -920,9 +921,8 @@ impl PartitionLog {
                 }
                 cut += sz;
             }
-            let mut b = Bytes::from(buf);
-            b.truncate(cut);
-            return Ok(FetchData { records: b });
+            buf.truncate(cut);
+            return Ok(FetchData { records: buf });
         }
         Ok(FetchData::default())
     }

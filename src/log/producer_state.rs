@@ -286,13 +286,22 @@ pub(crate) fn list_snapshots(dir: &Path) -> io::Result<Vec<i64>> {
     Ok(out)
 }
 
-/// Writes a snapshot atomically (tmp, fsync, rename) and keeps only the 2 newest.
-pub(crate) fn write_snapshot(dir: &Path, offset: i64, state: &ProducerState) -> io::Result<()> {
+/// Writes a snapshot atomically (tmp, fsync, rename) and keeps only the 2 newest. Returns false
+/// without writing when the snapshot file of `offset` already holds exactly these bytes (an idle
+/// partition closed again: like Kafka, no new snapshot without a new offset).
+pub(crate) fn write_snapshot(dir: &Path, offset: i64, state: &ProducerState) -> io::Result<bool> {
     let path = snapshot_path(dir, offset);
+    let bytes = state.encode(offset);
+    match fs::read(&path) {
+        Ok(on_disk) if on_disk == bytes => return Ok(false),
+        Ok(_) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
     let tmp = path.with_extension("snapshot.tmp");
     {
         let mut f = fs::File::create(&tmp)?;
-        f.write_all(&state.encode(offset))?;
+        f.write_all(&bytes)?;
         f.sync_all()?;
     }
     fs::rename(&tmp, &path)?;
@@ -302,7 +311,7 @@ pub(crate) fn write_snapshot(dir: &Path, offset: i64, state: &ProducerState) -> 
             let _ = fs::remove_file(snapshot_path(dir, *o));
         }
     }
-    Ok(())
+    Ok(true)
 }
 
 /// Removes snapshots at offsets above `offset` (after truncation/recovery).

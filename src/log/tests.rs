@@ -945,3 +945,61 @@ fn damaged_checkpoint_and_snapshot_fall_back_to_recovery() {
     assert_eq!(l.log_end_offset(), 11);
     assert!(l.append(&late, 0, 0).unwrap().duplicate);
 }
+
+#[test]
+fn idle_partitions_are_not_synced_at_shutdown() {
+    let d = tempfile::tempdir().unwrap();
+    let all_clean = |l: &PartitionLog| l.segments.read().iter().all(|s| !s.is_dirty());
+    {
+        let (m, l) = open(d.path(), small_cfg());
+        for _ in 0..30 {
+            l.append(&batch(2, 0), 0, 0).unwrap();
+        }
+        assert!(!all_clean(&l), "appends leave unsynced data");
+        m.shutdown().unwrap();
+        assert!(all_clean(&l), "shutdown synced everything written");
+    }
+    {
+        // Reopened after a clean shutdown and closed without appends: no file needs an fsync
+        // and the producer-state snapshot at the log end is already there.
+        let (m, l) = open(d.path(), small_cfg());
+        assert_eq!(l.recovery_stats().segments_recovered, 0);
+        assert!(all_clean(&l));
+        m.shutdown().unwrap();
+        assert!(all_clean(&l));
+        assert_eq!(l.snapshots_written(), 0);
+    }
+    // The clean-shutdown guarantee still holds: nothing scanned, everything readable.
+    let (m, l) = open(d.path(), small_cfg());
+    assert!(m.had_clean_shutdown());
+    assert_eq!(l.recovery_stats().segments_recovered, 0);
+    assert_eq!(read_all(&l).len(), 30);
+    l.append(&batch(2, 0), 0, 0).unwrap();
+    assert!(l.segments.read().last().unwrap().is_dirty());
+    l.flush().unwrap();
+    assert!(all_clean(&l));
+}
+
+#[test]
+fn recovered_segments_are_synced_before_the_recovery_point_passes_them() {
+    let d = tempfile::tempdir().unwrap();
+    {
+        let (_m, l) = open(d.path(), small_cfg());
+        for _ in 0..10 {
+            l.append(&batch(2, 0), 0, 0).unwrap();
+        }
+        // no shutdown: crash, the data may exist only in the page cache
+    }
+    let (m, l) = open(d.path(), small_cfg());
+    assert!(!m.had_clean_shutdown());
+    assert!(l.recovery_stats().segments_recovered > 0);
+    // Open flushed what it scanned and only then moved the recovery point to the log end.
+    assert_eq!(l.recovery_point(), l.log_end_offset());
+    assert!(l.segments.read().iter().all(|s| !s.is_dirty()));
+    let seg = l.segments.read()[0].clone();
+    seg.recover(200).unwrap();
+    assert!(
+        seg.is_dirty(),
+        "a scan marks the log file for the next flush"
+    );
+}

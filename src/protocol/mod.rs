@@ -18,4 +18,8 @@
 //! `i32`, a nullable non-compact `client_id` string read via `try_get_bytes` (bounds-checked, no
 //! pre-allocation) and, for v2, unknown tagged fields that are also read with `try_get_bytes`
 //! into a `BTreeMap`. None of these pre-allocate from a wire-supplied count.
+//!
+//! [`encode`] builds response frames as lists of parts, so the record sets of a Fetch answer are
+//! written to the socket from the buffers they were read into, without another copy.
+pub mod encode;
 pub mod guard;

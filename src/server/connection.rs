@@ -27,8 +27,9 @@ pub async fn serve_connection(broker: Arc<Broker>, stream: TcpStream, peer: Sock
                 ));
             }
             let request = parse_request(frame)?;
-            if let Some(response) = dispatch(&broker, request, peer).await? {
-                writer.write_all(&response).await?;
+            if let Some(mut response) = dispatch(&broker, request, peer).await? {
+                // Vectored: record sets go from their read buffers straight to the socket.
+                writer.write_all_buf(&mut response).await?;
                 writer.flush().await?;
             }
         }

@@ -1,6 +1,6 @@
 //! Routes a decoded request header to the handler of its API and encodes the answer.
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::Bytes;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::{Decodable, Encodable};
 use tracing::debug;
@@ -8,14 +8,19 @@ use tracing::debug;
 use super::frame::{FrameError, Request};
 use crate::api::{self, versions};
 use crate::broker::Broker;
+use crate::protocol::encode::{encode_frame, ResponseFrame};
 use crate::protocol::guard;
+
+/// Fetch record sets at least this long are written from their read buffers instead of being
+/// copied into the encoded response (below it a copy is cheaper than another iovec).
+pub const SHARE_RECORDS_MIN: usize = 4096;
 
 /// Answers one request. `Ok(None)` means no response is sent (Produce with acks=0).
 pub async fn dispatch(
     broker: &Broker,
     request: Request,
     peer: std::net::SocketAddr,
-) -> Result<Option<Bytes>, FrameError> {
+) -> Result<Option<ResponseFrame>, FrameError> {
     let Request {
         api_key,
         api_version,
@@ -55,7 +60,12 @@ pub async fn dispatch(
                 encode(api_key, v, correlation_id, &response).map(Some)
             }
         }
-        ApiKey::Fetch => handle!(FetchRequest, api::fetch::handle),
+        ApiKey::Fetch => {
+            let request = decode::<FetchRequest>(body, v, api_key)?;
+            let response = api::fetch::handle(broker, request, v).await;
+            let shared = fetch_record_sets(&response, SHARE_RECORDS_MIN);
+            encode_shared(api_key, v, correlation_id, &response, &shared).map(Some)
+        }
         ApiKey::ListOffsets => handle!(ListOffsetsRequest, api::list_offsets::handle),
         ApiKey::Metadata => handle!(MetadataRequest, api::metadata::handle),
         ApiKey::ApiVersions => handle!(ApiVersionsRequest, api::api_versions::handle),
@@ -107,15 +117,72 @@ pub fn encode<T: Encodable>(
     version: i16,
     correlation_id: i32,
     body: &T,
-) -> Result<Bytes, FrameError> {
+) -> Result<ResponseFrame, FrameError> {
+    encode_shared(key, version, correlation_id, body, &[])
+}
+
+/// Encodes a size-prefixed response frame whose `shared` byte fields (in encoding order) are
+/// referenced by the frame rather than copied into it.
+pub fn encode_shared<T: Encodable>(
+    key: ApiKey,
+    version: i16,
+    correlation_id: i32,
+    body: &T,
+    shared: &[Bytes],
+) -> Result<ResponseFrame, FrameError> {
     let header = ResponseHeader::default().with_correlation_id(correlation_id);
     let header_version = key.response_header_version(version);
-    let fail = |e: anyhow::Error| FrameError::Malformed(format!("cannot encode {key:?}: {e}"));
-    let size = header.compute_size(header_version).map_err(fail)?
-        + body.compute_size(version).map_err(fail)?;
-    let mut out = BytesMut::with_capacity(size + 4);
-    out.put_i32(size as i32);
-    header.encode(&mut out, header_version).map_err(fail)?;
-    body.encode(&mut out, version).map_err(fail)?;
-    Ok(out.freeze())
+    encode_frame(&header, header_version, body, version, shared)
+        .map_err(|e| FrameError::Malformed(format!("cannot encode {key:?}: {e}")))
+}
+
+/// The record sets of a Fetch answer of at least `min_len` bytes, in the order they are encoded.
+pub fn fetch_record_sets(response: &FetchResponse, min_len: usize) -> Vec<Bytes> {
+    response
+        .responses
+        .iter()
+        .flat_map(|topic| &topic.partitions)
+        .filter_map(|p| p.records.as_ref())
+        .filter(|r| r.len() >= min_len)
+        .cloned()
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+
+    use super::*;
+
+    #[test]
+    fn fetch_frames_share_record_sets_and_match_the_copied_encoding() {
+        let set = |len: usize, seed: u8| -> Bytes {
+            (0..len)
+                .map(|i| (i as u8) ^ seed)
+                .collect::<Vec<u8>>()
+                .into()
+        };
+        let partition = |i: i32, records: Bytes| {
+            PartitionData::default()
+                .with_partition_index(i)
+                .with_records(Some(records))
+        };
+        let topic = |parts| FetchableTopicResponse::default().with_partitions(parts);
+        let response = FetchResponse::default().with_responses(vec![
+            topic(vec![
+                partition(0, set(100_000, 1)),
+                partition(1, set(10, 2)),
+            ]),
+            topic(vec![partition(0, Bytes::new()), partition(1, set(4096, 3))]),
+        ]);
+        let shared = fetch_record_sets(&response, SHARE_RECORDS_MIN);
+        assert_eq!(shared.len(), 2);
+        for v in 4..=17 {
+            let copied = encode(ApiKey::Fetch, v, 9, &response).unwrap();
+            let vectored = encode_shared(ApiKey::Fetch, v, 9, &response, &shared).unwrap();
+            assert_eq!(copied.part_count(), 1);
+            assert!(vectored.part_count() >= 4, "v{v}: record sets are parts");
+            assert_eq!(vectored.to_bytes(), copied.to_bytes(), "v{v}");
+        }
+    }
 }
