@@ -119,6 +119,30 @@ pub trait ClusterMetadata: Send + Sync {
     async fn allocate_producer_id(&self) -> Result<i64, ClusterError>;
 }
 
+/// Checks a CreatePartitions request against the topic's `existing` partition count: `total` must
+/// grow it within the limit, and explicit `assignments` must name one replica list per added
+/// partition. Returns how many partitions are added.
+pub fn partitions_to_add(
+    existing: i32,
+    total: i32,
+    assignments: Option<&[Vec<i32>]>,
+) -> Result<usize, ClusterError> {
+    if total <= existing {
+        return Err(ClusterError::InvalidPartitions(format!(
+            "topic currently has {existing} partitions, {total} would not be an increase"
+        )));
+    }
+    check_partition_count(total)?;
+    let added = (total - existing) as usize;
+    if let Some(lists) = assignments.filter(|l| l.len() != added) {
+        return Err(ClusterError::InvalidReplicaAssignment(format!(
+            "increasing the number of partitions by {added} but {} assignments provided",
+            lists.len()
+        )));
+    }
+    Ok(added)
+}
+
 /// Checks a topic's partition count: at least 1, at most [`MAX_PARTITIONS_PER_TOPIC`].
 pub fn check_partition_count(count: i32) -> Result<(), ClusterError> {
     if count < 1 {

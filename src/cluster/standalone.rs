@@ -14,8 +14,8 @@ use uuid::Uuid;
 
 use super::names::{collides, validate_topic_name};
 use super::{
-    check_partition_count, BrokerInfo, ClusterError, ClusterMetadata, NewTopic, PartitionState,
-    TopicMetadata,
+    check_partition_count, partitions_to_add, BrokerInfo, ClusterError, ClusterMetadata, NewTopic,
+    PartitionState, TopicMetadata,
 };
 
 const METADATA_FILE: &str = "odradek-metadata.json";
@@ -274,21 +274,9 @@ impl ClusterMetadata for StandaloneMetadata {
             .cloned()
             .ok_or_else(|| ClusterError::UnknownTopic(name.into()))?;
         let existing = current.partitions.len() as i32;
-        if total <= existing {
-            return Err(ClusterError::InvalidPartitions(format!(
-                "topic currently has {existing} partitions, {total} would not be an increase"
-            )));
-        }
-        check_partition_count(total)?;
-        let added = (total - existing) as usize;
+        let added = partitions_to_add(existing, total, assignments.as_deref())?;
         let lists = match assignments {
             Some(lists) => {
-                if lists.len() != added {
-                    return Err(ClusterError::InvalidReplicaAssignment(format!(
-                        "increasing the number of partitions by {added} but {} assignments provided",
-                        lists.len()
-                    )));
-                }
                 self.check_assignments(&lists, Some(current.replication_factor() as usize))?;
                 lists
             }

@@ -178,6 +178,7 @@ impl ReplicaManager {
             self.checkpointed.clone(),
             path,
             every,
+            self.shared.dir_failure.clone(),
         ));
         self.tasks.lock().extend([lag, checkpoint]);
     }
@@ -454,6 +455,7 @@ async fn checkpoint_task(
     kept: Arc<Checkpointed>,
     path: std::path::PathBuf,
     period: Duration,
+    dir_failure: Arc<LogDirFailure>,
 ) {
     let mut ticker = tokio::time::interval(period);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -469,7 +471,7 @@ async fn checkpoint_task(
             tokio::task::spawn_blocking(move || write_high_watermarks(&map, &kept, &path)).await;
         match written {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => warn!(error = %e, "writing the high watermark checkpoint failed"),
+            Ok(Err(e)) => dir_failure.report("writing the high watermark checkpoint", &e),
             Err(e) => warn!(error = %e, "high watermark checkpoint task failed"),
         }
     }

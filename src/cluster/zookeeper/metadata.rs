@@ -23,8 +23,8 @@ use super::znodes::{BrokerRegistration, TopicAssignment};
 use crate::cluster::assignment::{assign_replicas, PlacementBroker, Start};
 use crate::cluster::names::{collides, validate_topic_name};
 use crate::cluster::{
-    check_partition_count, BrokerInfo, ClusterError, ClusterMetadata, MetadataLink,
-    MetadataVersion, NewTopic, PartitionState, TopicMetadata,
+    check_partition_count, partitions_to_add, BrokerInfo, ClusterError, ClusterMetadata,
+    MetadataLink, MetadataVersion, NewTopic, PartitionState, TopicMetadata,
 };
 use crate::config::ClusterSettings;
 
@@ -520,22 +520,10 @@ impl ClusterMetadata for ZkCluster {
             Err(e) => return Err(unavailable(e)),
         };
         let existing = assignment.partitions.len() as i32;
-        if total <= existing {
-            return Err(ClusterError::InvalidPartitions(format!(
-                "topic currently has {existing} partitions, {total} would not be an increase"
-            )));
-        }
-        check_partition_count(total)?;
-        let added = (total - existing) as usize;
+        let added = partitions_to_add(existing, total, assignments.as_deref())?;
         let rf = assignment.partitions.values().next().map_or(1, Vec::len);
         let lists = match assignments {
             Some(lists) => {
-                if lists.len() != added {
-                    return Err(ClusterError::InvalidReplicaAssignment(format!(
-                        "increasing the number of partitions by {added} but {} assignments provided",
-                        lists.len()
-                    )));
-                }
                 self.check_assignments(&lists, Some(rf))?;
                 lists
             }
