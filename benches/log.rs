@@ -7,6 +7,9 @@
 //!
 //! Run: `cargo bench -j 1 --bench log` (filter with e.g. `-- fetch_read`).
 
+// Benchmarks are test harnesses: a failed setup may panic.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::hint::black_box;

@@ -9,6 +9,9 @@
 //!
 //! Run: `cargo bench -j 1 --bench request_decode`.
 
+// Benchmarks are test harnesses: a failed setup may panic.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::hint::black_box;

@@ -1,4 +1,5 @@
-//! Broker lifecycle: load configuration, open storage, serve, and shut down cleanly.
+//! Broker lifecycle: load configuration, open storage, serve, and shut down cleanly. Every
+//! background task gets the one [`crate::util::task::Shutdown`] signal and ends with it.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -6,13 +7,13 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
-use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::{info, warn};
 
 use crate::broker::Broker;
 use crate::config::{properties, BrokerConfig, QUICKSTART_PROPERTIES};
 use crate::server::Server;
+use crate::util::task::ShutdownTrigger;
 
 /// Builds the broker configuration from an optional server.properties file and `key=value`
 /// overrides (later wins). Without a file, Kafka's quickstart server.properties applies.
@@ -42,23 +43,33 @@ pub fn load_config(file: Option<&Path>, overrides: &[String]) -> anyhow::Result<
 pub struct RunningBroker {
     pub broker: Arc<Broker>,
     addrs: Vec<SocketAddr>,
-    stop: watch::Sender<bool>,
+    shutdown: ShutdownTrigger,
     tasks: JoinSet<()>,
 }
 
 impl RunningBroker {
-    /// Opens storage, binds the listeners and starts serving.
+    /// Opens storage, binds the listeners, starts serving and the background tasks, then joins
+    /// the cluster.
     pub async fn start(config: BrokerConfig) -> anyhow::Result<RunningBroker> {
         let broker = Arc::new(Broker::open(config).await?);
         let server = Server::bind(broker.clone()).await?;
         let addrs = server.local_addrs();
-        let (stop, stopped) = watch::channel(false);
+        let trigger = ShutdownTrigger::new();
+        let shutdown = trigger.subscribe();
         let mut tasks = JoinSet::new();
-        crate::maintenance::spawn(&broker, stopped.clone(), &mut tasks);
-        crate::maintenance::spawn_group_tasks(broker.clone(), stopped.clone(), &mut tasks);
-        tasks.spawn(server.run(stopped.clone()));
-        if let Err(e) = broker.join_cluster(stopped, &mut tasks).await {
-            let _ = stop.send(true);
+        let config = broker.config.current();
+        crate::log::maintenance::spawn(
+            broker.replicas.logs(),
+            broker.replicas.dir_failure(),
+            &config,
+            &shutdown,
+            &mut tasks,
+        );
+        broker.replicas.spawn_tasks(&shutdown, &mut tasks);
+        broker.groups.spawn_timers(&shutdown, &mut tasks);
+        tasks.spawn(server.run(shutdown.clone()));
+        if let Err(e) = broker.join_cluster(&shutdown, &mut tasks).await {
+            trigger.trigger();
             while tasks.join_next().await.is_some() {}
             return Err(e);
         }
@@ -66,7 +77,7 @@ impl RunningBroker {
         Ok(RunningBroker {
             broker,
             addrs,
-            stop,
+            shutdown: trigger,
             tasks,
         })
     }
@@ -86,8 +97,7 @@ impl RunningBroker {
     /// marker: the next start recovers the logs. Returns the error the process exits with.
     pub async fn halt(mut self, reason: &str) -> anyhow::Error {
         self.broker.replicas.fence_leaders();
-        let _ = self.stop.send(true);
-        while self.tasks.join_next().await.is_some() {}
+        self.stop_tasks().await;
         self.broker.disconnect().await;
         anyhow::anyhow!("log directory failed ({reason}); stopped without a clean shutdown")
     }
@@ -96,12 +106,16 @@ impl RunningBroker {
     pub async fn shutdown(mut self) -> anyhow::Result<()> {
         info!("shutting down");
         self.broker.leave_cluster().await;
-        let _ = self.stop.send(true);
-        while self.tasks.join_next().await.is_some() {}
+        self.stop_tasks().await;
         self.broker.disconnect().await;
         let broker = self.broker.clone();
         tokio::task::spawn_blocking(move || broker.shutdown()).await??;
         info!("shutdown complete");
         Ok(())
+    }
+
+    async fn stop_tasks(&mut self) {
+        self.shutdown.trigger();
+        while self.tasks.join_next().await.is_some() {}
     }
 }

@@ -1,8 +1,11 @@
 //! Odradek: a message broker that speaks Apache Kafka's binary protocol.
 //!
-//! Layers, top to bottom: [`server`] (TCP, framing, dispatch) → [`api`] (one handler per API
-//! family) → [`replica`] (hosted partitions, high watermarks) → [`log`] (segments on disk).
-//! [`cluster`] holds metadata behind one trait; [`config`] reads Kafka's server.properties.
+//! Layers, top to bottom (README.md's "Rules of the house"; `tests/house_rules.rs` checks that
+//! no module uses a layer above its own): [`server`] and [`app`] (network front, lifecycle) →
+//! [`api`] (one handler file per API family) → [`broker`] (the assembled whole and its glue) →
+//! [`group`] (coordinators) → [`replica`] (hosted partitions, replication) → [`cluster`]
+//! (metadata and membership behind one trait) → [`log`] (segments on disk) → the ground:
+//! [`util`], [`config`], [`protocol`].
 
 pub mod api;
 pub mod app;
@@ -10,9 +13,8 @@ pub mod broker;
 pub mod cluster;
 pub mod config;
 pub mod group;
-pub mod kafka_uuid;
 pub mod log;
-pub mod maintenance;
 pub mod protocol;
 pub mod replica;
 pub mod server;
+pub mod util;

@@ -1,6 +1,9 @@
 //! Hostile and broken input: each class closes (or answers) only the offending connection and
 //! leaves the broker serving everyone else, with stored data intact.
 
+// Test code throughout (clippy.toml allows unwrap/expect only inside #[test] functions).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use bytes::{BufMut, BytesMut};

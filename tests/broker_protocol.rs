@@ -1,5 +1,8 @@
 //! Raw-protocol tests against an in-process broker: API behaviour as Kafka clients see it.
 
+// Test code throughout (clippy.toml allows unwrap/expect only inside #[test] functions).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::time::Duration;

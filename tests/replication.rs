@@ -1,6 +1,9 @@
 //! Replication between in-process brokers: partition states are applied by hand (as the cluster
 //! layer would after reading them from ZooKeeper), ISR writes go to an in-memory "znode".
 
+// Test code throughout (clippy.toml allows unwrap/expect only inside #[test] functions).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::collections::HashMap;
@@ -218,10 +221,8 @@ fn values(records: Bytes) -> Vec<String> {
 }
 
 fn log_bytes(p: &Partition) -> Bytes {
-    p.log
-        .read(p.log.log_start_offset(), 1 << 20, true, None)
+    p.read_local(p.log_start_offset(), 1 << 20, p.log_end_offset())
         .expect("read")
-        .records
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -256,11 +257,11 @@ async fn followers_replicate_join_the_isr_and_hold_the_high_watermark() {
         .unwrap();
     assert_eq!(produce(&mut producer, &["c"], 1, 5000).await, (0, 2));
     eventually("follower 2 has the new record", || {
-        c.partition(2).log.log_end_offset() == 3
+        c.partition(2).log_end_offset() == 3
     })
     .await;
     let leader = c.partition(1);
-    assert_eq!(leader.log.log_end_offset(), 3);
+    assert_eq!(leader.log_end_offset(), 3);
     // (The ISR shrinks only after replica.lag.time.max.ms = 1.5 s; we are well within it.)
     assert!(leader.isr().contains(&3));
     assert_eq!(leader.high_watermark(), 2, "HW waits for ISR member 3");
@@ -314,7 +315,7 @@ async fn acks_all_needs_min_insync_replicas() {
     );
     assert_eq!(c.partition(1).high_watermark(), 3);
     eventually("follower has everything", || {
-        c.partition(2).log.log_end_offset() == 3
+        c.partition(2).log_end_offset() == 3
     })
     .await;
 
@@ -356,7 +357,7 @@ async fn divergent_follower_truncates_after_leader_change() {
     let mut p1 = c.client(1).await;
     assert_eq!(produce(&mut p1, &["a", "b"], -1, 10_000).await, (0, 0));
     eventually("follower has a, b and knows they are committed", || {
-        c.partition(2).log.log_end_offset() == 2 && c.partition(2).high_watermark() == 2
+        c.partition(2).log_end_offset() == 2 && c.partition(2).high_watermark() == 2
     })
     .await;
     // Broker 2 stops following; broker 1 writes a tail only it has.
@@ -368,7 +369,7 @@ async fn divergent_follower_truncates_after_leader_change() {
         produce(&mut p1, &["lost-1", "lost-2"], 1, 10_000).await,
         (0, 2)
     );
-    assert_eq!(c.partition(1).log.log_end_offset(), 4);
+    assert_eq!(c.partition(1).log_end_offset(), 4);
 
     // Broker 2 (in the ISR) becomes leader at epoch 2; broker 1 follows.
     c.elect(2, 2, &[1, 2], &[1, 2]);
@@ -385,9 +386,9 @@ async fn divergent_follower_truncates_after_leader_change() {
     )
     .await;
     let old = c.partition(1);
-    assert_eq!(old.log.log_end_offset(), 3);
+    assert_eq!(old.log_end_offset(), 3);
     assert_eq!(values(log_bytes(&old)), vec!["a", "b", "c"]);
-    assert_eq!(old.log.epoch_entries(), vec![(1, 0), (2, 2)]);
+    assert_eq!(old.epoch_entries(), vec![(1, 0), (2, 2)]);
     eventually("new leader HW", || c.partition(2).high_watermark() == 3).await;
     let (err, hw, records) = consume(&mut p2).await;
     assert_eq!((err, hw), (0, 3));
@@ -547,14 +548,20 @@ async fn follower_behind_the_leader_log_start_restarts_there() {
     let c = Cluster::start(2, 1).await;
     c.elect(1, 1, &[1], &[1]);
     // The leader's log starts at 100 (as after retention).
-    c.partition(1).log.truncate_fully_and_start_at(100).unwrap();
+    broker_of(&c.brokers[&1])
+        .replicas
+        .logs()
+        .get(&c.tp)
+        .expect("log")
+        .truncate_fully_and_start_at(100)
+        .unwrap();
     let mut p = c.client(1).await;
     assert_eq!(produce(&mut p, &["a", "b"], 1, 5000).await, (0, 100));
     // Broker 2 joins with an empty log: its fetch at 0 is out of the leader's range.
     c.elect(1, 2, &[1], &[1, 2]);
     eventually("follower restarted at 100 and copied the leader", || {
         let f = c.partition(2);
-        f.log.log_start_offset() == 100 && log_bytes(&f) == log_bytes(&c.partition(1))
+        f.log_start_offset() == 100 && log_bytes(&f) == log_bytes(&c.partition(1))
     })
     .await;
     eventually("follower joins the ISR", || {

@@ -1,13 +1,16 @@
 //! Every served API answers at every version it is advertised and accepted at: a response that
 //! cannot be encoded at some version would otherwise close the client's connection.
 
+// Test code throughout (clippy.toml allows unwrap/expect only inside #[test] functions).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::{batch, TestBroker};
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::Compression;
-use odradek::api::versions::SERVED_APIS;
+use odradek::api::SERVED_APIS;
 
 fn topic() -> TopicName {
     TopicName(StrBytes::from_static_str("matrix"))

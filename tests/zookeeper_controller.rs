@@ -3,6 +3,9 @@
 //! topic creation, failover when a broker's session ends, controller failover, controlled
 //! shutdown, partition addition, deletion and producer ids.
 
+// Test code throughout (clippy.toml allows unwrap/expect only inside #[test] functions).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 #[path = "common/zookeeper.rs"]
 mod zk_harness;
 
@@ -14,7 +17,7 @@ use std::time::Duration;
 use odradek::cluster::zookeeper::{controller, ZkCluster};
 use odradek::cluster::{BrokerInfo, ClusterMetadata, NewTopic, TopicMetadata};
 use odradek::config::ClusterSettings;
-use tokio::sync::watch;
+use odradek::util::task::ShutdownTrigger;
 use zk_harness::ZkServer;
 
 async fn bounded<F: Future<Output = ()>>(limit_secs: u64, body: F) {
@@ -51,7 +54,7 @@ fn settings() -> ClusterSettings {
 /// One broker's metadata side: its session, watcher and controller loop.
 struct Node {
     cluster: Arc<ZkCluster>,
-    stop: watch::Sender<bool>,
+    stop: ShutdownTrigger,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -67,10 +70,10 @@ impl Node {
             .await
             .expect("connect");
         cluster.register().await.expect("register");
-        let (stop, stopped) = watch::channel(false);
+        let stop = ShutdownTrigger::new();
         let tasks = vec![
-            cluster.spawn_watcher(stopped.clone()),
-            tokio::spawn(controller::run(cluster.clone(), stopped)),
+            cluster.spawn_watcher(stop.subscribe()),
+            tokio::spawn(controller::run(cluster.clone(), stop.subscribe())),
         ];
         Node {
             cluster,
@@ -81,11 +84,11 @@ impl Node {
 
     /// Stops the loops and closes the session, as a broker that exits.
     async fn stop(self) {
-        let _ = self.stop.send(true);
+        self.stop.trigger();
         for t in self.tasks {
             let _ = t.await;
         }
-        self.cluster.close().await;
+        self.cluster.close_session().await;
     }
 }
 

@@ -2,6 +2,9 @@
 //! layout, ephemeral registration, controller election, fencing, producer-id blocks, chroot,
 //! interop with what ZooKeeper-era Kafka tools write, and session expiry.
 
+// Test code throughout (clippy.toml allows unwrap/expect only inside #[test] functions).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 #[path = "common/zookeeper.rs"]
 mod zk_harness;
 

@@ -16,6 +16,7 @@ use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
 use odradek::app::{load_config, RunningBroker};
 use odradek::broker::Broker;
+use odradek::server::connection::Connection;
 use odradek::server::dispatch::dispatch;
 use odradek::server::frame::parse_request;
 
@@ -58,7 +59,8 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let broker = h.broker.clone();
+    let conn = Connection::new("PLAINTEXT".into(), "127.0.0.1:1".parse().expect("address"));
     let _ = h.runtime.block_on(async move {
-        tokio::time::timeout(Duration::from_millis(50), dispatch(&broker, request, "127.0.0.1:1".parse().expect("address"))).await
+        tokio::time::timeout(Duration::from_millis(50), dispatch(&broker, &conn, request)).await
     });
 });

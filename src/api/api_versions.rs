@@ -4,7 +4,8 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::{ApiVersionsRequest, ApiVersionsResponse};
 
-use super::versions::SERVED_APIS;
+use super::served::SERVED_APIS;
+use super::RequestContext;
 use crate::broker::Broker;
 
 fn api_keys() -> Vec<ApiVersion> {
@@ -23,8 +24,8 @@ fn api_keys() -> Vec<ApiVersion> {
 /// fields they would add.
 pub async fn handle(
     _broker: &Broker,
+    _ctx: &RequestContext,
     _req: ApiVersionsRequest,
-    _version: i16,
 ) -> ApiVersionsResponse {
     ApiVersionsResponse::default().with_api_keys(api_keys())
 }

@@ -5,6 +5,7 @@ use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
 use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeClusterResponse};
 
 use super::str_bytes;
+use super::RequestContext;
 use crate::broker::Broker;
 
 /// Endpoint type "brokers" (the only one a broker serves; controllers are KRaft-only).
@@ -12,9 +13,10 @@ const ENDPOINT_TYPE_BROKERS: i8 = 1;
 
 pub async fn describe(
     broker: &Broker,
+    ctx: &RequestContext,
     req: DescribeClusterRequest,
-    version: i16,
 ) -> DescribeClusterResponse {
+    let version = ctx.api_version;
     let response = DescribeClusterResponse::default().with_endpoint_type(ENDPOINT_TYPE_BROKERS);
     if version >= 1 && req.endpoint_type != ENDPOINT_TYPE_BROKERS {
         return response

@@ -7,6 +7,7 @@ use kafka_protocol::messages::describe_configs_response::{
 use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
 
 use super::str_bytes;
+use super::RequestContext;
 use crate::broker::Broker;
 use crate::config::broker::BROKER_CONFIGS;
 use crate::config::topic::resolve_all;
@@ -17,9 +18,10 @@ const RESOURCE_BROKER: i8 = 4;
 
 pub async fn describe(
     broker: &Broker,
+    _ctx: &RequestContext,
     req: DescribeConfigsRequest,
-    _version: i16,
 ) -> DescribeConfigsResponse {
+    let config = broker.config.current();
     let results = req
         .resources
         .into_iter()
@@ -38,7 +40,7 @@ pub async fn describe(
                 RESOURCE_TOPIC => match broker.cluster.topic(&name) {
                     None => result.with_error_code(ResponseError::UnknownTopicOrPartition.code()),
                     Some(topic) => result.with_configs(
-                        resolve_all(&topic.configs, &broker.config)
+                        resolve_all(&topic.configs, &config)
                             .into_iter()
                             .filter(|c| wanted(c.name))
                             .map(|c| {
@@ -62,7 +64,7 @@ pub async fn describe(
                         .iter()
                         .filter(|d| wanted(d.name))
                         .filter_map(|d| {
-                            let (value, source) = broker.config.value_of(d.name)?;
+                            let (value, source) = config.value_of(d.name)?;
                             let synonyms = if req.include_synonyms {
                                 vec![synonym(d.name.to_string(), value.clone(), source)]
                             } else {

@@ -2,10 +2,9 @@
 
 use kafka_protocol::error::ResponseError;
 
-use crate::broker::TopicOpError;
 use crate::cluster::ClusterError;
 use crate::log::{AppendError, ReadError};
-use crate::replica::{EpochMismatch, FollowerFetchError, ProduceError};
+use crate::replica::{EpochMismatch, FollowerFetchError, ProduceError, ServeError};
 
 /// A broker error that a client sees as a Kafka error code.
 pub trait KafkaCode {
@@ -28,15 +27,6 @@ impl KafkaCode for ClusterError {
                 ResponseError::UnknownServerError
             }
             ClusterError::Unavailable(_) => ResponseError::RequestTimedOut,
-        }
-    }
-}
-
-impl KafkaCode for TopicOpError {
-    fn kafka_error(&self) -> ResponseError {
-        match self {
-            TopicOpError::Cluster(e) => e.kafka_error(),
-            TopicOpError::Storage(_) => ResponseError::KafkaStorageError,
         }
     }
 }
@@ -92,6 +82,21 @@ impl KafkaCode for FollowerFetchError {
             FollowerFetchError::NotLeader | FollowerFetchError::NotAReplica(_) => {
                 ResponseError::NotLeaderOrFollower
             }
+        }
+    }
+}
+
+impl KafkaCode for ServeError {
+    fn kafka_error(&self) -> ResponseError {
+        match self {
+            ServeError::UnknownTopicOrPartition => ResponseError::UnknownTopicOrPartition,
+            ServeError::UnknownTopicId => ResponseError::UnknownTopicId,
+            ServeError::NotLeader => ResponseError::NotLeaderOrFollower,
+            ServeError::Epoch(e) => e.kafka_error(),
+            ServeError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
+            ServeError::Follower(e) => e.kafka_error(),
+            ServeError::Read(e) => e.kafka_error(),
+            ServeError::Storage(_) => ResponseError::KafkaStorageError,
         }
     }
 }

@@ -1,248 +1,209 @@
-//! Fetch: serve stored record batches, long-polling until enough data arrives or max_wait expires.
+//! Fetch: translates the request into a fetch of the replica layer (which reads, long-polls and
+//! records followers' positions) and its answer back, keeping the record sets as they were read.
 //!
 //! Fetch sessions (KIP-227) are not created: every answer carries session id 0, which tells
-//! clients to keep sending full requests. The stored bytes are handed out as they are on disk.
-//!
-//! Consumers (replica id -1) read below the high watermark, from the leader only. A follower
-//! broker (replica id >= 0: `replica_id` up to v14, `replica_state.replica_id` from v15) reads up
-//! to the log end; its fetch offset is recorded as its log end offset, which may move the high
-//! watermark and the ISR (see `Partition::record_follower_fetch`).
+//! clients to keep sending full requests.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures::future::select_all;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
-use kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
-use tokio::time::Instant;
-use tracing::debug;
-use uuid::Uuid;
+use kafka_protocol::messages::{FetchRequest, FetchResponse};
 
 use super::error_codes::KafkaCode;
+use super::{Reply, RequestContext};
 use crate::broker::Broker;
-use crate::maintenance::now_ms;
-use crate::replica::Partition;
+use crate::log::TopicPartition;
+use crate::replica::{
+    FetchIsolation, FetchParams, FetchReader, FetchedPartition, PartitionFetch, ServeError,
+};
 
 /// Session epoch of a sessionless (full) fetch.
 const FINAL_EPOCH: i32 = -1;
 /// Isolation level read_committed.
 const READ_COMMITTED: i8 = 1;
+/// Record sets at least this long are written from their read buffers instead of being copied
+/// into the encoded answer (below it a copy is cheaper than another iovec).
+pub const SHARE_RECORDS_MIN: usize = 4096;
 
-/// One requested partition, resolved against this broker's replicas.
-struct Target {
-    topic_index: usize,
-    index: i32,
-    fetch_offset: i64,
-    max_bytes: usize,
-    current_leader_epoch: i32,
-    /// The follower's log start offset (follower fetches).
-    log_start_offset: i64,
-    replica: Result<Arc<Partition>, ResponseError>,
-}
-
-pub async fn handle(broker: &Broker, req: FetchRequest, version: i16) -> FetchResponse {
+pub async fn handle(
+    broker: &Broker,
+    ctx: &RequestContext,
+    req: FetchRequest,
+) -> Reply<FetchResponse> {
     if req.session_id != 0 || (req.session_epoch != FINAL_EPOCH && req.session_epoch != 0) {
         return FetchResponse::default()
             .with_error_code(ResponseError::FetchSessionIdNotFound.code())
-            .with_session_id(0);
+            .with_session_id(0)
+            .into();
     }
+    let params = params(&req, ctx.api_version);
+    let partitions = partitions(broker, &req, ctx.api_version);
+    let mut fetched = broker.replicas.fetch(params, partitions).await.into_iter();
+    let responses = req
+        .topics
+        .into_iter()
+        .map(|topic| {
+            let partitions = topic
+                .partitions
+                .iter()
+                .zip(fetched.by_ref())
+                .map(|(p, f)| partition_data(p.partition, f))
+                .collect();
+            FetchableTopicResponse::default()
+                .with_topic(topic.topic)
+                .with_topic_id(topic.topic_id)
+                .with_partitions(partitions)
+        })
+        .collect();
+    let response = FetchResponse::default()
+        .with_session_id(0)
+        .with_responses(responses);
+    let shared = fetch_record_sets(&response, SHARE_RECORDS_MIN);
+    Reply::sharing(response, shared)
+}
+
+fn params(req: &FetchRequest, version: i16) -> FetchParams {
+    // The replica id is in the body up to v14, in the replica state from v15.
     let replica_id = if version <= 14 {
         req.replica_id.0
     } else {
         req.replica_state.replica_id.0
     };
-    let (topics, mut targets) = resolve(broker, &req, version);
-    if replica_id >= 0 {
-        record_follower_fetches(&mut targets, replica_id, now_ms());
-    }
-    let deadline = Instant::now() + Duration::from_millis(req.max_wait_ms.max(0) as u64);
-    let min_bytes = req.min_bytes.max(0) as usize;
-    let max_bytes = if req.max_bytes <= 0 {
-        usize::MAX
+    let reader = if replica_id >= 0 {
+        FetchReader::Follower(replica_id)
+    } else if req.isolation_level == READ_COMMITTED {
+        FetchReader::Consumer(FetchIsolation::TxnCommitted)
     } else {
-        req.max_bytes as usize
+        FetchReader::Consumer(FetchIsolation::HighWatermark)
     };
-    let read_committed = req.isolation_level == READ_COMMITTED;
-    loop {
-        // Subscribe before reading so data arriving in between still wakes us.
-        let mut watchers: Vec<_> = targets
-            .iter()
-            .filter_map(|t| t.replica.as_ref().ok().map(|p| p.subscribe()))
-            .collect();
-        let (partitions, total, any_error) =
-            read_all(&targets, max_bytes, read_committed, replica_id);
-        if total >= min_bytes || any_error || Instant::now() >= deadline || watchers.is_empty() {
-            return assemble(topics, targets, partitions);
-        }
-        let changed = select_all(watchers.iter_mut().map(|w| Box::pin(w.changed())));
-        if tokio::time::timeout_at(deadline, changed).await.is_err() {
-            let (partitions, _, _) = read_all(&targets, max_bytes, read_committed, replica_id);
-            return assemble(topics, targets, partitions);
-        }
+    FetchParams {
+        reader,
+        max_wait: Duration::from_millis(req.max_wait_ms.max(0) as u64),
+        min_bytes: req.min_bytes.max(0) as usize,
+        max_bytes: if req.max_bytes <= 0 {
+            usize::MAX
+        } else {
+            req.max_bytes as usize
+        },
     }
 }
 
-fn resolve(
+/// The requested partitions in request order; topics are named by id from v13.
+fn partitions(
     broker: &Broker,
     req: &FetchRequest,
     version: i16,
-) -> (Vec<(TopicName, Uuid)>, Vec<Target>) {
-    let mut topics = Vec::with_capacity(req.topics.len());
-    let mut targets = Vec::new();
-    for (topic_index, topic) in req.topics.iter().enumerate() {
-        let name = if version >= 13 {
+) -> Vec<Result<PartitionFetch, ServeError>> {
+    let mut out = Vec::new();
+    for topic in &req.topics {
+        let name: Option<Arc<str>> = if version >= 13 {
             broker
                 .cluster
                 .topic_by_id(topic.topic_id)
-                .map(|t| t.name.clone())
+                .map(|t| t.name.as_str().into())
         } else {
-            Some(topic.topic.0.to_string())
+            Some(topic.topic.0.as_str().into())
         };
-        topics.push((topic.topic.clone(), topic.topic_id));
         for p in &topic.partitions {
-            let replica = match &name {
-                None => Err(ResponseError::UnknownTopicId),
-                Some(name) => broker
-                    .replicas
-                    .partition(name, p.partition)
-                    .ok_or(ResponseError::UnknownTopicOrPartition),
-            };
-            targets.push(Target {
-                topic_index,
-                index: p.partition,
-                fetch_offset: p.fetch_offset,
-                max_bytes: p.partition_max_bytes.max(0) as usize,
-                current_leader_epoch: p.current_leader_epoch,
-                log_start_offset: p.log_start_offset,
-                replica,
+            out.push(match &name {
+                None => Err(ServeError::UnknownTopicId),
+                Some(name) => Ok(PartitionFetch {
+                    tp: TopicPartition {
+                        topic: Arc::clone(name),
+                        partition: p.partition,
+                    },
+                    fetch_offset: p.fetch_offset,
+                    max_bytes: p.partition_max_bytes.max(0) as usize,
+                    current_leader_epoch: p.current_leader_epoch,
+                    log_start_offset: p.log_start_offset,
+                }),
             });
         }
     }
-    (topics, targets)
+    out
 }
 
-/// A follower's fetch: checks leadership, the follower's epoch and membership in the replica set,
-/// then records its position once (before the first read, as Kafka does). Failures become the
-/// partition's error.
-fn record_follower_fetches(targets: &mut [Target], replica_id: i32, now_ms: i64) {
-    for t in targets.iter_mut() {
-        let Ok(p) = &t.replica else { continue };
-        let checked = if !p.is_leader() {
-            Err(ResponseError::NotLeaderOrFollower)
-        } else if let Err(e) = p.check_leader_epoch(t.current_leader_epoch) {
-            Err(e.kafka_error())
-        } else if t.fetch_offset < p.log.log_start_offset()
-            || t.fetch_offset > p.log.log_end_offset()
-        {
-            // Not a position in this log: answered OFFSET_OUT_OF_RANGE by the read, not recorded
-            // (Kafka records only successful follower reads).
-            Ok(())
-        } else {
-            p.record_follower_fetch(replica_id, t.fetch_offset, t.log_start_offset, now_ms)
-                .map_err(|e| e.kafka_error())
-        };
-        if let Err(e) = checked {
-            debug!(partition = %p.tp, replica_id, error = ?e, "follower fetch refused");
-            t.replica = Err(e);
+fn partition_data(index: i32, f: FetchedPartition) -> PartitionData {
+    PartitionData::default()
+        .with_partition_index(index)
+        .with_error_code(f.error.as_ref().map_or(0, KafkaCode::code))
+        .with_high_watermark(f.high_watermark)
+        .with_last_stable_offset(f.last_stable_offset)
+        .with_log_start_offset(f.log_start_offset)
+        .with_records(Some(f.records))
+}
+
+/// The record sets of a Fetch answer of at least `min_len` bytes, in the order they are encoded.
+pub fn fetch_record_sets(response: &FetchResponse, min_len: usize) -> Vec<Bytes> {
+    response
+        .responses
+        .iter()
+        .flat_map(|topic| &topic.partitions)
+        .filter_map(|p| p.records.as_ref())
+        .filter(|r| r.len() >= min_len)
+        .cloned()
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+
+    use kafka_protocol::messages::ApiKey;
+
+    use super::*;
+    use crate::api::Principal;
+
+    fn ctx(version: i16) -> RequestContext {
+        RequestContext {
+            api_key: ApiKey::Fetch,
+            api_version: version,
+            correlation_id: 9,
+            client_id: None,
+            client_address: SocketAddr::from(([127, 0, 0, 1], 1)),
+            listener: "PLAINTEXT".into(),
+            principal: Principal::anonymous(),
         }
     }
-}
 
-/// Reads every target within the response budget; returns per-target data, total bytes and
-/// whether any partition carries an error.
-fn read_all(
-    targets: &[Target],
-    max_bytes: usize,
-    read_committed: bool,
-    replica_id: i32,
-) -> (Vec<PartitionData>, usize, bool) {
-    let mut budget = max_bytes;
-    let mut total = 0usize;
-    let mut any_error = false;
-    let mut out = Vec::with_capacity(targets.len());
-    for t in targets {
-        let data = read_one(t, budget, total == 0, read_committed, replica_id >= 0);
-        let size = data.records.as_ref().map_or(0, Bytes::len);
-        any_error |= data.error_code != 0;
-        total += size;
-        budget = budget.saturating_sub(size);
-        out.push(data);
+    #[test]
+    fn fetch_frames_share_record_sets_and_match_the_copied_encoding() {
+        let set = |len: usize, seed: u8| -> Bytes {
+            (0..len)
+                .map(|i| (i as u8) ^ seed)
+                .collect::<Vec<u8>>()
+                .into()
+        };
+        let partition = |i: i32, records: Bytes| {
+            PartitionData::default()
+                .with_partition_index(i)
+                .with_records(Some(records))
+        };
+        let topic = |parts| FetchableTopicResponse::default().with_partitions(parts);
+        let response = FetchResponse::default().with_responses(vec![
+            topic(vec![
+                partition(0, set(100_000, 1)),
+                partition(1, set(10, 2)),
+            ]),
+            topic(vec![partition(0, Bytes::new()), partition(1, set(4096, 3))]),
+        ]);
+        let shared = fetch_record_sets(&response, SHARE_RECORDS_MIN);
+        assert_eq!(shared.len(), 2);
+        for v in 4..=17 {
+            let copied = Reply::from(response.clone())
+                .encode(&ctx(v))
+                .unwrap()
+                .unwrap();
+            let vectored = Reply::sharing(response.clone(), shared.clone())
+                .encode(&ctx(v))
+                .unwrap()
+                .unwrap();
+            assert_eq!(copied.part_count(), 1);
+            assert!(vectored.part_count() >= 4, "v{v}: record sets are parts");
+            assert_eq!(vectored.to_bytes(), copied.to_bytes(), "v{v}");
+        }
     }
-    (out, total, any_error)
-}
-
-fn read_one(
-    t: &Target,
-    budget: usize,
-    first: bool,
-    _read_committed: bool,
-    from_follower: bool,
-) -> PartitionData {
-    let empty = PartitionData::default()
-        .with_partition_index(t.index)
-        .with_high_watermark(-1)
-        .with_last_stable_offset(-1)
-        .with_log_start_offset(-1)
-        .with_records(Some(Bytes::new()));
-    let partition = match &t.replica {
-        Ok(p) => p,
-        Err(code) => return empty.with_error_code(code.code()),
-    };
-    let hw = partition.high_watermark();
-    let log_start = partition.log.log_start_offset();
-    let base = empty
-        .with_high_watermark(hw)
-        .with_last_stable_offset(hw)
-        .with_log_start_offset(log_start);
-    // Only the leader serves reads (a follower's data may be cut at the next leader change).
-    if !partition.is_leader() {
-        return base.with_error_code(ResponseError::NotLeaderOrFollower.code());
-    }
-    if let Err(e) = partition.check_leader_epoch(t.current_leader_epoch) {
-        return base.with_error_code(e.code());
-    }
-    let limit = t.max_bytes.min(budget);
-    // Followers read up to the log end, consumers up to the high watermark.
-    let upper = if from_follower {
-        partition.log.log_end_offset()
-    } else {
-        hw
-    };
-    // The offset may equal the upper bound (nothing new yet); past it is out of range.
-    if t.fetch_offset > upper || t.fetch_offset < log_start {
-        return base.with_error_code(ResponseError::OffsetOutOfRange.code());
-    }
-    if t.fetch_offset == upper || (limit == 0 && !first) {
-        return base;
-    }
-    match partition
-        .log
-        .read(t.fetch_offset, limit, first, Some(upper))
-    {
-        Ok(data) => base.with_records(Some(data.records)),
-        Err(e) => base.with_error_code(e.code()),
-    }
-}
-
-fn assemble(
-    topics: Vec<(TopicName, Uuid)>,
-    targets: Vec<Target>,
-    partitions: Vec<PartitionData>,
-) -> FetchResponse {
-    let mut responses: Vec<FetchableTopicResponse> = topics
-        .into_iter()
-        .map(|(name, id)| {
-            FetchableTopicResponse::default()
-                .with_topic(name)
-                .with_topic_id(id)
-        })
-        .collect();
-    for (target, data) in targets.iter().zip(partitions) {
-        responses[target.topic_index].partitions.push(data);
-    }
-    FetchResponse::default()
-        .with_session_id(0)
-        .with_responses(responses)
 }

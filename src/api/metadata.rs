@@ -11,12 +11,18 @@ use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse};
 use uuid::Uuid;
 
 use super::error_codes::KafkaCode;
+use super::RequestContext;
 use super::{str_bytes, topic_name};
 use crate::broker::Broker;
 use crate::cluster::names::validate_topic_name;
 use crate::cluster::TopicMetadata;
 
-pub async fn handle(broker: &Broker, req: MetadataRequest, version: i16) -> MetadataResponse {
+pub async fn handle(
+    broker: &Broker,
+    ctx: &RequestContext,
+    req: MetadataRequest,
+) -> MetadataResponse {
+    let version = ctx.api_version;
     let live_brokers = broker.cluster.live_brokers();
     let live: BTreeSet<i32> = live_brokers.iter().map(|b| b.id).collect();
     let brokers = live_brokers
@@ -37,7 +43,7 @@ pub async fn handle(broker: &Broker, req: MetadataRequest, version: i16) -> Meta
             .map(|t| describe_topic(&live, t))
             .collect(),
         Some(list) => {
-            let auto_create = broker.config.auto_create_topics_enable
+            let auto_create = broker.config.current().auto_create_topics_enable
                 && (version < 4 || req.allow_auto_topic_creation);
             let mut out = Vec::with_capacity(list.len());
             for wanted in list {
@@ -113,6 +119,7 @@ async fn lookup(
     if name == crate::group::OFFSETS_TOPIC {
         // Created by the group coordinator with its own settings, never as an ordinary topic.
         return match broker
+            .groups
             .ensure_offsets_topic()
             .await
             .ok()

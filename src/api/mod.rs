@@ -1,9 +1,11 @@
-//! Request handlers, one file per API family. A handler turns a decoded request into a response
-//! using the broker's state; it never touches sockets.
+//! Request handlers, one file per API family, and the table of served APIs ([`served`]). A
+//! handler turns a decoded request and its [`RequestContext`] into a response, calling the broker
+//! and its coordinators; it never touches sockets.
 
 pub mod api_versions;
 pub mod cluster;
 pub mod configs;
+pub mod context;
 pub mod error_codes;
 pub mod fetch;
 pub mod groups;
@@ -14,8 +16,13 @@ pub mod offsets;
 pub mod produce;
 pub mod producer_id;
 pub mod reassignments;
+pub mod reply;
+pub mod served;
 pub mod topics;
-pub mod versions;
+
+pub use context::{Principal, RequestContext};
+pub use reply::Reply;
+pub use served::{served, ApiError, ServedApi, SERVED_APIS};
 
 use kafka_protocol::messages::TopicName;
 use kafka_protocol::protocol::StrBytes;

@@ -14,9 +14,10 @@ use tracing::debug;
 
 use super::error_codes::KafkaCode;
 use super::str_bytes;
+use super::{Reply, RequestContext};
 use crate::broker::Broker;
-use crate::maintenance::now_ms;
 use crate::replica::Partition;
+use crate::util::clock::now_ms;
 
 /// A partition answer that may still wait for replication.
 enum Outcome {
@@ -29,7 +30,11 @@ enum Outcome {
     },
 }
 
-pub async fn handle(broker: &Broker, req: ProduceRequest, _version: i16) -> ProduceResponse {
+pub async fn handle(
+    broker: &Broker,
+    _ctx: &RequestContext,
+    req: ProduceRequest,
+) -> Reply<ProduceResponse> {
     let acks = req.acks;
     let transactional = req.transactional_id.is_some();
     let now = now_ms();
@@ -69,7 +74,11 @@ pub async fn handle(broker: &Broker, req: ProduceRequest, _version: i16) -> Prod
             }),
     )
     .await;
-    ProduceResponse::default().with_responses(responses)
+    if acks == 0 {
+        // acks=0: the client expects no answer at all.
+        return Reply::none();
+    }
+    ProduceResponse::default().with_responses(responses).into()
 }
 
 async fn settle(outcome: Outcome, deadline: Instant) -> PartitionProduceResponse {

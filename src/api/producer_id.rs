@@ -4,14 +4,15 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
 use tracing::{info, warn};
 
+use super::RequestContext;
 use crate::broker::Broker;
 
 /// Hands out a fresh producer id at epoch 0. Transactions are not supported yet: a transactional
 /// id is refused with INVALID_REQUEST.
 pub async fn handle(
     broker: &Broker,
+    _ctx: &RequestContext,
     req: InitProducerIdRequest,
-    _version: i16,
 ) -> InitProducerIdResponse {
     let response = InitProducerIdResponse::default()
         .with_producer_id(ProducerId(-1))

@@ -5,12 +5,13 @@ use kafka_protocol::messages::{
     ListPartitionReassignmentsRequest, ListPartitionReassignmentsResponse,
 };
 
+use super::RequestContext;
 use crate::broker::Broker;
 
 pub async fn list(
     _broker: &Broker,
+    _ctx: &RequestContext,
     _req: ListPartitionReassignmentsRequest,
-    _version: i16,
 ) -> ListPartitionReassignmentsResponse {
     ListPartitionReassignmentsResponse::default()
 }

@@ -13,6 +13,7 @@ use kafka_protocol::messages::*;
 use uuid::Uuid;
 
 use super::error_codes::KafkaCode;
+use super::RequestContext;
 use super::{str_bytes, topic_name};
 use crate::broker::Broker;
 use crate::cluster::NewTopic;
@@ -20,8 +21,8 @@ use crate::config::topic::{resolve_all, validate_overrides};
 
 pub async fn create_topics(
     broker: &Broker,
+    _ctx: &RequestContext,
     req: CreateTopicsRequest,
-    _version: i16,
 ) -> CreateTopicsResponse {
     let mut seen: HashMap<String, usize> = HashMap::new();
     for t in &req.topics {
@@ -94,12 +95,12 @@ async fn create_one(
     let spec = NewTopic {
         name: name.clone(),
         num_partitions: if topic.num_partitions == -1 {
-            broker.config.num_partitions
+            broker.config.current().num_partitions
         } else {
             topic.num_partitions
         },
         replication_factor: if topic.replication_factor == -1 {
-            broker.config.default_replication_factor as i16
+            broker.config.current().default_replication_factor as i16
         } else {
             topic.replication_factor
         },
@@ -108,7 +109,7 @@ async fn create_one(
     };
     match broker.create_topic(spec, validate_only).await {
         Ok(created) => {
-            let described = resolve_all(&configs, &broker.config)
+            let described = resolve_all(&configs, &broker.config.current())
                 .into_iter()
                 .map(|c| {
                     CreatableTopicConfigs::default()
@@ -142,9 +143,10 @@ fn failed_create(name: &str, error: ResponseError, message: String) -> Creatable
 
 pub async fn delete_topics(
     broker: &Broker,
+    ctx: &RequestContext,
     req: DeleteTopicsRequest,
-    version: i16,
 ) -> DeleteTopicsResponse {
+    let version = ctx.api_version;
     let wanted: Vec<(Option<String>, Uuid)> = if version >= 6 {
         req.topics
             .iter()
@@ -170,7 +172,7 @@ pub async fn delete_topics(
             continue;
         };
         let result = result.with_name(Some(topic_name(name.clone())));
-        if !broker.config.delete_topic_enable {
+        if !broker.config.current().delete_topic_enable {
             responses.push(result.with_error_code(ResponseError::TopicDeletionDisabled.code()));
             continue;
         }
@@ -186,8 +188,8 @@ pub async fn delete_topics(
 
 pub async fn create_partitions(
     broker: &Broker,
+    _ctx: &RequestContext,
     req: CreatePartitionsRequest,
-    _version: i16,
 ) -> CreatePartitionsResponse {
     let mut results = Vec::with_capacity(req.topics.len());
     for topic in req.topics {

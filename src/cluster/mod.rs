@@ -2,8 +2,9 @@
 //! trait with one backend per deployment mode.
 //!
 //! `standalone` keeps everything in a file in the data directory (one broker, no ZooKeeper). The
-//! ZooKeeper backend (cluster issue) implements the same trait in Kafka's ZooKeeper layout. Nothing
-//! outside this module talks to the metadata store directly.
+//! ZooKeeper backend implements the same trait in Kafka's ZooKeeper layout, membership included
+//! (registration, controller election, controlled shutdown). Nothing outside this module talks
+//! to the metadata store directly; [`open`] picks the backend.
 
 pub mod assignment;
 pub mod model;
@@ -14,8 +15,13 @@ pub mod zookeeper;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use anyhow::Context;
 use async_trait::async_trait;
+use tokio::task::JoinSet;
 use uuid::Uuid;
+
+use crate::config::BrokerConfig;
+use crate::util::task::Shutdown;
 
 pub use model::{BrokerInfo, PartitionState, TopicMetadata};
 
@@ -89,7 +95,20 @@ pub enum MetadataLink {
     Lost,
 }
 
-/// The view of cluster metadata every broker component uses.
+/// Why a leader's ISR write failed.
+#[derive(Debug, thiserror::Error)]
+pub enum IsrWriteError {
+    /// The partition state changed since it was read (another leader or the controller wrote
+    /// it): the leader keeps its ISR and waits for the next state.
+    #[error("partition state changed")]
+    Conflict,
+    /// The store could not be reached; the leader retries later.
+    #[error("metadata store unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Cluster metadata and this broker's membership, behind one trait: every broker component uses
+/// this view, whatever the backend.
 #[async_trait]
 pub trait ClusterMetadata: Send + Sync {
     fn cluster_id(&self) -> String;
@@ -117,6 +136,50 @@ pub trait ClusterMetadata: Send + Sync {
     ) -> Result<Arc<TopicMetadata>, ClusterError>;
     /// A producer id never handed out before in this cluster, also across restarts.
     async fn allocate_producer_id(&self) -> Result<i64, ClusterError>;
+    /// Records a leader's new ISR: writes `state` (same leader, leader epoch and controller
+    /// epoch; a new ISR) if the partition's stored state is still at `state.state_version`;
+    /// returns the new version.
+    async fn write_isr(&self, topic: &str, state: &PartitionState) -> Result<i32, IsrWriteError>;
+    /// Joins the cluster once this broker's listeners are up: registers the broker and starts
+    /// following the metadata, with tasks that end at `shutdown`.
+    async fn join(
+        self: Arc<Self>,
+        shutdown: Shutdown,
+        tasks: &mut JoinSet<()>,
+    ) -> Result<(), ClusterError>;
+    /// Before stopping: hands this broker's leaderships over (controlled shutdown).
+    async fn leave(&self);
+    /// Once serving has stopped: ends this broker's membership.
+    async fn close(&self);
+}
+
+/// Opens the metadata backend `config` asks for: ZooKeeper when `zookeeper.connect` is set
+/// (connecting within `zookeeper.connection.timeout.ms`), else the standalone file in the log
+/// directory. Either way the log directory must belong to the cluster.
+pub async fn open(config: &BrokerConfig) -> anyhow::Result<Arc<dyn ClusterMetadata>> {
+    let dir = &config.log_dirs[0];
+    let me = BrokerInfo::advertised(config);
+    let Some(connect) = &config.zookeeper_connect else {
+        let metadata = standalone::StandaloneMetadata::open(dir, me)
+            .with_context(|| format!("opening metadata in {}", dir.display()))?;
+        return Ok(Arc::new(metadata));
+    };
+    if config.broker_id < 0 {
+        anyhow::bail!("cluster mode needs an explicit broker.id (generated ids are not supported)");
+    }
+    let proposed = standalone::stored_cluster_id(dir).unwrap_or_else(standalone::new_cluster_id);
+    let zk = zookeeper::ZkCluster::connect(connect, me, config.cluster.clone(), &proposed)
+        .await
+        .with_context(|| format!("joining the cluster at zookeeper.connect={connect}"))?;
+    standalone::check_meta_properties(dir, config.broker_id, &zk.cluster_id()).with_context(
+        || {
+            format!(
+                "data directory {} does not belong to this cluster",
+                dir.display()
+            )
+        },
+    )?;
+    Ok(zk)
 }
 
 /// Checks a CreatePartitions request against the topic's `existing` partition count: `total` must

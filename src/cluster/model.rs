@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::config::BrokerConfig;
+
 /// A live broker as clients should reach it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BrokerInfo {
@@ -12,6 +14,38 @@ pub struct BrokerInfo {
     pub host: String,
     pub port: u16,
     pub rack: Option<String>,
+}
+
+impl BrokerInfo {
+    /// This broker as clients reach it, from its configuration: its first advertised listener.
+    pub fn advertised(config: &BrokerConfig) -> BrokerInfo {
+        let advertised = config.advertised();
+        BrokerInfo {
+            id: config.broker_id.max(0),
+            host: advertised_host(&advertised.host),
+            port: advertised.port,
+            rack: config.rack.clone(),
+        }
+    }
+}
+
+/// An empty advertised host means "this machine": use its hostname, as Kafka does.
+fn advertised_host(host: &str) -> String {
+    if !host.is_empty() && host != "0.0.0.0" {
+        return host.to_string();
+    }
+    let mut buf = [0u8; 256];
+    // SAFETY: gethostname writes at most buf.len() bytes into a buffer we own.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc == 0 {
+        let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
+        if let Ok(name) = std::str::from_utf8(&buf[..end]) {
+            if !name.is_empty() {
+                return name.to_string();
+            }
+        }
+    }
+    "localhost".to_string()
 }
 
 /// Replica placement and leadership of one partition.

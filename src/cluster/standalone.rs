@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -14,9 +13,11 @@ use uuid::Uuid;
 
 use super::names::{collides, validate_topic_name};
 use super::{
-    check_partition_count, partitions_to_add, BrokerInfo, ClusterError, ClusterMetadata, NewTopic,
-    PartitionState, TopicMetadata,
+    check_partition_count, partitions_to_add, BrokerInfo, ClusterError, ClusterMetadata,
+    IsrWriteError, NewTopic, PartitionState, TopicMetadata,
 };
+use crate::util::durable::write_atomically;
+use crate::util::task::Shutdown;
 
 const METADATA_FILE: &str = "odradek-metadata.json";
 const META_PROPERTIES: &str = "meta.properties";
@@ -101,6 +102,11 @@ impl StandaloneMetadata {
             serde_json::to_vec_pretty(&stored).map_err(|e| ClusterError::Corrupt(e.to_string()))?;
         write_atomically(&self.path, &bytes)?;
         Ok(())
+    }
+
+    /// Tells subscribers the topics changed.
+    fn announce_change(&self) {
+        self.version.send_modify(|v| v.generation += 1);
     }
 
     fn check_new_topic(
@@ -243,6 +249,7 @@ impl ClusterMetadata for StandaloneMetadata {
                 state.topics.remove(&topic.name);
                 return Err(e);
             }
+            self.announce_change();
         }
         Ok(topic)
     }
@@ -257,6 +264,7 @@ impl ClusterMetadata for StandaloneMetadata {
             state.topics.insert(name.to_string(), removed);
             return Err(e);
         }
+        self.announce_change();
         Ok(removed)
     }
 
@@ -295,6 +303,7 @@ impl ClusterMetadata for StandaloneMetadata {
                 state.topics.insert(name.to_string(), current);
                 return Err(e);
             }
+            self.announce_change();
         }
         Ok(grown)
     }
@@ -315,11 +324,29 @@ impl ClusterMetadata for StandaloneMetadata {
         state.next_producer_id += 1;
         Ok(id)
     }
+
+    async fn write_isr(&self, _topic: &str, _state: &PartitionState) -> Result<i32, IsrWriteError> {
+        Err(IsrWriteError::Unavailable(
+            "a standalone broker is every partition's only replica: its ISR never changes".into(),
+        ))
+    }
+
+    async fn join(
+        self: Arc<Self>,
+        _shutdown: Shutdown,
+        _tasks: &mut tokio::task::JoinSet<()>,
+    ) -> Result<(), ClusterError> {
+        Ok(())
+    }
+
+    async fn leave(&self) {}
+
+    async fn close(&self) {}
 }
 
 /// A new cluster id in Kafka's form: a random UUID as Kafka prints it (22 characters).
 pub fn new_cluster_id() -> String {
-    crate::kafka_uuid::to_string(Uuid::new_v4())
+    crate::util::kafka_uuid::to_string(Uuid::new_v4())
 }
 
 /// Writes Kafka's `meta.properties` on first start and refuses a directory of another broker or cluster.
@@ -364,21 +391,6 @@ pub fn check_meta_properties(
         }
         Err(e) => Err(e.into()),
     }
-}
-
-/// Replaces `path` with `bytes`: write a temp file, fsync it, rename, fsync the directory.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension("tmp");
-    {
-        let mut file = fs::File::create(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-    }
-    fs::rename(&tmp, path)?;
-    if let Some(parent) = path.parent() {
-        fs::File::open(parent)?.sync_all()?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 
 pub mod broker;
 pub mod def;
+pub mod handle;
 pub mod listener;
 pub mod properties;
 pub mod topic;
@@ -11,4 +12,5 @@ pub use broker::{
     QUICKSTART_PROPERTIES,
 };
 pub use def::{ConfigSource, ConfigType};
+pub use handle::ConfigHandle;
 pub use listener::Listener;

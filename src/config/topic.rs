@@ -4,7 +4,6 @@ use std::collections::BTreeMap;
 
 use super::broker::BrokerConfig;
 use super::def::{ConfigDef, ConfigSource, ConfigType as T, Constraint, InvalidValue};
-use crate::log::{CleanupPolicy, LogConfig, TimestampType};
 
 /// A topic key and the broker keys that supply its default, in priority order, each with the
 /// factor that converts the broker unit into the topic unit (hours into ms, and so on).
@@ -238,50 +237,6 @@ pub fn resolve_all(
         .collect()
 }
 
-/// The storage settings of a topic.
-pub fn log_config(overrides: &BTreeMap<String, String>, broker: &BrokerConfig) -> LogConfig {
-    let get = |key: &str| -> String {
-        topic_def(key)
-            .and_then(|d| resolve(d, overrides, broker).value)
-            .unwrap_or_default()
-    };
-    let long = |key: &str| -> i64 { get(key).trim().parse().unwrap_or(i64::MAX) };
-    let policy = get("cleanup.policy");
-    let cleanup_policy = match (policy.contains("delete"), policy.contains("compact")) {
-        (true, true) => CleanupPolicy::DeleteAndCompact,
-        (false, true) => CleanupPolicy::Compact,
-        _ => CleanupPolicy::Delete,
-    };
-    LogConfig {
-        segment_bytes: long("segment.bytes").max(14) as u64,
-        segment_ms: long("segment.ms"),
-        retention_ms: long("retention.ms"),
-        retention_bytes: long("retention.bytes"),
-        max_message_bytes: long("max.message.bytes").max(0) as usize,
-        index_interval_bytes: long("index.interval.bytes").max(0) as usize,
-        segment_index_bytes: long("segment.index.bytes").max(4) as usize,
-        flush_interval_messages: long("flush.messages"),
-        flush_interval_ms: long("flush.ms"),
-        timestamp_type: if get("message.timestamp.type") == "LogAppendTime" {
-            TimestampType::LogAppendTime
-        } else {
-            TimestampType::CreateTime
-        },
-        cleanup_policy,
-        file_delete_delay_ms: long("file.delete.delay.ms"),
-        producer_id_expiration_ms: broker.producer_id_expiration_ms,
-        // Compaction settings (min/max compaction lag, delete.retention.ms, dirty ratio): Kafka
-        // defaults until wired.
-        min_compaction_lag_ms: long("min.compaction.lag.ms"),
-        delete_retention_ms: long("delete.retention.ms"),
-        min_cleanable_dirty_ratio: get("min.cleanable.dirty.ratio")
-            .trim()
-            .parse()
-            .unwrap_or(0.5),
-        max_compaction_lag_ms: long("max.compaction.lag.ms"),
-    }
-}
-
 /// The `min.insync.replicas` in force for a topic.
 pub fn min_insync_replicas(overrides: &BTreeMap<String, String>, broker: &BrokerConfig) -> i32 {
     topic_def("min.insync.replicas")
@@ -326,17 +281,6 @@ mod tests {
         let r = resolve(topic_def("retention.ms").unwrap(), &o, &b);
         assert_eq!(r.value.as_deref(), Some("1000"));
         assert_eq!(r.source, ConfigSource::TopicOverride);
-        assert_eq!(log_config(&o, &b).retention_ms, 1000);
-    }
-
-    #[test]
-    fn broker_ms_beats_hours() {
-        let b = broker(&[("log.retention.ms", "5000"), ("log.segment.bytes", "2048")]);
-        let c = log_config(&BTreeMap::new(), &b);
-        assert_eq!(c.retention_ms, 5000);
-        assert_eq!(c.segment_bytes, 2048);
-        assert_eq!(c.max_message_bytes, 1048588);
-        assert_eq!(c.timestamp_type, TimestampType::CreateTime);
     }
 
     #[test]

@@ -8,6 +8,12 @@
 //! tagged fields). A null value is a tombstone.
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
+use indexmap::IndexMap;
+use kafka_protocol::records::{
+    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+};
+
+use super::KeyValue;
 
 /// A record in `__consumer_offsets` that this layer cannot read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -263,6 +269,39 @@ impl GroupValue {
             members,
         })
     }
+}
+
+/// An uncompressed v2 batch holding key/value records.
+pub fn build_batch(records: Vec<KeyValue>, now_ms: i64) -> anyhow::Result<Bytes> {
+    let records: Vec<Record> = records
+        .into_iter()
+        .enumerate()
+        .map(|(i, (key, value))| Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: -1,
+            producer_id: -1,
+            producer_epoch: -1,
+            timestamp_type: TimestampType::Creation,
+            offset: i as i64,
+            sequence: -1,
+            timestamp: now_ms,
+            key: Some(key),
+            value,
+            headers: IndexMap::new(),
+        })
+        .collect();
+    let mut buf = BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut buf,
+        &records,
+        &RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        },
+    )?;
+    Ok(buf.freeze())
 }
 
 /// The `__consumer_offsets` partition of a group: Java's `String.hashCode`, made non-negative

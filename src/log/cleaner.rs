@@ -44,13 +44,13 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use super::batch::{compute_crc, BatchHeader, HEADER_SIZE};
-use super::checkpoint::sync_dir;
 use super::error::LogError;
 use super::index::{OFFSET_ENTRY, TIME_ENTRY};
 use super::partition::PartitionLog;
 use super::records::{self, Record};
 use super::segment::{file_name, pread_full, Segment, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX};
 use super::TopicPartition;
+use crate::util::durable::{self, sync_dir};
 
 pub(crate) const CLEANED_SUFFIX: &str = ".cleaned";
 pub(crate) const SWAP_SUFFIX: &str = ".swap";
@@ -513,7 +513,7 @@ pub(crate) fn complete_swaps(dir: &Path) -> io::Result<Vec<i64>> {
             remove_if_exists(&suffixed(dir, base, s, SWAP_SUFFIX))?;
             remove_if_exists(&dir.join(file_name(base, s)))?;
         }
-        fs::rename(&swap, dir.join(file_name(base, LOG_SUFFIX)))?;
+        durable::rename(&swap, &dir.join(file_name(base, LOG_SUFFIX)))?;
         remove_if_exists(&sidecar)?;
         changed = true;
     }
@@ -849,9 +849,9 @@ impl PartitionLog {
             f.sync_all()?;
         }
         for s in [INDEX_SUFFIX, TIME_INDEX_SUFFIX, LOG_SUFFIX] {
-            fs::rename(
-                suffixed(dir, base, s, CLEANED_SUFFIX),
-                suffixed(dir, base, s, SWAP_SUFFIX),
+            durable::rename(
+                &suffixed(dir, base, s, CLEANED_SUFFIX),
+                &suffixed(dir, base, s, SWAP_SUFFIX),
             )?;
         }
         sync_dir(dir)?; // commit point: the log `.swap` exists
@@ -859,9 +859,9 @@ impl PartitionLog {
             old.delete_files()?;
         }
         for s in [INDEX_SUFFIX, TIME_INDEX_SUFFIX, LOG_SUFFIX] {
-            fs::rename(
-                suffixed(dir, base, s, SWAP_SUFFIX),
-                dir.join(file_name(base, s)),
+            durable::rename(
+                &suffixed(dir, base, s, SWAP_SUFFIX),
+                &dir.join(file_name(base, s)),
             )?;
         }
         fs::remove_file(&sidecar)?;

@@ -1,5 +1,10 @@
 //! Per-partition log configuration (Kafka topic-level settings that matter to storage).
 
+use std::collections::BTreeMap;
+
+use crate::config::topic::{resolve, topic_def};
+use crate::config::BrokerConfig;
+
 /// How the broker treats record timestamps (Kafka `message.timestamp.type`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum TimestampType {
@@ -96,5 +101,82 @@ impl Default for LogConfig {
             min_cleanable_dirty_ratio: 0.5,
             max_compaction_lag_ms: i64::MAX,
         }
+    }
+}
+
+impl LogConfig {
+    /// The storage settings of a topic: its overrides over the broker's defaults.
+    pub fn for_topic(overrides: &BTreeMap<String, String>, broker: &BrokerConfig) -> LogConfig {
+        let get = |key: &str| -> String {
+            topic_def(key)
+                .and_then(|d| resolve(d, overrides, broker).value)
+                .unwrap_or_default()
+        };
+        let long = |key: &str| -> i64 { get(key).trim().parse().unwrap_or(i64::MAX) };
+        let policy = get("cleanup.policy");
+        let cleanup_policy = match (policy.contains("delete"), policy.contains("compact")) {
+            (true, true) => CleanupPolicy::DeleteAndCompact,
+            (false, true) => CleanupPolicy::Compact,
+            _ => CleanupPolicy::Delete,
+        };
+        LogConfig {
+            segment_bytes: long("segment.bytes").max(14) as u64,
+            segment_ms: long("segment.ms"),
+            retention_ms: long("retention.ms"),
+            retention_bytes: long("retention.bytes"),
+            max_message_bytes: long("max.message.bytes").max(0) as usize,
+            index_interval_bytes: long("index.interval.bytes").max(0) as usize,
+            segment_index_bytes: long("segment.index.bytes").max(4) as usize,
+            flush_interval_messages: long("flush.messages"),
+            flush_interval_ms: long("flush.ms"),
+            timestamp_type: if get("message.timestamp.type") == "LogAppendTime" {
+                TimestampType::LogAppendTime
+            } else {
+                TimestampType::CreateTime
+            },
+            cleanup_policy,
+            file_delete_delay_ms: long("file.delete.delay.ms"),
+            producer_id_expiration_ms: broker.producer_id_expiration_ms,
+            // Compaction settings (min/max compaction lag, delete.retention.ms, dirty ratio): Kafka
+            // defaults until wired.
+            min_compaction_lag_ms: long("min.compaction.lag.ms"),
+            delete_retention_ms: long("delete.retention.ms"),
+            min_cleanable_dirty_ratio: get("min.cleanable.dirty.ratio")
+                .trim()
+                .parse()
+                .unwrap_or(0.5),
+            max_compaction_lag_ms: long("max.compaction.lag.ms"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::properties::parse;
+    use crate::config::QUICKSTART_PROPERTIES;
+
+    fn broker(extra: &[(&str, &str)]) -> BrokerConfig {
+        let mut p = parse(QUICKSTART_PROPERTIES);
+        for (k, v) in extra {
+            p.insert(k.to_string(), v.to_string());
+        }
+        BrokerConfig::from_properties(p).unwrap().0
+    }
+
+    #[test]
+    fn topic_override_beats_broker_default() {
+        let o = BTreeMap::from([("retention.ms".to_string(), "1000".to_string())]);
+        assert_eq!(LogConfig::for_topic(&o, &broker(&[])).retention_ms, 1000);
+    }
+
+    #[test]
+    fn broker_ms_beats_hours() {
+        let b = broker(&[("log.retention.ms", "5000"), ("log.segment.bytes", "2048")]);
+        let c = LogConfig::for_topic(&BTreeMap::new(), &b);
+        assert_eq!(c.retention_ms, 5000);
+        assert_eq!(c.segment_bytes, 2048);
+        assert_eq!(c.max_message_bytes, 1048588);
+        assert_eq!(c.timestamp_type, TimestampType::CreateTime);
     }
 }

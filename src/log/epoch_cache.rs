@@ -10,10 +10,10 @@
 //! log end (a crash after the file write) are cut at the next open.
 
 use std::fs;
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 
-use super::checkpoint::sync_dir;
+use crate::util::durable::write_atomically;
 
 pub const LEADER_EPOCH_CHECKPOINT: &str = "leader-epoch-checkpoint";
 /// Kafka's UNDEFINED_EPOCH.
@@ -102,17 +102,7 @@ pub fn write_checkpoint(path: &Path, entries: &[EpochEntry]) -> io::Result<()> {
     for e in entries {
         text.push_str(&format!("{} {}\n", e.epoch, e.start_offset));
     }
-    let tmp = path.with_extension("tmp");
-    {
-        let mut f = fs::File::create(&tmp)?;
-        f.write_all(text.as_bytes())?;
-        f.sync_all()?;
-    }
-    fs::rename(&tmp, path)?;
-    if let Some(dir) = path.parent() {
-        sync_dir(dir)?;
-    }
-    Ok(())
+    write_atomically(path, text.as_bytes())
 }
 
 impl LeaderEpochCache {

@@ -3,21 +3,22 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fs;
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
 
 use super::checkpoint::{
-    self, read_checkpoint, write_checkpoint, CLEANER_OFFSET_CHECKPOINT,
-    LOG_START_OFFSET_CHECKPOINT, RECOVERY_POINT_CHECKPOINT,
+    read_checkpoint, write_checkpoint, CLEANER_OFFSET_CHECKPOINT, LOG_START_OFFSET_CHECKPOINT,
+    RECOVERY_POINT_CHECKPOINT,
 };
 use super::cleaner::{CleanerConfig, CleanerStats};
 use super::config::LogConfig;
 use super::error::LogError;
 use super::partition::PartitionLog;
 use super::TopicPartition;
+use crate::util::durable;
 
 /// Marker written last by a clean shutdown; its presence at startup means indexes can be trusted.
 pub const CLEAN_SHUTDOWN_FILE: &str = ".kafka_cleanshutdown";
@@ -92,7 +93,7 @@ impl LogManager {
                 }
             }
             fs::remove_file(&marker)?;
-            checkpoint::sync_dir(&dir)?;
+            durable::sync_dir(&dir)?;
         } else {
             // Everything on disk is suspect until opened (and recovered) in this run.
             for e in fs::read_dir(&dir)? {
@@ -215,12 +216,12 @@ impl LogManager {
             tp.dir_name(),
             uuid::Uuid::new_v4().simple()
         ));
-        match fs::rename(&dir, &target) {
+        match durable::rename(&dir, &target) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
             Err(e) => return Err(e.into()),
         }
-        checkpoint::sync_dir(&self.dir)?;
+        durable::sync_dir(&self.dir)?;
         fs::remove_dir_all(&target)?;
         tracing::info!(partition = %tp, "deleted partition log");
         Ok(())
@@ -374,12 +375,8 @@ impl LogManager {
             .map(|tp| tp.dir_name())
             .collect();
         dirty.sort();
-        let mut f = fs::File::create(&marker)?;
-        for d in &dirty {
-            writeln!(f, "{d}")?;
-        }
-        f.sync_all()?;
-        checkpoint::sync_dir(&self.dir)?;
+        let text: String = dirty.iter().map(|d| format!("{d}\n")).collect();
+        durable::write_atomically(&marker, text.as_bytes())?;
         tracing::info!(dir = %self.dir.display(), "log directory shut down cleanly");
         Ok(())
     }

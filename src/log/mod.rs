@@ -38,6 +38,7 @@ pub mod dir_failure;
 pub mod epoch_cache;
 pub mod error;
 mod index;
+pub mod maintenance;
 pub mod manager;
 pub mod partition;
 pub mod partition_metadata;
@@ -94,16 +95,9 @@ impl TopicPartition {
         Some(tp)
     }
 
-    /// Kafka's topic name rules (1..=249 chars of `[a-zA-Z0-9._-]`, not `.` or `..`) and a
-    /// non-negative partition.
+    /// Kafka's topic name rules ([`validate_topic_name`]) and a non-negative partition.
     pub fn validate(&self) -> Result<(), LogError> {
-        let t = &*self.topic;
-        let ok_chars = t
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-');
-        if t.is_empty() || t.len() > 249 || t == "." || t == ".." || !ok_chars {
-            return Err(LogError::InvalidName(format!("invalid topic name {t:?}")));
-        }
+        validate_topic_name(&self.topic).map_err(LogError::InvalidName)?;
         if self.partition < 0 {
             return Err(LogError::InvalidName(format!(
                 "invalid partition {}",
@@ -118,4 +112,31 @@ impl std::fmt::Display for TopicPartition {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}-{}", self.topic, self.partition)
     }
+}
+
+/// The longest legal topic name.
+pub const MAX_TOPIC_NAME_LENGTH: usize = 249;
+
+/// Checks a topic name the way Kafka does: 1..=249 chars of `[a-zA-Z0-9._-]`, not `.` or `..`.
+pub fn validate_topic_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("topic name is empty".into());
+    }
+    if name == "." || name == ".." {
+        return Err(format!("topic name cannot be {name:?}"));
+    }
+    if name.len() > MAX_TOPIC_NAME_LENGTH {
+        return Err(format!(
+            "topic name is longer than {MAX_TOPIC_NAME_LENGTH} characters"
+        ));
+    }
+    if let Some(bad) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || "._-".contains(*c)))
+    {
+        return Err(format!(
+            "topic name {name:?} contains illegal character {bad:?}"
+        ));
+    }
+    Ok(())
 }

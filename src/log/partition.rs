@@ -25,8 +25,9 @@ use super::epoch_cache::{self, CheckpointRead, LeaderEpochCache};
 use super::error::{AppendError, FollowerAppendError, LogError, ReadError};
 use super::producer_state::{self, ProducerEntry, ProducerState};
 use super::records;
-use super::segment::{self, now_wall_ms, Segment};
+use super::segment::{self, Segment};
 use super::TopicPartition;
+use crate::util::clock::now_ms;
 
 /// Result of a successful append.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -254,12 +255,7 @@ impl PartitionLog {
                 .map(|(s, _)| s.base_offset);
         } else {
             let base = log_start_checkpoint.unwrap_or(0).max(0);
-            segs.push(Arc::new(Segment::create(
-                &dir,
-                base,
-                idx_bytes,
-                now_wall_ms(),
-            )?));
+            segs.push(Arc::new(Segment::create(&dir, base, idx_bytes, now_ms())?));
         }
         if recovered_any {
             for (s, scanned) in segs.iter().zip(&needs_scan) {
@@ -304,7 +300,7 @@ impl PartitionLog {
             first_dirty_offset: AtomicI64::new(-1),
             tombstone_horizon: AtomicI64::new(i64::MAX),
             unflushed_messages: AtomicI64::new(0),
-            last_flush_ms: AtomicI64::new(now_wall_ms()),
+            last_flush_ms: AtomicI64::new(now_ms()),
             closed: AtomicBool::new(false),
             snapshots_written: AtomicUsize::new(0),
             stats,
@@ -415,7 +411,7 @@ impl PartitionLog {
             }
         }
         let cfg = self.config.read().producer_id_expiration_ms;
-        state.expire(now_wall_ms(), cfg);
+        state.expire(now_ms(), cfg);
         Ok((state, replayed))
     }
 
@@ -1043,7 +1039,7 @@ impl PartitionLog {
         }
         self.recovery_point.fetch_max(leo, Ordering::AcqRel);
         self.unflushed_messages.store(0, Ordering::Release);
-        self.last_flush_ms.store(now_wall_ms(), Ordering::Release);
+        self.last_flush_ms.store(now_ms(), Ordering::Release);
         Ok(())
     }
 
@@ -1131,7 +1127,7 @@ impl PartitionLog {
             s.delete_files()?;
         }
         let idx = self.config.read().segment_index_bytes;
-        let fresh = Arc::new(Segment::create(&self.dir, offset, idx, now_wall_ms())?);
+        let fresh = Arc::new(Segment::create(&self.dir, offset, idx, now_ms())?);
         *self.segments.write() = vec![fresh];
         self.log_start_offset.store(offset, Ordering::Release);
         self.log_end_offset.store(offset, Ordering::Release);
@@ -1263,7 +1259,7 @@ impl PartitionLog {
         self.roll(
             active,
             self.log_end_offset(),
-            now_wall_ms(),
+            now_ms(),
             "test",
             &st.producers,
         )

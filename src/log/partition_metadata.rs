@@ -3,14 +3,15 @@
 //! of the same name.
 
 use std::fs;
-use std::io::{self, Write};
+use std::io;
 use std::path::Path;
 
 use tracing::warn;
 use uuid::Uuid;
 
-use super::{checkpoint, LogError, LogManager, TopicPartition};
-use crate::kafka_uuid;
+use super::{LogError, LogManager, TopicPartition};
+use crate::util::durable::write_atomically;
+use crate::util::kafka_uuid;
 
 /// The file's name inside a partition directory.
 pub const PARTITION_METADATA: &str = "partition.metadata";
@@ -52,15 +53,10 @@ fn read_topic_id(dir: &Path) -> Result<Option<Uuid>, LogError> {
     }
 }
 
-/// Records topic `id` in `dir` (created if missing), durably: temporary file, fsync, rename.
+/// Records topic `id` in `dir` (created if missing), durably.
 fn write_topic_id(dir: &Path, id: Uuid) -> Result<(), LogError> {
     fs::create_dir_all(dir)?;
-    let tmp = dir.join(format!("{PARTITION_METADATA}.tmp"));
-    let mut f = fs::File::create(&tmp)?;
-    f.write_all(render(id).as_bytes())?;
-    f.sync_all()?;
-    fs::rename(&tmp, dir.join(PARTITION_METADATA))?;
-    checkpoint::sync_dir(dir)?;
+    write_atomically(&dir.join(PARTITION_METADATA), render(id).as_bytes())?;
     Ok(())
 }
 

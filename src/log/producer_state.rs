@@ -4,11 +4,12 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::fs;
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use super::batch::BatchHeader;
 use super::error::AppendError;
+use crate::util::durable::write_atomically;
 
 /// Kafka keeps the metadata of this many batches per producer for duplicate detection.
 pub(crate) const NUM_BATCHES_TO_RETAIN: usize = 5;
@@ -298,13 +299,7 @@ pub(crate) fn write_snapshot(dir: &Path, offset: i64, state: &ProducerState) -> 
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => return Err(e),
     }
-    let tmp = path.with_extension("snapshot.tmp");
-    {
-        let mut f = fs::File::create(&tmp)?;
-        f.write_all(&bytes)?;
-        f.sync_all()?;
-    }
-    fs::rename(&tmp, &path)?;
+    write_atomically(&path, &bytes)?;
     let snaps = list_snapshots(dir)?;
     if snaps.len() > 2 {
         for o in &snaps[..snaps.len() - 2] {

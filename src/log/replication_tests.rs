@@ -31,7 +31,7 @@ fn open(dir: &Path, c: LogConfig) -> (Arc<LogManager>, Arc<PartitionLog>) {
 }
 
 fn now() -> i64 {
-    super::segment::now_wall_ms()
+    crate::util::clock::now_ms()
 }
 
 fn idem(records: usize, pid: i64, epoch: i16, seq: i32) -> Vec<u8> {

@@ -15,6 +15,8 @@ use parking_lot::Mutex;
 use super::batch::{self, BatchHeader, HEADER_SIZE};
 use super::index::{OffsetIndex, TimeIndex};
 use super::read_pool;
+use crate::util::clock::now_ms;
+use crate::util::durable;
 
 pub(crate) const LOG_SUFFIX: &str = ".log";
 pub(crate) const INDEX_SUFFIX: &str = ".index";
@@ -59,13 +61,6 @@ pub(crate) struct ScanResult {
     pub truncated_bytes: u64,
     pub next_offset: i64,
     pub batches: u64,
-}
-
-pub(crate) fn now_wall_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 /// Reads exactly `buf.len()` bytes at `pos` unless EOF; returns how many were read.
@@ -133,7 +128,7 @@ impl Segment {
             .ok()
             .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
             .map(|d| d.as_millis() as i64)
-            .unwrap_or_else(now_wall_ms);
+            .unwrap_or_else(now_ms);
         let ipath = dir.join(file_name(base, INDEX_SUFFIX));
         let tpath = dir.join(file_name(base, TIME_INDEX_SUFFIX));
         let loaded_index = OffsetIndex::load(ipath.clone(), base, index_bytes, size)?;
@@ -519,7 +514,7 @@ impl Segment {
         for p in [self.log_path(), ip, tp] {
             let mut del = p.clone().into_os_string();
             del.push(DELETED_SUFFIX);
-            match fs::rename(&p, &del) {
+            match durable::rename(&p, Path::new(&del)) {
                 Ok(()) => fs::remove_file(&del)?,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
                 Err(e) => return Err(e),

@@ -252,7 +252,7 @@ fn log_append_time_rewrites_timestamp_and_crc() {
 
 /// An idempotent batch stamped with the current wall clock (older producers expire at load).
 fn idem(records: usize, pid: i64, epoch: i16, seq: i32) -> Vec<u8> {
-    TestBatch::new(records, super::segment::now_wall_ms())
+    TestBatch::new(records, crate::util::clock::now_ms())
         .idempotent(pid, epoch, seq)
         .build()
 }
@@ -923,7 +923,7 @@ fn damaged_checkpoint_and_snapshot_fall_back_to_recovery() {
     {
         let (m, l) = open(d.path(), cfg());
         for _ in 0..5 {
-            l.append(&batch(2, super::segment::now_wall_ms()), 0, 0)
+            l.append(&batch(2, crate::util::clock::now_ms()), 0, 0)
                 .unwrap();
         }
         l.append(&late, 0, 0).unwrap();

@@ -32,7 +32,7 @@ use super::partition::Partition;
 use super::peer::{PeerConnection, PeerError};
 use super::Shared;
 use crate::log::{FollowerAppendError, TopicPartition, UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET};
-use crate::maintenance::now_ms;
+use crate::util::clock::now_ms;
 
 /// Fetch version used by followers: the last one with `replica_id` in the body and topic names.
 pub const FOLLOWER_FETCH_VERSION: i16 = 12;
@@ -299,11 +299,7 @@ async fn run(work: Arc<Work>, shared: Arc<Shared>) {
 }
 
 async fn connect(work: &Work, shared: &Shared) -> Result<PeerConnection, PeerError> {
-    let Some((host, port)) = shared
-        .link
-        .get()
-        .and_then(|l| l.broker_endpoint(work.leader))
-    else {
+    let Some((host, port)) = shared.link().and_then(|l| l.broker_endpoint(work.leader)) else {
         return Err(PeerError::Protocol(format!(
             "no endpoint known for broker {}",
             work.leader
@@ -338,7 +334,7 @@ async fn truncate(
     let mut asked: HashMap<(String, i32), (TopicPartition, Entry)> = HashMap::new();
     let mut topics: Vec<OffsetForLeaderTopic> = Vec::new();
     for (tp, e) in entries {
-        let Some(latest) = e.partition.log.latest_epoch() else {
+        let Some(latest) = e.partition.latest_local_epoch() else {
             // No epoch history (empty log or pre-epoch data): keep what was committed.
             let hw = e.partition.high_watermark();
             finish_truncation(work, &tp, &e, hw, backoff);
@@ -384,12 +380,12 @@ async fn truncate(
                 });
                 continue;
             }
-            let log = &e.partition.log;
+            let p = &e.partition;
             let decision = truncation_for(
                 r.leader_epoch,
                 r.end_offset,
-                |epoch| log.leader_epoch_end_offset(epoch),
-                log.log_end_offset(),
+                |epoch| p.local_epoch_end_offset(epoch),
+                p.log_end_offset(),
                 e.partition.high_watermark(),
             );
             if decision.completed {
@@ -412,7 +408,7 @@ async fn truncate(
 }
 
 fn finish_truncation(work: &Work, tp: &TopicPartition, e: &Entry, offset: i64, backoff: Duration) {
-    let before = e.partition.log.log_end_offset();
+    let before = e.partition.log_end_offset();
     match e.partition.truncate_as_follower(e.epoch, offset) {
         Ok(true) => {
             info!(partition = %tp, epoch = e.epoch, leader = work.leader, offset,
@@ -442,12 +438,12 @@ async fn fetch(
     let mut topics: Vec<FetchTopic> = Vec::new();
     let mut asked: HashMap<(String, i32), (TopicPartition, Entry, i64)> = HashMap::new();
     for (tp, e) in entries {
-        let offset = e.partition.log.log_end_offset();
+        let offset = e.partition.log_end_offset();
         let p = FetchPartition::default()
             .with_partition(tp.partition)
             .with_current_leader_epoch(e.epoch)
             .with_fetch_offset(offset)
-            .with_log_start_offset(e.partition.log.log_start_offset())
+            .with_log_start_offset(e.partition.log_start_offset())
             .with_partition_max_bytes(s.fetch_max_bytes);
         match topics.iter_mut().find(|t| *t.topic.0 == *tp.topic) {
             Some(t) => t.partitions.push(p),

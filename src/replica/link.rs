@@ -1,7 +1,8 @@
-//! The boundary between replication and the cluster layer: the partition state the cluster layer
-//! reads from the metadata store and hands to `ReplicaManager::apply_state`, and the `ClusterLink`
-//! it implements so leaders can record ISR changes and followers can find their leader.
+//! The boundary between replication and the metadata store: the partition state applied with
+//! `ReplicaManager::apply_state`, and the [`ClusterLink`] through which leaders record ISR
+//! changes and followers find their leader.
 
+use crate::cluster::PartitionState;
 use crate::log::TopicPartition;
 
 /// A partition's state as the cluster layer read it from
@@ -18,6 +19,18 @@ pub struct LeaderAndIsr {
 }
 
 impl LeaderAndIsr {
+    /// The state of a partition as the metadata describes it.
+    pub fn of(p: &PartitionState) -> LeaderAndIsr {
+        LeaderAndIsr {
+            leader: p.leader,
+            leader_epoch: p.leader_epoch,
+            isr: p.isr.clone(),
+            replicas: p.replicas.clone(),
+            controller_epoch: p.controller_epoch,
+            state_version: p.state_version,
+        }
+    }
+
     /// The state of a standalone partition: this broker alone leads at `leader_epoch`.
     pub fn standalone(broker_id: i32, leader_epoch: i32) -> LeaderAndIsr {
         LeaderAndIsr {
@@ -31,19 +44,10 @@ impl LeaderAndIsr {
     }
 }
 
-/// Why an ISR write failed.
-#[derive(Debug, thiserror::Error)]
-pub enum IsrWriteError {
-    /// The znode changed since it was read (another leader or the controller wrote it): the leader
-    /// keeps its ISR and waits for the next `apply_state`.
-    #[error("partition state changed")]
-    Conflict,
-    /// The store could not be reached; the leader retries later.
-    #[error("metadata store unavailable: {0}")]
-    Unavailable(String),
-}
+pub use crate::cluster::IsrWriteError;
 
-/// Implemented by the cluster layer (ZooKeeper backend). Absent in standalone mode.
+/// What replication needs from the metadata store; the broker implements it over the cluster
+/// backend.
 #[async_trait::async_trait]
 pub trait ClusterLink: Send + Sync {
     /// Conditionally writes `state` (same leader/leader_epoch/controller_epoch, new isr) to the

@@ -23,6 +23,7 @@
 //! sessions between brokers, KIP-392 reads from followers, and a size check of the array counts in
 //! responses from peer brokers before decoding (peers are trusted brokers of the cluster).
 
+pub mod delayed_fetch;
 pub mod delayed_produce;
 pub mod fetcher;
 pub mod isr;
@@ -31,27 +32,42 @@ mod partition;
 pub mod peer;
 
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, OnceLock, Weak};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use dashmap::DashMap;
-use parking_lot::Mutex;
-use tokio::task::JoinHandle;
-use tracing::{info, warn};
+use parking_lot::{Mutex, RwLock};
+use std::collections::HashSet;
+use tokio::task::JoinSet;
+
+use tracing::{error, info, warn};
 
 use crate::cluster::TopicMetadata;
-use crate::config::topic::{log_config, min_insync_replicas};
+use crate::config::topic::min_insync_replicas;
 use crate::config::BrokerConfig;
 use crate::log::checkpoint::{read_checkpoint, write_checkpoint};
 use crate::log::dir_failure::LogDirFailure;
 use crate::log::{LogConfig, LogError, LogManager, TopicPartition};
-use crate::maintenance::now_ms;
+use crate::util::clock::now_ms;
+use crate::util::task::{self, Shutdown};
 
 pub use crate::config::ReplicationSettings;
+pub use delayed_fetch::{FetchParams, FetchReader, PartitionFetch};
 pub use link::{ClusterLink, IsrWriteError, LeaderAndIsr};
-pub use partition::{EpochMismatch, FollowerFetchError, Partition, ProduceError};
+pub use partition::{
+    EpochMismatch, FetchIsolation, FetchedPartition, FollowerFetchError, OffsetLookup, OffsetSpec,
+    Partition, ProduceError, ServeError,
+};
 
 use fetcher::Fetchers;
+
+/// What applying the metadata did: role changes of the replicas assigned here (in topic
+/// order), and the replicas it stopped.
+#[derive(Debug, Default)]
+pub struct Applied {
+    pub changes: Vec<(TopicPartition, RoleChange)>,
+    pub stopped: Vec<TopicPartition>,
+}
 
 /// What `apply_state` did to the replica's role.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -68,8 +84,9 @@ pub enum RoleChange {
 pub(crate) struct Shared {
     pub(crate) broker_id: i32,
     pub(crate) settings: ReplicationSettings,
-    pub(crate) link: OnceLock<Arc<dyn ClusterLink>>,
-    /// The runtime fetchers and the lag check run on (captured by `set_cluster_link`).
+    link: RwLock<Option<Arc<dyn ClusterLink>>>,
+    /// The runtime fetchers and ISR writes run on (captured when the manager is made or the
+    /// link set inside it).
     pub(crate) runtime: OnceLock<tokio::runtime::Handle>,
     /// While the metadata store is unreachable: how long an ISR follower may go without
     /// fetching before leaders stop accepting writes (ms); -1 while it is reachable.
@@ -83,10 +100,22 @@ impl Shared {
         Shared {
             broker_id,
             settings,
-            link: OnceLock::new(),
+            link: RwLock::new(None),
             runtime: OnceLock::new(),
             unreachable_grace_ms: AtomicI64::new(-1),
             dir_failure: Arc::new(LogDirFailure::default()),
+        }
+    }
+
+    /// The link to the metadata store, once set.
+    pub(crate) fn link(&self) -> Option<Arc<dyn ClusterLink>> {
+        self.link.read().clone()
+    }
+
+    pub(crate) fn set_link(&self, link: Arc<dyn ClusterLink>) {
+        *self.link.write() = Some(link);
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let _ = self.runtime.set(runtime);
         }
     }
 
@@ -106,11 +135,12 @@ pub struct ReplicaManager {
     logs: Arc<LogManager>,
     partitions: Arc<DashMap<TopicPartition, Arc<Partition>>>,
     fetchers: Fetchers,
-    /// The lag check and the high watermark checkpoint (cluster mode).
-    tasks: Mutex<Vec<JoinHandle<()>>>,
     /// High watermarks of partitions not hosted right now (read at start-up, or kept by
     /// `stop_replica` without delete), consumed as partitions open.
     checkpointed: Arc<Checkpointed>,
+    /// Serializes applying metadata (the sync task and topic operations both do it; a
+    /// partition's directory must be claimed once).
+    applying: Mutex<()>,
 }
 
 impl ReplicaManager {
@@ -122,6 +152,9 @@ impl ReplicaManager {
         settings: ReplicationSettings,
     ) -> ReplicaManager {
         let shared = Arc::new(Shared::new(broker_id, settings));
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let _ = shared.runtime.set(runtime);
+        }
         let path = logs.dir().join(HIGH_WATERMARK_CHECKPOINT);
         let checkpointed = read_checkpoint(&path).unwrap_or_else(|e| {
             warn!(error = %e, "high watermark checkpoint unreadable; starting from log starts");
@@ -132,8 +165,8 @@ impl ReplicaManager {
             shared,
             logs,
             partitions: Arc::new(DashMap::new()),
-            tasks: Mutex::new(Vec::new()),
             checkpointed: Arc::new(Mutex::new(checkpointed)),
+            applying: Mutex::new(()),
         }
     }
 
@@ -154,95 +187,119 @@ impl ReplicaManager {
         &self.shared.settings
     }
 
-    /// Cluster mode: the link to the metadata store, set once. Must be called inside the tokio
-    /// runtime: it starts the ISR lag check (every replica.lag.time.max.ms / 2) and the high
-    /// watermark checkpoint (every replica.high.watermark.checkpoint.interval.ms) on it, and
-    /// follower fetchers are spawned on it. `shutdown` stops them.
+    /// The link to the metadata store: leaders record ISR changes through it and follower
+    /// fetchers find their leaders with it. Call it inside the tokio runtime (fetchers and ISR
+    /// writes run there). A later call replaces the link (tests drive replication by hand).
     pub fn set_cluster_link(&self, link: Arc<dyn ClusterLink>) {
-        if self.shared.link.set(link).is_err() {
-            warn!("cluster link already set; the new one is ignored");
-            return;
-        }
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            warn!("set_cluster_link outside the async runtime: no fetchers, no ISR lag check");
-            return;
-        };
-        let _ = self.shared.runtime.set(runtime.clone());
-        let s = &self.shared.settings;
-        let period = Duration::from_millis((s.lag_time_max_ms / 2).max(10));
-        let lag = runtime.spawn(lag_check(Arc::downgrade(&self.partitions), period));
-        let every = Duration::from_millis(s.high_watermark_checkpoint_interval_ms.max(1));
-        let path = self.logs.dir().join(HIGH_WATERMARK_CHECKPOINT);
-        let checkpoint = runtime.spawn(checkpoint_task(
-            Arc::downgrade(&self.partitions),
-            self.checkpointed.clone(),
-            path,
-            every,
-            self.shared.dir_failure.clone(),
-        ));
-        self.tasks.lock().extend([lag, checkpoint]);
+        self.shared.set_link(link);
     }
 
-    /// Opens (or creates) the logs of every partition of `topic` that this broker hosts and not
-    /// yet hosted, in the role of its metadata (standalone mode: leader, ISR {this broker}).
-    /// Returns the partitions it started hosting and their role, so callers can act on them
-    /// (e.g. load the groups of new `__consumer_offsets` partitions).
-    pub fn host_topic(
+    /// Starts Kafka's isr-expiration task (every leader drops followers that lag, every
+    /// replica.lag.time.max.ms / 2) and highwatermark-checkpoint task (every
+    /// replica.high.watermark.checkpoint.interval.ms); both end at `shutdown`.
+    pub fn spawn_tasks(&self, shutdown: &Shutdown, tasks: &mut JoinSet<()>) {
+        let s = &self.shared.settings;
+        let lag_period = Duration::from_millis((s.lag_time_max_ms / 2).max(10));
+        let partitions = self.partitions.clone();
+        tasks.spawn(task::every(lag_period, shutdown.clone(), move || {
+            let now = now_ms();
+            let led: Vec<Arc<Partition>> = partitions.iter().map(|e| e.value().clone()).collect();
+            for p in led {
+                p.maybe_shrink_isr(now);
+            }
+            async {}
+        }));
+        let checkpoint_period = Duration::from_millis(s.high_watermark_checkpoint_interval_ms);
+        let (partitions, kept) = (self.partitions.clone(), self.checkpointed.clone());
+        let path = self.logs.dir().join(HIGH_WATERMARK_CHECKPOINT);
+        let failure = self.shared.dir_failure.clone();
+        tasks.spawn(task::every_blocking(
+            checkpoint_period,
+            shutdown.clone(),
+            move || {
+                if let Err(e) = write_high_watermarks(&partitions, &kept, &path) {
+                    failure.report("writing the high watermark checkpoint", &e);
+                }
+            },
+        ));
+    }
+
+    /// Brings this broker's replicas of `topic` in line with its metadata: each partition
+    /// assigned here is opened if needed (its directory first claimed for the topic's id) and
+    /// takes the role its state gives, at the state's leader epoch; partitions whose state was
+    /// not written yet wait. This is the one way a replica becomes leader or follower, in every
+    /// mode. Returns the partitions assigned here and what happened to each role.
+    pub fn apply_topic(
         &self,
         topic: &TopicMetadata,
         broker: &BrokerConfig,
-    ) -> Result<Vec<(TopicPartition, RoleChange)>, LogError> {
-        let config = log_config(&topic.configs, broker);
+    ) -> Vec<(TopicPartition, RoleChange)> {
+        let me = self.shared.broker_id;
+        let config = LogConfig::for_topic(&topic.configs, broker);
         let min_isr = min_insync_replicas(&topic.configs, broker);
         let name: Arc<str> = Arc::from(topic.name.as_str());
-        let mut hosted = Vec::new();
-        for state in &topic.partitions {
-            if !state.replicas.contains(&self.shared.broker_id) {
-                continue;
-            }
+        let _applying = self.applying.lock();
+        let mut applied = Vec::new();
+        for p in topic.partitions.iter().filter(|p| p.replicas.contains(&me)) {
             let tp = TopicPartition {
                 topic: name.clone(),
-                partition: state.partition,
+                partition: p.partition,
             };
-            if self.partitions.contains_key(&tp) {
-                continue;
-            }
-            let partition = self.open(&tp, config.clone(), min_isr)?;
-            let change = partition.apply(
-                &LeaderAndIsr {
-                    leader: state.leader,
-                    leader_epoch: state.leader_epoch,
-                    isr: state.isr.clone(),
-                    replicas: state.replicas.clone(),
-                    controller_epoch: 0,
-                    state_version: 0,
-                },
-                min_isr,
-            );
-            hosted.push((tp, change));
+            let change = if p.leader_epoch < 0 || !self.claimed(&tp, topic) {
+                // No state written yet, or the directory cannot be used.
+                RoleChange::Unchanged
+            } else {
+                match self.apply_state(&tp, config.clone(), min_isr, LeaderAndIsr::of(p)) {
+                    Ok(change) => change,
+                    Err(e) => {
+                        error!(partition = %tp, error = %e, "cannot host replica: its log is unusable");
+                        RoleChange::Unchanged
+                    }
+                }
+            };
+            applied.push((tp, change));
         }
-        Ok(hosted)
+        applied
     }
 
-    /// Stops hosting and deletes the data of every partition of `topic`.
-    pub fn remove_topic(&self, topic: &TopicMetadata) -> Result<(), LogError> {
-        let name: Arc<str> = Arc::from(topic.name.as_str());
-        for state in &topic.partitions {
-            let tp = TopicPartition {
-                topic: name.clone(),
-                partition: state.partition,
-            };
-            self.fetchers.remove(&tp);
-            self.checkpointed.lock().remove(&tp);
-            let hosted = self.partitions.remove(&tp);
-            if let Some((_, p)) = &hosted {
-                p.stop();
-            }
-            if hosted.is_some() || self.logs.get(&tp).is_some() {
-                self.logs.delete_partition(&tp)?;
+    /// Applies every topic of the metadata ([`ReplicaManager::apply_topic`]) and stops the
+    /// replicas no longer assigned here, deleting those of deleted topics.
+    pub fn apply_metadata(&self, topics: &[Arc<TopicMetadata>], broker: &BrokerConfig) -> Applied {
+        let mut applied = Applied::default();
+        let mut assigned = HashSet::new();
+        for topic in topics {
+            for (tp, change) in self.apply_topic(topic, broker) {
+                assigned.insert(tp.clone());
+                applied.changes.push((tp, change));
             }
         }
-        Ok(())
+        let known: HashSet<&str> = topics.iter().map(|t| t.name.as_str()).collect();
+        for tp in self.hosted() {
+            if assigned.contains(&tp) {
+                continue;
+            }
+            let deleted = !known.contains(&*tp.topic);
+            if let Err(e) = self.stop_replica(&tp, deleted) {
+                error!(partition = %tp, error = %e, "stopping replica failed");
+            }
+            applied.stopped.push(tp);
+        }
+        applied
+    }
+
+    /// Before a partition is first hosted, its directory is claimed for the topic's id (a stale
+    /// directory of an earlier topic of the same name is deleted). False if that failed.
+    fn claimed(&self, tp: &TopicPartition, topic: &TopicMetadata) -> bool {
+        if topic.id.is_nil() || self.is_hosted(tp) {
+            return true;
+        }
+        match self.logs.claim_for_topic(tp, topic.id) {
+            Ok(()) => true,
+            Err(e) => {
+                error!(partition = %tp, error = %e, "cannot host replica: its directory is unusable");
+                false
+            }
+        }
     }
 
     fn open(
@@ -282,7 +339,7 @@ impl ReplicaManager {
         let existing = self.partitions.get(tp).map(|p| p.value().clone());
         let partition = match existing {
             Some(p) => {
-                p.log.set_config(config);
+                p.set_log_config(config);
                 p
             }
             None => self.open(tp, config, min_isr)?,
@@ -369,10 +426,6 @@ impl ReplicaManager {
     /// Stops every fetcher and background task, waits for the fetchers to end, then writes the
     /// high watermark checkpoint. Call it before closing the logs.
     pub async fn shutdown(&self) {
-        let tasks: Vec<JoinHandle<()>> = self.tasks.lock().drain(..).collect();
-        for t in &tasks {
-            t.abort();
-        }
         self.fetchers.shutdown().await;
         if let Err(e) = self.checkpoint_high_watermarks() {
             warn!(error = %e, "writing the high watermark checkpoint failed");
@@ -395,11 +448,12 @@ impl ReplicaManager {
     }
 
     pub fn partition(&self, topic: &str, partition: i32) -> Option<Arc<Partition>> {
-        let tp = TopicPartition {
-            topic: Arc::from(topic),
-            partition,
-        };
-        self.partitions.get(&tp).map(|p| p.clone())
+        self.hosted_partition(&TopicPartition::new(topic, partition))
+    }
+
+    /// The replica of `tp`, if this broker hosts it.
+    pub fn hosted_partition(&self, tp: &TopicPartition) -> Option<Arc<Partition>> {
+        self.partitions.get(tp).map(|p| p.clone())
     }
 
     /// Every hosted partition, sorted.
@@ -427,14 +481,6 @@ impl ReplicaManager {
     }
 }
 
-impl Drop for ReplicaManager {
-    fn drop(&mut self) {
-        for t in self.tasks.lock().drain(..) {
-            t.abort();
-        }
-    }
-}
-
 type Checkpointed = Mutex<std::collections::HashMap<TopicPartition, i64>>;
 
 fn write_high_watermarks(
@@ -447,53 +493,6 @@ fn write_high_watermarks(
         entries.insert(e.key().clone(), e.value().high_watermark());
     }
     write_checkpoint(path, &entries)
-}
-
-/// Kafka's highwatermark-checkpoint task.
-async fn checkpoint_task(
-    partitions: Weak<DashMap<TopicPartition, Arc<Partition>>>,
-    kept: Arc<Checkpointed>,
-    path: std::path::PathBuf,
-    period: Duration,
-    dir_failure: Arc<LogDirFailure>,
-) {
-    let mut ticker = tokio::time::interval(period);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    ticker.tick().await;
-    loop {
-        ticker.tick().await;
-        let Some(map) = partitions.upgrade() else {
-            return;
-        };
-        let path = path.clone();
-        let kept = kept.clone();
-        let written =
-            tokio::task::spawn_blocking(move || write_high_watermarks(&map, &kept, &path)).await;
-        match written {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => dir_failure.report("writing the high watermark checkpoint", &e),
-            Err(e) => warn!(error = %e, "high watermark checkpoint task failed"),
-        }
-    }
-}
-
-/// Kafka's isr-expiration task: every `period`, each leader drops followers that lag.
-async fn lag_check(partitions: Weak<DashMap<TopicPartition, Arc<Partition>>>, period: Duration) {
-    let mut ticker = tokio::time::interval(period);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    ticker.tick().await;
-    loop {
-        ticker.tick().await;
-        let Some(map) = partitions.upgrade() else {
-            return;
-        };
-        let list: Vec<Arc<Partition>> = map.iter().map(|e| e.value().clone()).collect();
-        drop(map);
-        let now = now_ms();
-        for p in list {
-            p.maybe_shrink_isr(now);
-        }
-    }
 }
 
 #[cfg(test)]
@@ -568,11 +567,11 @@ mod tests {
             .unwrap();
         assert_eq!(change, RoleChange::BecameFollower);
         let p = rm.partition("t", 0).unwrap();
-        assert_eq!((p.log.log_end_offset(), p.high_watermark()), (5, 4));
+        assert_eq!((p.log_end_offset(), p.high_watermark()), (5, 4));
     }
 
     #[test]
-    fn host_topic_reports_new_partitions_once() {
+    fn apply_topic_reports_role_changes_once() {
         let dir = tempfile::tempdir().unwrap();
         let logs = LogManager::open(dir.path()).unwrap();
         let rm = ReplicaManager::new(0, logs, ReplicationSettings::default());
@@ -581,17 +580,37 @@ mod tests {
         let topic: TopicMetadata = serde_json::from_value(serde_json::json!({
             "name": "t",
             "id": uuid::Uuid::new_v4(),
-            "partitions": [{"partition": 0, "replicas": [0], "leader": 0, "leader_epoch": 0, "isr": [0]}],
+            "partitions": [
+                {"partition": 0, "replicas": [0], "leader": 0, "leader_epoch": 0, "isr": [0]},
+                {"partition": 1, "replicas": [1], "leader": 1, "leader_epoch": 0, "isr": [1]},
+                {"partition": 2, "replicas": [0], "leader": -1, "leader_epoch": -1, "isr": []},
+            ],
             "configs": {},
         }))
         .unwrap();
-        let hosted = rm.host_topic(&topic, &config).unwrap();
+        let tp = |p| TopicPartition::new("t", p);
         assert_eq!(
-            hosted,
-            vec![(TopicPartition::new("t", 0), RoleChange::BecameLeader)]
+            rm.apply_topic(&topic, &config),
+            vec![
+                (tp(0), RoleChange::BecameLeader),
+                (tp(2), RoleChange::Unchanged)
+            ],
+            "partition 1 is not assigned here; 2 has no state yet"
         );
-        assert!(rm.host_topic(&topic, &config).unwrap().is_empty());
+        assert_eq!(
+            rm.apply_topic(&topic, &config),
+            vec![
+                (tp(0), RoleChange::Unchanged),
+                (tp(2), RoleChange::Unchanged)
+            ]
+        );
         assert!(rm.partition("t", 0).unwrap().is_leader());
+        assert_eq!(rm.hosted(), vec![tp(0)]);
+        // The topic is gone from the metadata: its replica stops and its log is deleted.
+        let applied = rm.apply_metadata(&[], &config);
+        assert_eq!(applied.stopped, vec![tp(0)]);
+        assert!(rm.hosted().is_empty());
+        assert!(rm.logs().get(&tp(0)).is_none());
     }
 
     #[test]

@@ -9,29 +9,33 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tracing::{info, warn};
 
 use crate::broker::Broker;
+use crate::util::task::Shutdown;
+use connection::Connection;
 
 /// Listening sockets bound for a broker, not yet accepting.
 pub struct Server {
     broker: Arc<Broker>,
-    listeners: Vec<TcpListener>,
+    /// Each socket with its listener's name.
+    listeners: Vec<(Arc<str>, TcpListener)>,
 }
 
 impl Server {
     /// Binds every configured listener.
     pub async fn bind(broker: Arc<Broker>) -> anyhow::Result<Server> {
         let mut listeners = Vec::new();
-        for l in &broker.config.listeners {
+        let config = broker.config.current();
+        for l in &config.listeners {
             let addr = format!("{}:{}", l.bind_host(), l.port);
             let socket = TcpListener::bind(&addr)
                 .await
                 .with_context(|| format!("binding listener {}://{addr}", l.name))?;
             info!(listener = %l.name, address = %socket.local_addr()?, "listening");
-            listeners.push(socket);
+            listeners.push((Arc::from(l.name.as_str()), socket));
         }
         Ok(Server { broker, listeners })
     }
@@ -40,21 +44,19 @@ impl Server {
     pub fn local_addrs(&self) -> Vec<SocketAddr> {
         self.listeners
             .iter()
-            .filter_map(|l| l.local_addr().ok())
+            .filter_map(|(_, l)| l.local_addr().ok())
             .collect()
     }
 
-    /// Accepts connections until `shutdown` turns true, then stops accepting and returns.
-    pub async fn run(self, shutdown: watch::Receiver<bool>) {
-        let permits = Arc::new(Semaphore::new(
-            self.broker
-                .config
-                .max_connections
-                .min(Semaphore::MAX_PERMITS),
-        ));
+    /// Accepts connections until `shutdown`, then stops accepting and returns once every
+    /// connection has ended.
+    pub async fn run(self, shutdown: Shutdown) {
+        let max_connections = self.broker.config.current().max_connections;
+        let permits = Arc::new(Semaphore::new(max_connections.min(Semaphore::MAX_PERMITS)));
         let mut acceptors = JoinSet::new();
-        for listener in self.listeners {
+        for (name, listener) in self.listeners {
             acceptors.spawn(accept_loop(
+                name,
                 listener,
                 self.broker.clone(),
                 permits.clone(),
@@ -66,33 +68,36 @@ impl Server {
 }
 
 async fn accept_loop(
+    name: Arc<str>,
     listener: TcpListener,
     broker: Arc<Broker>,
     permits: Arc<Semaphore>,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: Shutdown,
 ) {
     let mut connections = JoinSet::new();
     loop {
         while connections.try_join_next().is_some() {}
         let permit = tokio::select! {
-            _ = shutdown.wait_for(|stop| *stop) => break,
+            _ = shutdown.triggered() => break,
             permit = permits.clone().acquire_owned() => match permit {
                 Ok(p) => p,
                 Err(_) => break,
             },
         };
         let accepted = tokio::select! {
-            _ = shutdown.wait_for(|stop| *stop) => break,
+            _ = shutdown.triggered() => break,
             accepted = listener.accept() => accepted,
         };
         match accepted {
             Ok((stream, peer)) => {
+                let _ = stream.set_nodelay(true);
                 let broker = broker.clone();
-                let mut stop = shutdown.clone();
+                let conn = Connection::new(name.clone(), peer);
+                let stop = shutdown.clone();
                 connections.spawn(async move {
                     tokio::select! {
-                        _ = connection::serve_connection(broker, stream, peer) => {}
-                        _ = stop.wait_for(|stop| *stop) => {}
+                        _ = connection::serve_connection(broker, stream, conn) => {}
+                        _ = stop.triggered() => {}
                     }
                     drop(permit);
                 });

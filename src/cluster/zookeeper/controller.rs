@@ -17,6 +17,7 @@ use super::decisions::{decide, Action, Inputs};
 use super::metadata::ZkCluster;
 use super::paths;
 use super::store::{ControllerFence, Election, StoreError, ZkStore};
+use crate::util::task::Shutdown;
 
 /// Pause after a failed election or ZooKeeper error.
 const BACKOFF: Duration = Duration::from_millis(500);
@@ -29,16 +30,16 @@ enum Deposed {
     Lost(String),
 }
 
-/// Runs the election / controller loop until `stop`.
-pub async fn run(cluster: Arc<ZkCluster>, mut stop: watch::Receiver<bool>) {
+/// Runs the election / controller loop until `shutdown`.
+pub async fn run(cluster: Arc<ZkCluster>, shutdown: Shutdown) {
     let mut version = cluster.subscribe_version();
     loop {
-        if *stop.borrow() {
+        if shutdown.is_triggered() {
             return;
         }
         if !cluster.usable() || cluster.view().me.registration_zxid == i64::MAX {
             tokio::select! {
-                _ = stop.changed() => return,
+                _ = shutdown.triggered() => return,
                 _ = version.changed() => continue,
             }
         }
@@ -53,7 +54,7 @@ pub async fn run(cluster: Arc<ZkCluster>, mut stop: watch::Receiver<bool>) {
                     epoch_zk_version,
                 };
                 info!(epoch, "this broker is now the controller");
-                match serve(&cluster, &store, fence, &mut stop).await {
+                match serve(&cluster, &store, fence, &shutdown).await {
                     Deposed::Stopping => {
                         let _ = store.resign_controller().await;
                         return;
@@ -63,7 +64,7 @@ pub async fn run(cluster: Arc<ZkCluster>, mut stop: watch::Receiver<bool>) {
             }
             Ok(Election::Lost { controller }) => {
                 debug!(?controller, "another broker is controller");
-                if wait_for_vacancy(&store, &mut stop, &mut version)
+                if wait_for_vacancy(&store, &shutdown, &mut version)
                     .await
                     .is_err()
                 {
@@ -81,7 +82,7 @@ pub async fn run(cluster: Arc<ZkCluster>, mut stop: watch::Receiver<bool>) {
 /// Waits until `/controller` is gone (or the session changes). Err when stopping.
 async fn wait_for_vacancy(
     store: &ZkStore,
-    stop: &mut watch::Receiver<bool>,
+    shutdown: &Shutdown,
     version: &mut watch::Receiver<crate::cluster::MetadataVersion>,
 ) -> Result<(), ()> {
     match store.client().exists_and_watch(paths::CONTROLLER).await {
@@ -91,7 +92,7 @@ async fn wait_for_vacancy(
             tokio::pin!(vacated);
             loop {
                 tokio::select! {
-                    _ = stop.changed() => return Err(()),
+                    _ = shutdown.triggered() => return Err(()),
                     _ = &mut vacated => return Ok(()),
                     _ = version.changed() => {
                         // A new session: the watch belongs to the old one.
@@ -116,7 +117,7 @@ async fn serve(
     cluster: &Arc<ZkCluster>,
     store: &ZkStore,
     fence: ControllerFence,
-    stop: &mut watch::Receiver<bool>,
+    shutdown: &Shutdown,
 ) -> Deposed {
     let settings = cluster.settings().clone();
     let mut version = cluster.subscribe_version();
@@ -126,7 +127,7 @@ async fn serve(
     let rebalance_every = Duration::from_millis(settings.leader_imbalance_check_interval_ms);
     let mut next_rebalance = Instant::now() + rebalance_every;
     loop {
-        if *stop.borrow() {
+        if shutdown.is_triggered() {
             return Deposed::Stopping;
         }
         if store.client().session_id() != cluster.store().client().session_id() {
@@ -182,7 +183,7 @@ async fn serve(
             }
         }
         tokio::select! {
-            _ = stop.changed() => return Deposed::Stopping,
+            _ = shutdown.triggered() => return Deposed::Stopping,
             _ = version.changed() => {}
             _ = kick.recv() => {}
             _ = tokio::time::sleep_until(next_rebalance) => {}

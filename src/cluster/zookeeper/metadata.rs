@@ -12,6 +12,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use parking_lot::RwLock;
 use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 use uuid::Uuid;
 
@@ -19,14 +20,15 @@ use super::client::{EventType, SessionState, Watch, ZkClient, ZkError};
 use super::paths;
 use super::store::{StoreError, ZkStore};
 use super::view::{live_broker, ClusterView, Me, StoredState, TopicEntry};
-use super::znodes::{BrokerRegistration, TopicAssignment};
+use super::znodes::{BrokerRegistration, PartitionStateZnode, TopicAssignment};
 use crate::cluster::assignment::{assign_replicas, PlacementBroker, Start};
 use crate::cluster::names::{collides, validate_topic_name};
 use crate::cluster::{
     check_partition_count, partitions_to_add, BrokerInfo, ClusterError, ClusterMetadata,
-    MetadataLink, MetadataVersion, NewTopic, PartitionState, TopicMetadata,
+    IsrWriteError, MetadataLink, MetadataVersion, NewTopic, PartitionState, TopicMetadata,
 };
 use crate::config::ClusterSettings;
+use crate::util::task::Shutdown;
 
 /// How long topic operations wait for the controller's result to show up in the view.
 const PROPAGATION_TIMEOUT: Duration = Duration::from_secs(10);
@@ -89,7 +91,7 @@ impl ZkCluster {
             &me.host,
             me.port,
             me.rack.clone(),
-            crate::maintenance::now_ms(),
+            crate::util::clock::now_ms(),
         );
         let (refresh, refresh_rx) = mpsc::unbounded_channel();
         let view = ClusterView {
@@ -154,17 +156,14 @@ impl ZkCluster {
         }
     }
 
-    /// Starts watching ZooKeeper (and rebuilding the session when it expires) until `stop`.
-    pub fn spawn_watcher(
-        self: &Arc<Self>,
-        stop: watch::Receiver<bool>,
-    ) -> tokio::task::JoinHandle<()> {
+    /// Starts watching ZooKeeper (and rebuilding the session when it expires) until `shutdown`.
+    pub fn spawn_watcher(self: &Arc<Self>, shutdown: Shutdown) -> tokio::task::JoinHandle<()> {
         let reader = self.reader.lock().take();
         let rx = self.refresh_rx.lock().take();
         let cluster = self.clone();
         tokio::spawn(async move {
             if let (Some(reader), Some(rx)) = (reader, rx) {
-                reader.run(rx, stop).await;
+                reader.run(rx, shutdown).await;
             } else {
                 warn!("ZooKeeper watcher started twice");
             }
@@ -279,7 +278,7 @@ impl ZkCluster {
     }
 
     /// Closes the session: the registration (and controllership) go away at once.
-    pub async fn close(&self) {
+    pub async fn close_session(&self) {
         let store = self.store();
         let _ = store.resign_controller().await;
         store.client().clone().close(Duration::from_secs(2)).await;
@@ -584,6 +583,55 @@ impl ClusterMetadata for ZkCluster {
         ids.0 += 1;
         Ok(id)
     }
+
+    async fn write_isr(&self, topic: &str, state: &PartitionState) -> Result<i32, IsrWriteError> {
+        if !self.usable() {
+            return Err(IsrWriteError::Unavailable(
+                "ZooKeeper session not usable".into(),
+            ));
+        }
+        let znode = PartitionStateZnode::new(
+            state.leader,
+            state.leader_epoch,
+            state.isr.clone(),
+            state.controller_epoch,
+        );
+        match self
+            .store()
+            .update_partition_state(topic, state.partition, &znode, state.state_version)
+            .await
+        {
+            Ok(version) => Ok(version),
+            Err(StoreError::Zk(ZkError::BadVersion | ZkError::NoNode)) => {
+                Err(IsrWriteError::Conflict)
+            }
+            Err(e) => Err(IsrWriteError::Unavailable(e.to_string())),
+        }
+    }
+
+    async fn join(
+        self: Arc<Self>,
+        shutdown: Shutdown,
+        tasks: &mut JoinSet<()>,
+    ) -> Result<(), ClusterError> {
+        self.register()
+            .await
+            .map_err(|e| ClusterError::Unavailable(format!("registering in ZooKeeper: {e}")))?;
+        let watcher = self.spawn_watcher(shutdown.clone());
+        tasks.spawn(async move {
+            let _ = watcher.await;
+        });
+        tasks.spawn(super::controller::run(self, shutdown));
+        Ok(())
+    }
+
+    async fn leave(&self) {
+        self.controlled_shutdown().await;
+    }
+
+    async fn close(&self) {
+        self.close_session().await;
+    }
 }
 
 /// Reads ZooKeeper into the view, keeps watches armed, and rebuilds the session after expiry.
@@ -640,17 +688,13 @@ impl Reader {
         });
     }
 
-    async fn run(
-        mut self,
-        mut rx: mpsc::UnboundedReceiver<Target>,
-        mut stop: watch::Receiver<bool>,
-    ) {
+    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Target>, shutdown: Shutdown) {
         let mut session = self.store().client().session_events();
         self.cluster.set_link(MetadataLink::Connected);
         loop {
             let mut pending: Vec<Target> = Vec::new();
             tokio::select! {
-                _ = stop.changed() => return,
+                _ = shutdown.triggered() => return,
                 target = rx.recv() => match target {
                     Some(t) => pending.push(t),
                     None => return,
@@ -693,7 +737,7 @@ impl Reader {
                 }
                 Err(e) if e.is_session_lost() || lost => {
                     self.cluster.set_link(MetadataLink::Lost);
-                    if !self.renew_session(&mut stop).await {
+                    if !self.renew_session(&shutdown).await {
                         return;
                     }
                     session = self.store().client().session_events();
@@ -720,10 +764,10 @@ impl Reader {
     }
 
     /// Builds a new session after expiry, registers again and re-reads everything.
-    async fn renew_session(&mut self, stop: &mut watch::Receiver<bool>) -> bool {
+    async fn renew_session(&mut self, shutdown: &Shutdown) -> bool {
         warn!("ZooKeeper session expired; leaders stop accepting writes, reconnecting");
         loop {
-            if *stop.borrow() {
+            if shutdown.is_triggered() {
                 return false;
             }
             match connect_within(&self.cluster.connect, &self.cluster.settings).await {

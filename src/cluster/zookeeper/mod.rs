@@ -41,7 +41,6 @@
 pub mod client;
 pub mod controller;
 pub mod decisions;
-pub mod link;
 pub mod metadata;
 pub mod paths;
 pub mod store;

@@ -10,6 +10,7 @@ use super::znodes::{
     BrokerRegistration, ClusterIdZnode, ConfigChangeNotification, ControllerZnode, EntityConfig,
     PartitionStateZnode, ProducerIdBlock, TopicAssignment,
 };
+use crate::util::clock::now_ms;
 
 /// Failures of store operations.
 #[derive(Debug, thiserror::Error)]
@@ -62,12 +63,6 @@ impl ControllerFence {
 
 /// How many times an optimistic update retries after losing a race.
 const MAX_RETRIES: usize = 100;
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
 
 /// Kafka's ZooKeeper layout over one session.
 #[derive(Clone, Debug)]

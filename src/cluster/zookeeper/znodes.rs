@@ -21,6 +21,11 @@ fn decode_json<T: DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T, ZkErr
     })
 }
 
+#[expect(
+    clippy::expect_used,
+    reason = "znode types derive Serialize over strings, numbers, lists and string-keyed maps, \
+              which serde_json cannot fail to write"
+)]
 fn encode_json<T: Serialize>(value: &T) -> Vec<u8> {
     serde_json::to_vec(value).expect("znode types always serialize")
 }
@@ -47,11 +52,12 @@ mod string_number {
     }
 }
 
-pub use crate::kafka_uuid::to_string as kafka_uuid_to_string;
+pub use crate::util::kafka_uuid::to_string as kafka_uuid_to_string;
 
 /// Parses Kafka's `Uuid.toString()` form found in a znode.
 pub fn kafka_uuid_from_string(s: &str) -> Result<Uuid, ZkError> {
-    crate::kafka_uuid::parse(s).ok_or_else(|| ZkError::Corrupt(format!("invalid Kafka uuid {s:?}")))
+    crate::util::kafka_uuid::parse(s)
+        .ok_or_else(|| ZkError::Corrupt(format!("invalid Kafka uuid {s:?}")))
 }
 
 // ---------------------------------------------------------------------------------------------

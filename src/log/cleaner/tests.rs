@@ -21,7 +21,7 @@ use std::os::unix::fs::FileExt;
 /// use it.
 fn t0() -> i64 {
     static T: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
-    *T.get_or_init(crate::log::segment::now_wall_ms)
+    *T.get_or_init(crate::util::clock::now_ms)
 }
 
 fn tp() -> TopicPartition {
@@ -338,9 +338,9 @@ fn interrupted_swaps_are_rolled_back_or_completed_on_reopen() {
     let (b0, end) = (new_bases[0], new_bases[1]);
     drop(l);
     drop(m);
-    fs::rename(
-        seg_file(d.path(), b0),
-        pdir.join(format!("{b0:020}.log.swap")),
+    crate::util::durable::rename(
+        &seg_file(d.path(), b0),
+        &pdir.join(format!("{b0:020}.log.swap")),
     )
     .unwrap();
     fs::write(pdir.join(format!("{b0:020}.swapend")), end.to_string()).unwrap();

@@ -19,13 +19,17 @@ use parking_lot::{Mutex, RwLock};
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
+mod read;
+
+pub use read::{FetchIsolation, FetchedPartition, OffsetLookup, OffsetSpec, ServeError};
+
 use super::isr::{self, FollowerState};
 use super::link::{IsrWriteError, LeaderAndIsr};
 use super::{RoleChange, Shared};
 use crate::log::{
     AppendError, AppendInfo, FollowerAppendError, LogError, PartitionLog, TopicPartition,
 };
-use crate::maintenance::now_ms;
+use crate::util::clock::now_ms;
 
 /// A request's `current_leader_epoch` that does not match this replica's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -122,7 +126,7 @@ impl ReplicaState {
 /// A partition replica hosted by this broker.
 pub struct Partition {
     pub tp: TopicPartition,
-    pub log: Arc<PartitionLog>,
+    log: Arc<PartitionLog>,
     shared: Arc<Shared>,
     state: RwLock<ReplicaState>,
     followers: Mutex<HashMap<i32, FollowerState>>,
@@ -306,6 +310,11 @@ impl Partition {
         self.bump();
     }
 
+    /// Replaces the storage settings of this replica's log (a topic config change).
+    pub(super) fn set_log_config(&self, config: crate::log::LogConfig) {
+        self.log.set_config(config);
+    }
+
     /// Appends a produce payload as leader. `acks == -1` requires the ISR to meet
     /// min.insync.replicas; waiting for the ISR is `wait_for_replication`.
     pub fn append_as_leader(
@@ -454,7 +463,7 @@ impl Partition {
     /// Starts a conditional ISR write through the cluster link; the new ISR is used only once the
     /// write succeeded. Without a link (standalone) nothing happens.
     fn propose_isr(self: &Arc<Self>, st: &mut ReplicaState, isr: Vec<i32>) {
-        let Some(link) = self.shared.link.get().cloned() else {
+        let Some(link) = self.shared.link() else {
             debug!(partition = %self.tp, "no cluster link: ISR change not recorded");
             st.isr_retry_after_ms = now_ms().saturating_add(self.retry_backoff_ms());
             return;
@@ -888,7 +897,7 @@ mod tests {
             answers: Mutex::new(answers),
             calls: Mutex::new(Vec::new()),
         });
-        let _ = shared.link.set(link.clone());
+        shared.set_link(link.clone());
         (Arc::new(Partition::new(tp, log, shared, 1, None)), link)
     }
 

@@ -1,0 +1,62 @@
+//! A handler's answer and its encoding into a response frame.
+
+use bytes::Bytes;
+use kafka_protocol::messages::ResponseHeader;
+use kafka_protocol::protocol::Encodable;
+
+use super::context::RequestContext;
+use crate::protocol::encode::{encode_frame, EncodeError, ResponseFrame};
+
+/// What a handler answers: a response body, or nothing at all (Produce with acks=0). Handlers
+/// that answer with a plain body return it; `.into()` makes the reply.
+#[derive(Debug)]
+pub struct Reply<T> {
+    body: Option<T>,
+    /// Byte fields of `body`, in encoding order, sent from their own buffers instead of being
+    /// copied into the frame (record sets read from segment files).
+    shared: Vec<Bytes>,
+}
+
+impl<T> From<T> for Reply<T> {
+    fn from(body: T) -> Reply<T> {
+        Reply {
+            body: Some(body),
+            shared: Vec::new(),
+        }
+    }
+}
+
+impl<T: Encodable> Reply<T> {
+    /// No response is sent.
+    pub fn none() -> Reply<T> {
+        Reply {
+            body: None,
+            shared: Vec::new(),
+        }
+    }
+
+    /// `body`, whose byte fields `shared` (in encoding order) are written from their buffers.
+    pub fn sharing(body: T, shared: Vec<Bytes>) -> Reply<T> {
+        Reply {
+            body: Some(body),
+            shared,
+        }
+    }
+
+    /// The size-prefixed response frame for the request of `ctx`; `None` when nothing is sent.
+    pub fn encode(self, ctx: &RequestContext) -> Result<Option<ResponseFrame>, EncodeError> {
+        let Some(body) = self.body else {
+            return Ok(None);
+        };
+        let header = ResponseHeader::default().with_correlation_id(ctx.correlation_id);
+        let header_version = ctx.api_key.response_header_version(ctx.api_version);
+        encode_frame(
+            &header,
+            header_version,
+            &body,
+            ctx.api_version,
+            &self.shared,
+        )
+        .map(Some)
+    }
+}

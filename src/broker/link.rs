@@ -1,0 +1,49 @@
+//! Glue: the cluster backend serving the replica layer's [`ClusterLink`] (ISR writes and the
+//! endpoints follower fetchers connect to).
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::cluster::{ClusterMetadata, IsrWriteError, PartitionState};
+use crate::log::TopicPartition;
+use crate::replica::{ClusterLink, LeaderAndIsr};
+
+/// The replica layer's link to whichever metadata backend the broker runs with.
+pub struct ReplicaLink {
+    cluster: Arc<dyn ClusterMetadata>,
+}
+
+impl ReplicaLink {
+    pub fn new(cluster: Arc<dyn ClusterMetadata>) -> ReplicaLink {
+        ReplicaLink { cluster }
+    }
+}
+
+#[async_trait]
+impl ClusterLink for ReplicaLink {
+    async fn write_isr(
+        &self,
+        tp: &TopicPartition,
+        state: &LeaderAndIsr,
+    ) -> Result<i32, IsrWriteError> {
+        let state = PartitionState {
+            partition: tp.partition,
+            replicas: state.replicas.clone(),
+            leader: state.leader,
+            leader_epoch: state.leader_epoch,
+            isr: state.isr.clone(),
+            controller_epoch: state.controller_epoch,
+            state_version: state.state_version,
+        };
+        self.cluster.write_isr(&tp.topic, &state).await
+    }
+
+    fn broker_endpoint(&self, broker_id: i32) -> Option<(String, u16)> {
+        self.cluster
+            .live_brokers()
+            .into_iter()
+            .find(|b| b.id == broker_id)
+            .map(|b| (b.host, b.port))
+    }
+}

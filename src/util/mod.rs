@@ -1,0 +1,7 @@
+//! The ground floor: small helpers every layer may use and that use no other module of the
+//! broker: the clock, durable file writes, background-task plumbing and Kafka's UUID text form.
+
+pub mod clock;
+pub mod durable;
+pub mod kafka_uuid;
+pub mod task;
