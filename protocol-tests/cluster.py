@@ -4,7 +4,7 @@
   address), its own dataDir; stop (SIGKILL) / start / restart keep port and data.
 - ``metadata()``: a raw Metadata v5 request to ONE broker (no client cache, no
   bootstrap fan-out), so "what does broker 2 think" has an exact answer.
-- ``Cluster``: brokers 1..N (``conftest.Broker``) with cluster overrides; waits
+- ``Cluster``: brokers 1..N (``brokers.Broker``) with cluster overrides; waits
   for registration, partition leaders, the controller, full ISRs; creates topics.
 
 Every wait polls a condition against a deadline and fails with the last state
@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
-from conftest import Broker, _die_with_parent, free_port
+from brokers import Broker, die_with_parent, free_port
 
 ZOOKEEPER_JAR = Path("/usr/share/java/zookeeper.jar")
 ZK_START_TIMEOUT = 45.0
@@ -141,7 +141,7 @@ class ZooKeeper:
             log.flush()
             self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
                                          stdin=subprocess.DEVNULL, cwd=self.root,
-                                         start_new_session=True, preexec_fn=_die_with_parent)
+                                         start_new_session=True, preexec_fn=die_with_parent)
         deadline = time.monotonic() + timeout
         while not self.serving():
             if self.proc.poll() is not None:

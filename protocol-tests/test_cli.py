@@ -9,7 +9,7 @@ import time
 import pytest
 
 import kclients
-from conftest import BrokerError, broker_binary
+from brokers import BrokerError, broker_binary
 from kclients import Rec, create_topic, unique_topic, wait_for_topic
 
 

@@ -10,8 +10,8 @@ import time
 import pytest
 
 import kclients
+from brokers import Broker, free_port
 from cluster import poll, start_expect_exit
-from conftest import Broker, free_port
 from durability import ContinuousProducer, converged_log, finish_and_verify, read_back
 from kclients import Rec
 
