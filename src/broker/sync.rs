@@ -32,7 +32,7 @@ impl MetadataSync {
     pub fn apply_all(&self) {
         let applied = self
             .replicas
-            .apply_metadata(&self.cluster.topics(), &self.config.current());
+            .apply_metadata(|| self.cluster.topics(), &self.config.current());
         self.groups.on_role_changes(&applied.changes);
         self.groups.on_replicas_stopped(&applied.stopped);
     }

@@ -2,22 +2,25 @@
 //! brokers (Kafka's ReplicaManager).
 //!
 //! - [`partition`]: one replica: role at a leader epoch, ISR, high watermark, leader appends,
-//!   follower appends and truncation.
+//!   follower appends and truncation, and the reads it serves behind one gate (leader at the
+//!   caller's leader epoch): fetches, offset lookups, leader-epoch lookups. Its log is private.
 //! - [`isr`]: the leader's view of its followers and the pure rules built on it (high watermark =
 //!   min log end offset over the ISR, ISR shrink and expand decisions).
 //! - [`delayed_produce`]: acks=-1 produce waiting for the ISR.
+//! - [`delayed_fetch`]: a whole Fetch request: reads through each partition's gate, records
+//!   followers' positions, long-polls until enough data, an error or the deadline.
 //! - [`fetcher`]: follower fetcher tasks (one per leader broker), truncation on leader change.
 //! - [`peer`]: outbound broker-to-broker connections.
-//! - [`link`]: what the cluster layer hands in (`LeaderAndIsr`) and implements (`ClusterLink`).
+//! - [`link`]: the state applied to a replica (`LeaderAndIsr`) and what replication needs from
+//!   the metadata store (`ClusterLink`).
 //!
-//! Standalone mode is the same model with ISR = replicas = {this broker} and no link: the high
-//! watermark follows the log end offset. In cluster mode the cluster layer calls `apply_state` with
-//! each partition state it reads; leaders record ISR changes through `ClusterLink::write_isr` and
-//! use a new ISR only once that write succeeded.
+//! Every mode is the same model: [`ReplicaManager::apply_topic`] turns a topic's metadata into
+//! roles, the one way a replica becomes leader or follower. Standalone, ISR = replicas = {this
+//! broker}, so the high watermark follows the log end offset. In cluster mode leaders record ISR
+//! changes through `ClusterLink::write_isr` and use a new ISR only once that write succeeded.
 //!
 //! High watermarks survive restarts in Kafka's `replication-offset-checkpoint` file in the log
-//! directory, written every replica.high.watermark.checkpoint.interval.ms in cluster mode and by
-//! `shutdown`.
+//! directory, written every replica.high.watermark.checkpoint.interval.ms and by `shutdown`.
 //!
 //! Not implemented yet: followers advancing their log start offset to the leader's, fetch
 //! sessions between brokers, KIP-392 reads from followers, and a size check of the array counts in
@@ -138,8 +141,9 @@ pub struct ReplicaManager {
     /// High watermarks of partitions not hosted right now (read at start-up, or kept by
     /// `stop_replica` without delete), consumed as partitions open.
     checkpointed: Arc<Checkpointed>,
-    /// Serializes applying metadata (the sync task and topic operations both do it; a
-    /// partition's directory must be claimed once).
+    /// Serializes applying metadata (the sync task and topic operations both do it): a
+    /// partition's directory is claimed once, and a replica is stopped only by an apply that read
+    /// the metadata after every earlier apply finished.
     applying: Mutex<()>,
 }
 
@@ -234,11 +238,19 @@ impl ReplicaManager {
         topic: &TopicMetadata,
         broker: &BrokerConfig,
     ) -> Vec<(TopicPartition, RoleChange)> {
+        let _applying = self.applying.lock();
+        self.apply_topic_locked(topic, broker)
+    }
+
+    fn apply_topic_locked(
+        &self,
+        topic: &TopicMetadata,
+        broker: &BrokerConfig,
+    ) -> Vec<(TopicPartition, RoleChange)> {
         let me = self.shared.broker_id;
         let config = LogConfig::for_topic(&topic.configs, broker);
         let min_isr = min_insync_replicas(&topic.configs, broker);
         let name: Arc<str> = Arc::from(topic.name.as_str());
-        let _applying = self.applying.lock();
         let mut applied = Vec::new();
         for p in topic.partitions.iter().filter(|p| p.replicas.contains(&me)) {
             let tp = TopicPartition {
@@ -263,12 +275,20 @@ impl ReplicaManager {
     }
 
     /// Applies every topic of the metadata ([`ReplicaManager::apply_topic`]) and stops the
-    /// replicas no longer assigned here, deleting those of deleted topics.
-    pub fn apply_metadata(&self, topics: &[Arc<TopicMetadata>], broker: &BrokerConfig) -> Applied {
+    /// replicas no longer assigned here, deleting those of deleted topics. `topics` reads the
+    /// metadata once no other apply is running, so a topic created meanwhile is never taken for
+    /// a deleted one.
+    pub fn apply_metadata(
+        &self,
+        topics: impl FnOnce() -> Vec<Arc<TopicMetadata>>,
+        broker: &BrokerConfig,
+    ) -> Applied {
+        let _applying = self.applying.lock();
+        let topics = topics();
         let mut applied = Applied::default();
         let mut assigned = HashSet::new();
-        for topic in topics {
-            for (tp, change) in self.apply_topic(topic, broker) {
+        for topic in &topics {
+            for (tp, change) in self.apply_topic_locked(topic, broker) {
                 assigned.insert(tp.clone());
                 applied.changes.push((tp, change));
             }
@@ -607,7 +627,7 @@ mod tests {
         assert!(rm.partition("t", 0).unwrap().is_leader());
         assert_eq!(rm.hosted(), vec![tp(0)]);
         // The topic is gone from the metadata: its replica stops and its log is deleted.
-        let applied = rm.apply_metadata(&[], &config);
+        let applied = rm.apply_metadata(Vec::new, &config);
         assert_eq!(applied.stopped, vec![tp(0)]);
         assert!(rm.hosted().is_empty());
         assert!(rm.logs().get(&tp(0)).is_none());
