@@ -258,26 +258,15 @@ impl Groups {
                 .collect();
             let mut tombstones = Vec::new();
             for (topic, partition) in expired {
-                e.offsets.remove(&(topic.clone(), partition));
-                tombstones.push((
-                    RecordKey::Offset {
-                        group: group_id.clone(),
-                        topic,
-                        partition,
-                    }
-                    .encode(),
-                    None,
-                ));
+                tombstones.push(RecordKey::offset(&group_id, &topic, partition).tombstone());
+                e.offsets.remove(&(topic, partition));
             }
             if e.offsets.is_empty() && e.group.state == GroupState::Empty {
                 e.group.state = GroupState::Dead;
-                tombstones.push((
-                    RecordKey::Group {
-                        group: group_id.clone(),
-                    }
-                    .encode(),
-                    None,
-                ));
+                let key = RecordKey::Group {
+                    group: group_id.clone(),
+                };
+                tombstones.push(key.tombstone());
                 dead.push(group_id.clone());
             }
             if !tombstones.is_empty() {

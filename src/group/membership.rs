@@ -296,19 +296,12 @@ impl GroupCoordinator {
         let mut tombstones: Vec<KeyValue> = e
             .offsets
             .keys()
-            .map(|(topic, partition)| {
-                let key = RecordKey::Offset {
-                    group: group_id.to_string(),
-                    topic: topic.clone(),
-                    partition: *partition,
-                };
-                (key.encode(), None)
-            })
+            .map(|(topic, partition)| RecordKey::offset(group_id, topic, *partition).tombstone())
             .collect();
         let key = RecordKey::Group {
             group: group_id.to_string(),
         };
-        tombstones.push((key.encode(), None));
+        tombstones.push(key.tombstone());
         // As Kafka, tombstones are not awaited: a group whose tombstone is lost in a failover is
         // deleted again by the next DeleteGroups or expiry.
         self.persist(group_id, tombstones, now)?.detach();

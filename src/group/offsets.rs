@@ -77,11 +77,7 @@ impl GroupCoordinator {
                     commit_timestamp: now,
                     expire_timestamp: expire,
                 };
-                let key = RecordKey::Offset {
-                    group: commit.group_id.clone(),
-                    topic: o.topic.clone(),
-                    partition: o.partition,
-                };
+                let key = RecordKey::offset(&commit.group_id, &o.topic, o.partition);
                 records.push((key.encode(), Some(value.encode())));
                 accepted.push(((o.topic, o.partition), value));
             }
@@ -189,14 +185,7 @@ impl GroupCoordinator {
         }
         let records = tombstones
             .iter()
-            .map(|(t, p)| {
-                let key = RecordKey::Offset {
-                    group: group_id.to_string(),
-                    topic: t.clone(),
-                    partition: *p,
-                };
-                (key.encode(), None)
-            })
+            .map(|(t, p)| RecordKey::offset(group_id, t, *p).tombstone())
             .collect();
         // As Kafka, offset tombstones are not awaited (see DeleteGroups).
         self.persist(group_id, records, now)?.detach();

@@ -83,6 +83,20 @@ const OFFSET_VALUE_VERSION_WITH_EXPIRY: i16 = 1;
 const GROUP_VALUE_VERSION: i16 = 3;
 
 impl RecordKey {
+    /// The key of `group`'s committed offset of a partition.
+    pub fn offset(group: &str, topic: &str, partition: i32) -> RecordKey {
+        RecordKey::Offset {
+            group: group.to_string(),
+            topic: topic.to_string(),
+            partition,
+        }
+    }
+
+    /// A record that deletes this key.
+    pub fn tombstone(&self) -> KeyValue {
+        (self.encode(), None)
+    }
+
     pub fn group(&self) -> &str {
         match self {
             RecordKey::Offset { group, .. } | RecordKey::Group { group } => group,
