@@ -206,6 +206,37 @@ def test_cf_delete_topic_and_recreate(shared_broker):
     assert kclients.produce_confluent(bs, name, [Rec(value=b"new")]) == [(0, 0)]
 
 
+def test_cf_authorized_operations_when_asked(shared_broker):
+    """With no authorizer, Kafka reports every operation a resource supports when the client
+    asks (librdkafka's admin tests check this); without asking, none are reported."""
+    from confluent_kafka import Consumer, TopicCollection, TopicPartition
+    from confluent_kafka.admin import AclOperation as Op
+
+    bs = shared_broker.bootstrap
+    name = create_topic(bs)
+    admin = _cf_admin(bs)
+    topic = admin.describe_topics(TopicCollection([name]), include_authorized_operations=True)
+    ops = set(topic[name].result(timeout=FUT_TIMEOUT).authorized_operations)
+    assert ops == {Op.READ, Op.WRITE, Op.CREATE, Op.DELETE, Op.ALTER, Op.DESCRIBE,
+                   Op.DESCRIBE_CONFIGS, Op.ALTER_CONFIGS}
+    plain = admin.describe_topics(TopicCollection([name]))[name].result(timeout=FUT_TIMEOUT)
+    assert not plain.authorized_operations
+    cluster = admin.describe_cluster(include_authorized_operations=True).result(timeout=FUT_TIMEOUT)
+    assert set(cluster.authorized_operations) == {
+        Op.CREATE, Op.CLUSTER_ACTION, Op.DESCRIBE_CONFIGS, Op.ALTER_CONFIGS,
+        Op.IDEMPOTENT_WRITE, Op.ALTER, Op.DESCRIBE}
+    assert not admin.describe_cluster().result(timeout=FUT_TIMEOUT).authorized_operations
+    group = f"ops-{name}"
+    consumer = Consumer({"bootstrap.servers": bs, "group.id": group, "enable.auto.commit": False})
+    try:
+        consumer.commit(offsets=[TopicPartition(name, 0, 0)], asynchronous=False)
+    finally:
+        consumer.close()
+    described = admin.describe_consumer_groups([group], include_authorized_operations=True)
+    ops = set(described[group].result(timeout=FUT_TIMEOUT).authorized_operations)
+    assert ops == {Op.READ, Op.DESCRIBE, Op.DELETE}
+
+
 def test_deleted_topic_data_removed_from_disk(broker):
     bs = broker.bootstrap
     name = create_topic(bs)

@@ -570,3 +570,141 @@ async fn fetch_checks_the_callers_leader_epoch() {
         );
     }
 }
+
+/// Kafka's ACL operation bits of what a topic, the cluster and a group support (no authorizer:
+/// every supported operation is allowed).
+const TOPIC_OPERATIONS: i32 =
+    1 << 3 | 1 << 4 | 1 << 5 | 1 << 6 | 1 << 7 | 1 << 8 | 1 << 10 | 1 << 11;
+const CLUSTER_OPERATIONS: i32 = 1 << 5 | 1 << 7 | 1 << 8 | 1 << 9 | 1 << 10 | 1 << 11 | 1 << 12;
+const GROUP_OPERATIONS: i32 = 1 << 3 | 1 << 6 | 1 << 8;
+
+#[tokio::test]
+async fn authorized_operations_are_reported_when_asked_for() {
+    let b = TestBroker::start(&[]).await;
+    let mut c = b.client().await;
+    create_topic(&mut c, "ops", 1, &[]).await;
+    let metadata = |include: bool| {
+        MetadataRequest::default()
+            .with_topics(Some(vec![
+                MetadataRequestTopic::default().with_name(Some(name("ops")))
+            ]))
+            .with_include_cluster_authorized_operations(include)
+            .with_include_topic_authorized_operations(include)
+    };
+    for v in [8, 10] {
+        let r: MetadataResponse = c.call(ApiKey::Metadata, v, &metadata(true)).await;
+        assert_eq!(
+            r.topics[0].topic_authorized_operations, TOPIC_OPERATIONS,
+            "v{v}"
+        );
+        assert_eq!(r.cluster_authorized_operations, CLUSTER_OPERATIONS, "v{v}");
+        let r: MetadataResponse = c.call(ApiKey::Metadata, v, &metadata(false)).await;
+        assert_eq!(r.topics[0].topic_authorized_operations, i32::MIN, "v{v}");
+        assert_eq!(r.cluster_authorized_operations, i32::MIN, "v{v}");
+    }
+    // From v11 the cluster's operations come from DescribeCluster only.
+    let topic_only = metadata(true).with_include_cluster_authorized_operations(false);
+    let r: MetadataResponse = c.call(ApiKey::Metadata, 12, &topic_only).await;
+    assert_eq!(r.topics[0].topic_authorized_operations, TOPIC_OPERATIONS);
+    for include in [true, false] {
+        let req =
+            DescribeClusterRequest::default().with_include_cluster_authorized_operations(include);
+        let r: DescribeClusterResponse = c.call(ApiKey::DescribeCluster, 1, &req).await;
+        let expected = if include {
+            CLUSTER_OPERATIONS
+        } else {
+            i32::MIN
+        };
+        assert_eq!(r.cluster_authorized_operations, expected);
+    }
+    for include in [true, false] {
+        let req = DescribeGroupsRequest::default()
+            .with_groups(vec![GroupId(StrBytes::from_static_str("some-group"))])
+            .with_include_authorized_operations(include);
+        let r: DescribeGroupsResponse = c.call(ApiKey::DescribeGroups, 5, &req).await;
+        assert_eq!(r.groups[0].error_code, 0);
+        let expected = if include { GROUP_OPERATIONS } else { i32::MIN };
+        assert_eq!(r.groups[0].authorized_operations, expected);
+    }
+}
+
+/// Joins `group` as its only member (session `session_ms`) and syncs an empty assignment.
+async fn join_alone(c: &mut Client, group: &str, session_ms: i32) -> String {
+    let group_id = GroupId(StrBytes::from_string(group.to_string()));
+    let join = |member: StrBytes| {
+        JoinGroupRequest::default()
+            .with_group_id(group_id.clone())
+            .with_member_id(member)
+            .with_session_timeout_ms(session_ms)
+            .with_rebalance_timeout_ms(session_ms)
+            .with_protocol_type(StrBytes::from_static_str("consumer"))
+            .with_protocols(vec![join_group_request::JoinGroupRequestProtocol::default(
+            )
+            .with_name(StrBytes::from_static_str("range"))
+            .with_metadata(Bytes::from_static(&[0, 0, 0, 0, 0, 0, 0, 0, 0, 0]))])
+    };
+    let r: JoinGroupResponse = c
+        .call(ApiKey::JoinGroup, 5, &join(StrBytes::default()))
+        .await;
+    assert_eq!(r.error_code, 79, "MEMBER_ID_REQUIRED");
+    let r: JoinGroupResponse = c.call(ApiKey::JoinGroup, 5, &join(r.member_id)).await;
+    assert_eq!(r.error_code, 0);
+    let sync = SyncGroupRequest::default()
+        .with_group_id(group_id)
+        .with_generation_id(r.generation_id)
+        .with_member_id(r.member_id.clone())
+        .with_assignments(vec![
+            sync_group_request::SyncGroupRequestAssignment::default()
+                .with_member_id(r.member_id.clone())
+                .with_assignment(Bytes::from_static(&[0, 0, 0, 0, 0, 0, 0, 0, 0, 0])),
+        ]);
+    let s: SyncGroupResponse = c.call(ApiKey::SyncGroup, 3, &sync).await;
+    assert_eq!(s.error_code, 0);
+    r.member_id.to_string()
+}
+
+#[tokio::test]
+async fn a_member_is_gone_as_soon_as_its_session_ends() {
+    let b = TestBroker::start(&["group.min.session.timeout.ms=100"]).await;
+    let mut c = b.client().await;
+    let find = FindCoordinatorRequest::default().with_key(StrBytes::from_static_str("lapsing"));
+    let r: FindCoordinatorResponse = c.call(ApiKey::FindCoordinator, 3, &find).await;
+    assert_eq!(r.error_code, 0);
+    let member = join_alone(&mut c, "lapsing", 400).await;
+    // A heartbeat at an arbitrary moment renews the session: it ends 400 ms after the heartbeat
+    // arrives.
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let heartbeat = HeartbeatRequest::default()
+        .with_group_id(GroupId(StrBytes::from_static_str("lapsing")))
+        .with_generation_id(1)
+        .with_member_id(StrBytes::from_string(member));
+    let r: HeartbeatResponse = c.call(ApiKey::Heartbeat, 3, &heartbeat).await;
+    assert_eq!(r.error_code, 0);
+    // Just past the session timeout (Kafka expires the member at its deadline, not at the next
+    // sweep): the group is empty and can be deleted.
+    tokio::time::sleep(Duration::from_millis(401)).await;
+    let delete = DeleteGroupsRequest::default()
+        .with_groups_names(vec![GroupId(StrBytes::from_static_str("lapsing"))]);
+    let r: DeleteGroupsResponse = c.call(ApiKey::DeleteGroups, 2, &delete).await;
+    assert_eq!(r.results[0].error_code, 0, "not NON_EMPTY_GROUP (68)");
+}
+
+#[tokio::test]
+async fn an_idle_group_is_emptied_by_the_timer_at_the_deadline() {
+    let b = TestBroker::start(&["group.min.session.timeout.ms=100"]).await;
+    let mut c = b.client().await;
+    let find = FindCoordinatorRequest::default().with_key(StrBytes::from_static_str("idle"));
+    let _: FindCoordinatorResponse = c.call(ApiKey::FindCoordinator, 3, &find).await;
+    join_alone(&mut c, "idle", 300).await;
+    // Nobody touches the group: the timer alone expires the member (and writes the Empty group).
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let listed: ListGroupsResponse = c
+        .call(ApiKey::ListGroups, 4, &ListGroupsRequest::default())
+        .await;
+    let idle = listed
+        .groups
+        .iter()
+        .find(|g| g.group_id.as_str() == "idle")
+        .expect("listed");
+    assert_eq!(idle.group_state.as_str(), "Empty");
+}

@@ -4,6 +4,7 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
 use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeClusterResponse};
 
+use super::authorized::{if_requested, ResourceKind};
 use super::str_bytes;
 use super::RequestContext;
 use crate::broker::Broker;
@@ -39,5 +40,9 @@ pub async fn describe(
         .with_cluster_id(str_bytes(broker.cluster.cluster_id()))
         .with_controller_id(BrokerId(broker.cluster.controller_id()))
         .with_brokers(brokers)
-        .with_cluster_authorized_operations(i32::MIN)
+        .with_cluster_authorized_operations(if_requested(
+            req.include_cluster_authorized_operations,
+            ctx,
+            ResourceKind::Cluster,
+        ))
 }

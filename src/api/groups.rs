@@ -11,6 +11,7 @@ use kafka_protocol::messages::leave_group_response::MemberResponse;
 use kafka_protocol::messages::list_groups_response::ListedGroup;
 use kafka_protocol::messages::*;
 
+use super::authorized::{if_requested, ResourceKind};
 use super::str_bytes;
 use super::RequestContext;
 use crate::broker::Broker;
@@ -242,6 +243,12 @@ pub async fn describe_groups(
     ctx: &RequestContext,
     req: DescribeGroupsRequest,
 ) -> DescribeGroupsResponse {
+    // Authorized operations exist from v3 on, when asked for.
+    let operations = if_requested(
+        ctx.api_version >= 3 && req.include_authorized_operations,
+        ctx,
+        ResourceKind::Group,
+    );
     let mut described = Vec::with_capacity(req.groups.len());
     for id in &req.groups {
         let base = DescribedGroup::default().with_group_id(id.clone());
@@ -273,7 +280,8 @@ pub async fn describe_groups(
             base.with_group_state(str_bytes(group.state.name()))
                 .with_protocol_type(str_bytes(group.protocol_type))
                 .with_protocol_data(str_bytes(group.protocol_data))
-                .with_members(members),
+                .with_members(members)
+                .with_authorized_operations(operations),
         );
     }
     DescribeGroupsResponse::default().with_groups(described)

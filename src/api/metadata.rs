@@ -10,6 +10,7 @@ use kafka_protocol::messages::metadata_response::{
 use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse};
 use uuid::Uuid;
 
+use super::authorized::{authorized_operations, if_requested, ResourceKind};
 use super::error_codes::KafkaCode;
 use super::RequestContext;
 use super::{str_bytes, topic_name};
@@ -58,10 +59,23 @@ pub async fn handle(
             p.offline_replicas.clear();
         }
     }
+    // Authorized operations exist from v8 on (the cluster's only up to v10), when asked for.
+    if version >= 8 && req.include_topic_authorized_operations {
+        let operations = authorized_operations(ctx, ResourceKind::Topic);
+        for t in &mut topics {
+            t.topic_authorized_operations = operations;
+        }
+    }
+    let cluster_operations = if_requested(
+        (8..=10).contains(&version) && req.include_cluster_authorized_operations,
+        ctx,
+        ResourceKind::Cluster,
+    );
     MetadataResponse::default()
         .with_brokers(brokers)
         .with_cluster_id(Some(str_bytes(broker.cluster.cluster_id())))
         .with_controller_id(BrokerId(broker.cluster.controller_id()))
+        .with_cluster_authorized_operations(cluster_operations)
         .with_topics(topics)
 }
 

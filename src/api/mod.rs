@@ -3,6 +3,7 @@
 //! and its coordinators; it never touches sockets.
 
 pub mod api_versions;
+pub mod authorized;
 pub mod cluster;
 pub mod configs;
 pub mod context;

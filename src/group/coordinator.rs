@@ -4,16 +4,18 @@
 //! expire member sessions and committed offsets. The group operations themselves are in
 //! `membership` and `offsets`.
 
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use kafka_protocol::error::ResponseError;
+use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tracing::{info, warn};
 
 use super::groups::Groups;
 use super::records::build_batch;
-use super::{KeyValue, OFFSETS_TOPIC};
+use super::{GroupEntry, KeyValue, OFFSETS_TOPIC};
 use crate::cluster::{BrokerInfo, ClusterError, ClusterMetadata, NewTopic};
 use crate::config::{ConfigHandle, GroupSettings};
 use crate::log::{AppendError, TopicPartition};
@@ -23,8 +25,6 @@ use crate::util::task::{self, Shutdown};
 
 /// Kafka's `offsets.commit.timeout.ms` default.
 const OFFSETS_COMMIT_TIMEOUT: Duration = Duration::from_secs(5);
-/// How often member sessions and overdue rebalances are checked.
-const SESSION_CHECK_INTERVAL: Duration = Duration::from_millis(100);
 /// Bytes read from `__consumer_offsets` at a time while loading.
 const LOAD_CHUNK_BYTES: usize = 1 << 20;
 
@@ -64,6 +64,17 @@ pub struct GroupCoordinator {
     replicas: Arc<ReplicaManager>,
     cluster: Arc<dyn ClusterMetadata>,
     config: ConfigHandle,
+    deadlines: DeadlineTimer,
+}
+
+/// Wakes the session timer ([`GroupCoordinator::spawn_timers`]) at the next group deadline,
+/// and earlier when a group gets a deadline before the one it sleeps until (Kafka's heartbeat
+/// purgatory expires a member at its deadline, not at the next sweep).
+#[derive(Default)]
+struct DeadlineTimer {
+    /// The wall-clock time (ms) the timer sleeps until; `i64::MAX` when no group has a deadline.
+    sleeping_until: AtomicI64,
+    wake: Notify,
 }
 
 impl GroupCoordinator {
@@ -77,6 +88,7 @@ impl GroupCoordinator {
             replicas,
             cluster,
             config,
+            deadlines: DeadlineTimer::default(),
         }
     }
 
@@ -239,6 +251,8 @@ impl GroupCoordinator {
             offset = next.max(offset + 1);
         }
         self.groups.finish_load(index);
+        // The loaded members' sessions run from now: let the timer see their deadlines.
+        self.deadlines.wake.notify_one();
     }
 
     /// Appends records for `group` to its `__consumer_offsets` partition. With other replicas,
@@ -267,18 +281,10 @@ impl GroupCoordinator {
         }
     }
 
-    /// Starts the coordinator's timers: member session expiry and overdue rebalances (every
-    /// 100 ms), and committed-offset expiry (every offsets.retention.check.interval.ms).
+    /// Starts the coordinator's timers: member session expiry and overdue rebalances (at each
+    /// group deadline), and committed-offset expiry (every offsets.retention.check.interval.ms).
     pub fn spawn_timers(self: &Arc<Self>, shutdown: &Shutdown, tasks: &mut JoinSet<()>) {
-        let coordinator = self.clone();
-        tasks.spawn(task::every(
-            SESSION_CHECK_INTERVAL,
-            shutdown.clone(),
-            move || {
-                coordinator.expire_sessions(now_ms());
-                async {}
-            },
-        ));
+        tasks.spawn(self.clone().run_session_timer(shutdown.clone()));
         let coordinator = self.clone();
         let every = Duration::from_millis(self.settings().offsets_retention_check_interval_ms);
         tasks.spawn(task::every(every, shutdown.clone(), move || {
@@ -287,13 +293,59 @@ impl GroupCoordinator {
         }));
     }
 
-    fn expire_sessions(&self, now: i64) {
-        for (group, record) in self.groups.tick(now) {
-            // Nobody waits for an answer: the record replicates in the background.
-            match self.persist(&group, vec![record], now) {
-                Ok(replication) => replication.detach(),
-                Err(e) => warn!(group, error = %e, "group metadata not persisted"),
+    /// Expires sessions and completes overdue rebalances at each group deadline.
+    async fn run_session_timer(self: Arc<Self>, shutdown: Shutdown) {
+        loop {
+            let now = now_ms();
+            let (records, next) = self.groups.tick(now);
+            for (group, record) in records {
+                self.persist_detached(&group, record, now);
             }
+            let until = next.unwrap_or(i64::MAX);
+            self.deadlines
+                .sleeping_until
+                .store(until, Ordering::Release);
+            let sleep = async {
+                match next {
+                    Some(t) => {
+                        tokio::time::sleep(Duration::from_millis((t - now_ms()).max(0) as u64))
+                            .await
+                    }
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = shutdown.triggered() => return,
+                _ = sleep => {}
+                _ = self.deadlines.wake.notified() => {}
+            }
+        }
+    }
+
+    /// Applies what fell due in `e`'s group by `now` (expired sessions, an overdue rebalance)
+    /// before a request acts on it, so a request arriving after a deadline sees its effect even
+    /// if the timer has not run yet.
+    pub(super) fn expire_due(&self, e: &mut GroupEntry, now: i64) {
+        if e.group.tick(now) {
+            let record = Groups::group_record(&e.group);
+            self.persist_detached(&e.group.group_id.clone(), record, now);
+        }
+    }
+
+    /// Tells the session timer about `e`'s next deadline after a request changed the group.
+    pub(super) fn reschedule(&self, e: &GroupEntry, now: i64) {
+        if let Some(t) = e.group.next_deadline(now) {
+            if t < self.deadlines.sleeping_until.load(Ordering::Acquire) {
+                self.deadlines.wake.notify_one();
+            }
+        }
+    }
+
+    /// Appends a group record nobody waits for: it replicates in the background.
+    fn persist_detached(&self, group: &str, record: KeyValue, now: i64) {
+        match self.persist(group, vec![record], now) {
+            Ok(replication) => replication.detach(),
+            Err(e) => warn!(group, error = %e, "group metadata not persisted"),
         }
     }
 

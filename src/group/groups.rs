@@ -213,16 +213,21 @@ impl Groups {
         }
     }
 
-    /// Periodic upkeep: session expiry and overdue rebalances. Returns groups to persist.
-    pub fn tick(&self, now_ms: i64) -> Vec<(String, KeyValue)> {
+    /// Session expiry and overdue rebalances of every group. Returns the group records to
+    /// persist, and when the next group deadline after `now_ms` falls.
+    pub fn tick(&self, now_ms: i64) -> (Vec<(String, KeyValue)>, Option<i64>) {
         let mut out = Vec::new();
+        let mut next: Option<i64> = None;
         for entry in self.groups.iter() {
             let mut e = entry.lock();
             if e.group.tick(now_ms) {
                 out.push((e.group.group_id.clone(), Self::group_record(&e.group)));
             }
+            if let Some(t) = e.group.next_deadline(now_ms) {
+                next = Some(next.map_or(t, |n| n.min(t)));
+            }
         }
-        out
+        (out, next)
     }
 
     /// Removes offsets past retention: of empty groups (counted from when they became empty)

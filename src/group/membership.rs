@@ -70,12 +70,16 @@ impl GroupCoordinator {
         };
         let reply = {
             let mut e = entry.lock();
+            self.expire_due(&mut e, now);
             let new_member = join.member_id.is_empty() && join.group_instance_id.is_none();
             if new_member && e.group.members.len() >= settings.max_size {
                 return failed(ResponseError::GroupMaxSizeReached);
             }
-            e.group
-                .join(join, now, i64::from(settings.initial_rebalance_delay_ms))
+            let reply = e
+                .group
+                .join(join, now, i64::from(settings.initial_rebalance_delay_ms));
+            self.reschedule(&e, now);
+            reply
         };
         match reply {
             Reply::Now(r) => r,
@@ -107,7 +111,9 @@ impl GroupCoordinator {
             .ok_or(ResponseError::UnknownMemberId)?;
         let (reply, pending) = {
             let mut e = entry.lock();
+            self.expire_due(&mut e, now);
             let (reply, persist) = e.group.sync(sync, now);
+            self.reschedule(&e, now);
             let mut pending = None;
             if persist {
                 // Appended under the group lock so records of one group are written in order.
@@ -151,14 +157,15 @@ impl GroupCoordinator {
         generation: i32,
     ) -> Result<(), ResponseError> {
         self.check_coordinator(group_id).await?;
-        let Some(entry) = self.groups.entry(group_id, false, now_ms()) else {
+        let now = now_ms();
+        let Some(entry) = self.groups.entry(group_id, false, now) else {
             return Err(ResponseError::UnknownMemberId);
         };
-        let error =
-            entry
-                .lock()
-                .group
-                .heartbeat(member_id, group_instance_id, generation, now_ms());
+        let mut e = entry.lock();
+        self.expire_due(&mut e, now);
+        let error = e
+            .group
+            .heartbeat(member_id, group_instance_id, generation, now);
         error.map_or(Ok(()), Err)
     }
 
@@ -182,6 +189,7 @@ impl GroupCoordinator {
                 .collect());
         };
         let mut e = entry.lock();
+        self.expire_due(&mut e, now);
         let results = members
             .into_iter()
             .map(|(member_id, group_instance_id)| {
@@ -193,6 +201,7 @@ impl GroupCoordinator {
                 }
             })
             .collect();
+        self.reschedule(&e, now);
         if e.group.state == GroupState::Empty {
             let record = Groups::group_record(&e.group);
             // As Kafka, the answer does not wait for the Empty group's record to replicate.
@@ -212,7 +221,8 @@ impl GroupCoordinator {
             let Some(entry) = self.groups.entry(&id, false, 0) else {
                 continue;
             };
-            let e = entry.lock();
+            let mut e = entry.lock();
+            self.expire_due(&mut e, now_ms());
             let state = e.group.state;
             if state == GroupState::Dead {
                 continue;
@@ -235,7 +245,8 @@ impl GroupCoordinator {
     /// DescribeGroups for one group.
     pub async fn describe_group(&self, group_id: &str) -> Result<GroupDescription, ResponseError> {
         self.check_coordinator(group_id).await?;
-        let Some(entry) = self.groups.entry(group_id, false, 0) else {
+        let now = now_ms();
+        let Some(entry) = self.groups.entry(group_id, false, now) else {
             return Ok(GroupDescription {
                 state: GroupState::Dead,
                 protocol_type: String::new(),
@@ -243,7 +254,8 @@ impl GroupCoordinator {
                 members: Vec::new(),
             });
         };
-        let e = entry.lock();
+        let mut e = entry.lock();
+        self.expire_due(&mut e, now);
         let g = &e.group;
         let stable = g.state == GroupState::Stable;
         let protocol = g.protocol.clone().unwrap_or_default();
@@ -287,6 +299,7 @@ impl GroupCoordinator {
             return Err(ResponseError::GroupIdNotFound);
         };
         let mut e = entry.lock();
+        self.expire_due(&mut e, now);
         if e.group.state == GroupState::Dead {
             return Err(ResponseError::GroupIdNotFound);
         }

@@ -51,6 +51,7 @@ impl GroupCoordinator {
             .ok_or(ResponseError::IllegalGeneration)?;
         let (replication, results) = {
             let mut e = entry.lock();
+            self.expire_due(&mut e, now);
             check_commit(&mut e, &commit, now)?;
             let expire = commit.retention_ms.map(|ms| now.saturating_add(ms));
             let max_metadata = self.settings().offset_metadata_max_bytes;
@@ -157,6 +158,7 @@ impl GroupCoordinator {
             .entry(group_id, false, now)
             .ok_or(ResponseError::GroupIdNotFound)?;
         let mut e = entry.lock();
+        self.expire_due(&mut e, now);
         if e.group.state == GroupState::Dead {
             return Err(ResponseError::GroupIdNotFound);
         }

@@ -750,6 +750,27 @@ impl Group {
         }
     }
 
+    /// When [`Group::tick`] may next have something to do, after `now_ms`: the earliest session
+    /// deadline of a member not waiting in JoinGroup/SyncGroup, of a pending member id, or of the
+    /// rebalance in progress (its end, or the end of the initial delay).
+    pub fn next_deadline(&self, now_ms: i64) -> Option<i64> {
+        let sessions = self
+            .members
+            .values()
+            .filter(|m| m.pending_join.is_none() && m.pending_sync.is_none())
+            .map(|m| m.session_deadline_ms);
+        let pending = self.pending_members.values().copied();
+        let rebalance = (self.state == GroupState::PreparingRebalance)
+            .then_some([self.rebalance_deadline_ms, self.initial_delay_until_ms])
+            .into_iter()
+            .flatten();
+        sessions
+            .chain(pending)
+            .chain(rebalance)
+            .filter(|t| *t > now_ms)
+            .min()
+    }
+
     /// Expires members whose session ended and completes overdue rebalances. Returns whether the
     /// group changed in a way that should be persisted.
     pub fn tick(&mut self, now_ms: i64) -> bool {
@@ -889,6 +910,27 @@ mod tests {
             g.finish_sync(generation, None, now);
         }
         (reply, persist)
+    }
+
+    #[test]
+    fn next_deadline_is_the_earliest_thing_tick_would_act_on() {
+        let mut g = Group::new("g", 0);
+        assert_eq!(g.next_deadline(0), None, "an empty group waits for nothing");
+        let first = now_result(g.join(join_req("", None, &["range"]), 0, 0));
+        // The member id handed out with MEMBER_ID_REQUIRED expires after the session timeout.
+        assert_eq!(g.next_deadline(0), Some(10_000));
+        let _rx = waiting(g.join(join_req(&first.member_id, None, &["range"]), 5, 0));
+        assert_eq!(g.state, GroupState::CompletingRebalance);
+        // A member waiting for its SyncGroup answer does not expire; once it has it, its session
+        // deadline counts.
+        assert_eq!(g.next_deadline(5), Some(10_005));
+        assert_eq!(
+            g.next_deadline(10_005),
+            None,
+            "nothing after the last deadline"
+        );
+        assert!(g.tick(10_005), "the member expired at its deadline");
+        assert_eq!(g.state, GroupState::Empty);
     }
 
     fn sync_req<'a>(
