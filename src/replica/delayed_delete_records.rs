@@ -32,19 +32,17 @@ impl ReplicaManager {
     ) -> Vec<DeleteRecordsOutcome> {
         let deadline = Instant::now() + timeout;
         let count = targets.len();
-        let local: Vec<(
-            Option<Arc<Partition>>,
-            Result<RecordsDeleted, DeleteRecordsError>,
-        )> = {
-            let resolved: Vec<_> = targets
-                .into_iter()
-                .map(|(tp, offset)| {
-                    let partition = self.hosted_partition(&tp);
-                    (tp, offset, partition)
-                })
-                .collect();
-            let shared = self.shared.clone();
-            // The local step writes a checkpoint and deletes files: off the async threads.
+        let resolved: Vec<Target> = targets
+            .into_iter()
+            .map(|(tp, offset)| Target {
+                partition: self.hosted_partition(&tp),
+                tp,
+                offset,
+            })
+            .collect();
+        let shared = self.shared.clone();
+        // The local step writes a checkpoint and deletes files: off the async threads.
+        let local =
             match tokio::task::spawn_blocking(move || delete_locally(&shared, resolved)).await {
                 Ok(local) => local,
                 Err(e) => {
@@ -53,11 +51,10 @@ impl ReplicaManager {
                         .map(|_| Err(DeleteRecordsError::Internal(e.to_string())))
                         .collect();
                 }
-            }
-        };
-        join_all(local.into_iter().map(|(partition, result)| async move {
-            let deleted = result?;
-            match partition {
+            };
+        join_all(local.into_iter().map(|local| async move {
+            let deleted = local.result?;
+            match local.partition {
                 Some(p) if deleted.low_watermark < deleted.requested_offset => {
                     p.wait_for_low_watermark(
                         deleted.requested_offset,
@@ -73,49 +70,65 @@ impl ReplicaManager {
     }
 }
 
+/// One partition of a DeleteRecords, with its replica if hosted here.
+struct Target {
+    tp: TopicPartition,
+    offset: i64,
+    partition: Option<Arc<Partition>>,
+}
+
+/// What the local step did to one partition.
+struct LocalDeletion {
+    partition: Option<Arc<Partition>>,
+    result: Result<RecordsDeleted, DeleteRecordsError>,
+}
+
+impl LocalDeletion {
+    fn moved(&self) -> bool {
+        self.result.as_ref().is_ok_and(|d| d.moved)
+    }
+}
+
 /// The local step of every partition: move the leaders' log starts, checkpoint them once, then
 /// delete the segments below them.
-fn delete_locally(
-    shared: &Shared,
-    targets: Vec<(TopicPartition, i64, Option<Arc<Partition>>)>,
-) -> Vec<(
-    Option<Arc<Partition>>,
-    Result<RecordsDeleted, DeleteRecordsError>,
-)> {
-    let mut out: Vec<_> = targets
+fn delete_locally(shared: &Shared, targets: Vec<Target>) -> Vec<LocalDeletion> {
+    let mut out: Vec<LocalDeletion> = targets
         .into_iter()
-        .map(|(tp, offset, partition)| {
-            let result = if is_internal_topic(&tp.topic) {
-                Err(DeleteRecordsError::InternalTopic(tp.topic.to_string()))
-            } else {
-                match &partition {
-                    None => Err(DeleteRecordsError::NotLeader),
-                    Some(p) => p.delete_records_on_leader(offset),
+        .map(
+            |Target {
+                 tp,
+                 offset,
+                 partition,
+             }| {
+                let result = if is_internal_topic(&tp.topic) {
+                    Err(DeleteRecordsError::InternalTopic(tp.topic.to_string()))
+                } else {
+                    match &partition {
+                        None => Err(DeleteRecordsError::NotLeader),
+                        Some(p) => p.delete_records_on_leader(offset),
+                    }
+                };
+                if let Err(e) = &result {
+                    debug!(partition = %tp, offset, error = %e, "DeleteRecords refused");
                 }
-            };
-            if let Err(e) = &result {
-                debug!(partition = %tp, offset, error = %e, "DeleteRecords refused");
-            }
-            (partition, result)
-        })
+                LocalDeletion { partition, result }
+            },
+        )
         .collect();
-    let moved = |r: &Result<RecordsDeleted, DeleteRecordsError>| r.as_ref().is_ok_and(|d| d.moved);
-    if !out.iter().any(|(_, r)| moved(r)) {
+    if !out.iter().any(LocalDeletion::moved) {
         return out;
     }
     // Durable before it is acknowledged and before any segment goes.
     if let Err(e) = shared.checkpoint_log_starts() {
-        for (_, r) in out.iter_mut().filter(|(_, r)| moved(r)) {
-            *r = Err(DeleteRecordsError::Storage(e.to_string()));
+        for d in out.iter_mut().filter(|d| d.moved()) {
+            d.result = Err(DeleteRecordsError::Storage(e.to_string()));
         }
         return out;
     }
-    for (partition, r) in out.iter_mut() {
-        let Some(p) = partition.as_ref().filter(|_| moved(r)) else {
-            continue;
-        };
+    for d in out.iter_mut().filter(|d| d.moved()) {
+        let Some(p) = &d.partition else { continue };
         if let Err(e) = p.delete_segments_below_log_start() {
-            *r = Err(DeleteRecordsError::Storage(e.to_string()));
+            d.result = Err(DeleteRecordsError::Storage(e.to_string()));
         }
     }
     out
