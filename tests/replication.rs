@@ -17,7 +17,10 @@ use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::Compression;
 use odradek::log::{LogConfig, TopicPartition};
-use odradek::replica::{ClusterLink, IsrWriteError, LeaderAndIsr, Partition, RoleChange};
+use odradek::replica::{
+    ClusterLink, DeleteRecordsError, DeleteRecordsOutcome, IsrWriteError, LeaderAndIsr, Partition,
+    RoleChange,
+};
 
 const TOPIC: &str = "replicated";
 const NOT_LEADER_OR_FOLLOWER: i16 = 6;
@@ -80,6 +83,8 @@ struct Cluster {
     link: Arc<TestLink>,
     tp: TopicPartition,
     min_isr: i32,
+    /// The log config every `elect` applies.
+    config: LogConfig,
 }
 
 impl Cluster {
@@ -104,6 +109,7 @@ impl Cluster {
             link,
             tp: TopicPartition::new(TOPIC, 0),
             min_isr,
+            config: LogConfig::default(),
         }
     }
 
@@ -133,7 +139,7 @@ impl Cluster {
             if let Some(b) = self.brokers.get(id) {
                 let change = broker_of(b)
                     .replicas
-                    .apply_state(&self.tp, LogConfig::default(), self.min_isr, state.clone())
+                    .apply_state(&self.tp, self.config.clone(), self.min_isr, state.clone())
                     .expect("apply_state");
                 let expected = if *id == leader {
                     RoleChange::BecameLeader
@@ -569,4 +575,111 @@ async fn follower_behind_the_leader_log_start_restarts_there() {
     })
     .await;
     assert_eq!(produce(&mut p, &["c"], -1, 5000).await, (0, 102));
+}
+
+/// DeleteRecords of partition 0 below `offset` through broker `id`'s replica layer (this
+/// harness's topic is not in the brokers' metadata; `tests/records.rs` covers the protocol).
+async fn delete_records(
+    c: &Cluster,
+    id: i32,
+    offset: i64,
+    timeout_ms: u64,
+) -> DeleteRecordsOutcome {
+    broker_of(&c.brokers[&id])
+        .replicas
+        .delete_records(
+            vec![(c.tp.clone(), offset)],
+            Duration::from_millis(timeout_ms),
+        )
+        .await
+        .remove(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_records_waits_for_every_live_replica_and_followers_delete_their_segments() {
+    let mut c = Cluster::start(3, 1).await;
+    // Small segments: a few one-record batches each.
+    c.config = LogConfig {
+        segment_bytes: 300,
+        ..LogConfig::default()
+    };
+    c.elect(1, 1, &[1, 2, 3], &[1, 2, 3]);
+    let mut leader = c.client(1).await;
+    for i in 0..30 {
+        let (err, _) = produce(&mut leader, &[&format!("r{i}")], -1, 10_000).await;
+        assert_eq!(err, 0);
+    }
+    let log_of = |id: i32| {
+        broker_of(&c.brokers[&id])
+            .replicas
+            .logs()
+            .get(&c.tp)
+            .expect("log")
+    };
+    let segments = log_of(2).num_segments();
+    assert!(segments > 5, "{segments} segments");
+
+    // Answered only once both followers reported a log start of at least 20: by then each has
+    // moved its own and checkpointed it.
+    assert_eq!(delete_records(&c, 1, 20, 10_000).await.unwrap(), 20);
+    for id in [2, 3] {
+        let f = c.partition(id);
+        assert_eq!(f.log_start_offset(), 20, "follower {id}");
+        let starts = std::fs::read_to_string(
+            c.brokers[&id]
+                .dir
+                .path()
+                .join("log-start-offset-checkpoint"),
+        )
+        .unwrap();
+        assert!(starts.contains(&format!("{TOPIC} 0 20")), "{starts}");
+    }
+    eventually(
+        "followers delete the segments below their log start",
+        || {
+            [2, 3].iter().all(|id| {
+                let f = log_of(*id);
+                f.num_segments() < segments && f.segment_base_offsets()[1] > 20
+            })
+        },
+    )
+    .await;
+    assert_eq!(
+        consume(&mut c.client(2).await).await.0,
+        NOT_LEADER_OR_FOLLOWER
+    );
+
+    // Follower 3 stops fetching but its broker is alive: the low watermark stays at 20.
+    broker_of(&c.brokers[&3])
+        .replicas
+        .stop_replica(&c.tp, false)
+        .unwrap();
+    assert!(
+        matches!(
+            delete_records(&c, 1, 25, 300).await,
+            Err(DeleteRecordsError::Timeout { low_watermark: 20 })
+        ),
+        "REQUEST_TIMED_OUT with the low watermark of the local deletion"
+    );
+    assert_eq!(c.partition(1).log_start_offset(), 25);
+    // Once its broker is gone it no longer counts.
+    c.link.endpoints.lock().unwrap().remove(&3);
+    assert_eq!(delete_records(&c, 1, 25, 10_000).await.unwrap(), 25);
+    assert_eq!(c.partition(2).log_start_offset(), 25);
+
+    // Broker 2 takes over with the deleted records still deleted.
+    c.elect(2, 2, &[1, 2], &[1, 2]);
+    let mut new_leader = c.client(2).await;
+    let (err, _, records) = consume(&mut new_leader).await;
+    assert_eq!(err, 1, "OFFSET_OUT_OF_RANGE below the log start");
+    assert!(records.is_empty());
+    assert!(matches!(
+        delete_records(&c, 1, 27, 10_000).await,
+        Err(DeleteRecordsError::NotLeader)
+    ));
+    assert_eq!(delete_records(&c, 2, 27, 10_000).await.unwrap(), 27);
+    eventually("the old leader follows the new leader's start", || {
+        c.partition(1).log_start_offset() == 27
+    })
+    .await;
 }

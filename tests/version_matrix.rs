@@ -332,6 +332,36 @@ async fn every_api_answers_at_every_accepted_version() {
                     // The topic was created at epoch 0, which is the latest: it ends at the log end.
                     p.error_code == 0 && p.leader_epoch == 0 && p.end_offset > 0
                 }
+                ApiKey::DeleteRecords => {
+                    // Offset 0: the log start stays where it is (later samples read from 0).
+                    let req = DeleteRecordsRequest::default()
+                        .with_timeout_ms(5000)
+                        .with_topics(vec![delete_records_request::DeleteRecordsTopic::default()
+                            .with_name(topic())
+                            .with_partitions(vec![
+                                delete_records_request::DeleteRecordsPartition::default()
+                                    .with_partition_index(0)
+                                    .with_offset(0),
+                            ])]);
+                    let r: DeleteRecordsResponse = c.call(api.key, v, &req).await;
+                    let p = &r.topics[0].partitions[0];
+                    r.topics[0].name == topic() && p.error_code == 0 && p.low_watermark == 0
+                }
+                ApiKey::DescribeLogDirs => {
+                    let req = DescribeLogDirsRequest::default().with_topics(Some(vec![
+                        describe_log_dirs_request::DescribableLogDirTopic::default()
+                            .with_topic(topic())
+                            .with_partitions(vec![0]),
+                    ]));
+                    let r: DescribeLogDirsResponse = c.call(api.key, v, &req).await;
+                    let dir = &r.results[0];
+                    let sized = v < 4 || (dir.total_bytes > 0 && dir.usable_bytes >= 0);
+                    r.results.len() == 1
+                        && dir.error_code == 0
+                        && sized
+                        && dir.topics.len() == 1
+                        && dir.topics[0].partitions[0].partition_size > 0
+                }
                 other => panic!("no case for served API {other:?}: add one"),
             };
             assert!(answered, "{what} answered with an error");

@@ -4,7 +4,9 @@ use kafka_protocol::error::ResponseError;
 
 use crate::cluster::ClusterError;
 use crate::log::{AppendError, ReadError};
-use crate::replica::{EpochMismatch, FollowerFetchError, ProduceError, ServeError};
+use crate::replica::{
+    DeleteRecordsError, EpochMismatch, FollowerFetchError, LogDirError, ProduceError, ServeError,
+};
 
 /// A broker error that a client sees as a Kafka error code.
 pub trait KafkaCode {
@@ -97,6 +99,30 @@ impl KafkaCode for ServeError {
             ServeError::Follower(e) => e.kafka_error(),
             ServeError::Read(e) => e.kafka_error(),
             ServeError::Storage(_) => ResponseError::KafkaStorageError,
+        }
+    }
+}
+
+impl KafkaCode for DeleteRecordsError {
+    fn kafka_error(&self) -> ResponseError {
+        match self {
+            DeleteRecordsError::UnknownTopicOrPartition => ResponseError::UnknownTopicOrPartition,
+            DeleteRecordsError::NotLeader => ResponseError::NotLeaderOrFollower,
+            DeleteRecordsError::InternalTopic(_) => ResponseError::InvalidTopicException,
+            DeleteRecordsError::PolicyViolation => ResponseError::PolicyViolation,
+            DeleteRecordsError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
+            DeleteRecordsError::Timeout { .. } => ResponseError::RequestTimedOut,
+            DeleteRecordsError::Storage(_) => ResponseError::KafkaStorageError,
+            DeleteRecordsError::Internal(_) => ResponseError::UnknownServerError,
+        }
+    }
+}
+
+impl KafkaCode for LogDirError {
+    fn kafka_error(&self) -> ResponseError {
+        match self {
+            LogDirError::Failed(_) => ResponseError::KafkaStorageError,
+            LogDirError::Volume(_) => ResponseError::UnknownServerError,
         }
     }
 }

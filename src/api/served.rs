@@ -10,8 +10,8 @@ use kafka_protocol::protocol::{Decodable, Message, Request};
 use super::context::RequestContext;
 use super::reply::Reply;
 use super::{
-    api_versions, cluster, configs, fetch, groups, leader_epoch, list_offsets, metadata, offsets,
-    produce, producer_id, reassignments, topics,
+    api_versions, cluster, configs, delete_records, fetch, groups, leader_epoch, list_offsets,
+    log_dirs, metadata, offsets, produce, producer_id, reassignments, topics,
 };
 use crate::broker::Broker;
 use crate::protocol::encode::{EncodeError, ResponseFrame};
@@ -130,6 +130,9 @@ served_apis! {
     OffsetDelete: OffsetDeleteRequest => offsets::offset_delete, 0..=0;
     // Kafka 4.0 serves 2-4 (0-1 were removed with KIP-896).
     OffsetForLeaderEpoch: OffsetForLeaderEpochRequest => leader_epoch::handle, 2..=4;
+    DeleteRecords: DeleteRecordsRequest => delete_records::handle, 0..=2;
+    // Kafka 3.9 serves 0-4 (0 deprecated, removed in 4.0); kafka-protocol decodes 1-4.
+    DescribeLogDirs: DescribeLogDirsRequest => log_dirs::handle, 1..=4;
 }
 
 /// The table entry of `key`, if it is served.

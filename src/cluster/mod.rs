@@ -23,7 +23,7 @@ use uuid::Uuid;
 use crate::config::BrokerConfig;
 use crate::util::task::Shutdown;
 
-pub use model::{BrokerInfo, PartitionState, TopicMetadata};
+pub use model::{is_internal_topic, BrokerInfo, PartitionState, TopicMetadata};
 
 /// Upper bound on partitions of one topic, so a request cannot make the broker allocate without
 /// limit (Kafka has no such bound and would exhaust memory instead).

@@ -88,10 +88,15 @@ impl PartitionState {
     }
 }
 
+/// Whether `name` is one of Kafka's internal topics (`__consumer_offsets`, `__transaction_state`).
+pub fn is_internal_topic(name: &str) -> bool {
+    name == "__consumer_offsets" || name == "__transaction_state"
+}
+
 impl TopicMetadata {
     /// Kafka's internal topics (`__consumer_offsets`, `__transaction_state`).
     pub fn is_internal(&self) -> bool {
-        self.name == "__consumer_offsets" || self.name == "__transaction_state"
+        is_internal_topic(&self.name)
     }
 
     pub fn partition(&self, index: i32) -> Option<&PartitionState> {

@@ -40,8 +40,11 @@ pub enum AppendError {
 pub enum FollowerAppendError {
     /// The payload does not continue the log: its first batch starts below the log end offset
     /// (Kafka's UnexpectedAppendOffsetException; the fetcher must truncate or refetch).
+    /// `last` is the last offset of the payload's whole batches: a follower whose log is empty
+    /// at a log start inside the first batch restarts its log at that batch (Kafka's
+    /// `appendRecordsToFollowerOrFutureReplica`).
     #[error("replicated batches start at offset {got}, below the log end offset {expected}")]
-    OffsetMismatch { expected: i64, got: i64 },
+    OffsetMismatch { expected: i64, got: i64, last: i64 },
     #[error(transparent)]
     Append(#[from] AppendError),
 }
@@ -63,4 +66,20 @@ pub enum ReadError {
     },
     #[error("storage error: {0}")]
     Storage(#[from] io::Error),
+}
+
+/// Why the log start offset cannot move (`PartitionLog::increment_log_start_offset`).
+#[derive(Debug, thiserror::Error)]
+pub enum LogStartError {
+    /// Kafka never moves the log start beyond the high watermark (OFFSET_OUT_OF_RANGE).
+    #[error("log start offset {offset} would be beyond the high watermark {high_watermark}")]
+    BeyondHighWatermark { offset: i64, high_watermark: i64 },
+    #[error(transparent)]
+    Log(#[from] LogError),
+}
+
+impl From<io::Error> for LogStartError {
+    fn from(e: io::Error) -> Self {
+        LogStartError::Log(LogError::Io(e))
+    }
 }

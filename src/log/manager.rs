@@ -17,6 +17,7 @@ use super::cleaner::{CleanerConfig, CleanerStats};
 use super::config::LogConfig;
 use super::error::LogError;
 use super::partition::PartitionLog;
+use super::volume::VolumeSpace;
 use super::TopicPartition;
 use crate::util::durable;
 
@@ -265,15 +266,35 @@ impl LogManager {
     pub fn checkpoint(&self) -> Result<(), LogError> {
         let _g = self.checkpoint_lock.lock();
         let mut rps = self.recovery_points.lock().clone();
-        let mut starts = self.log_starts.lock().clone();
         for (tp, log) in self.open_partitions() {
-            rps.insert(tp.clone(), log.recovery_point());
-            starts.insert(tp, log.log_start_offset());
+            rps.insert(tp, log.recovery_point());
         }
         write_checkpoint(&self.dir.join(RECOVERY_POINT_CHECKPOINT), &rps)?;
-        write_checkpoint(&self.dir.join(LOG_START_OFFSET_CHECKPOINT), &starts)?;
+        self.write_log_starts_locked()?;
         self.write_cleaner_checkpoint_locked()?;
         Ok(())
+    }
+
+    /// Writes `log-start-offset-checkpoint` now (durably: it is fsynced and renamed into place).
+    /// A moved log start (DeleteRecords, or a follower taking its leader's) is written with it
+    /// before it is acknowledged, so a crash cannot bring deleted records back. Values are read
+    /// under the checkpoint lock, so a later write never holds older values than an earlier one.
+    pub fn checkpoint_log_start_offsets(&self) -> Result<(), LogError> {
+        let _g = self.checkpoint_lock.lock();
+        self.write_log_starts_locked()
+    }
+
+    fn write_log_starts_locked(&self) -> Result<(), LogError> {
+        let mut starts = self.log_starts.lock().clone();
+        for (tp, log) in self.open_partitions() {
+            starts.insert(tp, log.log_start_offset());
+        }
+        write_checkpoint(&self.dir.join(LOG_START_OFFSET_CHECKPOINT), &starts)
+    }
+
+    /// Total and usable bytes of the volume the log directory is on.
+    pub fn volume_space(&self) -> io::Result<VolumeSpace> {
+        VolumeSpace::of(&self.dir)
     }
 
     fn write_cleaner_checkpoint_locked(&self) -> Result<(), LogError> {

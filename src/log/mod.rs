@@ -25,6 +25,13 @@
 //! `leader_epoch_end_offset` (OffsetForLeaderEpoch). Truncation rebuilds producer state from the
 //! newest snapshot at or below the new log end, so truncated batches are forgotten.
 //!
+//! The log start offset moves with retention, and beyond it with
+//! `PartitionLog::increment_log_start_offset` (DeleteRecords on a leader, a follower taking its
+//! leader's start): the start may fall inside a segment or a batch, reads below it are
+//! `OffsetOutOfRange`, and once the caller made it durable
+//! (`LogManager::checkpoint_log_start_offsets`) the segments wholly below it are deleted
+//! (retention deletes any left after a crash). `volume` measures the directory's volume.
+//!
 //! Not implemented yet: transactions (transactional batches are
 //! stored and deduplicated like idempotent ones, no markers or LSO), delayed file deletion
 //! (`file_delete_delay_ms` is ignored: files are deleted right away), decoding compressed batches
@@ -46,7 +53,10 @@ mod producer_state;
 mod read_pool;
 pub mod records;
 mod segment;
+pub mod volume;
 
+#[cfg(test)]
+mod log_start_tests;
 #[cfg(test)]
 mod replication_tests;
 #[cfg(test)]
@@ -58,9 +68,10 @@ pub use batch::BatchHeader;
 pub use cleaner::{CleanerConfig, CleanerStats};
 pub use config::{CleanupPolicy, LogConfig, TimestampType};
 pub use epoch_cache::{EpochEntry, LeaderEpochCache, UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET};
-pub use error::{AppendError, FollowerAppendError, LogError, ReadError};
+pub use error::{AppendError, FollowerAppendError, LogError, LogStartError, ReadError};
 pub use manager::LogManager;
 pub use partition::{AppendInfo, FetchData, PartitionLog, RecoveryStats, TimestampOffset};
+pub use volume::VolumeSpace;
 
 /// A topic partition; its directory is `{topic}-{partition}`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -22,7 +22,7 @@ use super::batch::{self, BatchHeader, PayloadBatch};
 use super::cleaner;
 use super::config::{LogConfig, TimestampType};
 use super::epoch_cache::{self, CheckpointRead, LeaderEpochCache};
-use super::error::{AppendError, FollowerAppendError, LogError, ReadError};
+use super::error::{AppendError, FollowerAppendError, LogError, LogStartError, ReadError};
 use super::producer_state::{self, ProducerEntry, ProducerState};
 use super::records;
 use super::segment::{self, Segment};
@@ -662,6 +662,9 @@ impl PartitionLog {
             return Err(FollowerAppendError::OffsetMismatch {
                 expected: leo,
                 got: first_offset,
+                last: batches
+                    .last()
+                    .map_or(first_offset, |b| b.header.last_offset()),
             });
         }
         let mut records_count: u32 = 0;
@@ -1141,14 +1144,17 @@ impl PartitionLog {
         Ok(())
     }
 
-    /// Applies time and size retention; returns the number of segments deleted.
-    /// The log start offset moves to the first remaining segment's base offset. Files are deleted
+    /// Applies Kafka's segment deletion rules; returns the number of segments deleted: segments
+    /// wholly below the log start offset (whatever the cleanup policy, as Kafka's
+    /// `deleteLogStartOffsetBreachedSegments`), then time and size retention. The log start offset
+    /// moves to the first remaining segment's base offset if that is above it. Files are deleted
     /// right away (`file_delete_delay_ms` is ignored).
     pub fn apply_retention(&self, now_ms: i64) -> Result<usize, LogError> {
+        let below_start = self.delete_segments_below_log_start()?;
         let cfg = self.config.read().clone();
         // Kafka applies time and size retention only when the policy includes `delete`.
         if !cfg.cleanup_policy.delete() || (cfg.retention_ms < 0 && cfg.retention_bytes < 0) {
-            return Ok(0);
+            return Ok(below_start);
         }
         let mut st = self.append.lock();
         let segs = self.segments.read().clone();
@@ -1186,15 +1192,31 @@ impl PartitionLog {
             }
         }
         if count == 0 {
-            return Ok(0);
+            return Ok(below_start);
         }
         if count == n {
             // Deleting everything: start a new empty active segment first, as Kafka does.
             let active = segs[n - 1].clone();
             self.roll(active, leo, now_ms, "retention", &st.producers)?;
         }
+        self.remove_head_segments_locked(&mut st, count)?;
+        st.producers.expire(now_ms, cfg.producer_id_expiration_ms);
+        tracing::info!(partition = %self.tp, deleted = count, log_start = self.log_start_offset(),
+            "retention deleted segments");
+        Ok(below_start + count)
+    }
+
+    /// Removes the first `count` segments (never all of them); the append lock is held. The log
+    /// start offset moves up to the first remaining segment, the leader epoch cache is cut there,
+    /// and producers whose data is all gone are forgotten (Kafka's truncateHead).
+    fn remove_head_segments_locked(
+        &self,
+        st: &mut AppendState,
+        count: usize,
+    ) -> Result<(), LogError> {
         let gone: Vec<Arc<Segment>> = {
             let mut w = self.segments.write();
+            let count = count.min(w.len().saturating_sub(1));
             w.drain(..count).collect()
         };
         let new_start = self
@@ -1207,17 +1229,67 @@ impl PartitionLog {
         for s in &gone {
             s.delete_files()?;
         }
-        self.epochs
-            .write()
-            .truncate_from_start(self.log_start_offset())?;
-        // Producers whose data is all gone are forgotten (Kafka's truncateHead).
         let lso = self.log_start_offset();
+        self.epochs.write().truncate_from_start(lso)?;
         st.producers
             .producers
             .retain(|_, e| e.batches.back().is_some_and(|b| b.last_offset >= lso));
-        st.producers.expire(now_ms, cfg.producer_id_expiration_ms);
+        Ok(())
+    }
+
+    /// Kafka's `maybeIncrementLogStartOffset`: moves the log start offset up to `offset` (records
+    /// below it are no longer served: reads below answer `OffsetOutOfRange`, ListOffsets earliest
+    /// answers it). The start may fall inside a segment, even inside a batch. `high_watermark` is
+    /// the replica's: the start never passes it (`BeyondHighWatermark`). Returns whether the start
+    /// moved (an offset at or below it changes nothing). The leader epoch cache is cut at the new
+    /// start; segments are not deleted here but by [`PartitionLog::delete_segments_below_log_start`],
+    /// so that the caller can make the new start durable first
+    /// (`LogManager::checkpoint_log_start_offsets`).
+    pub fn increment_log_start_offset(
+        &self,
+        offset: i64,
+        high_watermark: i64,
+    ) -> Result<bool, LogStartError> {
+        let _st = self.append.lock();
+        if self.closed.load(Ordering::Acquire) {
+            return Err(closed_err().into());
+        }
+        let high_watermark = high_watermark.min(self.log_end_offset());
+        if offset > high_watermark {
+            return Err(LogStartError::BeyondHighWatermark {
+                offset,
+                high_watermark,
+            });
+        }
+        if offset <= self.log_start_offset() {
+            return Ok(false);
+        }
+        self.log_start_offset.store(offset, Ordering::Release);
+        self.epochs.write().truncate_from_start(offset)?;
+        tracing::info!(partition = %self.tp, log_start = offset, "incremented log start offset");
+        Ok(true)
+    }
+
+    /// Deletes the segments wholly below the log start offset (those whose next segment starts at
+    /// or below it; the active segment always stays, as in Kafka). Returns how many were deleted.
+    pub fn delete_segments_below_log_start(&self) -> Result<usize, LogError> {
+        let mut st = self.append.lock();
+        if self.closed.load(Ordering::Acquire) {
+            return Ok(0);
+        }
+        let lso = self.log_start_offset();
+        let count = {
+            let segs = self.segments.read();
+            segs.windows(2)
+                .take_while(|w| w[1].base_offset <= lso)
+                .count()
+        };
+        if count == 0 {
+            return Ok(0);
+        }
+        self.remove_head_segments_locked(&mut st, count)?;
         tracing::info!(partition = %self.tp, deleted = count, log_start = lso,
-            "retention deleted segments");
+            "deleted segments below the log start offset");
         Ok(count)
     }
 

@@ -271,7 +271,7 @@ fn follower_refuses_offset_mismatch_and_ignores_partial_trailing_batch() {
     );
     // Re-sending batches below the log end is refused with a typed error.
     match follower.append_as_follower(&d[sizes[0]..], now()) {
-        Err(FollowerAppendError::OffsetMismatch { expected, got }) => {
+        Err(FollowerAppendError::OffsetMismatch { expected, got, .. }) => {
             assert_eq!((expected, got), (6, 3))
         }
         other => panic!("{other:?}"),

@@ -52,7 +52,7 @@ mod tests {
         let logs = LogManager::open(dir).unwrap();
         let tp = TopicPartition::new("t", 0);
         let log = logs.open_partition(&tp, Default::default()).unwrap();
-        let shared = Arc::new(Shared::new(1, ReplicationSettings::default()));
+        let shared = Arc::new(Shared::new(1, ReplicationSettings::default(), logs));
         let p = Arc::new(Partition::new(tp, log, shared, min_isr, None));
         p.apply(
             &LeaderAndIsr {

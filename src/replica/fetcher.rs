@@ -5,7 +5,8 @@
 //! leader epoch it asks the leader where its latest epoch ends (OffsetForLeaderEpoch) and cuts its
 //! log there, so divergent history is never kept. Then `Fetching`: Fetch v12 with
 //! `replica_id` = this broker, appends with `append_as_follower`, high watermark = min(leader's
-//! high watermark, own log end). Errors back off `replica.fetch.backoff.ms`; a partition whose
+//! high watermark, own log end), log start = the leader's (checkpointed before the next fetch
+//! reports it, then the segments below it are deleted). Errors back off `replica.fetch.backoff.ms`; a partition whose
 //! leader changed waits for the next `apply_state`, which moves it to another fetcher.
 
 use std::collections::HashMap;
@@ -479,6 +480,7 @@ async fn fetch(
         return Ok(());
     }
     let now = now_ms();
+    let mut starts_moved: Vec<Arc<Partition>> = Vec::new();
     for t in resp.responses {
         for pd in t.partitions {
             let Some((tp, e, offset)) = asked.remove(&(t.topic.0.to_string(), pd.partition_index))
@@ -492,8 +494,17 @@ async fn fetch(
                     .partition
                     .append_as_follower(e.epoch, &records, pd.high_watermark, now)
                 {
-                    Ok(_) => {}
-                    Err(FollowerAppendError::OffsetMismatch { expected, got }) => {
+                    Ok(_) => match e
+                        .partition
+                        .follow_leader_log_start(e.epoch, pd.log_start_offset)
+                    {
+                        Ok(true) => starts_moved.push(e.partition.clone()),
+                        Ok(false) => {}
+                        Err(err) => {
+                            warn!(partition = %tp, error = %err, "moving the log start failed");
+                        }
+                    },
+                    Err(FollowerAppendError::OffsetMismatch { expected, got, .. }) => {
                         debug!(partition = %tp, expected, got, "stale fetch answer ignored");
                     }
                     Err(err) => {
@@ -518,7 +529,26 @@ async fn fetch(
             x.retry_at = Some(Instant::now() + backoff)
         });
     }
+    follow_log_starts(shared, &starts_moved);
     Ok(())
+}
+
+/// Log starts taken from the leader are checkpointed before the next fetch reports them (the
+/// leader answers a DeleteRecords once every live replica reported it), then the segments below
+/// them are deleted.
+fn follow_log_starts(shared: &Shared, moved: &[Arc<Partition>]) {
+    if moved.is_empty() {
+        return;
+    }
+    if let Err(e) = shared.checkpoint_log_starts() {
+        warn!(error = %e, "checkpointing follower log starts failed");
+        return;
+    }
+    for p in moved {
+        if let Err(e) = p.delete_segments_below_log_start() {
+            warn!(partition = %p.tp, error = %e, "deleting segments below the log start failed");
+        }
+    }
 }
 
 /// OFFSET_OUT_OF_RANGE: below the leader's log start → restart the log there; otherwise (ahead of

@@ -100,6 +100,25 @@ pub fn high_watermark(
     hw.max(current)
 }
 
+/// Kafka's `lowWatermarkIfLeader`: the smallest log start offset over the leader (`leader_start`)
+/// and every other replica of the assignment on a live broker, in the ISR or not. A live replica
+/// whose log start is not known yet (it has not fetched in this leader epoch) holds the low
+/// watermark at -1. A DeleteRecords is answered once this reaches the offset it asked for.
+pub fn low_watermark(
+    leader_id: i32,
+    leader_start: i64,
+    replicas: &[i32],
+    followers: &HashMap<i32, FollowerState>,
+    is_alive: impl Fn(i32) -> bool,
+) -> i64 {
+    replicas
+        .iter()
+        .copied()
+        .filter(|id| *id != leader_id && is_alive(*id))
+        .map(|id| followers.get(&id).map_or(-1, |f| f.log_start_offset))
+        .fold(leader_start, i64::min)
+}
+
 /// ISR members (the leader excepted) that have not caught up within `lag_time_max_ms`
 /// (Kafka's `getOutOfSyncReplicas`).
 pub fn out_of_sync(
@@ -220,6 +239,32 @@ mod tests {
             out_of_sync(1, 10, &[1, 4], &HashMap::new(), 0, 1_000),
             vec![4]
         );
+    }
+
+    #[test]
+    fn low_watermark_is_the_smallest_log_start_of_live_replicas() {
+        let started = |start| FollowerState {
+            log_start_offset: start,
+            ..at(20)
+        };
+        let followers = HashMap::from([(2, started(7)), (3, started(4))]);
+        let all = |_| true;
+        assert_eq!(low_watermark(1, 10, &[1, 2, 3], &followers, all), 4);
+        // Replicas outside the ISR count too; only the assignment matters.
+        assert_eq!(low_watermark(1, 10, &[1, 2], &followers, all), 7);
+        // The leader's own start can be the smallest.
+        assert_eq!(low_watermark(1, 3, &[1, 2, 3], &followers, all), 3);
+        // A replica on a dead broker does not hold it back.
+        assert_eq!(
+            low_watermark(1, 10, &[1, 2, 3], &followers, |id| id != 3),
+            7
+        );
+        // A live replica that has not reported its log start holds it at -1.
+        assert_eq!(low_watermark(1, 10, &[1, 2, 4], &followers, all), -1);
+        let unknown = HashMap::from([(2, FollowerState::reset(true, 0))]);
+        assert_eq!(low_watermark(1, 10, &[1, 2], &unknown, all), -1);
+        // Standalone: the leader alone.
+        assert_eq!(low_watermark(1, 10, &[1], &HashMap::new(), all), 10);
     }
 
     #[test]

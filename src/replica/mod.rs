@@ -7,6 +7,9 @@
 //! - [`isr`]: the leader's view of its followers and the pure rules built on it (high watermark =
 //!   min log end offset over the ISR, ISR shrink and expand decisions).
 //! - [`delayed_produce`]: acks=-1 produce waiting for the ISR.
+//! - [`delayed_delete_records`]: DeleteRecords: leaders move their log start offsets, which are
+//!   checkpointed before segments below them go, and the answer waits for the low watermark.
+//! - [`log_dir`]: what DescribeLogDirs reports of the log directory and its replicas.
 //! - [`delayed_fetch`]: a whole Fetch request: reads through each partition's gate, records
 //!   followers' positions, long-polls until enough data, an error or the deadline.
 //! - [`fetcher`]: follower fetcher tasks (one per leader broker), truncation on leader change.
@@ -22,15 +25,20 @@
 //! High watermarks survive restarts in Kafka's `replication-offset-checkpoint` file in the log
 //! directory, written every replica.high.watermark.checkpoint.interval.ms and by `shutdown`.
 //!
-//! Not implemented yet: followers advancing their log start offset to the leader's, fetch
-//! sessions between brokers, KIP-392 reads from followers, and a size check of the array counts in
-//! responses from peer brokers before decoding (peers are trusted brokers of the cluster).
+//! Followers take their leader's log start offset from each fetch answer (checkpointed before
+//! their next fetch reports it), so every replica's log start moves with the leader's.
+//!
+//! Not implemented yet: fetch sessions between brokers, KIP-392 reads from followers, and a size
+//! check of the array counts in responses from peer brokers before decoding (peers are trusted
+//! brokers of the cluster).
 
+pub mod delayed_delete_records;
 pub mod delayed_fetch;
 pub mod delayed_produce;
 pub mod fetcher;
 pub mod isr;
 pub mod link;
+pub mod log_dir;
 mod partition;
 pub mod peer;
 
@@ -55,11 +63,13 @@ use crate::util::clock::now_ms;
 use crate::util::task::{self, Shutdown};
 
 pub use crate::config::ReplicationSettings;
+pub use delayed_delete_records::DeleteRecordsOutcome;
 pub use delayed_fetch::{FetchParams, FetchReader, PartitionFetch};
 pub use link::{ClusterLink, IsrWriteError, LeaderAndIsr};
+pub use log_dir::{LogDirContents, LogDirDescription, LogDirError, ReplicaLogInfo};
 pub use partition::{
-    EpochMismatch, FetchIsolation, FetchedPartition, FollowerFetchError, OffsetLookup, OffsetSpec,
-    Partition, ProduceError, ServeError,
+    DeleteRecordsError, EpochMismatch, FetchIsolation, FetchedPartition, FollowerFetchError,
+    OffsetLookup, OffsetSpec, Partition, ProduceError, RecordsDeleted, ServeError,
 };
 
 use fetcher::Fetchers;
@@ -96,10 +106,16 @@ pub(crate) struct Shared {
     unreachable_grace_ms: AtomicI64,
     /// Set by the first storage error on a write path; no writes after it.
     pub(crate) dir_failure: Arc<LogDirFailure>,
+    /// The log directory: its checkpoints make moved log start offsets durable.
+    pub(crate) logs: Arc<LogManager>,
 }
 
 impl Shared {
-    pub(crate) fn new(broker_id: i32, settings: ReplicationSettings) -> Shared {
+    pub(crate) fn new(
+        broker_id: i32,
+        settings: ReplicationSettings,
+        logs: Arc<LogManager>,
+    ) -> Shared {
         Shared {
             broker_id,
             settings,
@@ -107,7 +123,24 @@ impl Shared {
             runtime: OnceLock::new(),
             unreachable_grace_ms: AtomicI64::new(-1),
             dir_failure: Arc::new(LogDirFailure::default()),
+            logs,
         }
+    }
+
+    /// Writes `log-start-offset-checkpoint` now; a failure fails the log directory (what the
+    /// file should hold may not be on disk).
+    pub(crate) fn checkpoint_log_starts(&self) -> Result<(), LogError> {
+        self.logs.checkpoint_log_start_offsets().inspect_err(|e| {
+            self.dir_failure
+                .report("writing the log start checkpoint", e)
+        })
+    }
+
+    /// Whether `broker_id` is a live broker of the cluster (Kafka's `hasAliveBroker`); without a
+    /// link to the metadata store every broker counts as live.
+    pub(crate) fn is_alive(&self, broker_id: i32) -> bool {
+        self.link()
+            .is_none_or(|l| l.broker_endpoint(broker_id).is_some())
     }
 
     /// The link to the metadata store, once set.
@@ -155,7 +188,7 @@ impl ReplicaManager {
         logs: Arc<LogManager>,
         settings: ReplicationSettings,
     ) -> ReplicaManager {
-        let shared = Arc::new(Shared::new(broker_id, settings));
+        let shared = Arc::new(Shared::new(broker_id, settings, logs.clone()));
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             let _ = shared.runtime.set(runtime);
         }

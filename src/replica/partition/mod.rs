@@ -19,8 +19,10 @@ use parking_lot::{Mutex, RwLock};
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
+mod log_start;
 mod read;
 
+pub use log_start::{DeleteRecordsError, RecordsDeleted};
 pub use read::{FetchIsolation, FetchedPartition, OffsetLookup, OffsetSpec, ServeError};
 
 use super::isr::{self, FollowerState};
@@ -393,13 +395,15 @@ impl Partition {
             return Err(FollowerFetchError::NotAReplica(replica_id));
         }
         let leo = self.log.log_end_offset();
-        {
+        let start_moved = {
             let mut followers = self.followers.lock();
-            followers
+            let follower = followers
                 .entry(replica_id)
-                .or_insert_with(|| FollowerState::reset(false, now_ms))
-                .record_fetch(fetch_offset, log_start_offset, leo, now_ms);
-        }
+                .or_insert_with(|| FollowerState::reset(false, now_ms));
+            let start_before = follower.log_start_offset;
+            follower.record_fetch(fetch_offset, log_start_offset, leo, now_ms);
+            follower.log_start_offset != start_before
+        };
         let join = !st.isr.contains(&replica_id)
             && st.can_propose_isr(now_ms)
             && isr::may_join_isr(fetch_offset, self.high_watermark(), st.epoch_start_offset);
@@ -416,6 +420,10 @@ impl Partition {
                 info!(partition = %self.tp, replica = replica_id, isr = ?isr, "expanding ISR");
                 self.propose_isr(&mut st, isr);
             }
+        }
+        if start_moved {
+            // The low watermark may have moved: wake waiting DeleteRecords.
+            self.bump();
         }
         self.maybe_advance_high_watermark();
         Ok(())
@@ -574,7 +582,16 @@ impl Partition {
             None
         } else {
             self.check_dir_usable()?;
-            let appended = self.log.append_as_follower(records, now_ms);
+            let appended = match self.log.append_as_follower(records, now_ms) {
+                Err(FollowerAppendError::OffsetMismatch {
+                    expected,
+                    got,
+                    last,
+                }) if expected == self.log.log_start_offset() && last >= expected => {
+                    self.restart_at_first_batch(records, got, now_ms)
+                }
+                other => other,
+            };
             if let Err(FollowerAppendError::Append(e)) = &appended {
                 self.on_append_error("replica append", e);
             }
@@ -591,6 +608,27 @@ impl Partition {
             records_count: 0,
             valid_bytes: 0,
         })))
+    }
+
+    /// Follower whose log is empty at a log start inside the leader's first batch (DeleteRecords
+    /// can put the leader's log start inside a batch, and a fetch from it starts at the batch):
+    /// the log restarts at the batch's base offset and takes the whole batch, as Kafka's
+    /// `appendRecordsToFollowerOrFutureReplica`; the log start then follows the leader's again.
+    fn restart_at_first_batch(
+        &self,
+        records: &[u8],
+        first_offset: i64,
+        now_ms: i64,
+    ) -> Result<AppendInfo, FollowerAppendError> {
+        info!(partition = %self.tp, log_start = self.log.log_start_offset(), first_offset,
+            "first fetched batch starts below the empty log's start; restarting the log there");
+        self.log
+            .truncate_fully_and_start_at(first_offset)
+            .map_err(|e| match e {
+                LogError::Io(io) => FollowerAppendError::from(io),
+                other => FollowerAppendError::from(std::io::Error::other(other.to_string())),
+            })?;
+        self.log.append_as_follower(records, now_ms)
     }
 
     /// Follower: truncates the log to `offset` (divergence with the leader at `epoch`). Returns
@@ -740,7 +778,7 @@ mod tests {
         let logs = LogManager::open(dir).unwrap();
         let tp = TopicPartition::new("t", 0);
         let log = logs.open_partition(&tp, Default::default()).unwrap();
-        let shared = Arc::new(Shared::new(me, ReplicationSettings::default()));
+        let shared = Arc::new(Shared::new(me, ReplicationSettings::default(), logs));
         Arc::new(Partition::new(tp, log, shared, 2, None))
     }
 
@@ -892,7 +930,7 @@ mod tests {
             lag_time_max_ms: 50,
             ..Default::default()
         };
-        let shared = Arc::new(Shared::new(1, settings));
+        let shared = Arc::new(Shared::new(1, settings, logs));
         let link = Arc::new(ScriptedLink {
             answers: Mutex::new(answers),
             calls: Mutex::new(Vec::new()),
