@@ -161,7 +161,7 @@ async fn serve(
             live: view.brokers.iter().map(|(id, b)| (*id, b.epoch)).collect(),
             shutting_down,
             controller_epoch: fence.epoch,
-            unclean_default: settings.unclean_leader_election_enable,
+            unclean_default: unclean_default(&view, settings.unclean_leader_election_enable),
             rebalance,
             imbalance_percentage: settings.leader_imbalance_per_broker_percentage,
         };
@@ -189,6 +189,24 @@ async fn serve(
             _ = tokio::time::sleep_until(next_rebalance) => {}
         }
     }
+}
+
+/// The broker default of `unclean.leader.election.enable` in force on this (the controller's)
+/// broker: its dynamic per-broker value, else the dynamic default, else the static setting. A
+/// change takes effect at the next decision round, as in Kafka's controller.
+fn unclean_default(view: &super::view::ClusterView, static_value: bool) -> bool {
+    const KEY: &str = "unclean.leader.election.enable";
+    let dynamic = &view.broker_configs;
+    dynamic
+        .broker
+        .get(KEY)
+        .or_else(|| dynamic.default.get(KEY))
+        .and_then(|v| match v.trim().to_ascii_lowercase().as_str() {
+            "true" => Some(true),
+            "false" => Some(false),
+            _ => None,
+        })
+        .unwrap_or(static_value)
 }
 
 async fn still_controller(store: &ZkStore, fence: ControllerFence) -> Result<bool, ZkError> {
