@@ -152,7 +152,7 @@ async fn apply_one(
     validate_only: bool,
     incremental: bool,
 ) -> Result<(), ConfigUpdateError> {
-    let change = r.change.as_ref().map_err(|e| invalid_request(e))?;
+    let change = r.change.as_ref().map_err(invalid_request)?;
     let name = r.name.as_str();
     match r.resource_type {
         RESOURCE_TOPIC => broker.alter_topic_configs(name, change, validate_only).await,

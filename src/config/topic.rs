@@ -275,11 +275,7 @@ pub fn resolve(
         let names: Vec<&str> = def.synonyms.iter().map(|(n, _)| *n).collect();
         chain.extend(layered_synonyms(broker, primary, &names));
     }
-    let value = overrides
-        .get(name)
-        .cloned()
-        .or_else(|| broker_value(def, broker))
-        .or_else(|| def.def.default.map(str::to_string));
+    let value = value_in_force(def, overrides, broker);
     let source = chain.first().map_or(ConfigSource::Default, |c| c.2);
     ResolvedConfig {
         name,
@@ -288,6 +284,20 @@ pub fn resolve(
         kind: def.def.kind,
         synonyms: chain,
     }
+}
+
+/// The value in force of a topic key, without the synonyms [`resolve`] also gathers: the
+/// override, else the broker's value, else the topic default.
+pub fn value_in_force(
+    def: &TopicConfigDef,
+    overrides: &BTreeMap<String, String>,
+    broker: &BrokerConfig,
+) -> Option<String> {
+    overrides
+        .get(def.def.name)
+        .cloned()
+        .or_else(|| broker_value(def, broker))
+        .or_else(|| def.def.default.map(str::to_string))
 }
 
 /// The broker's value in force for a topic key: its first synonym with a value, set or
@@ -326,7 +336,7 @@ pub fn resolve_all(
 /// The `min.insync.replicas` in force for a topic.
 pub fn min_insync_replicas(overrides: &BTreeMap<String, String>, broker: &BrokerConfig) -> i32 {
     topic_def("min.insync.replicas")
-        .and_then(|d| resolve(d, overrides, broker).value)
+        .and_then(|d| value_in_force(d, overrides, broker))
         .and_then(|v| v.parse().ok())
         .unwrap_or(1)
 }
@@ -337,7 +347,7 @@ pub fn unclean_leader_election(
     broker: &BrokerConfig,
 ) -> bool {
     topic_def("unclean.leader.election.enable")
-        .and_then(|d| resolve(d, overrides, broker).value)
+        .and_then(|d| value_in_force(d, overrides, broker))
         .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
 }
 

