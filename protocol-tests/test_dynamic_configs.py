@@ -150,7 +150,8 @@ def test_legacy_alter_replaces_every_override(shared_broker, kp):
     bs = shared_broker.bootstrap
     name = create_topic(bs, config={"retention.ms": "1000000", "segment.ms": "2000000"})
     res = ConfigResource(ResourceType.TOPIC, name, set_config={"max.message.bytes": "500000"})
-    kclients.admin_client(bs).alter_configs([res], request_timeout=15)[res].result(timeout=FUT_TIMEOUT)
+    admin = kclients.admin_client(bs)  # must outlive its futures
+    admin.alter_configs([res], request_timeout=15)[res].result(timeout=FUT_TIMEOUT)
     cfg = _cf_describe(bs, ResourceType.TOPIC, name)
     assert (cfg["max.message.bytes"].value, _source(cfg["max.message.bytes"])) == \
         ("500000", "DYNAMIC_TOPIC_CONFIG")

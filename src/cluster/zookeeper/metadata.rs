@@ -940,6 +940,7 @@ impl Reader {
     async fn apply_config_change(&mut self, note: &ConfigChangeNotification) -> Result<(), ZkError> {
         let store = self.store();
         let me = self.view.me.clone();
+        info!(entity = %note.entity_path, "config change notification: re-reading the entity");
         match note.entity() {
             Some(("topics", topic)) => {
                 let configs = store.topic_config(topic).await.map_err(store_zk)?;
