@@ -21,7 +21,11 @@ fn s(v: &str) -> StrBytes {
     StrBytes::from_string(v.to_string())
 }
 
-fn legacy(resource_type: i8, name: &str, configs: &[(&str, Option<&str>)]) -> alter_configs_request::AlterConfigsResource {
+fn legacy(
+    resource_type: i8,
+    name: &str,
+    configs: &[(&str, Option<&str>)],
+) -> alter_configs_request::AlterConfigsResource {
     alter_configs_request::AlterConfigsResource::default()
         .with_resource_type(resource_type)
         .with_resource_name(s(name))
@@ -90,9 +94,11 @@ async fn describe(
     let req = DescribeConfigsRequest::default()
         .with_include_synonyms(true)
         .with_include_documentation(version >= 3)
-        .with_resources(vec![describe_configs_request::DescribeConfigsResource::default()
-            .with_resource_type(resource_type)
-            .with_resource_name(s(name))]);
+        .with_resources(vec![
+            describe_configs_request::DescribeConfigsResource::default()
+                .with_resource_type(resource_type)
+                .with_resource_name(s(name)),
+        ]);
     let mut r: DescribeConfigsResponse = c.call(ApiKey::DescribeConfigs, version, &req).await;
     r.results.remove(0)
 }
@@ -143,7 +149,11 @@ async fn malformed_requests_get_invalid_request_per_resource() {
     let codes = alter_incremental(
         &mut c,
         vec![
-            incremental(TOPIC, "t", &[("retention.ms", 0, Some("1")), ("retention.ms", 1, None)]),
+            incremental(
+                TOPIC,
+                "t",
+                &[("retention.ms", 0, Some("1")), ("retention.ms", 1, None)],
+            ),
             incremental(TOPIC, "t2", &[("retention.ms", 9, Some("1"))]),
             incremental(BROKER, "0", &[("message.max.bytes", 0, None)]),
             incremental(8, "0", &[]),
@@ -163,11 +173,19 @@ async fn documentation_and_types_by_version_and_validate_only() {
     let mut c = b.client().await;
     create_topic(&mut c, "docs").await;
     let v4 = describe(&mut c, 4, TOPIC, "docs").await;
-    let e = v4.configs.iter().find(|e| e.name.as_str() == "cleanup.policy").unwrap();
+    let e = v4
+        .configs
+        .iter()
+        .find(|e| e.name.as_str() == "cleanup.policy")
+        .unwrap();
     assert_eq!(e.config_type, 7, "LIST");
     assert!(e.documentation.as_ref().is_some_and(|d| !d.is_empty()));
     let v1 = describe(&mut c, 1, TOPIC, "docs").await;
-    let e = v1.configs.iter().find(|e| e.name.as_str() == "cleanup.policy").unwrap();
+    let e = v1
+        .configs
+        .iter()
+        .find(|e| e.name.as_str() == "cleanup.policy")
+        .unwrap();
     // Fields a version does not carry decode as their defaults.
     assert!(
         e.documentation.as_ref().is_none_or(|d| d.is_empty()) && e.config_type == 0,
@@ -175,21 +193,49 @@ async fn documentation_and_types_by_version_and_validate_only() {
     );
 
     assert_eq!(
-        alter_incremental(&mut c, vec![incremental(TOPIC, "docs", &[("retention.ms", 0, Some("5"))])], true).await,
+        alter_incremental(
+            &mut c,
+            vec![incremental(
+                TOPIC,
+                "docs",
+                &[("retention.ms", 0, Some("5"))]
+            )],
+            true
+        )
+        .await,
         vec![0]
     );
     assert_eq!(
-        alter(&mut c, vec![legacy(BROKER, "0", &[("message.max.bytes", Some("5000"))])], true).await,
+        alter(
+            &mut c,
+            vec![legacy(BROKER, "0", &[("message.max.bytes", Some("5000"))])],
+            true
+        )
+        .await,
         vec![0]
     );
     assert_eq!(
-        alter(&mut c, vec![legacy(TOPIC, "docs", &[("segment.bytes", Some("1"))])], true).await,
+        alter(
+            &mut c,
+            vec![legacy(TOPIC, "docs", &[("segment.bytes", Some("1"))])],
+            true
+        )
+        .await,
         vec![INVALID_CONFIG]
     );
-    assert_eq!(value_of(&describe(&mut c, 4, TOPIC, "docs").await, "retention.ms").1, 5);
-    assert_eq!(value_of(&describe(&mut c, 4, BROKER, "0").await, "message.max.bytes").1, 5);
+    assert_eq!(
+        value_of(&describe(&mut c, 4, TOPIC, "docs").await, "retention.ms").1,
+        5
+    );
+    assert_eq!(
+        value_of(&describe(&mut c, 4, BROKER, "0").await, "message.max.bytes").1,
+        5
+    );
     // A per-broker resource of another broker is refused when described too.
-    assert_eq!(describe(&mut c, 4, BROKER, "3").await.error_code, INVALID_REQUEST);
+    assert_eq!(
+        describe(&mut c, 4, BROKER, "3").await.error_code,
+        INVALID_REQUEST
+    );
 }
 
 #[tokio::test]
@@ -213,13 +259,25 @@ async fn dynamic_configs_survive_a_restart() {
     b.restart().await;
     let mut c = b.client().await;
     let t = describe(&mut c, 4, TOPIC, "kept").await;
-    assert_eq!(value_of(&t, "cleanup.policy"), (Some("delete,compact".into()), 1));
+    assert_eq!(
+        value_of(&t, "cleanup.policy"),
+        (Some("delete,compact".into()), 1)
+    );
     assert_eq!(value_of(&t, "retention.bytes"), (Some("1000000".into()), 3));
     let broker = describe(&mut c, 4, BROKER, "0").await;
-    assert_eq!(value_of(&broker, "log.cleaner.backoff.ms"), (Some("2000".into()), 2));
+    assert_eq!(
+        value_of(&broker, "log.cleaner.backoff.ms"),
+        (Some("2000".into()), 2)
+    );
     let defaults = describe(&mut c, 4, BROKER, "").await;
     assert_eq!(defaults.configs.len(), 1);
-    assert_eq!(value_of(&defaults, "log.retention.bytes"), (Some("1000000".into()), 3));
+    assert_eq!(
+        value_of(&defaults, "log.retention.bytes"),
+        (Some("1000000".into()), 3)
+    );
     let live = b.running.as_ref().unwrap().broker.config.current();
-    assert_eq!(live.cleaner_backoff_ms, 2000, "the live configuration has the stored value");
+    assert_eq!(
+        live.cleaner_backoff_ms, 2000,
+        "the live configuration has the stored value"
+    );
 }

@@ -147,7 +147,10 @@ async fn every_api_answers_at_every_accepted_version() {
                             .with_resource_name(StrBytes::from_static_str("matrix"))
                             .with_configs(vec![alter_configs_request::AlterableConfig::default()
                                 .with_name(StrBytes::from_static_str("retention.ms"))
-                                .with_value(Some(StrBytes::from_string(format!("{}", 1_000_000 + i32::from(v)))))]),
+                                .with_value(Some(StrBytes::from_string(format!(
+                                    "{}",
+                                    1_000_000 + i32::from(v)
+                                ))))]),
                     ]);
                     let r: AlterConfigsResponse = c.call(api.key, v, &req).await;
                     r.responses.len() == 1 && r.responses[0].error_code == 0

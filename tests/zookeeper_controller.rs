@@ -347,7 +347,9 @@ async fn dynamic_configs_reach_every_broker_also_when_written_by_an_old_tool() {
             assert!(
                 eventually(Duration::from_secs(10), || {
                     let b = n.cluster.broker_configs();
-                    n.cluster.topic("events").is_some_and(|t| t.configs == retention)
+                    n.cluster
+                        .topic("events")
+                        .is_some_and(|t| t.configs == retention)
                         && b.default == defaults
                         && (b.broker == own) == (id == 2)
                 })
@@ -357,14 +359,20 @@ async fn dynamic_configs_reach_every_broker_also_when_written_by_an_old_tool() {
             );
         }
         assert!(matches!(
-            nodes[0].cluster.set_topic_configs("nope", BTreeMap::new()).await,
+            nodes[0]
+                .cluster
+                .set_topic_configs("nope", BTreeMap::new())
+                .await,
             Err(odradek::cluster::ClusterError::UnknownTopic(_))
         ));
 
         // A ZooKeeper-era tool: the config znode, then a version-1 notification.
-        let tool = ZkClient::connect(&zk.connect_string_with_chroot("/kafka"), Duration::from_secs(10))
-            .await
-            .unwrap();
+        let tool = ZkClient::connect(
+            &zk.connect_string_with_chroot("/kafka"),
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
         tool.set(
             "/config/topics/events",
             br#"{"version":1,"config":{"cleanup.policy":"compact"}}"#,

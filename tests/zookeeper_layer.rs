@@ -503,7 +503,11 @@ async fn broker_config_entities_in_kafkas_format() {
     let zk = start_server().await;
     bounded(30, async {
         let s = store(&zk.connect_string()).await;
-        assert!(s.broker_config(paths::DEFAULT_ENTITY).await.unwrap().is_empty());
+        assert!(s
+            .broker_config(paths::DEFAULT_ENTITY)
+            .await
+            .unwrap()
+            .is_empty());
         let defaults = BTreeMap::from([("log.retention.ms".to_string(), "60000".to_string())]);
         s.set_broker_config(paths::DEFAULT_ENTITY, &defaults)
             .await
@@ -519,7 +523,10 @@ async fn broker_config_entities_in_kafkas_format() {
         );
         assert_eq!(s.broker_config("1").await.unwrap(), own);
         let changes = s.config_changes().await.unwrap();
-        let paths_seen: Vec<&str> = changes.iter().map(|(_, n)| n.entity_path.as_str()).collect();
+        let paths_seen: Vec<&str> = changes
+            .iter()
+            .map(|(_, n)| n.entity_path.as_str())
+            .collect();
         assert_eq!(paths_seen, vec!["brokers/<default>", "brokers/1"]);
         let (raw, _) = s
             .client()

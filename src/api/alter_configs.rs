@@ -13,7 +13,9 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 use tracing::debug;
 
-use super::configs::{RESOURCE_BROKER, RESOURCE_BROKER_LOGGER, RESOURCE_CLIENT_METRICS, RESOURCE_TOPIC};
+use super::configs::{
+    RESOURCE_BROKER, RESOURCE_BROKER_LOGGER, RESOURCE_CLIENT_METRICS, RESOURCE_TOPIC,
+};
 use super::error_codes::KafkaCode;
 use super::str_bytes;
 use super::RequestContext;
@@ -183,7 +185,10 @@ fn legacy_change(configs: Vec<(String, Option<String>)>) -> Result<ConfigChange,
         .map(|(k, _)| k.as_str())
         .collect();
     if !missing.is_empty() {
-        return Err(format!("Null value not supported for : {}", missing.join(", ")));
+        return Err(format!(
+            "Null value not supported for : {}",
+            missing.join(", ")
+        ));
     }
     let set: BTreeMap<String, String> = configs
         .into_iter()
@@ -202,7 +207,10 @@ fn incremental_change(ops: Vec<(String, i8, Option<String>)>) -> Result<ConfigCh
         .map(|(k, _, _)| k.as_str())
         .collect();
     if !missing.is_empty() {
-        return Err(format!("Null value not supported for : {}", missing.join(", ")));
+        return Err(format!(
+            "Null value not supported for : {}",
+            missing.join(", ")
+        ));
     }
     ops.into_iter()
         .map(|(key, code, value)| {
@@ -233,8 +241,11 @@ mod tests {
         let ok = legacy_change(vec![("a".into(), Some("1".into()))]).unwrap();
         assert!(matches!(ok, ConfigChange::Replace(m) if m["a"] == "1"));
         assert_eq!(
-            legacy_change(vec![("a".into(), Some("1".into())), ("a".into(), Some("2".into()))])
-                .unwrap_err(),
+            legacy_change(vec![
+                ("a".into(), Some("1".into())),
+                ("a".into(), Some("2".into()))
+            ])
+            .unwrap_err(),
             "Error due to duplicate config keys"
         );
         assert_eq!(
@@ -245,8 +256,11 @@ mod tests {
 
     #[test]
     fn incremental_resources_need_known_operations() {
-        let ok = incremental_change(vec![("a".into(), 1, None), ("b".into(), 2, Some("x".into()))])
-            .unwrap();
+        let ok = incremental_change(vec![
+            ("a".into(), 1, None),
+            ("b".into(), 2, Some("x".into())),
+        ])
+        .unwrap();
         assert!(matches!(ok, ConfigChange::Incremental(ops) if ops.len() == 2));
         assert_eq!(
             incremental_change(vec![("a".into(), 0, None)]).unwrap_err(),

@@ -85,8 +85,7 @@ fn entries(
     let config = broker.config.current();
     match resource_type {
         RESOURCE_TOPIC => {
-            validate_topic_name(name)
-                .map_err(|e| (ResponseError::InvalidTopicException, e))?;
+            validate_topic_name(name).map_err(|e| (ResponseError::InvalidTopicException, e))?;
             let topic = broker.cluster.topic(name).ok_or_else(|| {
                 (
                     ResponseError::UnknownTopicOrPartition,

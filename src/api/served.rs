@@ -10,8 +10,8 @@ use kafka_protocol::protocol::{Decodable, Message, Request};
 use super::context::RequestContext;
 use super::reply::Reply;
 use super::{
-    alter_configs, api_versions, cluster, configs, fetch, groups, leader_epoch, list_offsets, metadata, offsets,
-    produce, producer_id, reassignments, topics,
+    alter_configs, api_versions, cluster, configs, fetch, groups, leader_epoch, list_offsets,
+    metadata, offsets, produce, producer_id, reassignments, topics,
 };
 use crate::broker::Broker;
 use crate::protocol::encode::{EncodeError, ResponseFrame};

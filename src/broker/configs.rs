@@ -114,7 +114,9 @@ impl Broker {
         if validate_only {
             return Ok(());
         }
-        self.cluster.set_topic_configs(name, configs.clone()).await?;
+        self.cluster
+            .set_topic_configs(name, configs.clone())
+            .await?;
         info!(topic = name, configs = ?configs, "topic configuration changed");
         if let Some(topic) = self.cluster.topic(name) {
             self.sync.apply_topic(&topic);
@@ -179,10 +181,8 @@ mod tests {
         let got = incremental.applied_to(stored, topic_key_info).unwrap();
         assert_eq!(got["retention.ms"], "1");
         assert_eq!(got["cleanup.policy"], "delete,compact");
-        let bad = ConfigChange::Incremental(vec![(
-            "retention.ms".into(),
-            ConfigOp::Append("5".into()),
-        )]);
+        let bad =
+            ConfigChange::Incremental(vec![("retention.ms".into(), ConfigOp::Append("5".into()))]);
         assert!(matches!(
             bad.applied_to(BTreeMap::new(), topic_key_info),
             Err(ConfigUpdateError::InvalidConfig(_))

@@ -16,8 +16,8 @@ use crate::cluster::{ClusterMetadata, MetadataLink, TopicMetadata};
 use crate::config::dynamic::{live_mode, sanitize, LiveMode};
 use crate::config::topic::unclean_leader_election;
 use crate::config::{BrokerConfig, ConfigHandle, ConfigType, DynamicBrokerConfigs};
-use crate::log::cleaner::CleanerConfig;
 use crate::group::GroupCoordinator;
+use crate::log::cleaner::CleanerConfig;
 use crate::log::TopicPartition;
 use crate::replica::ReplicaManager;
 use crate::util::task::Shutdown;
@@ -93,7 +93,9 @@ impl MetadataSync {
         match current.with_dynamic(dynamic) {
             Ok(next) => {
                 log_changes(&current, &next);
-                self.replicas.logs().set_cleaner_config(cleaner_config(&next));
+                self.replicas
+                    .logs()
+                    .set_cleaner_config(cleaner_config(&next));
                 self.config.replace(next);
             }
             Err(e) => error!(error = %e, "dynamic broker configs could not be applied"),
@@ -148,7 +150,11 @@ fn log_changes(before: &BrokerConfig, after: &BrokerConfig) {
         let sensitive = crate::config::broker::broker_def(key)
             .map_or(ConfigType::Unknown, |d| d.kind)
             .sensitive();
-        let shown = if sensitive { new.map(|_| "[hidden]") } else { new };
+        let shown = if sensitive {
+            new.map(|_| "[hidden]")
+        } else {
+            new
+        };
         match live_mode(key) {
             LiveMode::Applied => info!(key, value = ?shown, "dynamic broker config applied"),
             _ => info!(

@@ -177,7 +177,11 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
         Some("9223372036854775807"),
     )
     .with(Constraint::AtLeast(0)),
-    ConfigDef::new("log.message.downconversion.enable", T::Boolean, Some("true")),
+    ConfigDef::new(
+        "log.message.downconversion.enable",
+        T::Boolean,
+        Some("true"),
+    ),
     ConfigDef::new("log.local.retention.ms", T::Long, Some("-2")).with(Constraint::AtLeast(-2)),
     ConfigDef::new("log.local.retention.bytes", T::Long, Some("-2")).with(Constraint::AtLeast(-2)),
     ConfigDef::new("log.cleaner.io.buffer.size", T::Int, Some("524288"))
@@ -195,7 +199,11 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
     ConfigDef::new("max.connections.per.ip.overrides", T::String, Some("")),
     ConfigDef::new("max.connection.creation.rate", T::Int, Some("2147483647"))
         .with(Constraint::AtLeast(0)),
-    ConfigDef::new("transaction.partition.verification.enable", T::Boolean, Some("true")),
+    ConfigDef::new(
+        "transaction.partition.verification.enable",
+        T::Boolean,
+        Some("true"),
+    ),
     ConfigDef::new("ssl.keystore.password", T::Password, None),
     ConfigDef::new("ssl.key.password", T::Password, None),
     ConfigDef::new("ssl.truststore.password", T::Password, None),
@@ -504,9 +512,7 @@ impl BrokerConfig {
     pub fn layer_value(&self, layer: ConfigSource, key: &str) -> Option<&str> {
         match layer {
             ConfigSource::DynamicBroker => self.dynamic.broker.get(key).map(String::as_str),
-            ConfigSource::DynamicDefaultBroker => {
-                self.dynamic.default.get(key).map(String::as_str)
-            }
+            ConfigSource::DynamicDefaultBroker => self.dynamic.default.get(key).map(String::as_str),
             ConfigSource::StaticBroker => self.explicit(key),
             ConfigSource::Default => broker_def(key).and_then(|d| d.default),
             ConfigSource::TopicOverride => None,
@@ -520,9 +526,7 @@ impl BrokerConfig {
 
     /// Every key set in some layer, known or not, with its value in force.
     pub fn effective_keys(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.effective
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
+        self.effective.iter().map(|(k, v)| (k.as_str(), v.as_str()))
     }
 
     /// The dynamic configs in force.

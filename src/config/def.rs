@@ -228,12 +228,15 @@ mod tests {
             .with(Constraint::ListOf(&["delete", "compact"]));
         assert!(list.validate("compact, delete").is_ok());
         assert!(list.validate("delete,nope").is_err());
-        assert!(list.validate("").is_ok(), "the empty list, as Kafka 3.9 allows");
+        assert!(
+            list.validate("").is_ok(),
+            "the empty list, as Kafka 3.9 allows"
+        );
         let ratio = ConfigDef::new("r", ConfigType::Double, None).with(Constraint::Ratio);
         assert!(ratio.validate("0.25").is_ok());
         assert!(ratio.validate("1.5").is_err());
-        let throttled = ConfigDef::new("t", ConfigType::List, Some(""))
-            .with(Constraint::ThrottledReplicas);
+        let throttled =
+            ConfigDef::new("t", ConfigType::List, Some("")).with(Constraint::ThrottledReplicas);
         assert!(throttled.validate("*").is_ok());
         assert!(throttled.validate("0:1, 1:2").is_ok());
         assert!(throttled.validate("0-1").is_err());

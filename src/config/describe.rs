@@ -194,7 +194,11 @@ mod tests {
         assert!(hours.read_only);
         let ms = entry(&entries, "log.retention.ms");
         assert_eq!(ms.source, ConfigSource::DynamicDefaultBroker);
-        assert_eq!(ms.synonyms.len(), 3, "ms (default), hours (static, default)");
+        assert_eq!(
+            ms.synonyms.len(),
+            3,
+            "ms (default), hours (static, default)"
+        );
         let password = entry(&entries, "ssl.keystore.password");
         assert!(password.sensitive && password.value.is_none());
         assert!(password.synonyms.iter().all(|s| s.1.is_none()));
@@ -202,11 +206,14 @@ mod tests {
         assert_eq!(custom.kind, ConfigType::Unknown);
         assert!(custom.sensitive && custom.value.is_none() && custom.read_only);
         assert_eq!(
-            entry(&entries, "inter.broker.protocol.version").value.as_deref(),
+            entry(&entries, "inter.broker.protocol.version")
+                .value
+                .as_deref(),
             Some("3.9-IV0")
         );
-        assert!(entries.iter().all(|e| e.documentation.is_some()
-            || e.kind == ConfigType::Unknown));
+        assert!(entries
+            .iter()
+            .all(|e| e.documentation.is_some() || e.kind == ConfigType::Unknown));
     }
 
     #[test]
@@ -235,6 +242,8 @@ mod tests {
             (r.value.as_deref(), r.source),
             (Some("10"), ConfigSource::TopicOverride)
         );
-        assert!(entries.iter().all(|e| !e.read_only && e.documentation.is_some()));
+        assert!(entries
+            .iter()
+            .all(|e| !e.read_only && e.documentation.is_some()));
     }
 }

@@ -24,22 +24,40 @@ pub fn broker_doc(name: &str) -> Option<&'static str> {
         "log.retention.ms" => "How long segments are kept, in ms; -1 keeps them forever.",
         "log.retention.minutes" => "How long segments are kept, in minutes.",
         "log.retention.hours" => "How long segments are kept, in hours.",
-        "log.retention.bytes" => "Largest size of a partition log before old segments go; -1: none.",
+        "log.retention.bytes" => {
+            "Largest size of a partition log before old segments go; -1: none."
+        }
         "log.retention.check.interval.ms" => "How often retention looks for segments to delete.",
         "log.index.interval.bytes" => "Bytes of records between two offset index entries.",
-        "log.index.size.max.bytes" => "Largest size of an index file; a full index rolls the segment.",
-        "log.message.timestamp.type" => "CreateTime keeps producer timestamps; LogAppendTime sets the broker's.",
-        "log.message.timestamp.before.max.ms" => "How far in the past a record timestamp may be, in ms.",
-        "log.message.timestamp.after.max.ms" => "How far in the future a record timestamp may be, in ms.",
-        "log.message.timestamp.difference.max.ms" => "Deprecated bound on timestamp skew (no effect here).",
+        "log.index.size.max.bytes" => {
+            "Largest size of an index file; a full index rolls the segment."
+        }
+        "log.message.timestamp.type" => {
+            "CreateTime keeps producer timestamps; LogAppendTime sets the broker's."
+        }
+        "log.message.timestamp.before.max.ms" => {
+            "How far in the past a record timestamp may be, in ms."
+        }
+        "log.message.timestamp.after.max.ms" => {
+            "How far in the future a record timestamp may be, in ms."
+        }
+        "log.message.timestamp.difference.max.ms" => {
+            "Deprecated bound on timestamp skew (no effect here)."
+        }
         "log.cleanup.policy" => "delete (retention), compact (keep the latest per key), or both.",
         "log.cleaner.enable" => "Run the log cleaner that compacts compacted topics.",
         "log.cleaner.backoff.ms" => "Pause of the cleaner when no log needs cleaning, in ms.",
-        "log.cleaner.dedupe.buffer.size" => "Memory for the cleaner's key map, shared by its threads.",
+        "log.cleaner.dedupe.buffer.size" => {
+            "Memory for the cleaner's key map, shared by its threads."
+        }
         "log.cleaner.threads" => "Number of cleaner threads (divides the dedupe buffer).",
         "log.cleaner.delete.retention.ms" => "How long tombstones stay after compaction, in ms.",
-        "log.cleaner.min.compaction.lag.ms" => "Youngest age of a record that may be compacted, in ms.",
-        "log.cleaner.max.compaction.lag.ms" => "Oldest age a record may wait before compaction, in ms.",
+        "log.cleaner.min.compaction.lag.ms" => {
+            "Youngest age of a record that may be compacted, in ms."
+        }
+        "log.cleaner.max.compaction.lag.ms" => {
+            "Oldest age a record may wait before compaction, in ms."
+        }
         "log.cleaner.min.cleanable.ratio" => "Dirty share of a log above which it is compacted.",
         "log.cleaner.io.buffer.size" => "I/O buffer of the cleaner threads (no effect here).",
         "log.cleaner.io.buffer.load.factor" => "Fill ratio of the cleaner's key map.",
@@ -47,15 +65,25 @@ pub fn broker_doc(name: &str) -> Option<&'static str> {
         "log.flush.interval.messages" => "Records appended before a log is flushed to disk.",
         "log.flush.interval.ms" => "Longest time a record waits in memory before a flush, in ms.",
         "log.flush.scheduler.interval.ms" => "Flush time used when log.flush.interval.ms is unset.",
-        "log.flush.offset.checkpoint.interval.ms" => "How often the recovery points are checkpointed.",
-        "log.segment.delete.delay.ms" => "Delay before a deleted segment's file goes (no effect here).",
+        "log.flush.offset.checkpoint.interval.ms" => {
+            "How often the recovery points are checkpointed."
+        }
+        "log.segment.delete.delay.ms" => {
+            "Delay before a deleted segment's file goes (no effect here)."
+        }
         "log.preallocate" => "Preallocate segment files (no effect here).",
         "log.message.format.version" => "Deprecated record format version; always v2 here.",
-        "log.message.downconversion.enable" => "Down-convert records for old consumers (no effect here).",
+        "log.message.downconversion.enable" => {
+            "Down-convert records for old consumers (no effect here)."
+        }
         "log.local.retention.ms" => "Local retention of tiered topics (no tiered storage here).",
-        "log.local.retention.bytes" => "Local size retention of tiered topics (no tiered storage here).",
+        "log.local.retention.bytes" => {
+            "Local size retention of tiered topics (no tiered storage here)."
+        }
         "message.max.bytes" => "Largest record batch the broker accepts, in bytes.",
-        "compression.type" => "Codec the broker stores batches with; producer keeps the producer's.",
+        "compression.type" => {
+            "Codec the broker stores batches with; producer keeps the producer's."
+        }
         "compression.gzip.level" => "Compression level of gzip when the broker compresses.",
         "compression.lz4.level" => "Compression level of lz4 when the broker compresses.",
         "compression.zstd.level" => "Compression level of zstd when the broker compresses.",
@@ -64,7 +92,9 @@ pub fn broker_doc(name: &str) -> Option<&'static str> {
         "socket.receive.buffer.bytes" => "Socket receive buffer size (no effect here).",
         "num.network.threads" => "Network thread count (no effect here: one async runtime).",
         "num.io.threads" => "Request handler thread count (no effect here).",
-        "num.recovery.threads.per.data.dir" => "Log recovery threads per directory (no effect here).",
+        "num.recovery.threads.per.data.dir" => {
+            "Log recovery threads per directory (no effect here)."
+        }
         "background.threads" => "Background task thread count (no effect here).",
         "max.connections" => "Most client connections open at once.",
         "max.connections.per.ip" => "Most connections from one address (no effect here).",
@@ -77,7 +107,9 @@ pub fn broker_doc(name: &str) -> Option<&'static str> {
         "auto.leader.rebalance.enable" => "Move leadership back to preferred replicas.",
         "controlled.shutdown.enable" => "Hand leaderships over before a broker stops.",
         "controlled.shutdown.max.retries" => "Attempts of a controlled shutdown.",
-        "controlled.shutdown.retry.backoff.ms" => "Wait between controlled shutdown attempts, in ms.",
+        "controlled.shutdown.retry.backoff.ms" => {
+            "Wait between controlled shutdown attempts, in ms."
+        }
         "replica.lag.time.max.ms" => "A follower this far behind for this long leaves the ISR.",
         "num.replica.fetchers" => "Fetcher threads per source broker (no effect here).",
         "replica.fetch.max.bytes" => "Bytes a follower asks for per partition.",
@@ -86,14 +118,18 @@ pub fn broker_doc(name: &str) -> Option<&'static str> {
         "replica.fetch.min.bytes" => "Bytes a leader waits for before answering a follower.",
         "replica.fetch.backoff.ms" => "Pause of a follower after a fetch error, in ms.",
         "replica.socket.timeout.ms" => "Timeout of a follower's requests, in ms.",
-        "replica.high.watermark.checkpoint.interval.ms" => "How often high watermarks are checkpointed.",
+        "replica.high.watermark.checkpoint.interval.ms" => {
+            "How often high watermarks are checkpointed."
+        }
         "reserved.broker.max.id" => "Highest broker id that may be set by hand.",
         "broker.id.generation.enable" => "Generate broker ids (not supported here).",
         "zookeeper.connect" => "ZooKeeper hosts and chroot; unset runs standalone.",
         "zookeeper.session.timeout.ms" => "ZooKeeper session timeout, in ms.",
         "zookeeper.connection.timeout.ms" => "How long start-up waits for ZooKeeper, in ms.",
         "leader.imbalance.check.interval.seconds" => "How often leader balance is checked, in s.",
-        "leader.imbalance.per.broker.percentage" => "Imbalance per broker that triggers a rebalance.",
+        "leader.imbalance.per.broker.percentage" => {
+            "Imbalance per broker that triggers a rebalance."
+        }
         "offsets.topic.replication.factor" => "Replication factor of __consumer_offsets.",
         "offsets.topic.num.partitions" => "Partition count of __consumer_offsets.",
         "offsets.topic.segment.bytes" => "Segment size of __consumer_offsets.",
@@ -107,7 +143,9 @@ pub fn broker_doc(name: &str) -> Option<&'static str> {
         "transaction.state.log.replication.factor" => "Replication factor of __transaction_state.",
         "transaction.state.log.min.isr" => "min.insync.replicas of __transaction_state.",
         "transaction.state.log.num.partitions" => "Partition count of __transaction_state.",
-        "transaction.partition.verification.enable" => "Verify transactional partitions (no effect here).",
+        "transaction.partition.verification.enable" => {
+            "Verify transactional partitions (no effect here)."
+        }
         "producer.id.expiration.ms" => "Idle time after which a producer id's state is dropped.",
         "inter.broker.protocol.version" => "Protocol version brokers speak to each other.",
         "metric.reporters" => "Metric reporter classes (no effect here).",
@@ -123,7 +161,9 @@ pub fn broker_doc(name: &str) -> Option<&'static str> {
 pub fn topic_doc(name: &str) -> Option<&'static str> {
     Some(match name {
         "cleanup.policy" => "delete (retention), compact (keep the latest per key), or both.",
-        "compression.type" => "Codec the broker stores batches with; producer keeps the producer's.",
+        "compression.type" => {
+            "Codec the broker stores batches with; producer keeps the producer's."
+        }
         "compression.gzip.level" => "Compression level of gzip when the broker compresses.",
         "compression.lz4.level" => "Compression level of lz4 when the broker compresses.",
         "compression.zstd.level" => "Compression level of zstd when the broker compresses.",
@@ -134,10 +174,18 @@ pub fn topic_doc(name: &str) -> Option<&'static str> {
         "index.interval.bytes" => "Bytes of records between two offset index entries.",
         "max.compaction.lag.ms" => "Oldest age a record may wait before compaction, in ms.",
         "max.message.bytes" => "Largest record batch accepted, in bytes.",
-        "message.timestamp.after.max.ms" => "How far in the future a record timestamp may be, in ms.",
-        "message.timestamp.before.max.ms" => "How far in the past a record timestamp may be, in ms.",
-        "message.timestamp.difference.max.ms" => "Deprecated bound on timestamp skew (no effect here).",
-        "message.timestamp.type" => "CreateTime keeps producer timestamps; LogAppendTime sets the broker's.",
+        "message.timestamp.after.max.ms" => {
+            "How far in the future a record timestamp may be, in ms."
+        }
+        "message.timestamp.before.max.ms" => {
+            "How far in the past a record timestamp may be, in ms."
+        }
+        "message.timestamp.difference.max.ms" => {
+            "Deprecated bound on timestamp skew (no effect here)."
+        }
+        "message.timestamp.type" => {
+            "CreateTime keeps producer timestamps; LogAppendTime sets the broker's."
+        }
         "min.cleanable.dirty.ratio" => "Dirty share of the log above which it is compacted.",
         "min.compaction.lag.ms" => "Youngest age of a record that may be compacted, in ms.",
         "min.insync.replicas" => "In-sync replicas an acks=all write needs.",
@@ -150,14 +198,24 @@ pub fn topic_doc(name: &str) -> Option<&'static str> {
         "segment.ms" => "Age after which a new segment is started, in ms.",
         "unclean.leader.election.enable" => "Allow electing an out-of-sync replica as last resort.",
         "message.format.version" => "Deprecated record format version; always v2 here.",
-        "message.downconversion.enable" => "Down-convert records for old consumers (no effect here).",
-        "leader.replication.throttled.replicas" => "Replicas throttled on the leader side (no effect here).",
-        "follower.replication.throttled.replicas" => "Replicas throttled on the follower side (no effect here).",
+        "message.downconversion.enable" => {
+            "Down-convert records for old consumers (no effect here)."
+        }
+        "leader.replication.throttled.replicas" => {
+            "Replicas throttled on the leader side (no effect here)."
+        }
+        "follower.replication.throttled.replicas" => {
+            "Replicas throttled on the follower side (no effect here)."
+        }
         "remote.storage.enable" => "Tiered storage for this topic (not available here).",
         "local.retention.ms" => "Local retention of a tiered topic (no tiered storage here).",
-        "local.retention.bytes" => "Local size retention of a tiered topic (no tiered storage here).",
+        "local.retention.bytes" => {
+            "Local size retention of a tiered topic (no tiered storage here)."
+        }
         "remote.log.copy.disable" => "Stop copying to tiered storage (no tiered storage here).",
-        "remote.log.delete.on.disable" => "Delete tiered data when disabled (no tiered storage here).",
+        "remote.log.delete.on.disable" => {
+            "Delete tiered data when disabled (no tiered storage here)."
+        }
         _ => return None,
     })
 }
@@ -174,7 +232,11 @@ mod tests {
             assert!(broker_doc(def.name).is_some(), "broker key {}", def.name);
         }
         for def in TOPIC_CONFIGS {
-            assert!(topic_doc(def.def.name).is_some(), "topic key {}", def.def.name);
+            assert!(
+                topic_doc(def.def.name).is_some(),
+                "topic key {}",
+                def.def.name
+            );
         }
     }
 }

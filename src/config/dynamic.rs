@@ -389,9 +389,16 @@ mod tests {
             broker: map(&[("num.io.threads", "6")]),
         };
         let merged = merge_layers(&static_keys, &dynamic);
-        assert_eq!(merged.get("log.retention.hours"), None, "hidden by its synonym");
+        assert_eq!(
+            merged.get("log.retention.hours"),
+            None,
+            "hidden by its synonym"
+        );
         assert_eq!(merged["log.retention.ms"], "1000");
-        assert_eq!(merged["num.io.threads"], "6", "per-broker beats the default");
+        assert_eq!(
+            merged["num.io.threads"], "6",
+            "per-broker beats the default"
+        );
         let c = config(&[]).with_dynamic(dynamic).unwrap();
         assert_eq!(c.effective("num.io.threads"), Some("6"));
         assert_eq!(
@@ -421,7 +428,11 @@ mod tests {
             Err(BrokerUpdateError::Rejected(_))
         ));
         assert!(matches!(
-            check_update(&c, broker, &map(&[("advertised.listeners", "PLAINTEXT://x:1")])),
+            check_update(
+                &c,
+                broker,
+                &map(&[("advertised.listeners", "PLAINTEXT://x:1")])
+            ),
             Err(BrokerUpdateError::Unsupported(_))
         ));
         let next = check_update(

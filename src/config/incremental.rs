@@ -93,7 +93,11 @@ fn current_items(
             key: key.to_string(),
         });
     }
-    let value = configs.get(key).map(String::as_str).or(default).unwrap_or("");
+    let value = configs
+        .get(key)
+        .map(String::as_str)
+        .or(default)
+        .unwrap_or("");
     Ok(value
         .split(',')
         .filter(|s| !s.is_empty())
@@ -114,12 +118,18 @@ mod tests {
         }
     }
 
-    fn run(start: &[(&str, &str)], ops: &[(&str, ConfigOp)]) -> Result<Vec<(String, String)>, OpError> {
+    fn run(
+        start: &[(&str, &str)],
+        ops: &[(&str, ConfigOp)],
+    ) -> Result<Vec<(String, String)>, OpError> {
         let mut configs: BTreeMap<String, String> = start
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        let ops: Vec<_> = ops.iter().map(|(k, o)| (k.to_string(), o.clone())).collect();
+        let ops: Vec<_> = ops
+            .iter()
+            .map(|(k, o)| (k.to_string(), o.clone()))
+            .collect();
         apply(&mut configs, &ops, info)?;
         Ok(configs.into_iter().collect())
     }
@@ -144,7 +154,11 @@ mod tests {
 
     #[test]
     fn append_starts_from_the_default_and_skips_present_items() {
-        let got = run(&[], &[("cleanup.policy", ConfigOp::Append("compact".into()))]).unwrap();
+        let got = run(
+            &[],
+            &[("cleanup.policy", ConfigOp::Append("compact".into()))],
+        )
+        .unwrap();
         assert_eq!(got, vec![pair("cleanup.policy", "delete,compact")]);
         let got = run(
             &[("cleanup.policy", "compact")],
@@ -153,7 +167,11 @@ mod tests {
         .unwrap();
         assert_eq!(got, vec![pair("cleanup.policy", "compact,delete")]);
         let got = run(&[], &[("throttled", ConfigOp::Append("0:1".into()))]).unwrap();
-        assert_eq!(got, vec![pair("throttled", "0:1")], "an empty default adds no empty item");
+        assert_eq!(
+            got,
+            vec![pair("throttled", "0:1")],
+            "an empty default adds no empty item"
+        );
     }
 
     #[test]
@@ -164,7 +182,11 @@ mod tests {
         )
         .unwrap();
         assert_eq!(got, vec![pair("cleanup.policy", "compact")]);
-        let got = run(&[], &[("cleanup.policy", ConfigOp::Subtract("delete".into()))]).unwrap();
+        let got = run(
+            &[],
+            &[("cleanup.policy", ConfigOp::Subtract("delete".into()))],
+        )
+        .unwrap();
         assert_eq!(got, vec![pair("cleanup.policy", "")]);
     }
 
@@ -186,7 +208,10 @@ mod tests {
     #[test]
     fn wire_codes() {
         assert_eq!(ConfigOp::from_wire(1, None), Some(ConfigOp::Delete));
-        assert_eq!(ConfigOp::from_wire(0, Some("x".into())), Some(ConfigOp::Set("x".into())));
+        assert_eq!(
+            ConfigOp::from_wire(0, Some("x".into())),
+            Some(ConfigOp::Set("x".into()))
+        );
         assert_eq!(ConfigOp::from_wire(0, None), None);
         assert_eq!(ConfigOp::from_wire(9, Some("x".into())), None);
     }

@@ -95,8 +95,7 @@ pub static TOPIC_CONFIGS: &[TopicConfigDef] = &[
         &[("log.message.timestamp.type", 1)],
     ),
     topic(
-        ConfigDef::new("min.cleanable.dirty.ratio", T::Double, Some("0.5"))
-            .with(Constraint::Ratio),
+        ConfigDef::new("min.cleanable.dirty.ratio", T::Double, Some("0.5")).with(Constraint::Ratio),
         &[("log.cleaner.min.cleanable.ratio", 1)],
     ),
     topic(
@@ -269,7 +268,11 @@ pub fn resolve(
     let name = def.def.name;
     let mut chain: Vec<Synonym> = Vec::new();
     if let Some(v) = overrides.get(name) {
-        chain.push((name.to_string(), Some(v.clone()), ConfigSource::TopicOverride));
+        chain.push((
+            name.to_string(),
+            Some(v.clone()),
+            ConfigSource::TopicOverride,
+        ));
     }
     if let Some((primary, _)) = def.synonyms.first() {
         let names: Vec<&str> = def.synonyms.iter().map(|(n, _)| *n).collect();
@@ -403,7 +406,11 @@ mod tests {
             broker: BTreeMap::from([("message.max.bytes".to_string(), "4000".to_string())]),
         };
         let b = b.with_dynamic(dynamic).unwrap();
-        let r = resolve(topic_def("max.message.bytes").unwrap(), &BTreeMap::new(), &b);
+        let r = resolve(
+            topic_def("max.message.bytes").unwrap(),
+            &BTreeMap::new(),
+            &b,
+        );
         assert_eq!(r.value.as_deref(), Some("4000"));
         assert_eq!(r.source, ConfigSource::DynamicBroker);
         let sources: Vec<_> = r.synonyms.iter().map(|s| s.2).collect();
@@ -416,7 +423,11 @@ mod tests {
                 ConfigSource::Default
             ]
         );
-        let unset = resolve(topic_def("remote.storage.enable").unwrap(), &BTreeMap::new(), &b);
+        let unset = resolve(
+            topic_def("remote.storage.enable").unwrap(),
+            &BTreeMap::new(),
+            &b,
+        );
         assert_eq!(
             (unset.value.as_deref(), unset.source),
             (Some("false"), ConfigSource::Default)

@@ -57,14 +57,18 @@ pub fn spawn(
         let handle = handle.clone();
         let backoff = move || Duration::from_millis(handle.current().cleaner_backoff_ms);
         let l = logs.clone();
-        tasks.spawn(every_blocking_varying(backoff, shutdown.clone(), move || {
-            // Clean due partitions one at a time until none is due (bounded per round).
-            for _ in 0..CLEANINGS_PER_ROUND {
-                if l.run_cleaner(now_ms()).partition.is_none() {
-                    break;
+        tasks.spawn(every_blocking_varying(
+            backoff,
+            shutdown.clone(),
+            move || {
+                // Clean due partitions one at a time until none is due (bounded per round).
+                for _ in 0..CLEANINGS_PER_ROUND {
+                    if l.run_cleaner(now_ms()).partition.is_none() {
+                        break;
+                    }
                 }
-            }
-        }));
+            },
+        ));
     }
     let checkpoint_every = Duration::from_millis(config.flush_offset_checkpoint_interval_ms);
     let (l, f) = (logs.clone(), failure.clone());

@@ -922,7 +922,9 @@ impl Reader {
                 if let Some((data, _)) = store.client().get_opt(&path).await? {
                     match ConfigChangeNotification::decode(&data) {
                         Ok(note) => self.apply_config_change(&note).await?,
-                        Err(e) => warn!(notification = %name, error = %e, "unreadable config change notification ignored"),
+                        Err(e) => {
+                            warn!(notification = %name, error = %e, "unreadable config change notification ignored")
+                        }
                     }
                 }
             }
@@ -937,7 +939,10 @@ impl Reader {
 
     /// Re-reads the entity a notification names: a topic's overrides, or the default or this
     /// broker's dynamic configs. Other entities (clients, users, other brokers) are not used.
-    async fn apply_config_change(&mut self, note: &ConfigChangeNotification) -> Result<(), ZkError> {
+    async fn apply_config_change(
+        &mut self,
+        note: &ConfigChangeNotification,
+    ) -> Result<(), ZkError> {
         let store = self.store();
         let me = self.view.me.clone();
         info!(entity = %note.entity_path, "config change notification: re-reading the entity");
@@ -956,7 +961,9 @@ impl Reader {
                 self.view.broker_configs.broker =
                     store.broker_config(entity).await.map_err(store_zk)?;
             }
-            _ => debug!(entity = %note.entity_path, "config change of an entity this broker does not use"),
+            _ => {
+                debug!(entity = %note.entity_path, "config change of an entity this broker does not use")
+            }
         }
         Ok(())
     }

@@ -223,7 +223,10 @@ mod tests {
         assert_eq!(topic_config("t"), "/config/topics/t");
         assert_eq!(broker_config(1), "/config/brokers/1");
         assert_eq!(topic_entity_path("t"), "topics/t");
-        assert_eq!(broker_entity_config(DEFAULT_ENTITY), "/config/brokers/<default>");
+        assert_eq!(
+            broker_entity_config(DEFAULT_ENTITY),
+            "/config/brokers/<default>"
+        );
         assert_eq!(broker_entity_path("2"), "brokers/2");
         assert_eq!(config_change_sequence("config_change_0000000042"), Some(42));
         assert_eq!(config_change_sequence("other"), None);

@@ -704,7 +704,8 @@ impl ZkStore {
         for name in names {
             let path = format!("{}/{name}", paths::CONFIG_CHANGES);
             match self.client.exists(&path).await? {
-                Some(stat) if stat.ctime < before_ms => match self.client.delete(&path, None).await {
+                Some(stat) if stat.ctime < before_ms => match self.client.delete(&path, None).await
+                {
                     Ok(()) | Err(ZkError::NoNode) => {}
                     Err(e) => return Err(e.into()),
                 },

@@ -543,7 +543,11 @@ impl ConfigChangeNotification {
         let text = |key: &str| value.get(key).and_then(serde_json::Value::as_str);
         let bad = || ZkError::Other(format!("unreadable config change notification: {value}"));
         let entity_path = match value.get("version").and_then(serde_json::Value::as_i64) {
-            Some(1) => format!("{}/{}", text("entity_type").ok_or_else(bad)?, text("entity_name").ok_or_else(bad)?),
+            Some(1) => format!(
+                "{}/{}",
+                text("entity_type").ok_or_else(bad)?,
+                text("entity_name").ok_or_else(bad)?
+            ),
             Some(2) => text("entity_path").ok_or_else(bad)?.to_string(),
             _ => return Err(bad()),
         };
