@@ -197,15 +197,16 @@ async fn serve(
 fn unclean_default(view: &super::view::ClusterView, static_value: bool) -> bool {
     const KEY: &str = "unclean.leader.election.enable";
     let dynamic = &view.broker_configs;
-    dynamic
-        .broker
-        .get(KEY)
-        .or_else(|| dynamic.default.get(KEY))
-        .and_then(|v| match v.trim().to_ascii_lowercase().as_str() {
-            "true" => Some(true),
-            "false" => Some(false),
-            _ => None,
-        })
+    [&dynamic.broker, &dynamic.default]
+        .into_iter()
+        .find_map(
+            |layer| match layer.get(KEY)?.trim().to_ascii_lowercase().as_str() {
+                "true" => Some(true),
+                "false" => Some(false),
+                // An unreadable value is ignored, as the broker's own merge ignores it.
+                _ => None,
+            },
+        )
         .unwrap_or(static_value)
 }
 
@@ -306,4 +307,35 @@ async fn delete_marked_topics(
         info!(topic = %name, "topic deleted");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::DynamicBrokerConfigs;
+
+    #[test]
+    fn unclean_default_follows_dynamic_configs() {
+        let key = "unclean.leader.election.enable".to_string();
+        let mut view = super::super::view::ClusterView::default();
+        assert!(!unclean_default(&view, false));
+        view.broker_configs = DynamicBrokerConfigs {
+            default: [(key.clone(), "true".to_string())].into(),
+            broker: Default::default(),
+        };
+        assert!(
+            unclean_default(&view, false),
+            "the dynamic default beats static"
+        );
+        view.broker_configs.broker = [(key.clone(), "false".to_string())].into();
+        assert!(
+            !unclean_default(&view, true),
+            "the broker's own beats the default"
+        );
+        view.broker_configs.broker = [(key, "maybe".to_string())].into();
+        assert!(
+            unclean_default(&view, false),
+            "an unreadable value falls through"
+        );
+    }
 }
