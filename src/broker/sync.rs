@@ -134,32 +134,33 @@ pub fn cleaner_config(config: &BrokerConfig) -> CleanerConfig {
     }
 }
 
-/// Logs every key whose value in force changed (sensitive values hidden), saying whether it
-/// takes effect here.
+/// Logs every dynamic key (set before or after) whose value in force changed, sensitive values
+/// hidden, saying whether it takes effect here.
 fn log_changes(before: &BrokerConfig, after: &BrokerConfig) {
-    let keys: std::collections::BTreeSet<&str> = before
-        .effective_keys()
-        .chain(after.effective_keys())
-        .map(|(k, _)| k)
+    let layers = [before.dynamic(), after.dynamic()];
+    let keys: std::collections::BTreeSet<&str> = layers
+        .iter()
+        .flat_map(|d| d.default.keys().chain(d.broker.keys()))
+        .map(String::as_str)
         .collect();
     for key in keys {
-        let (old, new) = (before.effective(key), after.effective(key));
-        if old == new {
+        let new = after.effective(key);
+        if before.effective(key) == new {
             continue;
         }
         let sensitive = crate::config::broker::broker_def(key)
             .map_or(ConfigType::Unknown, |d| d.kind)
             .sensitive();
-        let shown = if sensitive {
-            new.map(|_| "[hidden]")
-        } else {
-            new
+        let shown = match new {
+            Some(_) if sensitive => "[hidden]",
+            Some(v) => v,
+            None => "(its default)",
         };
         match live_mode(key) {
-            LiveMode::Applied => info!(key, value = ?shown, "dynamic broker config applied"),
+            LiveMode::Applied => info!(key, value = shown, "dynamic broker config applied"),
             _ => info!(
                 key,
-                value = ?shown,
+                value = shown,
                 "dynamic broker config stored; it has no effect in Odradek"
             ),
         }

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use tokio::sync::Semaphore;
+use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 use tracing::info;
 
@@ -15,14 +15,18 @@ use crate::util::task::Shutdown;
 pub struct ConnectionLimit {
     permits: Arc<Semaphore>,
     limit: usize,
+    /// Subscribed before the limit was read, so no change is missed.
+    changes: watch::Receiver<u64>,
 }
 
 impl ConnectionLimit {
     pub fn new(config: &ConfigHandle) -> ConnectionLimit {
+        let changes = config.subscribe();
         let limit = capped(config.current().max_connections);
         ConnectionLimit {
             permits: Arc::new(Semaphore::new(limit)),
             limit,
+            changes,
         }
     }
 
@@ -33,12 +37,11 @@ impl ConnectionLimit {
 
     /// Resizes the permits on every configuration change until `shutdown`.
     pub async fn follow(mut self, config: ConfigHandle, shutdown: Shutdown) {
-        let mut changes = config.subscribe();
         let mut shrinking = JoinSet::new();
         loop {
             tokio::select! {
                 _ = shutdown.triggered() => return,
-                changed = changes.changed() => if changed.is_err() { return },
+                changed = self.changes.changed() => if changed.is_err() { return },
             }
             let wanted = capped(config.current().max_connections);
             if wanted == self.limit {
@@ -70,4 +73,53 @@ impl ConnectionLimit {
 
 fn capped(limit: usize) -> usize {
     limit.min(Semaphore::MAX_PERMITS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::properties::parse;
+    use crate::config::{BrokerConfig, QUICKSTART_PROPERTIES};
+    use crate::util::task::ShutdownTrigger;
+    use std::time::Duration;
+
+    fn config(max: &str) -> BrokerConfig {
+        let mut p = parse(QUICKSTART_PROPERTIES);
+        p.insert("max.connections".into(), max.into());
+        BrokerConfig::from_properties(p).unwrap().0
+    }
+
+    async fn settles(permits: &Semaphore, want: usize) -> bool {
+        for _ in 0..200 {
+            if permits.available_permits() == want {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        false
+    }
+
+    #[tokio::test]
+    async fn the_limit_follows_the_configuration() {
+        let handle = ConfigHandle::new(config("2"));
+        let limit = ConnectionLimit::new(&handle);
+        let permits = limit.permits();
+        assert_eq!(permits.available_permits(), 2);
+        let trigger = ShutdownTrigger::new();
+        let task = tokio::spawn(limit.follow(handle.clone(), trigger.subscribe()));
+        handle.replace(config("5"));
+        assert!(settles(&permits, 5).await, "raised at once");
+        let open = permits.clone().acquire_many_owned(5).await.unwrap();
+        handle.replace(config("1"));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(
+            permits.available_permits(),
+            0,
+            "open connections are not cut"
+        );
+        drop(open);
+        assert!(settles(&permits, 1).await, "lowered as connections close");
+        trigger.trigger();
+        task.await.unwrap();
+    }
 }
