@@ -101,13 +101,14 @@ impl Broker {
                 "Default topic resources are not allowed.".into(),
             ));
         }
-        let stored = self
-            .cluster
-            .topic(name)
+        // Kafka applies the operations before it looks the topic up.
+        let topic = self.cluster.topic(name);
+        let stored = topic
+            .as_ref()
             .map(|t| t.configs.clone())
             .unwrap_or_default();
         let configs = change.applied_to(stored, topic_key_info)?;
-        if self.cluster.topic(name).is_none() {
+        if topic.is_none() {
             return Err(ClusterError::UnknownTopic(name.to_string()).into());
         }
         validate_overrides(&configs)?;

@@ -1,6 +1,7 @@
 //! [`ZkCluster`]: the ZooKeeper backend of [`ClusterMetadata`]. It owns this broker's session
 //! (registration, re-registration after expiry), keeps a watched [`ClusterView`] of the
-//! cluster, performs topic operations in Kafka's layout, and hands out producer ids in blocks.
+//! cluster (dynamic configs included, followed through `/config/changes`), performs topic and
+//! config operations in Kafka's layout, and hands out producer ids in blocks.
 //!
 //! Every change of the view or of the session's health is announced on one
 //! [`MetadataVersion`] channel; the broker's replica sync and the controller react to it.
