@@ -295,6 +295,21 @@ def test_broker_layers_sources_live_effect_and_restart(broker_factory):
         metadata = json.loads((b.data_dir / "odradek-metadata.json").read_text())
         assert metadata["broker_configs"]["default"] == {"message.max.bytes": "1600000",
                                                          "log.segment.bytes": "2000000"}
+
+        # The legacy API replaces the broker's whole dynamic set.
+        from confluent_kafka.admin import ConfigResource
+
+        res = ConfigResource(ResourceType.BROKER, "1", set_config={"message.max.bytes": "120000"})
+        admin = kclients.admin_client(bs)
+        admin.alter_configs([res], request_timeout=15)[res].result(timeout=FUT_TIMEOUT)
+        e = kp.describe("BROKER", "1")
+        assert (e["message.max.bytes"]["value"], e["message.max.bytes"]["config_source"]) == \
+            ("120000", "DYNAMIC_BROKER_CONFIG")
+        assert (e["num.io.threads"]["value"], e["num.io.threads"]["config_source"]) == \
+            ("8", "STATIC_BROKER_CONFIG")
+        assert "my.plugin.secret" not in e
+        assert metadata["broker_configs"]["default"] == \
+            json.loads((b.data_dir / "odradek-metadata.json").read_text())["broker_configs"]["default"]
     finally:
         kp.close()
 
