@@ -57,11 +57,10 @@ impl RunningBroker {
         let trigger = ShutdownTrigger::new();
         let shutdown = trigger.subscribe();
         let mut tasks = JoinSet::new();
-        let config = broker.config.current();
         crate::log::maintenance::spawn(
             broker.replicas.logs(),
             broker.replicas.dir_failure(),
-            &config,
+            &broker.config,
             &shutdown,
             &mut tasks,
         );

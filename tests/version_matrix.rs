@@ -140,6 +140,36 @@ async fn every_api_answers_at_every_accepted_version() {
                     let r: DescribeConfigsResponse = c.call(api.key, v, &req).await;
                     r.results[0].error_code == 0 && !r.results[0].configs.is_empty()
                 }
+                ApiKey::AlterConfigs => {
+                    let req = AlterConfigsRequest::default().with_resources(vec![
+                        alter_configs_request::AlterConfigsResource::default()
+                            .with_resource_type(2)
+                            .with_resource_name(StrBytes::from_static_str("matrix"))
+                            .with_configs(vec![alter_configs_request::AlterableConfig::default()
+                                .with_name(StrBytes::from_static_str("retention.ms"))
+                                .with_value(Some(StrBytes::from_string(format!(
+                                    "{}",
+                                    1_000_000 + i32::from(v)
+                                ))))]),
+                    ]);
+                    let r: AlterConfigsResponse = c.call(api.key, v, &req).await;
+                    r.responses.len() == 1 && r.responses[0].error_code == 0
+                }
+                ApiKey::IncrementalAlterConfigs => {
+                    let req = IncrementalAlterConfigsRequest::default().with_resources(vec![
+                        incremental_alter_configs_request::AlterConfigsResource::default()
+                            .with_resource_type(2)
+                            .with_resource_name(StrBytes::from_static_str("matrix"))
+                            .with_configs(vec![
+                                incremental_alter_configs_request::AlterableConfig::default()
+                                    .with_name(StrBytes::from_static_str("cleanup.policy"))
+                                    .with_config_operation(2)
+                                    .with_value(Some(StrBytes::from_static_str("delete"))),
+                            ]),
+                    ]);
+                    let r: IncrementalAlterConfigsResponse = c.call(api.key, v, &req).await;
+                    r.responses.len() == 1 && r.responses[0].error_code == 0
+                }
                 ApiKey::CreatePartitions => {
                     let req = CreatePartitionsRequest::default()
                         .with_validate_only(true)

@@ -9,14 +9,14 @@
 #[path = "common/zookeeper.rs"]
 mod zk_harness;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use odradek::cluster::zookeeper::{controller, ZkCluster};
+use odradek::cluster::zookeeper::{controller, CreateMode, ZkClient, ZkCluster};
 use odradek::cluster::{BrokerInfo, ClusterMetadata, NewTopic, TopicMetadata};
-use odradek::config::ClusterSettings;
+use odradek::config::{BrokerEntity, ClusterSettings};
 use odradek::util::task::ShutdownTrigger;
 use zk_harness::ZkServer;
 
@@ -300,6 +300,116 @@ async fn partitions_are_added_topics_deleted_and_producer_ids_unique() {
                 assert!(ids.insert(n.cluster.allocate_producer_id().await.expect("pid")));
             }
         }
+        for n in nodes {
+            n.stop().await;
+        }
+    })
+    .await;
+}
+
+fn configs(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamic_configs_reach_every_broker_also_when_written_by_an_old_tool() {
+    let zk = tokio::task::spawn_blocking(start_server).await.expect("zk");
+    bounded(60, async {
+        let nodes = three_nodes(&zk).await;
+        nodes[0]
+            .cluster
+            .create_topic(spec("events", 1, 3), false)
+            .await
+            .expect("create");
+        let retention = configs(&[("retention.ms", "1000")]);
+        nodes[1]
+            .cluster
+            .set_topic_configs("events", retention.clone())
+            .await
+            .unwrap();
+        let defaults = configs(&[("log.retention.ms", "5000")]);
+        nodes[2]
+            .cluster
+            .set_broker_configs(BrokerEntity::Default, defaults.clone())
+            .await
+            .unwrap();
+        let own = configs(&[("num.io.threads", "4")]);
+        nodes[1]
+            .cluster
+            .set_broker_configs(BrokerEntity::Broker(2), own.clone())
+            .await
+            .unwrap();
+        for n in &nodes {
+            let id = n.cluster.broker_id();
+            assert!(
+                eventually(Duration::from_secs(10), || {
+                    let b = n.cluster.broker_configs();
+                    n.cluster
+                        .topic("events")
+                        .is_some_and(|t| t.configs == retention)
+                        && b.default == defaults
+                        && (b.broker == own) == (id == 2)
+                })
+                .await,
+                "broker {id}: {:?}",
+                n.cluster.broker_configs()
+            );
+        }
+        assert!(matches!(
+            nodes[0]
+                .cluster
+                .set_topic_configs("nope", BTreeMap::new())
+                .await,
+            Err(odradek::cluster::ClusterError::UnknownTopic(_))
+        ));
+
+        // A ZooKeeper-era tool: the config znode, then a version-1 notification.
+        let tool = ZkClient::connect(
+            &zk.connect_string_with_chroot("/kafka"),
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+        tool.set(
+            "/config/topics/events",
+            br#"{"version":1,"config":{"cleanup.policy":"compact"}}"#,
+            None,
+        )
+        .await
+        .unwrap();
+        tool.create(
+            "/config/changes/config_change_",
+            br#"{"version":1,"entity_type":"topics","entity_name":"events"}"#,
+            CreateMode::PersistentSequential,
+        )
+        .await
+        .unwrap();
+        let compact = configs(&[("cleanup.policy", "compact")]);
+        for n in &nodes {
+            assert!(
+                eventually(Duration::from_secs(10), || n
+                    .cluster
+                    .topic("events")
+                    .is_some_and(|t| t.configs == compact))
+                .await,
+                "broker {} missed the tool's change",
+                n.cluster.broker_id()
+            );
+        }
+
+        // A restarted broker reads every entity at start.
+        let mut nodes = nodes;
+        let last = nodes.pop().unwrap();
+        last.stop().await;
+        let back = Node::start(&zk.connect_string_with_chroot("/kafka"), 3).await;
+        let b = back.cluster.broker_configs();
+        assert_eq!(b.default, defaults);
+        assert!(b.broker.is_empty());
+        assert_eq!(back.cluster.topic("events").unwrap().configs, compact);
+        back.stop().await;
         for n in nodes {
             n.stop().await;
         }

@@ -499,6 +499,61 @@ async fn topic_config_change_and_deletion_flow() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broker_config_entities_in_kafkas_format() {
+    let zk = start_server().await;
+    bounded(30, async {
+        let s = store(&zk.connect_string()).await;
+        assert!(s
+            .broker_config(paths::DEFAULT_ENTITY)
+            .await
+            .unwrap()
+            .is_empty());
+        let defaults = BTreeMap::from([("log.retention.ms".to_string(), "60000".to_string())]);
+        s.set_broker_config(paths::DEFAULT_ENTITY, &defaults)
+            .await
+            .unwrap();
+        let own = BTreeMap::from([("num.io.threads".to_string(), "4".to_string())]);
+        s.set_broker_config("1", &own).await.unwrap();
+        // What Kafka's AdminZkClient writes, and what its brokers read back.
+        let (raw, _) = s.client().get("/config/brokers/<default>").await.unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&raw).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"version": 1, "config": {"log.retention.ms": "60000"}})
+        );
+        assert_eq!(s.broker_config("1").await.unwrap(), own);
+        let changes = s.config_changes().await.unwrap();
+        let paths_seen: Vec<&str> = changes
+            .iter()
+            .map(|(_, n)| n.entity_path.as_str())
+            .collect();
+        assert_eq!(paths_seen, vec!["brokers/<default>", "brokers/1"]);
+        let (raw, _) = s
+            .client()
+            .get(&format!("/config/changes/{}", changes[0].0))
+            .await
+            .unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&raw).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"version": 2, "entity_path": "brokers/<default>"})
+        );
+        // Replacing with an empty set leaves Kafka's empty config object.
+        s.set_broker_config("1", &BTreeMap::new()).await.unwrap();
+        let (raw, _) = s.client().get("/config/brokers/1").await.unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&raw).unwrap();
+        assert_eq!(json, serde_json::json!({"version": 1, "config": {}}));
+        // Expired notifications are purged; younger ones stay.
+        let names: Vec<String> = changes.iter().map(|(n, _)| n.clone()).collect();
+        s.purge_config_changes(&names, 0).await.unwrap();
+        assert_eq!(s.config_changes().await.unwrap().len(), 3);
+        s.purge_config_changes(&names, i64::MAX).await.unwrap();
+        assert_eq!(s.config_changes().await.unwrap().len(), 1);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn multi_op_transactions_are_all_or_nothing() {
     let zk = start_server().await;
     bounded(30, async {

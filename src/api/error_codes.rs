@@ -2,6 +2,7 @@
 
 use kafka_protocol::error::ResponseError;
 
+use crate::broker::configs::ConfigUpdateError;
 use crate::cluster::ClusterError;
 use crate::log::{AppendError, ReadError};
 use crate::replica::{
@@ -29,6 +30,16 @@ impl KafkaCode for ClusterError {
                 ResponseError::UnknownServerError
             }
             ClusterError::Unavailable(_) => ResponseError::RequestTimedOut,
+        }
+    }
+}
+
+impl KafkaCode for ConfigUpdateError {
+    fn kafka_error(&self) -> ResponseError {
+        match self {
+            ConfigUpdateError::InvalidRequest(_) => ResponseError::InvalidRequest,
+            ConfigUpdateError::InvalidConfig(_) => ResponseError::InvalidConfig,
+            ConfigUpdateError::Cluster(e) => e.kafka_error(),
         }
     }
 }

@@ -10,8 +10,8 @@ use kafka_protocol::protocol::{Decodable, Message, Request};
 use super::context::RequestContext;
 use super::reply::Reply;
 use super::{
-    api_versions, cluster, configs, delete_records, fetch, groups, leader_epoch, list_offsets,
-    log_dirs, metadata, offsets, produce, producer_id, reassignments, topics,
+    alter_configs, api_versions, cluster, configs, delete_records, fetch, groups, leader_epoch,
+    list_offsets, log_dirs, metadata, offsets, produce, producer_id, reassignments, topics,
 };
 use crate::broker::Broker;
 use crate::protocol::encode::{EncodeError, ResponseFrame};
@@ -114,6 +114,8 @@ served_apis! {
     DeleteTopics: DeleteTopicsRequest => topics::delete_topics, 1..=6;
     InitProducerId: InitProducerIdRequest => producer_id::handle, 0..=5;
     DescribeConfigs: DescribeConfigsRequest => configs::describe, 1..=4;
+    AlterConfigs: AlterConfigsRequest => alter_configs::alter, 0..=2;
+    IncrementalAlterConfigs: IncrementalAlterConfigsRequest => alter_configs::incremental_alter, 0..=1;
     CreatePartitions: CreatePartitionsRequest => topics::create_partitions, 0..=3;
     DescribeCluster: DescribeClusterRequest => cluster::describe, 0..=1;
     ListPartitionReassignments: ListPartitionReassignmentsRequest => reassignments::list, 0..=0;

@@ -6,6 +6,7 @@
 //! Both modes run the same way; only the metadata backend differs (standalone: a file in the
 //! data directory, this broker leads every partition; cluster: ZooKeeper).
 
+pub mod configs;
 pub mod link;
 pub mod sync;
 
@@ -231,9 +232,6 @@ fn open_logs(config: &BrokerConfig) -> anyhow::Result<Arc<LogManager>> {
     let dir = &config.log_dirs[0];
     let logs = LogManager::open(dir)
         .with_context(|| format!("opening log directory {}", dir.display()))?;
-    logs.set_cleaner_config(crate::log::cleaner::CleanerConfig {
-        dedupe_buffer_bytes: config.cleaner_dedupe_buffer_bytes,
-        ..logs.cleaner_config()
-    });
+    logs.set_cleaner_config(sync::cleaner_config(config));
     Ok(logs)
 }

@@ -3,7 +3,8 @@
 //!
 //! `standalone` keeps everything in a file in the data directory (one broker, no ZooKeeper). The
 //! ZooKeeper backend implements the same trait in Kafka's ZooKeeper layout, membership included
-//! (registration, controller election, controlled shutdown). Nothing outside this module talks
+//! (registration, controller election, controlled shutdown), dynamic configs included
+//! (`/config/topics`, `/config/brokers`, change notifications under `/config/changes`). Nothing outside this module talks
 //! to the metadata store directly; [`open`] picks the backend.
 
 pub mod assignment;
@@ -20,7 +21,7 @@ use async_trait::async_trait;
 use tokio::task::JoinSet;
 use uuid::Uuid;
 
-use crate::config::BrokerConfig;
+use crate::config::{BrokerConfig, BrokerEntity, DynamicBrokerConfigs};
 use crate::util::task::Shutdown;
 
 pub use model::{is_internal_topic, BrokerInfo, PartitionState, TopicMetadata};
@@ -117,8 +118,23 @@ pub trait ClusterMetadata: Send + Sync {
     fn topics(&self) -> Vec<Arc<TopicMetadata>>;
     fn topic(&self, name: &str) -> Option<Arc<TopicMetadata>>;
     fn topic_by_id(&self, id: Uuid) -> Option<Arc<TopicMetadata>>;
-    /// Notified on every metadata change.
+    /// Notified on every metadata change (topic configs and dynamic broker configs included).
     fn subscribe(&self) -> tokio::sync::watch::Receiver<MetadataVersion>;
+    /// The dynamic broker configs stored for the cluster-wide default entity and for this
+    /// broker, as stored (not yet checked).
+    fn broker_configs(&self) -> DynamicBrokerConfigs;
+    /// Replaces every config override of a topic; every broker's metadata follows.
+    async fn set_topic_configs(
+        &self,
+        name: &str,
+        configs: BTreeMap<String, String>,
+    ) -> Result<(), ClusterError>;
+    /// Replaces the dynamic configs of a broker entity; every broker's metadata follows.
+    async fn set_broker_configs(
+        &self,
+        entity: BrokerEntity,
+        configs: BTreeMap<String, String>,
+    ) -> Result<(), ClusterError>;
     /// Creates a topic (assigning replicas when not given). With `validate_only` nothing changes.
     async fn create_topic(
         &self,

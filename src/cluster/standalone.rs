@@ -1,5 +1,6 @@
-//! Standalone metadata: a single broker whose topics, partitions, configs and producer-id blocks
-//! live in `odradek-metadata.json` inside its log directory, written atomically on every change.
+//! Standalone metadata: a single broker whose topics, partitions, topic configs, dynamic broker
+//! configs and producer-id blocks live in `odradek-metadata.json` inside its log directory,
+//! written atomically on every change.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -16,6 +17,7 @@ use super::{
     check_partition_count, partitions_to_add, BrokerInfo, ClusterError, ClusterMetadata,
     IsrWriteError, NewTopic, PartitionState, TopicMetadata,
 };
+use crate::config::{BrokerEntity, DynamicBrokerConfigs};
 use crate::util::durable::write_atomically;
 use crate::util::task::Shutdown;
 
@@ -31,11 +33,15 @@ struct StoredState {
     /// First producer id not yet reserved on disk.
     next_producer_id_block: i64,
     topics: Vec<TopicMetadata>,
+    /// Dynamic broker configs: the cluster-wide default entity and this broker's.
+    #[serde(default)]
+    broker_configs: DynamicBrokerConfigs,
 }
 
 struct State {
     cluster_id: String,
     topics: BTreeMap<String, Arc<TopicMetadata>>,
+    broker_configs: DynamicBrokerConfigs,
     next_producer_id_block: i64,
     next_producer_id: i64,
     producer_id_block_end: i64,
@@ -62,6 +68,7 @@ impl StandaloneMetadata {
                 cluster_id: new_cluster_id(),
                 next_producer_id_block: 0,
                 topics: Vec::new(),
+                broker_configs: DynamicBrokerConfigs::default(),
             },
             Err(e) => return Err(e.into()),
         };
@@ -73,6 +80,7 @@ impl StandaloneMetadata {
                 .into_iter()
                 .map(|t| (t.name.clone(), Arc::new(t)))
                 .collect(),
+            broker_configs: stored.broker_configs,
             next_producer_id_block: stored.next_producer_id_block,
             next_producer_id: stored.next_producer_id_block,
             producer_id_block_end: stored.next_producer_id_block,
@@ -97,6 +105,7 @@ impl StandaloneMetadata {
             cluster_id: state.cluster_id.clone(),
             next_producer_id_block: state.next_producer_id_block,
             topics: state.topics.values().map(|t| (**t).clone()).collect(),
+            broker_configs: state.broker_configs.clone(),
         };
         let bytes =
             serde_json::to_vec_pretty(&stored).map_err(|e| ClusterError::Corrupt(e.to_string()))?;
@@ -215,6 +224,57 @@ impl ClusterMetadata for StandaloneMetadata {
 
     fn subscribe(&self) -> tokio::sync::watch::Receiver<crate::cluster::MetadataVersion> {
         self.version.subscribe()
+    }
+
+    fn broker_configs(&self) -> DynamicBrokerConfigs {
+        self.state.lock().broker_configs.clone()
+    }
+
+    async fn set_topic_configs(
+        &self,
+        name: &str,
+        configs: BTreeMap<String, String>,
+    ) -> Result<(), ClusterError> {
+        let mut state = self.state.lock();
+        let current = state
+            .topics
+            .get(name)
+            .cloned()
+            .ok_or_else(|| ClusterError::UnknownTopic(name.into()))?;
+        let changed = Arc::new(TopicMetadata {
+            configs,
+            ..(*current).clone()
+        });
+        state.topics.insert(name.to_string(), changed);
+        if let Err(e) = self.persist(&state) {
+            state.topics.insert(name.to_string(), current);
+            return Err(e);
+        }
+        self.announce_change();
+        Ok(())
+    }
+
+    async fn set_broker_configs(
+        &self,
+        entity: BrokerEntity,
+        configs: BTreeMap<String, String>,
+    ) -> Result<(), ClusterError> {
+        let mut state = self.state.lock();
+        let before = state.broker_configs.clone();
+        match entity {
+            BrokerEntity::Default => state.broker_configs.default = configs,
+            BrokerEntity::Broker(id) if id == self.broker.id => {
+                state.broker_configs.broker = configs
+            }
+            // Not this broker's entity: a standalone cluster has no other broker to use it.
+            BrokerEntity::Broker(_) => return Ok(()),
+        }
+        if let Err(e) = self.persist(&state) {
+            state.broker_configs = before;
+            return Err(e);
+        }
+        self.announce_change();
+        Ok(())
     }
 
     fn topic_by_id(&self, id: Uuid) -> Option<Arc<TopicMetadata>> {
@@ -449,6 +509,50 @@ mod tests {
         assert!(m.topic("v").is_none());
         m.delete_topic("a").await.unwrap();
         assert!(m.topic("a").is_none());
+    }
+
+    #[tokio::test]
+    async fn configs_survive_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = StandaloneMetadata::open(dir.path(), broker()).unwrap();
+        m.create_topic(spec("a", 1, 1), false).await.unwrap();
+        let overrides = BTreeMap::from([("retention.ms".to_string(), "100".to_string())]);
+        m.set_topic_configs("a", overrides.clone()).await.unwrap();
+        assert!(matches!(
+            m.set_topic_configs("nope", BTreeMap::new()).await,
+            Err(ClusterError::UnknownTopic(_))
+        ));
+        let default = BTreeMap::from([("log.retention.ms".to_string(), "5".to_string())]);
+        let own = BTreeMap::from([("num.io.threads".to_string(), "4".to_string())]);
+        m.set_broker_configs(BrokerEntity::Default, default.clone())
+            .await
+            .unwrap();
+        m.set_broker_configs(BrokerEntity::Broker(0), own.clone())
+            .await
+            .unwrap();
+        drop(m);
+        let m = StandaloneMetadata::open(dir.path(), broker()).unwrap();
+        assert_eq!(m.topic("a").unwrap().configs, overrides);
+        assert_eq!(
+            m.broker_configs(),
+            DynamicBrokerConfigs {
+                default,
+                broker: own
+            }
+        );
+    }
+
+    #[test]
+    fn a_file_without_broker_configs_still_opens() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(StandaloneMetadata::open(dir.path(), broker()).unwrap());
+        let path = dir.path().join(METADATA_FILE);
+        let mut json: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        json.as_object_mut().unwrap().remove("broker_configs");
+        std::fs::write(&path, serde_json::to_vec(&json).unwrap()).unwrap();
+        let m = StandaloneMetadata::open(dir.path(), broker()).unwrap();
+        assert_eq!(m.broker_configs(), DynamicBrokerConfigs::default());
     }
 
     #[tokio::test]

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use super::def::{ConfigDef, ConfigSource, ConfigType as T, Constraint, InvalidValue};
+use super::dynamic::{merge_layers, DynamicBrokerConfigs};
 use super::listener::{parse_listeners, Listener};
 
 const TIMESTAMP_TYPES: &[&str] = &["CreateTime", "LogAppendTime"];
@@ -168,6 +169,45 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
     ConfigDef::new("group.max.session.timeout.ms", T::Int, Some("1800000")),
     ConfigDef::new("producer.id.expiration.ms", T::Int, Some("86400000"))
         .with(Constraint::AtLeast(1)),
+    ConfigDef::new("inter.broker.protocol.version", T::String, Some("3.9-IV0")),
+    ConfigDef::new("log.message.format.version", T::String, Some("3.0-IV1")),
+    ConfigDef::new(
+        "log.message.timestamp.difference.max.ms",
+        T::Long,
+        Some("9223372036854775807"),
+    )
+    .with(Constraint::AtLeast(0)),
+    ConfigDef::new(
+        "log.message.downconversion.enable",
+        T::Boolean,
+        Some("true"),
+    ),
+    ConfigDef::new("log.local.retention.ms", T::Long, Some("-2")).with(Constraint::AtLeast(-2)),
+    ConfigDef::new("log.local.retention.bytes", T::Long, Some("-2")).with(Constraint::AtLeast(-2)),
+    ConfigDef::new("log.cleaner.io.buffer.size", T::Int, Some("524288"))
+        .with(Constraint::AtLeast(0)),
+    ConfigDef::new("log.cleaner.io.buffer.load.factor", T::Double, Some("0.9")),
+    ConfigDef::new(
+        "log.cleaner.io.max.bytes.per.second",
+        T::Double,
+        Some("1.7976931348623157E308"),
+    ),
+    ConfigDef::new("background.threads", T::Int, Some("10")).with(Constraint::AtLeast(1)),
+    ConfigDef::new("metric.reporters", T::List, Some("")),
+    ConfigDef::new("max.connections.per.ip", T::Int, Some("2147483647"))
+        .with(Constraint::AtLeast(0)),
+    ConfigDef::new("max.connections.per.ip.overrides", T::String, Some("")),
+    ConfigDef::new("max.connection.creation.rate", T::Int, Some("2147483647"))
+        .with(Constraint::AtLeast(0)),
+    ConfigDef::new(
+        "transaction.partition.verification.enable",
+        T::Boolean,
+        Some("true"),
+    ),
+    ConfigDef::new("ssl.keystore.password", T::Password, None),
+    ConfigDef::new("ssl.key.password", T::Password, None),
+    ConfigDef::new("ssl.truststore.password", T::Password, None),
+    ConfigDef::new("password.encoder.secret", T::Password, None),
 ];
 
 /// What `odradek serve` runs with when given no `--config`: Kafka's single-broker quickstart
@@ -200,11 +240,17 @@ pub enum ConfigError {
     Unsupported { key: &'static str, reason: String },
 }
 
-/// The broker's resolved configuration.
+/// The broker's resolved configuration: the static keys (server.properties and `--override`),
+/// the dynamic ones stored in the cluster, and the typed view of their merge.
 #[derive(Clone, Debug)]
 pub struct BrokerConfig {
     /// Keys explicitly given (file, then overrides), verbatim: the "static broker config".
     explicit: BTreeMap<String, String>,
+    /// The dynamic configs in force (cluster-wide default and this broker's own), already
+    /// checked by [`super::dynamic::sanitize`].
+    dynamic: DynamicBrokerConfigs,
+    /// Static keys overlaid by the dynamic default, then by this broker's dynamic keys.
+    effective: BTreeMap<String, String>,
     pub broker_id: i32,
     pub rack: Option<String>,
     pub listeners: Vec<Listener>,
@@ -305,6 +351,18 @@ impl BrokerConfig {
     pub fn from_properties(
         explicit: BTreeMap<String, String>,
     ) -> Result<(BrokerConfig, Vec<String>), ConfigError> {
+        Self::from_layers(explicit, DynamicBrokerConfigs::default())
+    }
+
+    /// The same static keys with other dynamic configs (already sanitized) over them.
+    pub fn with_dynamic(&self, dynamic: DynamicBrokerConfigs) -> Result<BrokerConfig, ConfigError> {
+        Self::from_layers(self.explicit.clone(), dynamic).map(|(config, _)| config)
+    }
+
+    fn from_layers(
+        explicit: BTreeMap<String, String>,
+        dynamic: DynamicBrokerConfigs,
+    ) -> Result<(BrokerConfig, Vec<String>), ConfigError> {
         let mut unknown = Vec::new();
         for (key, value) in &explicit {
             match broker_def(key) {
@@ -312,8 +370,14 @@ impl BrokerConfig {
                 None => unknown.push(key.clone()),
             }
         }
+        let effective = merge_layers(&explicit, &dynamic);
+        for (key, value) in &effective {
+            if let Some(def) = broker_def(key) {
+                def.validate(value)?;
+            }
+        }
         let view = View {
-            explicit: &explicit,
+            explicit: &effective,
         };
         let listeners = parse_listeners("listeners", &view.string("listeners"))?;
         let advertised_listeners = match view.opt("advertised.listeners") {
@@ -413,22 +477,61 @@ impl BrokerConfig {
                     .max(1) as u64,
             },
             explicit,
+            dynamic,
+            effective,
         };
         Ok((config, unknown))
     }
 
-    /// The effective value of a known broker key and where it comes from.
+    /// The effective value of a known broker key and where it comes from (its own layers only;
+    /// `config::describe` adds Kafka's synonyms).
     pub fn value_of(&self, key: &str) -> Option<(Option<String>, ConfigSource)> {
         let def = broker_def(key)?;
-        Some(match self.explicit.get(key) {
-            Some(v) => (Some(v.clone()), ConfigSource::StaticBroker),
-            None => (def.default.map(str::to_string), ConfigSource::Default),
-        })
+        let source = [
+            ConfigSource::DynamicBroker,
+            ConfigSource::DynamicDefaultBroker,
+            ConfigSource::StaticBroker,
+        ]
+        .into_iter()
+        .find(|s| self.layer_value(*s, key).is_some())
+        .unwrap_or(ConfigSource::Default);
+        let value = self
+            .effective(key)
+            .map(str::to_string)
+            .or_else(|| def.default.map(str::to_string));
+        Some((value, source))
     }
 
-    /// The explicitly set value of a key, if any.
+    /// The explicitly set (static) value of a key, if any.
     pub fn explicit(&self, key: &str) -> Option<&str> {
         self.explicit.get(key).map(String::as_str)
+    }
+
+    /// The value `key` has in one layer: a dynamic layer, the static keys, or the built-in
+    /// default (`ConfigSource::TopicOverride` has no broker layer).
+    pub fn layer_value(&self, layer: ConfigSource, key: &str) -> Option<&str> {
+        match layer {
+            ConfigSource::DynamicBroker => self.dynamic.broker.get(key).map(String::as_str),
+            ConfigSource::DynamicDefaultBroker => self.dynamic.default.get(key).map(String::as_str),
+            ConfigSource::StaticBroker => self.explicit(key),
+            ConfigSource::Default => broker_def(key).and_then(|d| d.default),
+            ConfigSource::TopicOverride => None,
+        }
+    }
+
+    /// The value in force of a key set in some layer (static or dynamic), defaults aside.
+    pub fn effective(&self, key: &str) -> Option<&str> {
+        self.effective.get(key).map(String::as_str)
+    }
+
+    /// Every key set in some layer, known or not, with its value in force.
+    pub fn effective_keys(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.effective.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    /// The dynamic configs in force.
+    pub fn dynamic(&self) -> &DynamicBrokerConfigs {
+        &self.dynamic
     }
 
     /// The listener clients reach this broker on (the first advertised one).

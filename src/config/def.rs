@@ -12,7 +12,10 @@ pub enum ConfigType {
     Long,
     Double,
     List,
+    Class,
     Password,
+    /// A key Odradek does not know (a custom key): reported as sensitive, as Kafka does.
+    Unknown,
 }
 
 impl ConfigType {
@@ -26,16 +29,32 @@ impl ConfigType {
             ConfigType::Long => 5,
             ConfigType::Double => 6,
             ConfigType::List => 7,
+            ConfigType::Class => 8,
             ConfigType::Password => 9,
+            ConfigType::Unknown => 0,
         }
+    }
+
+    /// Whether values of this type are hidden in answers and logs (passwords, and keys whose type
+    /// is unknown, as Kafka treats them).
+    pub fn sensitive(self) -> bool {
+        matches!(self, ConfigType::Password | ConfigType::Unknown)
     }
 }
 
-/// Where a reported config value comes from (DescribeConfigs `config_source`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Where a reported config value comes from (DescribeConfigs `config_source`), highest
+/// priority first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum ConfigSource {
+    /// A topic's own override (DYNAMIC_TOPIC_CONFIG).
     TopicOverride,
+    /// A dynamic config of this broker (DYNAMIC_BROKER_CONFIG).
+    DynamicBroker,
+    /// A cluster-wide dynamic default (DYNAMIC_DEFAULT_BROKER_CONFIG).
+    DynamicDefaultBroker,
+    /// server.properties or `--override` (STATIC_BROKER_CONFIG).
     StaticBroker,
+    /// The built-in default (DEFAULT_CONFIG).
     Default,
 }
 
@@ -44,6 +63,8 @@ impl ConfigSource {
     pub fn wire_code(self) -> i8 {
         match self {
             ConfigSource::TopicOverride => 1,
+            ConfigSource::DynamicBroker => 2,
+            ConfigSource::DynamicDefaultBroker => 3,
             ConfigSource::StaticBroker => 4,
             ConfigSource::Default => 5,
         }
@@ -57,6 +78,10 @@ pub enum Constraint {
     AtLeast(i64),
     OneOf(&'static [&'static str]),
     ListOf(&'static [&'static str]),
+    /// A double between 0 and 1.
+    Ratio,
+    /// Kafka's throttled-replica list: `*`, or `partition:broker` pairs.
+    ThrottledReplicas,
 }
 
 /// One known configuration key.
@@ -117,10 +142,17 @@ impl ConfigDef {
                 .map_err(|e| fail(e.to_string()))?,
             ConfigType::Long => value.parse::<i64>().map_err(|e| fail(e.to_string()))?,
             ConfigType::Double => {
-                value.parse::<f64>().map_err(|e| fail(e.to_string()))?;
+                let v = value.parse::<f64>().map_err(|e| fail(e.to_string()))?;
+                if matches!(self.constraint, Constraint::Ratio) && !(0.0..=1.0).contains(&v) {
+                    return Err(fail("must be between 0 and 1".into()));
+                }
                 return Ok(());
             }
-            ConfigType::String | ConfigType::Password | ConfigType::List => {
+            ConfigType::String
+            | ConfigType::Password
+            | ConfigType::List
+            | ConfigType::Class
+            | ConfigType::Unknown => {
                 return self.check_choice(value).map_err(fail);
             }
         };
@@ -138,16 +170,37 @@ impl ConfigDef {
                 Err(format!("must be one of {}", choices.join(", ")))
             }
             Constraint::ListOf(choices) => {
-                for item in value.split(',').map(str::trim) {
+                for item in list_items(value) {
                     if !choices.contains(&item) {
                         return Err(format!("each item must be one of {}", choices.join(", ")));
                     }
                 }
                 Ok(())
             }
+            Constraint::ThrottledReplicas => {
+                let items = list_items(value);
+                let pair = |item: &str| {
+                    item.split_once(':').is_some_and(|(p, b)| {
+                        p.trim().parse::<u32>().is_ok() && b.trim().parse::<u32>().is_ok()
+                    })
+                };
+                if items == ["*"] || items.iter().all(|i| pair(i)) {
+                    Ok(())
+                } else {
+                    Err("must be * or a list of partition:broker pairs".into())
+                }
+            }
             _ => Ok(()),
         }
     }
+}
+
+/// The items of a list value: comma-separated, trimmed; an empty value is the empty list.
+pub fn list_items(value: &str) -> Vec<&str> {
+    if value.trim().is_empty() {
+        return Vec::new();
+    }
+    value.split(',').map(str::trim).collect()
 }
 
 impl fmt::Display for ConfigDef {
@@ -175,6 +228,18 @@ mod tests {
             .with(Constraint::ListOf(&["delete", "compact"]));
         assert!(list.validate("compact, delete").is_ok());
         assert!(list.validate("delete,nope").is_err());
+        assert!(
+            list.validate("").is_ok(),
+            "the empty list, as Kafka 3.9 allows"
+        );
+        let ratio = ConfigDef::new("r", ConfigType::Double, None).with(Constraint::Ratio);
+        assert!(ratio.validate("0.25").is_ok());
+        assert!(ratio.validate("1.5").is_err());
+        let throttled =
+            ConfigDef::new("t", ConfigType::List, Some("")).with(Constraint::ThrottledReplicas);
+        assert!(throttled.validate("*").is_ok());
+        assert!(throttled.validate("0:1, 1:2").is_ok());
+        assert!(throttled.validate("0-1").is_err());
         let b = ConfigDef::new("b", ConfigType::Boolean, None);
         assert!(b.validate("TRUE").is_ok());
         assert!(b.validate("yes").is_err());

@@ -2,7 +2,11 @@
 
 pub mod broker;
 pub mod def;
+pub mod describe;
+pub mod docs;
+pub mod dynamic;
 pub mod handle;
+pub mod incremental;
 pub mod listener;
 pub mod properties;
 pub mod topic;
@@ -12,5 +16,6 @@ pub use broker::{
     QUICKSTART_PROPERTIES,
 };
 pub use def::{ConfigSource, ConfigType};
+pub use dynamic::{BrokerEntity, DynamicBrokerConfigs};
 pub use handle::ConfigHandle;
 pub use listener::Listener;

@@ -2,8 +2,9 @@
 
 use std::collections::BTreeMap;
 
-use super::broker::BrokerConfig;
+use super::broker::{broker_def, BrokerConfig};
 use super::def::{ConfigDef, ConfigSource, ConfigType as T, Constraint, InvalidValue};
+use super::describe::{layered_synonyms, Synonym};
 
 /// A topic key and the broker keys that supply its default, in priority order, each with the
 /// factor that converts the broker unit into the topic unit (hours into ms, and so on).
@@ -94,7 +95,7 @@ pub static TOPIC_CONFIGS: &[TopicConfigDef] = &[
         &[("log.message.timestamp.type", 1)],
     ),
     topic(
-        ConfigDef::new("min.cleanable.dirty.ratio", T::Double, Some("0.5")),
+        ConfigDef::new("min.cleanable.dirty.ratio", T::Double, Some("0.5")).with(Constraint::Ratio),
         &[("log.cleaner.min.cleanable.ratio", 1)],
     ),
     topic(
@@ -142,6 +143,53 @@ pub static TOPIC_CONFIGS: &[TopicConfigDef] = &[
         ConfigDef::new("unclean.leader.election.enable", T::Boolean, Some("false")),
         &[("unclean.leader.election.enable", 1)],
     ),
+    topic(
+        ConfigDef::new("message.format.version", T::String, Some("3.0-IV1")),
+        &[("log.message.format.version", 1)],
+    ),
+    topic(
+        ConfigDef::new(
+            "message.timestamp.difference.max.ms",
+            T::Long,
+            Some("9223372036854775807"),
+        )
+        .with(Constraint::AtLeast(0)),
+        &[("log.message.timestamp.difference.max.ms", 1)],
+    ),
+    topic(
+        ConfigDef::new("message.downconversion.enable", T::Boolean, Some("true")),
+        &[("log.message.downconversion.enable", 1)],
+    ),
+    topic(
+        ConfigDef::new("leader.replication.throttled.replicas", T::List, Some(""))
+            .with(Constraint::ThrottledReplicas),
+        &[],
+    ),
+    topic(
+        ConfigDef::new("follower.replication.throttled.replicas", T::List, Some(""))
+            .with(Constraint::ThrottledReplicas),
+        &[],
+    ),
+    topic(
+        ConfigDef::new("remote.storage.enable", T::Boolean, Some("false")),
+        &[],
+    ),
+    topic(
+        ConfigDef::new("local.retention.ms", T::Long, Some("-2")).with(Constraint::AtLeast(-2)),
+        &[("log.local.retention.ms", 1)],
+    ),
+    topic(
+        ConfigDef::new("local.retention.bytes", T::Long, Some("-2")).with(Constraint::AtLeast(-2)),
+        &[("log.local.retention.bytes", 1)],
+    ),
+    topic(
+        ConfigDef::new("remote.log.copy.disable", T::Boolean, Some("false")),
+        &[],
+    ),
+    topic(
+        ConfigDef::new("remote.log.delete.on.disable", T::Boolean, Some("false")),
+        &[],
+    ),
 ];
 
 /// Looks up a known topic key.
@@ -152,19 +200,46 @@ pub fn topic_def(key: &str) -> Option<&'static TopicConfigDef> {
 /// Why a topic override is refused (INVALID_CONFIG).
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum TopicConfigError {
-    #[error("unknown topic configuration {0}")]
+    #[error("Unknown topic config name: {0}")]
     Unknown(String),
     #[error("configuration {0} needs a value")]
     Missing(String),
     #[error(transparent)]
     Invalid(#[from] InvalidValue),
+    /// A combination of values Kafka refuses.
+    #[error("{0}")]
+    Conflict(String),
 }
 
-/// Checks per-topic overrides as given in CreateTopics.
+/// Checks a topic's complete set of overrides (CreateTopics, AlterConfigs): known keys, values
+/// of the right type, and the combinations Kafka refuses.
 pub fn validate_overrides(overrides: &BTreeMap<String, String>) -> Result<(), TopicConfigError> {
     for (key, value) in overrides {
         let def = topic_def(key).ok_or_else(|| TopicConfigError::Unknown(key.clone()))?;
         def.def.validate(value)?;
+    }
+    if overrides
+        .get("remote.storage.enable")
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+    {
+        return Err(TopicConfigError::Conflict(
+            "Tiered Storage functionality is disabled in the broker".into(),
+        ));
+    }
+    let long = |key: &str| -> i64 {
+        overrides
+            .get(key)
+            .map(String::as_str)
+            .or_else(|| topic_def(key).and_then(|d| d.def.default))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    let (min_lag, max_lag) = (long("min.compaction.lag.ms"), long("max.compaction.lag.ms"));
+    if min_lag > max_lag {
+        return Err(TopicConfigError::Conflict(format!(
+            "conflict topic config setting min.compaction.lag.ms ({min_lag}) > \
+             max.compaction.lag.ms ({max_lag})"
+        )));
     }
     Ok(())
 }
@@ -176,43 +251,67 @@ pub struct ResolvedConfig {
     pub value: Option<String>,
     pub source: ConfigSource,
     pub kind: T,
-    /// Lower-priority values that this one overrides (DescribeConfigs synonyms).
+    /// Every layer that sets this key or a broker synonym of it, highest priority first, as
+    /// Kafka lists them (DescribeConfigs synonyms; the source is the first one's).
     pub synonyms: Vec<(String, Option<String>, ConfigSource)>,
 }
 
-/// Resolves the effective value of a topic key given the topic's overrides and the broker config.
+/// Resolves the effective value of a topic key given the topic's overrides and the broker
+/// config: the override, else the broker's value in force for its first synonym that has one
+/// (converted to the topic's unit), else the topic default. Synonyms and source follow Kafka:
+/// the override, then the broker layers of the synonyms from the finest-unit name on.
 pub fn resolve(
     def: &TopicConfigDef,
     overrides: &BTreeMap<String, String>,
     broker: &BrokerConfig,
 ) -> ResolvedConfig {
-    let mut chain = Vec::new();
-    if let Some(v) = overrides.get(def.def.name) {
+    let name = def.def.name;
+    let mut chain: Vec<Synonym> = Vec::new();
+    if let Some(v) = overrides.get(name) {
         chain.push((
-            def.def.name.to_string(),
+            name.to_string(),
             Some(v.clone()),
             ConfigSource::TopicOverride,
         ));
     }
-    for (key, factor) in def.synonyms {
-        if let Some(v) = broker.explicit(key) {
-            chain.push((
-                key.to_string(),
-                Some(scale(v, *factor)),
-                ConfigSource::StaticBroker,
-            ));
-        }
+    if let Some((primary, _)) = def.synonyms.first() {
+        let names: Vec<&str> = def.synonyms.iter().map(|(n, _)| *n).collect();
+        chain.extend(layered_synonyms(broker, primary, &names));
     }
-    let default = def.def.default.map(str::to_string);
-    chain.push((def.def.name.to_string(), default, ConfigSource::Default));
-    let (_, value, source) = chain[0].clone();
+    let value = value_in_force(def, overrides, broker);
+    let source = chain.first().map_or(ConfigSource::Default, |c| c.2);
     ResolvedConfig {
-        name: def.def.name,
+        name,
         value,
         source,
         kind: def.def.kind,
         synonyms: chain,
     }
+}
+
+/// The value in force of a topic key, without the synonyms [`resolve`] also gathers: the
+/// override, else the broker's value, else the topic default.
+pub fn value_in_force(
+    def: &TopicConfigDef,
+    overrides: &BTreeMap<String, String>,
+    broker: &BrokerConfig,
+) -> Option<String> {
+    overrides
+        .get(def.def.name)
+        .cloned()
+        .or_else(|| broker_value(def, broker))
+        .or_else(|| def.def.default.map(str::to_string))
+}
+
+/// The broker's value in force for a topic key: its first synonym with a value, set or
+/// default, in the topic's unit.
+fn broker_value(def: &TopicConfigDef, broker: &BrokerConfig) -> Option<String> {
+    def.synonyms.iter().find_map(|(key, factor)| {
+        broker
+            .effective(key)
+            .or_else(|| broker_def(key).and_then(|d| d.default))
+            .map(|v| scale(v, *factor))
+    })
 }
 
 fn scale(value: &str, factor: i64) -> String {
@@ -240,7 +339,7 @@ pub fn resolve_all(
 /// The `min.insync.replicas` in force for a topic.
 pub fn min_insync_replicas(overrides: &BTreeMap<String, String>, broker: &BrokerConfig) -> i32 {
     topic_def("min.insync.replicas")
-        .and_then(|d| resolve(d, overrides, broker).value)
+        .and_then(|d| value_in_force(d, overrides, broker))
         .and_then(|v| v.parse().ok())
         .unwrap_or(1)
 }
@@ -251,7 +350,7 @@ pub fn unclean_leader_election(
     broker: &BrokerConfig,
 ) -> bool {
     topic_def("unclean.leader.election.enable")
-        .and_then(|d| resolve(d, overrides, broker).value)
+        .and_then(|d| value_in_force(d, overrides, broker))
         .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
 }
 
@@ -271,16 +370,68 @@ mod tests {
 
     #[test]
     fn retention_comes_from_broker_hours_unless_overridden() {
-        let b = broker(&[]);
+        // Kafka lists broker synonyms from `log.retention.ms` on: a static
+        // `log.retention.hours` alone gives the value but no synonym (source DEFAULT_CONFIG).
+        let b = broker(&[("log.retention.hours", "1")]);
         let none = BTreeMap::new();
         let r = resolve(topic_def("retention.ms").unwrap(), &none, &b);
-        assert_eq!(r.value.as_deref(), Some("604800000"));
+        assert_eq!(r.value.as_deref(), Some("3600000"));
+        assert_eq!(r.source, ConfigSource::Default);
+        assert!(r.synonyms.is_empty());
+        let b = broker(&[("log.retention.ms", "5000")]);
+        let r = resolve(topic_def("retention.ms").unwrap(), &none, &b);
+        assert_eq!(r.value.as_deref(), Some("5000"));
         assert_eq!(r.source, ConfigSource::StaticBroker);
-        assert_eq!(r.synonyms[0].0, "log.retention.hours");
+        let names: Vec<_> = r.synonyms.iter().map(|s| (s.0.as_str(), s.2)).collect();
+        assert_eq!(
+            names,
+            vec![
+                ("log.retention.ms", ConfigSource::StaticBroker),
+                ("log.retention.hours", ConfigSource::StaticBroker),
+                ("log.retention.hours", ConfigSource::Default),
+            ]
+        );
         let o = BTreeMap::from([("retention.ms".to_string(), "1000".to_string())]);
         let r = resolve(topic_def("retention.ms").unwrap(), &o, &b);
         assert_eq!(r.value.as_deref(), Some("1000"));
         assert_eq!(r.source, ConfigSource::TopicOverride);
+        assert_eq!(r.synonyms.len(), 4);
+    }
+
+    #[test]
+    fn dynamic_broker_layers_come_before_static_ones() {
+        let b = broker(&[("message.max.bytes", "2000000")]);
+        let dynamic = crate::config::DynamicBrokerConfigs {
+            default: BTreeMap::from([("message.max.bytes".to_string(), "3000".to_string())]),
+            broker: BTreeMap::from([("message.max.bytes".to_string(), "4000".to_string())]),
+        };
+        let b = b.with_dynamic(dynamic).unwrap();
+        let r = resolve(
+            topic_def("max.message.bytes").unwrap(),
+            &BTreeMap::new(),
+            &b,
+        );
+        assert_eq!(r.value.as_deref(), Some("4000"));
+        assert_eq!(r.source, ConfigSource::DynamicBroker);
+        let sources: Vec<_> = r.synonyms.iter().map(|s| s.2).collect();
+        assert_eq!(
+            sources,
+            vec![
+                ConfigSource::DynamicBroker,
+                ConfigSource::DynamicDefaultBroker,
+                ConfigSource::StaticBroker,
+                ConfigSource::Default
+            ]
+        );
+        let unset = resolve(
+            topic_def("remote.storage.enable").unwrap(),
+            &BTreeMap::new(),
+            &b,
+        );
+        assert_eq!(
+            (unset.value.as_deref(), unset.source),
+            (Some("false"), ConfigSource::Default)
+        );
     }
 
     #[test]
@@ -296,6 +447,19 @@ mod tests {
         assert!(matches!(
             validate_overrides(&bad),
             Err(TopicConfigError::Invalid(_))
+        ));
+        let tiered = BTreeMap::from([("remote.storage.enable".to_string(), "true".to_string())]);
+        assert!(matches!(
+            validate_overrides(&tiered),
+            Err(TopicConfigError::Conflict(_))
+        ));
+        let lags = BTreeMap::from([
+            ("min.compaction.lag.ms".to_string(), "10".to_string()),
+            ("max.compaction.lag.ms".to_string(), "5".to_string()),
+        ]);
+        assert!(matches!(
+            validate_overrides(&lags),
+            Err(TopicConfigError::Conflict(_))
         ));
     }
 }

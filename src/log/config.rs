@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::config::topic::{resolve, topic_def};
+use crate::config::topic::{topic_def, value_in_force};
 use crate::config::BrokerConfig;
 
 /// How the broker treats record timestamps (Kafka `message.timestamp.type`).
@@ -109,7 +109,7 @@ impl LogConfig {
     pub fn for_topic(overrides: &BTreeMap<String, String>, broker: &BrokerConfig) -> LogConfig {
         let get = |key: &str| -> String {
             topic_def(key)
-                .and_then(|d| resolve(d, overrides, broker).value)
+                .and_then(|d| value_in_force(d, overrides, broker))
                 .unwrap_or_default()
         };
         let long = |key: &str| -> i64 { get(key).trim().parse().unwrap_or(i64::MAX) };

@@ -3,6 +3,7 @@
 pub mod connection;
 pub mod dispatch;
 pub mod frame;
+pub mod limit;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -51,9 +52,10 @@ impl Server {
     /// Accepts connections until `shutdown`, then stops accepting and returns once every
     /// connection has ended.
     pub async fn run(self, shutdown: Shutdown) {
-        let max_connections = self.broker.config.current().max_connections;
-        let permits = Arc::new(Semaphore::new(max_connections.min(Semaphore::MAX_PERMITS)));
+        let limit = limit::ConnectionLimit::new(&self.broker.config);
+        let permits = limit.permits();
         let mut acceptors = JoinSet::new();
+        acceptors.spawn(limit.follow(self.broker.config.clone(), shutdown.clone()));
         for (name, listener) in self.listeners {
             acceptors.spawn(accept_loop(
                 name,

@@ -95,6 +95,26 @@ where
     .await
 }
 
+/// Like [`every_blocking`], with a period read again before each wait (a setting that may
+/// change while the broker runs).
+pub async fn every_blocking_varying<P, F>(period: P, shutdown: Shutdown, job: F)
+where
+    P: Fn() -> Duration + Send + 'static,
+    F: Fn() + Send + Sync + 'static,
+{
+    let job = Arc::new(job);
+    loop {
+        tokio::select! {
+            _ = shutdown.triggered() => return,
+            _ = tokio::time::sleep(period().max(Duration::from_millis(1))) => {}
+        }
+        let job = job.clone();
+        if let Err(e) = tokio::task::spawn_blocking(move || job()).await {
+            warn!(error = %e, "periodic task failed");
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -122,6 +142,36 @@ mod tests {
         trigger.trigger();
         task.await.unwrap();
         assert!(trigger.subscribe().is_triggered());
+    }
+
+    #[tokio::test]
+    async fn a_varying_period_is_read_before_each_wait() {
+        let trigger = ShutdownTrigger::new();
+        let runs = Arc::new(AtomicUsize::new(0));
+        let period = Arc::new(AtomicUsize::new(20));
+        let task = tokio::spawn({
+            let (runs, period) = (runs.clone(), period.clone());
+            every_blocking_varying(
+                move || Duration::from_millis(period.load(Ordering::SeqCst) as u64),
+                trigger.subscribe(),
+                move || {
+                    runs.fetch_add(1, Ordering::SeqCst);
+                },
+            )
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(runs.load(Ordering::SeqCst) >= 2);
+        period.store(60_000, Ordering::SeqCst);
+        // The wait in progress ends with its old period; the next one uses the new period.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let settled = runs.load(Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(runs.load(Ordering::SeqCst), settled);
+        trigger.trigger();
+        tokio::time::timeout(Duration::from_secs(5), task)
+            .await
+            .expect("stops during a long wait")
+            .unwrap();
     }
 
     #[tokio::test]

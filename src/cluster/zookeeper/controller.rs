@@ -161,7 +161,7 @@ async fn serve(
             live: view.brokers.iter().map(|(id, b)| (*id, b.epoch)).collect(),
             shutting_down,
             controller_epoch: fence.epoch,
-            unclean_default: settings.unclean_leader_election_enable,
+            unclean_default: unclean_default(&view, settings.unclean_leader_election_enable),
             rebalance,
             imbalance_percentage: settings.leader_imbalance_per_broker_percentage,
         };
@@ -189,6 +189,25 @@ async fn serve(
             _ = tokio::time::sleep_until(next_rebalance) => {}
         }
     }
+}
+
+/// The broker default of `unclean.leader.election.enable` in force on this (the controller's)
+/// broker: its dynamic per-broker value, else the dynamic default, else the static setting. A
+/// change takes effect at the next decision round, as in Kafka's controller.
+fn unclean_default(view: &super::view::ClusterView, static_value: bool) -> bool {
+    const KEY: &str = "unclean.leader.election.enable";
+    let dynamic = &view.broker_configs;
+    [&dynamic.broker, &dynamic.default]
+        .into_iter()
+        .find_map(
+            |layer| match layer.get(KEY)?.trim().to_ascii_lowercase().as_str() {
+                "true" => Some(true),
+                "false" => Some(false),
+                // An unreadable value is ignored, as the broker's own merge ignores it.
+                _ => None,
+            },
+        )
+        .unwrap_or(static_value)
 }
 
 async fn still_controller(store: &ZkStore, fence: ControllerFence) -> Result<bool, ZkError> {
@@ -288,4 +307,35 @@ async fn delete_marked_topics(
         info!(topic = %name, "topic deleted");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::DynamicBrokerConfigs;
+
+    #[test]
+    fn unclean_default_follows_dynamic_configs() {
+        let key = "unclean.leader.election.enable".to_string();
+        let mut view = super::super::view::ClusterView::default();
+        assert!(!unclean_default(&view, false));
+        view.broker_configs = DynamicBrokerConfigs {
+            default: [(key.clone(), "true".to_string())].into(),
+            broker: Default::default(),
+        };
+        assert!(
+            unclean_default(&view, false),
+            "the dynamic default beats static"
+        );
+        view.broker_configs.broker = [(key.clone(), "false".to_string())].into();
+        assert!(
+            !unclean_default(&view, true),
+            "the broker's own beats the default"
+        );
+        view.broker_configs.broker = [(key, "maybe".to_string())].into();
+        assert!(
+            unclean_default(&view, false),
+            "an unreadable value falls through"
+        );
+    }
 }

@@ -1,6 +1,7 @@
 //! [`ZkCluster`]: the ZooKeeper backend of [`ClusterMetadata`]. It owns this broker's session
 //! (registration, re-registration after expiry), keeps a watched [`ClusterView`] of the
-//! cluster, performs topic operations in Kafka's layout, and hands out producer ids in blocks.
+//! cluster (dynamic configs included, followed through `/config/changes`), performs topic and
+//! config operations in Kafka's layout, and hands out producer ids in blocks.
 //!
 //! Every change of the view or of the session's health is announced on one
 //! [`MetadataVersion`] channel; the broker's replica sync and the controller react to it.
@@ -20,20 +21,24 @@ use super::client::{EventType, SessionState, Watch, ZkClient, ZkError};
 use super::paths;
 use super::store::{StoreError, ZkStore};
 use super::view::{live_broker, ClusterView, Me, StoredState, TopicEntry};
-use super::znodes::{BrokerRegistration, PartitionStateZnode, TopicAssignment};
+use super::znodes::{
+    BrokerRegistration, ConfigChangeNotification, PartitionStateZnode, TopicAssignment,
+};
 use crate::cluster::assignment::{assign_replicas, PlacementBroker, Start};
 use crate::cluster::names::{collides, validate_topic_name};
 use crate::cluster::{
     check_partition_count, partitions_to_add, BrokerInfo, ClusterError, ClusterMetadata,
     IsrWriteError, MetadataLink, MetadataVersion, NewTopic, PartitionState, TopicMetadata,
 };
-use crate::config::ClusterSettings;
+use crate::config::{BrokerEntity, ClusterSettings, DynamicBrokerConfigs};
 use crate::util::task::Shutdown;
 
 /// How long topic operations wait for the controller's result to show up in the view.
 const PROPAGATION_TIMEOUT: Duration = Duration::from_secs(10);
 /// Pause between attempts to reach ZooKeeper again.
 const RETRY_BACKOFF: Duration = Duration::from_millis(500);
+/// Config change notifications older than this are deleted (Kafka's 15 minutes).
+const CONFIG_CHANGE_EXPIRY_MS: i64 = 15 * 60 * 1000;
 
 /// Why cluster mode could not start.
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +58,8 @@ enum Target {
     Topics,
     Topic(String),
     State(String, i32),
+    /// The children of `/config/changes`: new notifications name entities to re-read.
+    ConfigChanges,
     /// The session with this id ended: build a new one.
     SessionLost(i64),
 }
@@ -423,6 +430,53 @@ impl ClusterMetadata for ZkCluster {
 
     fn subscribe(&self) -> watch::Receiver<MetadataVersion> {
         self.version.subscribe()
+    }
+
+    fn broker_configs(&self) -> DynamicBrokerConfigs {
+        self.view().broker_configs.clone()
+    }
+
+    async fn set_topic_configs(
+        &self,
+        name: &str,
+        configs: BTreeMap<String, String>,
+    ) -> Result<(), ClusterError> {
+        if !self.usable() {
+            return Err(unavailable("ZooKeeper session not usable"));
+        }
+        match self.store().set_topic_config(name, &configs).await {
+            Ok(()) => {}
+            Err(StoreError::UnknownTopic(t)) => return Err(ClusterError::UnknownTopic(t)),
+            Err(e) => return Err(unavailable(e)),
+        }
+        self.wait_for_view(|v| v.topics.get(name).is_some_and(|t| t.configs == configs))
+            .await;
+        Ok(())
+    }
+
+    async fn set_broker_configs(
+        &self,
+        entity: BrokerEntity,
+        configs: BTreeMap<String, String>,
+    ) -> Result<(), ClusterError> {
+        if !self.usable() {
+            return Err(unavailable("ZooKeeper session not usable"));
+        }
+        let name = match entity {
+            BrokerEntity::Default => paths::DEFAULT_ENTITY.to_string(),
+            BrokerEntity::Broker(id) => id.to_string(),
+        };
+        self.store()
+            .set_broker_config(&name, &configs)
+            .await
+            .map_err(unavailable)?;
+        let me = self.me.id;
+        self.wait_for_view(|v| match entity {
+            BrokerEntity::Default => v.broker_configs.default == configs,
+            BrokerEntity::Broker(id) => id != me || v.broker_configs.broker == configs,
+        })
+        .await;
+        Ok(())
     }
 
     async fn create_topic(
@@ -813,6 +867,7 @@ impl Reader {
                 Target::Topics => self.read_topics().await?,
                 Target::Topic(name) => self.read_topic(&name).await?,
                 Target::State(t, p) => self.read_state(&t, p).await?,
+                Target::ConfigChanges => self.read_config_changes(false).await?,
                 Target::Everything | Target::SessionLost(_) => {}
             }
         }
@@ -820,10 +875,97 @@ impl Reader {
     }
 
     async fn read_everything(&mut self) -> Result<(), StoreError> {
+        // Notifications first: every later one is acted on, the earlier ones are covered by
+        // the full read below.
+        self.read_config_changes(true).await?;
         self.read_brokers().await?;
         self.read_controller().await?;
+        self.read_broker_configs().await?;
         self.view.topics.clear();
         self.read_topics().await?;
+        Ok(())
+    }
+
+    /// Reads the dynamic configs of the default entity and of this broker.
+    async fn read_broker_configs(&mut self) -> Result<(), StoreError> {
+        let store = self.store();
+        self.view.broker_configs = DynamicBrokerConfigs {
+            default: store.broker_config(paths::DEFAULT_ENTITY).await?,
+            broker: store.broker_config(&self.view.me.id.to_string()).await?,
+        };
+        Ok(())
+    }
+
+    /// Lists `/config/changes` (re-arming its watch) and, unless `catch_up_only`, re-reads the
+    /// entity of every notification newer than the last one acted on, as Kafka's config
+    /// change listener does. Notifications past their expiry are deleted.
+    async fn read_config_changes(&mut self, catch_up_only: bool) -> Result<(), ZkError> {
+        let store = self.store();
+        let names = if self.armed.contains(&Target::ConfigChanges) {
+            store.client().children(paths::CONFIG_CHANGES).await?
+        } else {
+            let (names, watch) = store
+                .client()
+                .children_and_watch(paths::CONFIG_CHANGES)
+                .await?;
+            self.arm(watch, Target::ConfigChanges);
+            names
+        };
+        let mut fresh: Vec<(i64, &String)> = names
+            .iter()
+            .filter_map(|n| paths::config_change_sequence(n).map(|seq| (seq, n)))
+            .filter(|(seq, _)| self.view.last_config_change.is_none_or(|last| *seq > last))
+            .collect();
+        fresh.sort();
+        for (seq, name) in fresh {
+            if !catch_up_only {
+                let path = format!("{}/{name}", paths::CONFIG_CHANGES);
+                if let Some((data, _)) = store.client().get_opt(&path).await? {
+                    match ConfigChangeNotification::decode(&data) {
+                        Ok(note) => self.apply_config_change(&note).await?,
+                        Err(e) => {
+                            warn!(notification = %name, error = %e, "unreadable config change notification ignored")
+                        }
+                    }
+                }
+            }
+            self.view.last_config_change = Some(seq);
+        }
+        let expired_before = crate::util::clock::now_ms() - CONFIG_CHANGE_EXPIRY_MS;
+        if let Err(e) = store.purge_config_changes(&names, expired_before).await {
+            debug!(error = %e, "purging old config change notifications failed");
+        }
+        Ok(())
+    }
+
+    /// Re-reads the entity a notification names: a topic's overrides, or the default or this
+    /// broker's dynamic configs. Other entities (clients, users, other brokers) are not used.
+    async fn apply_config_change(
+        &mut self,
+        note: &ConfigChangeNotification,
+    ) -> Result<(), ZkError> {
+        let store = self.store();
+        let me = self.view.me.clone();
+        info!(entity = %note.entity_path, "config change notification: re-reading the entity");
+        match note.entity() {
+            Some(("topics", topic)) => {
+                let configs = store.topic_config(topic).await.map_err(store_zk)?;
+                if let Some(entry) = self.view.topics.get_mut(topic) {
+                    *entry = entry.with_configs(configs, &me);
+                }
+            }
+            Some(("brokers", entity)) if entity == paths::DEFAULT_ENTITY => {
+                self.view.broker_configs.default =
+                    store.broker_config(entity).await.map_err(store_zk)?;
+            }
+            Some(("brokers", entity)) if entity == me.id.to_string() => {
+                self.view.broker_configs.broker =
+                    store.broker_config(entity).await.map_err(store_zk)?;
+            }
+            _ => {
+                debug!(entity = %note.entity_path, "config change of an entity this broker does not use")
+            }
+        }
         Ok(())
     }
 

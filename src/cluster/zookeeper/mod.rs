@@ -21,6 +21,12 @@
 //!   partitions it hosts, and applies what it reads: it becomes leader or follower at the
 //!   state's `leader_epoch`, or stops hosting. Its Metadata answers come from the same watched
 //!   view, so clients and brokers see one source of truth.
+//! - Dynamic configs live where Kafka keeps them: `/config/topics/<t>`, `/config/brokers/<id>`
+//!   and `/config/brokers/<default>`. Every write is followed by a sequential
+//!   `/config/changes/config_change_<seq>` notification naming the entity; every broker watches
+//!   `/config/changes` and re-reads the entity of each new notification (also those written by
+//!   ZooKeeper-era tools), so its view, and through the replica sync its logs and its broker
+//!   configuration, follow.
 //! - The partition leader shrinks and expands the ISR itself with a conditional write of the
 //!   state znode (as Kafka did before AlterPartition). A leader that loses that race stops
 //!   changing the ISR until it has re-read the state: acks=all writes are acknowledged only

@@ -102,9 +102,27 @@ pub fn broker_config(id: i32) -> String {
     format!("{CONFIG_BROKERS}/{id}")
 }
 
+/// The entity name of the cluster-wide default broker config (`/config/brokers/<default>`).
+pub const DEFAULT_ENTITY: &str = "<default>";
+
+/// A broker config entity's znode by entity name (a broker id or [`DEFAULT_ENTITY`]).
+pub fn broker_entity_config(entity: &str) -> String {
+    format!("{CONFIG_BROKERS}/{entity}")
+}
+
 /// `entity_path` of a config change notification for a topic (Kafka's sanitized entity path).
 pub fn topic_entity_path(name: &str) -> String {
     format!("topics/{name}")
+}
+
+/// `entity_path` of a config change notification for a broker entity.
+pub fn broker_entity_path(entity: &str) -> String {
+    format!("brokers/{entity}")
+}
+
+/// The sequence number of a `config_change_<seq>` child, if it is one.
+pub fn config_change_sequence(child: &str) -> Option<i64> {
+    child.strip_prefix(CONFIG_CHANGE_PREFIX)?.parse().ok()
 }
 
 /// The parent of a path (`/a/b` → `/a`, `/a` → `/`).
@@ -205,6 +223,13 @@ mod tests {
         assert_eq!(topic_config("t"), "/config/topics/t");
         assert_eq!(broker_config(1), "/config/brokers/1");
         assert_eq!(topic_entity_path("t"), "topics/t");
+        assert_eq!(
+            broker_entity_config(DEFAULT_ENTITY),
+            "/config/brokers/<default>"
+        );
+        assert_eq!(broker_entity_path("2"), "brokers/2");
+        assert_eq!(config_change_sequence("config_change_0000000042"), Some(42));
+        assert_eq!(config_change_sequence("other"), None);
         assert!(persistent_paths().contains(&"/config/topics".to_string()));
         assert!(persistent_paths().contains(&"/latest_producer_id_block".to_string()));
         assert_eq!(parent("/a/b/c"), "/a/b");

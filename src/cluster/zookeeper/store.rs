@@ -626,18 +626,68 @@ impl ZkStore {
         if self.client.exists(&paths::topic(name)).await?.is_none() {
             return Err(StoreError::UnknownTopic(name.to_string()));
         }
-        let path = paths::topic_config(name);
+        self.set_entity_config(
+            &paths::topic_config(name),
+            paths::topic_entity_path(name),
+            configs,
+        )
+        .await
+    }
+
+    /// The dynamic configs of a broker entity (a broker id or `<default>`), empty when none.
+    pub async fn broker_config(&self, entity: &str) -> StoreResult<BTreeMap<String, String>> {
+        match self
+            .client
+            .get_opt(&paths::broker_entity_config(entity))
+            .await?
+        {
+            Some((data, _)) => Ok(EntityConfig::decode(&data)?.config),
+            None => Ok(BTreeMap::new()),
+        }
+    }
+
+    /// Replaces the dynamic configs of a broker entity (`/config/brokers/<id>` or
+    /// `/config/brokers/<default>`) and announces the change, as Kafka's AdminZkClient does.
+    pub async fn set_broker_config(
+        &self,
+        entity: &str,
+        configs: &BTreeMap<String, String>,
+    ) -> StoreResult<()> {
+        self.set_entity_config(
+            &paths::broker_entity_config(entity),
+            paths::broker_entity_path(entity),
+            configs,
+        )
+        .await
+    }
+
+    /// Writes `{"version":1,"config":{...}}` at `path` (creating it if needed), then the
+    /// version-2 change notification naming `entity_path`.
+    async fn set_entity_config(
+        &self,
+        path: &str,
+        entity_path: String,
+        configs: &BTreeMap<String, String>,
+    ) -> StoreResult<()> {
         let data = EntityConfig::new(configs.clone()).encode();
-        match self.client.set(&path, &data, None).await {
+        match self.client.set(path, &data, None).await {
             Ok(_) => {}
             Err(ZkError::NoNode) => {
-                self.client
-                    .create_with_parents(&path, &data, CreateMode::Persistent)
-                    .await?;
+                match self
+                    .client
+                    .create_with_parents(path, &data, CreateMode::Persistent)
+                    .await
+                {
+                    Ok(_) => {}
+                    Err(ZkError::NodeExists) => {
+                        self.client.set(path, &data, None).await?;
+                    }
+                    Err(e) => return Err(e.into()),
+                }
             }
             Err(e) => return Err(e.into()),
         }
-        let note = ConfigChangeNotification::new(paths::topic_entity_path(name)).encode();
+        let note = ConfigChangeNotification::new(entity_path).encode();
         self.client
             .create_with_parents(
                 paths::CONFIG_CHANGE_SEQUENCE,
@@ -645,6 +695,23 @@ impl ZkStore {
                 CreateMode::PersistentSequential,
             )
             .await?;
+        Ok(())
+    }
+
+    /// Deletes change notifications created before `before_ms` (Kafka's brokers purge those
+    /// older than 15 minutes); a notification another broker deleted first is skipped.
+    pub async fn purge_config_changes(&self, names: &[String], before_ms: i64) -> StoreResult<()> {
+        for name in names {
+            let path = format!("{}/{name}", paths::CONFIG_CHANGES);
+            match self.client.exists(&path).await? {
+                Some(stat) if stat.ctime < before_ms => match self.client.delete(&path, None).await
+                {
+                    Ok(()) | Err(ZkError::NoNode) => {}
+                    Err(e) => return Err(e.into()),
+                },
+                _ => {}
+            }
+        }
         Ok(())
     }
 

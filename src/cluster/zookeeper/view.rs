@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use super::znodes::{BrokerRegistration, PartitionStateZnode, TopicAssignment};
 use crate::cluster::{BrokerInfo, PartitionState, TopicMetadata};
+use crate::config::DynamicBrokerConfigs;
 
 /// A registered broker.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -64,6 +65,18 @@ impl TopicEntry {
         }
     }
 
+    /// Replaces the topic's config overrides and rebuilds the metadata.
+    pub fn with_configs(&self, configs: BTreeMap<String, String>, me: &Me) -> TopicEntry {
+        TopicEntry::new(
+            self.name.clone(),
+            self.assignment.clone(),
+            self.assignment_version,
+            configs,
+            self.states.clone(),
+            me,
+        )
+    }
+
     /// Replaces one partition state and rebuilds the metadata.
     pub fn with_state(&self, partition: i32, state: Option<StoredState>, me: &Me) -> TopicEntry {
         let mut states = self.states.clone();
@@ -99,6 +112,11 @@ pub struct ClusterView {
     pub topics: BTreeMap<String, TopicEntry>,
     pub by_id: HashMap<Uuid, String>,
     pub me: Me,
+    /// The stored dynamic configs of `/config/brokers/<default>` and of this broker, as read
+    /// (checked only when applied).
+    pub broker_configs: DynamicBrokerConfigs,
+    /// The highest `config_change_<seq>` already acted on.
+    pub last_config_change: Option<i64>,
 }
 
 impl ClusterView {

@@ -517,7 +517,9 @@ impl EntityConfig {
     }
 }
 
-/// `/config/changes/config_change_<seq>`: `{"version":2,"entity_path":"topics/<t>"}`.
+/// `/config/changes/config_change_<seq>`: `{"version":2,"entity_path":"topics/<t>"}` (what
+/// Kafka writes since 1.1); version 1, `{"version":1,"entity_type":"topics","entity_name":"t"}`,
+/// written by older tools, decodes to the same entity path.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConfigChangeNotification {
     pub version: i32,
@@ -537,7 +539,26 @@ impl ConfigChangeNotification {
     }
 
     pub fn decode(bytes: &[u8]) -> Result<Self, ZkError> {
-        decode_json("config change notification", bytes)
+        let value: serde_json::Value = decode_json("config change notification", bytes)?;
+        let text = |key: &str| value.get(key).and_then(serde_json::Value::as_str);
+        let bad = || ZkError::Other(format!("unreadable config change notification: {value}"));
+        let entity_path = match value.get("version").and_then(serde_json::Value::as_i64) {
+            Some(1) => format!(
+                "{}/{}",
+                text("entity_type").ok_or_else(bad)?,
+                text("entity_name").ok_or_else(bad)?
+            ),
+            Some(2) => text("entity_path").ok_or_else(bad)?.to_string(),
+            _ => return Err(bad()),
+        };
+        Ok(ConfigChangeNotification::new(entity_path))
+    }
+
+    /// The entity type and name (`("topics", "t")`, `("brokers", "<default>")`).
+    pub fn entity(&self) -> Option<(&str, &str)> {
+        self.entity_path
+            .split_once('/')
+            .filter(|(kind, name)| !kind.is_empty() && !name.is_empty())
     }
 }
 
@@ -761,6 +782,11 @@ mod tests {
         let n = ConfigChangeNotification::decode(kafka).unwrap();
         assert_eq!(n, ConfigChangeNotification::new("topics/my-topic".into()));
         assert_eq!(as_value(&n.encode()), as_value(kafka));
+        assert_eq!(n.entity(), Some(("topics", "my-topic")));
+        let v1 = br#"{"version":1,"entity_type":"brokers","entity_name":"<default>"}"#;
+        let n = ConfigChangeNotification::decode(v1).unwrap();
+        assert_eq!(n.entity_path, "brokers/<default>");
+        assert!(ConfigChangeNotification::decode(br#"{"version":3}"#).is_err());
         assert!(encode_delete_topic_marker().is_empty());
 
         let isr = br#"{"version":1,"partitions":[{"topic":"t","partition":0}]}"#;
