@@ -3,7 +3,7 @@
 use kafka_protocol::error::ResponseError;
 
 use crate::cluster::ClusterError;
-use crate::log::{AppendError, ReadError};
+use crate::log::{AppendError, ReadError, RejectionKind};
 use crate::replica::{EpochMismatch, FollowerFetchError, ProduceError, ServeError};
 
 /// A broker error that a client sees as a Kafka error code.
@@ -39,6 +39,11 @@ impl KafkaCode for AppendError {
             AppendError::InvalidRecord(_) => ResponseError::InvalidRecord,
             AppendError::OutOfOrderSequence(_) => ResponseError::OutOfOrderSequenceNumber,
             AppendError::InvalidProducerEpoch(_) => ResponseError::InvalidProducerEpoch,
+            AppendError::RejectedRecords { kind, .. } => match kind {
+                RejectionKind::InvalidRecord => ResponseError::InvalidRecord,
+                RejectionKind::InvalidTimestamp => ResponseError::InvalidTimestamp,
+            },
+            AppendError::Conversion(_) => ResponseError::UnknownServerError,
             AppendError::Storage(_) => ResponseError::KafkaStorageError,
         }
     }
@@ -97,6 +102,7 @@ impl KafkaCode for ServeError {
             ServeError::Follower(e) => e.kafka_error(),
             ServeError::Read(e) => e.kafka_error(),
             ServeError::Storage(_) => ResponseError::KafkaStorageError,
+            ServeError::UnsupportedCompressionType => ResponseError::UnsupportedCompressionType,
         }
     }
 }

@@ -25,6 +25,10 @@
 //! `leader_epoch_end_offset` (OffsetForLeaderEpoch). Truncation rebuilds producer state from the
 //! newest snapshot at or below the new log end, so truncated batches are forgotten.
 //!
+//! Leader appends store each batch as received (base offset and partition leader epoch patched in)
+//! unless the topic needs its records: `validator` checks keys of compacted topics and timestamp
+//! bounds, and re-encodes batches for a topic's `compression.type` (codecs in `codec`).
+//!
 //! Not implemented yet: transactions (transactional batches are
 //! stored and deduplicated like idempotent ones, no markers or LSO), delayed file deletion
 //! (`file_delete_delay_ms` is ignored: files are deleted right away), decoding compressed batches
@@ -33,6 +37,7 @@
 pub mod batch;
 pub mod checkpoint;
 pub mod cleaner;
+pub mod codec;
 pub mod config;
 pub mod dir_failure;
 pub mod epoch_cache;
@@ -46,6 +51,7 @@ mod producer_state;
 mod read_pool;
 pub mod records;
 mod segment;
+mod validator;
 
 #[cfg(test)]
 mod replication_tests;
@@ -56,9 +62,12 @@ use std::sync::Arc;
 
 pub use batch::BatchHeader;
 pub use cleaner::{CleanerConfig, CleanerStats};
+pub use codec::{Codec, CompressionLevels, CompressionType};
 pub use config::{CleanupPolicy, LogConfig, TimestampType};
 pub use epoch_cache::{EpochEntry, LeaderEpochCache, UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET};
-pub use error::{AppendError, FollowerAppendError, LogError, ReadError};
+pub use error::{
+    AppendError, FollowerAppendError, LogError, ReadError, RecordError, RejectionKind,
+};
 pub use manager::LogManager;
 pub use partition::{AppendInfo, FetchData, PartitionLog, RecoveryStats, TimestampOffset};
 
