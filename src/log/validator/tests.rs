@@ -434,3 +434,16 @@ fn log_append_time_applies_to_reencoded_batches() {
     assert_eq!(compute_crc(&stored), h.crc);
     assert_eq!(h.base_timestamp, records(1)[0].timestamp);
 }
+
+#[test]
+fn followers_store_what_the_leader_stored() {
+    let d = tempfile::tempdir().unwrap();
+    let (_m, l) = open(d.path(), cfg(CompressionType::Codec(Codec::Gzip)));
+    // a leader's zstd batch at offset 0, epoch 4: stored byte for byte, never re-encoded
+    let mut leader_batch = keyed_batch(4, 9, 0, &records(5));
+    crate::log::batch::patch_offset_and_epoch(&mut leader_batch, 0, 4);
+    let info = l.append_as_follower(&leader_batch, NOW).unwrap();
+    assert_eq!(info.records_count, 5);
+    let stored = l.read(0, 1 << 20, true, None).unwrap().records;
+    assert_eq!(&stored[..], &leader_batch[..]);
+}
