@@ -16,7 +16,7 @@ use common::{batch, decode_records, Client, TestBroker};
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::Compression;
-use odradek::log::{LogConfig, TopicPartition};
+use odradek::log::{Codec, CompressionType, LogConfig, TopicPartition};
 use odradek::replica::{
     ClusterLink, DeleteRecordsError, DeleteRecordsOutcome, IsrWriteError, LeaderAndIsr, Partition,
     RoleChange,
@@ -83,8 +83,10 @@ struct Cluster {
     link: Arc<TestLink>,
     tp: TopicPartition,
     min_isr: i32,
-    /// The log config every `elect` applies.
+    /// The log config every broker applies, unless it has its own in `configs`.
     config: LogConfig,
+    /// Per-broker log configs.
+    configs: HashMap<i32, LogConfig>,
 }
 
 impl Cluster {
@@ -110,6 +112,7 @@ impl Cluster {
             tp: TopicPartition::new(TOPIC, 0),
             min_isr,
             config: LogConfig::default(),
+            configs: HashMap::new(),
         }
     }
 
@@ -139,7 +142,7 @@ impl Cluster {
             if let Some(b) = self.brokers.get(id) {
                 let change = broker_of(b)
                     .replicas
-                    .apply_state(&self.tp, self.config.clone(), self.min_isr, state.clone())
+                    .apply_state(&self.tp, self.config(*id), self.min_isr, state.clone())
                     .expect("apply_state");
                 let expected = if *id == leader {
                     RoleChange::BecameLeader
@@ -149,6 +152,13 @@ impl Cluster {
                 assert_eq!(change, expected, "broker {id}");
             }
         }
+    }
+
+    fn config(&self, id: i32) -> LogConfig {
+        self.configs
+            .get(&id)
+            .cloned()
+            .unwrap_or_else(|| self.config.clone())
     }
 
     fn partition(&self, id: i32) -> Arc<Partition> {
@@ -307,6 +317,41 @@ async fn followers_replicate_join_the_isr_and_hold_the_high_watermark() {
         epoch_end(&mut on_follower, 1, 1).await.0,
         NOT_LEADER_OR_FOLLOWER
     );
+}
+
+/// A leader re-encodes produced batches for its topic's `compression.type`; a follower stores
+/// them as the leader stored them (here its own config even says gzip).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn followers_store_the_batches_the_leader_reencoded() {
+    let mut c = Cluster::start(2, 1).await;
+    let compressed = |codec| LogConfig {
+        compression: CompressionType::Codec(codec),
+        ..LogConfig::default()
+    };
+    c.configs.insert(1, compressed(Codec::Zstd));
+    c.configs.insert(2, compressed(Codec::Gzip));
+    c.elect(1, 1, &[1, 2], &[1, 2]);
+    let mut producer = c.client(1).await;
+    assert_eq!(
+        produce(&mut producer, &["a", "b", "c"], -1, 5000).await,
+        (0, 0)
+    );
+    eventually("the follower copies the log", || {
+        c.partition(2).log_end_offset() == 3
+    })
+    .await;
+    let stored = log_bytes(&c.partition(1));
+    assert_eq!(log_bytes(&c.partition(2)), stored, "byte for byte");
+    let mut pos = 0;
+    while pos < stored.len() {
+        assert_eq!(
+            stored[pos + 22] & 0x07,
+            4,
+            "batch at {pos} stored with zstd"
+        );
+        pos += 12 + i32::from_be_bytes(stored[pos + 8..pos + 12].try_into().unwrap()) as usize;
+    }
+    assert_eq!(values(stored), ["a", "b", "c"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,7 +4,7 @@ use kafka_protocol::error::ResponseError;
 
 use crate::broker::configs::ConfigUpdateError;
 use crate::cluster::ClusterError;
-use crate::log::{AppendError, ReadError};
+use crate::log::{AppendError, ReadError, RejectionKind};
 use crate::replica::{
     DeleteRecordsError, EpochMismatch, FollowerFetchError, LogDirError, ProduceError, ServeError,
 };
@@ -52,6 +52,11 @@ impl KafkaCode for AppendError {
             AppendError::InvalidRecord(_) => ResponseError::InvalidRecord,
             AppendError::OutOfOrderSequence(_) => ResponseError::OutOfOrderSequenceNumber,
             AppendError::InvalidProducerEpoch(_) => ResponseError::InvalidProducerEpoch,
+            AppendError::RejectedRecords { kind, .. } => match kind {
+                RejectionKind::InvalidRecord => ResponseError::InvalidRecord,
+                RejectionKind::InvalidTimestamp => ResponseError::InvalidTimestamp,
+            },
+            AppendError::Conversion(_) => ResponseError::UnknownServerError,
             AppendError::Storage(_) => ResponseError::KafkaStorageError,
         }
     }
@@ -110,6 +115,7 @@ impl KafkaCode for ServeError {
             ServeError::Follower(e) => e.kafka_error(),
             ServeError::Read(e) => e.kafka_error(),
             ServeError::Storage(_) => ResponseError::KafkaStorageError,
+            ServeError::UnsupportedCompressionType => ResponseError::UnsupportedCompressionType,
         }
     }
 }

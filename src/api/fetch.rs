@@ -15,13 +15,15 @@ use kafka_protocol::messages::{FetchRequest, FetchResponse};
 use super::error_codes::KafkaCode;
 use super::{Reply, RequestContext};
 use crate::broker::Broker;
-use crate::log::TopicPartition;
+use crate::log::{Codec, CompressionType, TopicPartition};
 use crate::replica::{
     FetchIsolation, FetchParams, FetchReader, FetchedPartition, PartitionFetch, ServeError,
 };
 
 /// Session epoch of a sessionless (full) fetch.
 const FINAL_EPOCH: i32 = -1;
+/// The first Fetch version that may carry zstd batches (KIP-110).
+const ZSTD_FETCH_VERSION: i16 = 10;
 /// Isolation level read_committed.
 const READ_COMMITTED: i8 = 1;
 /// Record sets at least this long are written from their read buffers instead of being copied
@@ -40,7 +42,10 @@ pub async fn handle(
             .into();
     }
     let params = params(&req, ctx.api_version);
-    let partitions = partitions(broker, &req, ctx.api_version);
+    let mut partitions = partitions(broker, &req, ctx.api_version);
+    if ctx.api_version < ZSTD_FETCH_VERSION && matches!(params.reader, FetchReader::Consumer(_)) {
+        refuse_zstd_topics(broker, &mut partitions);
+    }
     let mut fetched = broker.replicas.fetch(params, partitions).await.into_iter();
     let responses = req
         .topics
@@ -124,6 +129,22 @@ fn partitions(
         }
     }
     out
+}
+
+/// Kafka refuses consumer fetches below `ZSTD_FETCH_VERSION` of partitions whose topic is
+/// configured `compression.type=zstd` (UNSUPPORTED_COMPRESSION_TYPE): those clients may not
+/// decode zstd. Batches a producer compressed with zstd on other topics are served as they are.
+fn refuse_zstd_topics(broker: &Broker, partitions: &mut [Result<PartitionFetch, ServeError>]) {
+    for p in partitions.iter_mut() {
+        let Ok(fetch) = p else { continue };
+        let zstd = broker
+            .replicas
+            .hosted_partition(&fetch.tp)
+            .is_some_and(|r| r.compression() == CompressionType::Codec(Codec::Zstd));
+        if zstd {
+            *p = Err(ServeError::UnsupportedCompressionType);
+        }
+    }
 }
 
 fn partition_data(index: i32, f: FetchedPartition) -> PartitionData {

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use futures::future::join_all;
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::produce_response::{
+    BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
+};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use tokio::time::Instant;
 use tracing::debug;
@@ -16,7 +18,8 @@ use super::error_codes::KafkaCode;
 use super::str_bytes;
 use super::{Reply, RequestContext};
 use crate::broker::Broker;
-use crate::replica::Partition;
+use crate::log::{AppendError, RecordError};
+use crate::replica::{Partition, ProduceError};
 use crate::util::clock::now_ms;
 
 /// A partition answer that may still wait for replication.
@@ -145,9 +148,35 @@ fn append(
         }
         Err(e) => {
             debug!(topic, partition = index, error = %e, "produce rejected");
-            Outcome::Done(failure(index, e.kafka_error(), Some(&e.to_string())))
+            let response = failure(index, e.kafka_error(), Some(&e.to_string()));
+            Outcome::Done(match &e {
+                ProduceError::Append(AppendError::RejectedRecords { errors, .. }) => {
+                    with_record_errors(response, errors, partition.log_start_offset())
+                }
+                _ => response,
+            })
         }
     }
+}
+
+/// KIP-467: the records a partition's data was rejected for (Produce v8+ carries them), with the
+/// log start offset, as Kafka answers a `RecordValidationException`.
+fn with_record_errors(
+    response: PartitionProduceResponse,
+    errors: &[RecordError],
+    log_start_offset: i64,
+) -> PartitionProduceResponse {
+    let record_errors = errors
+        .iter()
+        .map(|e| {
+            BatchIndexAndErrorMessage::default()
+                .with_batch_index(e.batch_index)
+                .with_batch_index_error_message(Some(str_bytes(e.message.as_str())))
+        })
+        .collect();
+    response
+        .with_record_errors(record_errors)
+        .with_log_start_offset(log_start_offset)
 }
 
 fn failure(index: i32, error: ResponseError, message: Option<&str>) -> PartitionProduceResponse {

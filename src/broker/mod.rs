@@ -10,6 +10,7 @@ pub mod configs;
 pub mod link;
 pub mod sync;
 
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -66,6 +67,7 @@ impl Broker {
             replicas: replicas.clone(),
             groups: groups.clone(),
             config: config.clone(),
+            applied_generation: Arc::new(AtomicU64::new(u64::MAX)),
         };
         let broker = Broker {
             config,

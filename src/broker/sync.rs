@@ -7,6 +7,7 @@
 //! store is unreachable leaders go on under the replica manager's isolation rule
 //! (unclean-election topics are fenced at once); once the session is lost every leader is fenced.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,11 +30,15 @@ pub struct MetadataSync {
     pub(super) replicas: Arc<ReplicaManager>,
     pub(super) groups: Arc<GroupCoordinator>,
     pub(super) config: ConfigHandle,
+    /// The metadata generation the last full apply read (`u64::MAX`: none yet).
+    pub(super) applied_generation: Arc<AtomicU64>,
 }
 
 impl MetadataSync {
     /// Brings the configuration and every hosted replica in line with the current metadata.
     pub fn apply_all(&self) {
+        let generation = self.cluster.subscribe().borrow().generation;
+        self.applied_generation.store(generation, Ordering::Release);
         self.refresh_broker_config();
         let applied = self
             .replicas
@@ -54,6 +59,12 @@ impl MetadataSync {
         loop {
             let version = *versions.borrow_and_update();
             match version.link {
+                // Nothing new since the last full apply (the one at start-up, usually).
+                MetadataLink::Connected
+                    if version.generation == self.applied_generation.load(Ordering::Acquire) =>
+                {
+                    self.replicas.metadata_reachable();
+                }
                 MetadataLink::Connected => {
                     self.replicas.metadata_reachable();
                     let sync = self.clone();

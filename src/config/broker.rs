@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use super::def::{ConfigDef, ConfigSource, ConfigType as T, Constraint, InvalidValue};
 use super::dynamic::{merge_layers, DynamicBrokerConfigs};
 use super::listener::{parse_listeners, Listener};
+use super::topic::{COMPRESSION_TYPES, GZIP_LEVEL, LZ4_LEVEL, ZSTD_LEVEL};
 
 const TIMESTAMP_TYPES: &[&str] = &["CreateTime", "LogAppendTime"];
 const CLEANUP_POLICIES: &[&str] = &["delete", "compact"];
@@ -56,6 +57,12 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
         Some("9223372036854775807"),
     )
     .with(Constraint::AtLeast(0)),
+    ConfigDef::new(
+        "log.message.timestamp.difference.max.ms",
+        T::Long,
+        Some("9223372036854775807"),
+    )
+    .with(Constraint::AtLeast(0)),
     ConfigDef::new("log.cleanup.policy", T::List, Some("delete"))
         .with(Constraint::ListOf(CLEANUP_POLICIES)),
     ConfigDef::new("log.cleaner.enable", T::Boolean, Some("true")),
@@ -92,7 +99,11 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
         .with(Constraint::AtLeast(0)),
     ConfigDef::new("log.preallocate", T::Boolean, Some("false")),
     ConfigDef::new("message.max.bytes", T::Int, Some("1048588")).with(Constraint::AtLeast(0)),
-    ConfigDef::new("compression.type", T::String, Some("producer")),
+    ConfigDef::new("compression.type", T::String, Some("producer"))
+        .with(Constraint::OneOf(COMPRESSION_TYPES)),
+    ConfigDef::new("compression.gzip.level", T::Int, Some("-1")).with(GZIP_LEVEL),
+    ConfigDef::new("compression.lz4.level", T::Int, Some("9")).with(LZ4_LEVEL),
+    ConfigDef::new("compression.zstd.level", T::Int, Some("3")).with(ZSTD_LEVEL),
     ConfigDef::new("socket.request.max.bytes", T::Int, Some("104857600"))
         .with(Constraint::AtLeast(1)),
     ConfigDef::new("socket.send.buffer.bytes", T::Int, Some("102400")),

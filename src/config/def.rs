@@ -76,6 +76,10 @@ impl ConfigSource {
 pub enum Constraint {
     None,
     AtLeast(i64),
+    /// `min..=max`.
+    Between(i64, i64),
+    /// `min..=max`, or the one extra value (Kafka's gzip level: 1-9 or -1).
+    BetweenOr(i64, i64, i64),
     OneOf(&'static [&'static str]),
     ListOf(&'static [&'static str]),
     /// A double between 0 and 1.
@@ -160,6 +164,16 @@ impl ConfigDef {
             Constraint::AtLeast(min) if number < min => {
                 Err(fail(format!("must be at least {min}")))
             }
+            Constraint::Between(min, max) if !(min..=max).contains(&number) => {
+                Err(fail(format!("must be between {min} and {max}")))
+            }
+            Constraint::BetweenOr(min, max, or)
+                if !(min..=max).contains(&number) && number != or =>
+            {
+                Err(fail(format!(
+                    "must be between {min} and {max} or equal to {or}"
+                )))
+            }
             _ => Ok(()),
         }
     }
@@ -240,6 +254,14 @@ mod tests {
         assert!(throttled.validate("*").is_ok());
         assert!(throttled.validate("0:1, 1:2").is_ok());
         assert!(throttled.validate("0-1").is_err());
+        let range =
+            ConfigDef::new("r", ConfigType::Int, None).with(Constraint::Between(-131072, 22));
+        assert!(range.validate("-131072").is_ok() && range.validate("22").is_ok());
+        assert!(range.validate("23").is_err() && range.validate("-131073").is_err());
+        let or = ConfigDef::new("g", ConfigType::Int, None).with(Constraint::BetweenOr(1, 9, -1));
+        assert!(or.validate("-1").is_ok() && or.validate("1").is_ok() && or.validate("9").is_ok());
+        assert!(or.validate("0").is_err() && or.validate("10").is_err());
+        assert!(or.validate("-2").is_err());
         let b = ConfigDef::new("b", ConfigType::Boolean, None);
         assert!(b.validate("TRUE").is_ok());
         assert!(b.validate("yes").is_err());

@@ -17,6 +17,16 @@ const fn topic(def: ConfigDef, synonyms: &'static [(&'static str, i64)]) -> Topi
     TopicConfigDef { def, synonyms }
 }
 
+/// Kafka's `compression.type` values (`BrokerCompressionType`), topic and broker alike.
+pub const COMPRESSION_TYPES: &[&str] =
+    &["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"];
+/// KIP-390 level ranges and defaults (Kafka 3.9): gzip 1-9 or -1 (zlib's default).
+pub const GZIP_LEVEL: Constraint = Constraint::BetweenOr(1, 9, -1);
+/// lz4 1-17, default 9.
+pub const LZ4_LEVEL: Constraint = Constraint::Between(1, 17);
+/// zstd -131072..22, default 3.
+pub const ZSTD_LEVEL: Constraint = Constraint::Between(-131072, 22);
+
 const HOUR: i64 = 3_600_000;
 const MINUTE: i64 = 60_000;
 
@@ -29,8 +39,20 @@ pub static TOPIC_CONFIGS: &[TopicConfigDef] = &[
     ),
     topic(
         ConfigDef::new("compression.type", T::String, Some("producer"))
-            .with(Constraint::OneOf(&["producer"])),
+            .with(Constraint::OneOf(COMPRESSION_TYPES)),
         &[("compression.type", 1)],
+    ),
+    topic(
+        ConfigDef::new("compression.gzip.level", T::Int, Some("-1")).with(GZIP_LEVEL),
+        &[("compression.gzip.level", 1)],
+    ),
+    topic(
+        ConfigDef::new("compression.lz4.level", T::Int, Some("9")).with(LZ4_LEVEL),
+        &[("compression.lz4.level", 1)],
+    ),
+    topic(
+        ConfigDef::new("compression.zstd.level", T::Int, Some("3")).with(ZSTD_LEVEL),
+        &[("compression.zstd.level", 1)],
     ),
     topic(
         ConfigDef::new("delete.retention.ms", T::Long, Some("86400000"))
@@ -88,6 +110,15 @@ pub static TOPIC_CONFIGS: &[TopicConfigDef] = &[
         )
         .with(Constraint::AtLeast(0)),
         &[("log.message.timestamp.before.max.ms", 1)],
+    ),
+    topic(
+        ConfigDef::new(
+            "message.timestamp.difference.max.ms",
+            T::Long,
+            Some("9223372036854775807"),
+        )
+        .with(Constraint::AtLeast(0)),
+        &[("log.message.timestamp.difference.max.ms", 1)],
     ),
     topic(
         ConfigDef::new("message.timestamp.type", T::String, Some("CreateTime"))
@@ -461,5 +492,51 @@ mod tests {
             validate_overrides(&lags),
             Err(TopicConfigError::Conflict(_))
         ));
+    }
+
+    #[test]
+    fn every_kafka_compression_value_and_level_range_is_accepted() {
+        let check = |k: &str, v: &str| {
+            validate_overrides(&BTreeMap::from([(k.to_string(), v.to_string())])).is_ok()
+        };
+        for v in ["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"] {
+            assert!(check("compression.type", v), "{v}");
+        }
+        for v in ["none", "LZ4", "brotli", ""] {
+            assert!(!check("compression.type", v), "{v}");
+        }
+        let ranges = [
+            (
+                "compression.gzip.level",
+                &["-1", "1", "9"][..],
+                &["0", "10", "-2"][..],
+            ),
+            (
+                "compression.lz4.level",
+                &["1", "9", "17"][..],
+                &["0", "18", "-1"][..],
+            ),
+            (
+                "compression.zstd.level",
+                &["-131072", "0", "3", "22"][..],
+                &["-131073", "23", "x"][..],
+            ),
+        ];
+        for (key, good, bad) in ranges {
+            for v in good {
+                assert!(check(key, v), "{key}={v}");
+            }
+            for v in bad {
+                assert!(!check(key, v), "{key}={v}");
+            }
+        }
+        let b = broker(&[("compression.zstd.level", "7")]);
+        let r = resolve(
+            topic_def("compression.zstd.level").unwrap(),
+            &BTreeMap::new(),
+            &b,
+        );
+        assert_eq!(r.value.as_deref(), Some("7"));
+        assert_eq!(r.source, ConfigSource::StaticBroker);
     }
 }

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use super::codec::{self, CompressionLevels, CompressionType};
 use crate::config::topic::{topic_def, value_in_force};
 use crate::config::BrokerConfig;
 
@@ -62,6 +63,15 @@ pub struct LogConfig {
     /// Kafka `max.compaction.lag.ms`: a log whose oldest dirty segment is older than this is cleaned
     /// whatever its dirty ratio.
     pub max_compaction_lag_ms: i64,
+    /// Kafka `compression.type`: the codec leader appends are stored with.
+    pub compression: CompressionType,
+    /// Kafka `compression.{gzip,lz4,zstd}.level` (KIP-390): levels of the broker's own compression.
+    pub compression_levels: CompressionLevels,
+    /// Kafka `message.timestamp.before.max.ms` (KIP-937): how far in the past a CreateTime record
+    /// timestamp may be (i64::MAX: unbounded).
+    pub timestamp_before_max_ms: i64,
+    /// Kafka `message.timestamp.after.max.ms`: how far in the future it may be.
+    pub timestamp_after_max_ms: i64,
 }
 
 impl CleanupPolicy {
@@ -100,6 +110,10 @@ impl Default for LogConfig {
             delete_retention_ms: 86_400_000,
             min_cleanable_dirty_ratio: 0.5,
             max_compaction_lag_ms: i64::MAX,
+            compression: CompressionType::Producer,
+            compression_levels: CompressionLevels::default(),
+            timestamp_before_max_ms: i64::MAX,
+            timestamp_after_max_ms: i64::MAX,
         }
     }
 }
@@ -113,6 +127,9 @@ impl LogConfig {
                 .unwrap_or_default()
         };
         let long = |key: &str| -> i64 { get(key).trim().parse().unwrap_or(i64::MAX) };
+        let int = |key: &str, default: i32| -> i32 { get(key).trim().parse().unwrap_or(default) };
+        let difference = long("message.timestamp.difference.max.ms");
+        let or_difference = |bound: i64| if bound == i64::MAX { difference } else { bound };
         let policy = get("cleanup.policy");
         let cleanup_policy = match (policy.contains("delete"), policy.contains("compact")) {
             (true, true) => CleanupPolicy::DeleteAndCompact,
@@ -146,6 +163,15 @@ impl LogConfig {
                 .parse()
                 .unwrap_or(0.5),
             max_compaction_lag_ms: long("max.compaction.lag.ms"),
+            compression: CompressionType::parse(get("compression.type").trim()).unwrap_or_default(),
+            compression_levels: CompressionLevels {
+                gzip: int("compression.gzip.level", codec::GZIP_DEFAULT_LEVEL),
+                lz4: int("compression.lz4.level", codec::LZ4_DEFAULT_LEVEL),
+                zstd: int("compression.zstd.level", codec::ZSTD_DEFAULT_LEVEL),
+            },
+            // Kafka 3.x: the deprecated difference bound applies while a bound is left at its default.
+            timestamp_before_max_ms: or_difference(long("message.timestamp.before.max.ms")),
+            timestamp_after_max_ms: or_difference(long("message.timestamp.after.max.ms")),
         }
     }
 }
@@ -178,5 +204,39 @@ mod tests {
         assert_eq!(c.segment_bytes, 2048);
         assert_eq!(c.max_message_bytes, 1048588);
         assert_eq!(c.timestamp_type, TimestampType::CreateTime);
+    }
+
+    #[test]
+    fn compression_and_timestamp_bounds_resolve() {
+        use crate::log::codec::Codec;
+        let c = LogConfig::for_topic(&BTreeMap::new(), &broker(&[]));
+        assert_eq!(c.compression, CompressionType::Producer);
+        assert_eq!(c.compression_levels, CompressionLevels::default());
+        assert_eq!(
+            (c.timestamp_before_max_ms, c.timestamp_after_max_ms),
+            (i64::MAX, i64::MAX)
+        );
+        let b = broker(&[
+            ("compression.type", "zstd"),
+            ("compression.zstd.level", "-5"),
+            ("log.message.timestamp.difference.max.ms", "60000"),
+            ("log.message.timestamp.after.max.ms", "1000"),
+        ]);
+        let c = LogConfig::for_topic(&BTreeMap::new(), &b);
+        assert_eq!(c.compression, CompressionType::Codec(Codec::Zstd));
+        assert_eq!(c.compression_levels.zstd, -5);
+        // the deprecated difference bound fills in a bound left at its default
+        assert_eq!(
+            (c.timestamp_before_max_ms, c.timestamp_after_max_ms),
+            (60_000, 1000)
+        );
+        // __consumer_offsets is created with compression.type=producer: it wins over the broker's
+        let o = BTreeMap::from([
+            ("compression.type".to_string(), "producer".to_string()),
+            ("compression.gzip.level".to_string(), "9".to_string()),
+        ]);
+        let c = LogConfig::for_topic(&o, &b);
+        assert_eq!(c.compression, CompressionType::Producer);
+        assert_eq!(c.compression_levels.gzip, 9);
     }
 }

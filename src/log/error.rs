@@ -26,8 +26,60 @@ pub enum AppendError {
     OutOfOrderSequence(String),
     #[error("invalid producer epoch: {0}")]
     InvalidProducerEpoch(String),
+    /// Records of a batch failed validation (Kafka's `RecordValidationException`): the answer
+    /// names each of them (KIP-467). Displays as Kafka's message.
+    #[error("{}", rejection_message(.kind, .errors))]
+    RejectedRecords {
+        kind: RejectionKind,
+        errors: Vec<RecordError>,
+    },
+    /// Re-encoding a batch for the topic's `compression.type` failed.
+    #[error("converting the batch failed: {0}")]
+    Conversion(String),
     #[error("storage error: {0}")]
     Storage(#[from] io::Error),
+}
+
+/// One record a produce batch was rejected for (KIP-467): its index within the batch and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordError {
+    pub batch_index: i32,
+    pub message: String,
+}
+
+/// The Kafka error of a batch with rejected records: INVALID_TIMESTAMP when any record has a bad
+/// timestamp, else INVALID_RECORD.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RejectionKind {
+    InvalidRecord,
+    InvalidTimestamp,
+}
+
+/// Kafka's message for a batch with rejected records (`LogValidator.processRecordErrors`).
+fn rejection_message(kind: &RejectionKind, errors: &[RecordError]) -> String {
+    match kind {
+        RejectionKind::InvalidTimestamp => {
+            "One or more records have been rejected due to invalid timestamp".to_string()
+        }
+        RejectionKind::InvalidRecord => {
+            let shown: Vec<String> = errors
+                .iter()
+                .take(3)
+                .map(|e| {
+                    format!(
+                        "RecordError(batchIndex={}, message='{}')",
+                        e.batch_index, e.message
+                    )
+                })
+                .collect();
+            format!(
+                "One or more records have been rejected due to {} record errors in total, and \
+                 only showing the first three errors at most: [{}]",
+                errors.len(),
+                shown.join(", ")
+            )
+        }
+    }
 }
 
 /// Why a follower append (`PartitionLog::append_as_follower`) was refused. Nothing of the payload

@@ -32,6 +32,10 @@
 //! (`LogManager::checkpoint_log_start_offsets`) the segments wholly below it are deleted
 //! (retention deletes any left after a crash). `volume` measures the directory's volume.
 //!
+//! Leader appends store each batch as received (base offset and partition leader epoch patched in)
+//! unless the topic needs its records: `validator` checks keys of compacted topics and timestamp
+//! bounds, and re-encodes batches for a topic's `compression.type` (codecs in `codec`).
+//!
 //! Not implemented yet: transactions (transactional batches are
 //! stored and deduplicated like idempotent ones, no markers or LSO), delayed file deletion
 //! (`file_delete_delay_ms` is ignored: files are deleted right away), decoding compressed batches
@@ -40,6 +44,7 @@
 pub mod batch;
 pub mod checkpoint;
 pub mod cleaner;
+pub mod codec;
 pub mod config;
 pub mod dir_failure;
 pub mod epoch_cache;
@@ -53,6 +58,7 @@ mod producer_state;
 mod read_pool;
 pub mod records;
 mod segment;
+mod validator;
 pub mod volume;
 
 #[cfg(test)]
@@ -66,9 +72,13 @@ use std::sync::Arc;
 
 pub use batch::BatchHeader;
 pub use cleaner::{CleanerConfig, CleanerStats};
+pub use codec::{Codec, CompressionLevels, CompressionType};
 pub use config::{CleanupPolicy, LogConfig, TimestampType};
 pub use epoch_cache::{EpochEntry, LeaderEpochCache, UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET};
-pub use error::{AppendError, FollowerAppendError, LogError, LogStartError, ReadError};
+pub use error::{
+    AppendError, FollowerAppendError, LogError, LogStartError, ReadError, RecordError,
+    RejectionKind,
+};
 pub use manager::LogManager;
 pub use partition::{AppendInfo, FetchData, PartitionLog, RecoveryStats, TimestampOffset};
 pub use volume::VolumeSpace;

@@ -24,8 +24,8 @@ use super::config::{LogConfig, TimestampType};
 use super::epoch_cache::{self, CheckpointRead, LeaderEpochCache};
 use super::error::{AppendError, FollowerAppendError, LogError, LogStartError, ReadError};
 use super::producer_state::{self, ProducerEntry, ProducerState};
-use super::records;
 use super::segment::{self, Segment};
+use super::validator;
 use super::TopicPartition;
 use crate::util::clock::now_ms;
 
@@ -478,9 +478,11 @@ impl PartitionLog {
     ///
     /// Per batch: size >= 61, batchLength+12 fits, magic 2, CRC-32C over bytes 21..end,
     /// lastOffsetDelta+1 == recordsCount > 0, size <= `max_message_bytes` (else MessageTooLarge),
-    /// no control batches, idempotent batches carry a sequence; when the cleanup policy includes
-    /// `compact`, every record must have a key (records are decoded, decompressing if needed). Offsets are assigned by patching
-    /// baseOffset and partitionLeaderEpoch; LogAppendTime topics get attribute bit 3, maxTimestamp =
+    /// no control batches, idempotent batches carry a sequence. Then the records checks and the
+    /// conversion for `compression.type` of `validator` (keys on compacted topics, timestamp
+    /// bounds, re-encoding; records are read only when one of them applies), after which a
+    /// converted batch must still fit `max_message_bytes` and the stored payload `segment_bytes`.
+    /// Offsets are assigned by patching baseOffset and partitionLeaderEpoch; LogAppendTime topics get attribute bit 3, maxTimestamp =
     /// `now_ms` and a recomputed CRC. Idempotent producers follow Kafka's ProducerAppendInfo rules; if
     /// any batch duplicates one of its producer's last 5 batches, the original offsets are returned
     /// with `duplicate = true` and nothing is written (as Kafka does for the whole request).
@@ -493,12 +495,11 @@ impl PartitionLog {
     ) -> Result<AppendInfo, AppendError> {
         let cfg = self.config.read().clone();
         let batches = batch::validate_payload(records, cfg.max_message_bytes)?;
-        if cfg.cleanup_policy.compact() {
-            // Kafka's LogValidator: a compacted topic refuses records without a key.
-            for b in &batches {
-                records::check_keys(&records[b.position..b.position + b.size])?;
-            }
-        }
+        let received = records.len();
+        let validator::Validated {
+            bytes: records,
+            batches,
+        } = validator::validate(records, batches, &cfg, &self.tp, now_ms)?;
         if records.len() as u64 > cfg.segment_bytes {
             return Err(AppendError::MessageTooLarge {
                 size: records.len(),
@@ -533,7 +534,7 @@ impl PartitionLog {
                         log_start_offset: self.log_start_offset(),
                         duplicate: true,
                         records_count: (d.last_offset - d.first_offset + 1) as u32,
-                        valid_bytes: records.len(),
+                        valid_bytes: received,
                     });
                 }
                 st.producers.check(&staged, &h)?;
@@ -562,8 +563,8 @@ impl PartitionLog {
             headers.push((*position, h, *size));
         }
         let last_offset = next - 1;
-        // Patch the stored copy.
-        let mut buf = records.to_vec();
+        // Patch the stored copy (the payload is copied only here, unless the validator converted it).
+        let mut buf = records.into_owned();
         for (pos, h, size) in &headers {
             let b = &mut buf[*pos..*pos + *size];
             batch::patch_offset_and_epoch(b, h.base_offset, leader_epoch);
@@ -605,7 +606,7 @@ impl PartitionLog {
             log_start_offset: self.log_start_offset(),
             duplicate: false,
             records_count,
-            valid_bytes: records.len(),
+            valid_bytes: received,
         })
     }
 

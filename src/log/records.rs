@@ -1,26 +1,15 @@
-//! Record-level decoding and encoding of v2 record batches, and the four Kafka codecs. Used by the
-//! log cleaner (filter and rewrite batches) and by the key check of compacted topics on append; the
-//! hot append/fetch path of other topics never decodes records.
-//!
-//! Codecs (attribute bits 0-2), as Kafka writes them in v2 batches: 1 gzip (a gzip stream), 2 snappy
-//! (xerial `SnappyOutputStream` framing: 16-byte header then `[len i32 BE][raw snappy block]`
-//! chunks; unframed raw snappy is accepted on decode, like xerial's `SnappyInputStream`), 3 lz4 (LZ4
-//! frame format, independent 64 KiB blocks), 4 zstd (a zstd frame).
+//! Record-level decoding and encoding of v2 record batches (the codecs are in `codec`). Used by
+//! the log cleaner (filter and rewrite batches) and by produce validation (`validator`) when a
+//! feature needs the records: the hot append/fetch path of other topics never decodes records.
 
-use std::io::{Read, Write};
+use std::borrow::Cow;
 
 use super::batch::{compute_crc, BatchHeader, HEADER_SIZE, LOG_OVERHEAD};
-use super::error::AppendError;
+use super::codec::{self, Codec, CompressionLevels};
 
 /// Attribute bit 6 (Kafka 3.x, KIP-534): `baseTimestamp` holds the delete horizon of the batch.
 pub const ATTR_DELETE_HORIZON: i16 = 0x40;
 const ATTR_COMPRESSION_MASK: i16 = 0x07;
-
-/// Refuse to inflate a batch beyond this (a decompression bomb on the produce path).
-pub const MAX_DECOMPRESSED: usize = 256 << 20;
-
-const XERIAL_HEADER: &[u8; 16] = b"\x82SNAPPY\x00\x00\x00\x00\x01\x00\x00\x00\x01";
-const XERIAL_BLOCK: usize = 32 * 1024;
 
 /// One decoded record. Offsets and timestamps are absolute.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -69,16 +58,17 @@ pub(crate) fn put_varlong(out: &mut Vec<u8>, v: i64) {
     }
 }
 
-fn read_bytes(buf: &[u8], pos: &mut usize) -> Result<Option<Vec<u8>>, String> {
+fn read_bytes<'a>(buf: &'a [u8], pos: &mut usize) -> Result<Option<&'a [u8]>, String> {
     let len = read_varlong(buf, pos)?;
     if len < 0 {
         return Ok(None);
     }
-    let end = pos
-        .checked_add(len as usize)
+    let end = usize::try_from(len)
+        .ok()
+        .and_then(|l| pos.checked_add(l))
         .filter(|&e| e <= buf.len())
         .ok_or("field runs past its record")?;
-    let v = buf[*pos..end].to_vec();
+    let v = &buf[*pos..end];
     *pos = end;
     Ok(Some(v))
 }
@@ -93,111 +83,21 @@ fn put_bytes(out: &mut Vec<u8>, v: Option<&[u8]>) {
     }
 }
 
-fn read_limited(mut r: impl Read) -> Result<Vec<u8>, String> {
-    let mut out = Vec::new();
-    (&mut r)
-        .take(MAX_DECOMPRESSED as u64 + 1)
-        .read_to_end(&mut out)
-        .map_err(|e| format!("decompression failed: {e}"))?;
-    if out.len() > MAX_DECOMPRESSED {
-        return Err(format!(
-            "batch inflates beyond {MAX_DECOMPRESSED} bytes; refused"
-        ));
-    }
-    Ok(out)
+/// One record of a records section, borrowed: deltas as stored, key, value and the encoded
+/// headers (count varint and headers) as slices of the section.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecordView<'a> {
+    pub attributes: i8,
+    pub timestamp_delta: i64,
+    pub offset_delta: i64,
+    pub key: Option<&'a [u8]>,
+    pub value: Option<&'a [u8]>,
+    pub headers: &'a [u8],
 }
 
-/// Decompresses the records section of a batch compressed with `codec`.
-pub fn decompress(codec: u8, data: &[u8]) -> Result<Vec<u8>, String> {
-    match codec {
-        0 => Ok(data.to_vec()),
-        1 => read_limited(flate2::read::MultiGzDecoder::new(data)),
-        2 => snappy_decompress(data),
-        3 => read_limited(lz4::Decoder::new(data).map_err(|e| format!("lz4: {e}"))?),
-        4 => {
-            read_limited(zstd::stream::read::Decoder::new(data).map_err(|e| format!("zstd: {e}"))?)
-        }
-        c => Err(format!("unknown compression codec {c}")),
-    }
-}
-
-fn snappy_block(data: &[u8], budget: usize) -> Result<Vec<u8>, String> {
-    let n = snap::raw::decompress_len(data).map_err(|e| format!("snappy: {e}"))?;
-    if n > budget {
-        return Err(format!(
-            "batch inflates beyond {MAX_DECOMPRESSED} bytes; refused"
-        ));
-    }
-    snap::raw::Decoder::new()
-        .decompress_vec(data)
-        .map_err(|e| format!("snappy: {e}"))
-}
-
-fn snappy_decompress(data: &[u8]) -> Result<Vec<u8>, String> {
-    if data.len() < XERIAL_HEADER.len() || data[..8] != XERIAL_HEADER[..8] {
-        return snappy_block(data, MAX_DECOMPRESSED);
-    }
-    let mut out = Vec::new();
-    let mut pos = XERIAL_HEADER.len();
-    while pos < data.len() {
-        if pos + 4 > data.len() {
-            return Err("snappy: truncated xerial chunk length".into());
-        }
-        let len = u32::from_be_bytes([data[pos], data[pos + 1], data[pos + 2], data[pos + 3]]);
-        pos += 4;
-        let end = pos
-            .checked_add(len as usize)
-            .filter(|&e| e <= data.len())
-            .ok_or("snappy: xerial chunk runs past the batch")?;
-        let chunk = snappy_block(&data[pos..end], MAX_DECOMPRESSED - out.len())?;
-        out.extend_from_slice(&chunk);
-        pos = end;
-    }
-    Ok(out)
-}
-
-/// Compresses a records section with `codec`, in the framing Kafka's producers and broker use.
-pub fn compress(codec: u8, data: &[u8]) -> Result<Vec<u8>, String> {
-    let io = |e: std::io::Error| format!("compression failed: {e}");
-    match codec {
-        0 => Ok(data.to_vec()),
-        1 => {
-            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-            e.write_all(data).map_err(io)?;
-            e.finish().map_err(io)
-        }
-        2 => {
-            let mut out = XERIAL_HEADER.to_vec();
-            let mut enc = snap::raw::Encoder::new();
-            for chunk in data.chunks(XERIAL_BLOCK) {
-                let c = enc
-                    .compress_vec(chunk)
-                    .map_err(|e| format!("snappy: {e}"))?;
-                out.extend_from_slice(&(c.len() as u32).to_be_bytes());
-                out.extend_from_slice(&c);
-            }
-            Ok(out)
-        }
-        3 => {
-            let mut e = lz4::EncoderBuilder::new()
-                .block_size(lz4::BlockSize::Max64KB)
-                .block_mode(lz4::BlockMode::Independent)
-                .checksum(lz4::ContentChecksum::NoChecksum)
-                .build(Vec::new())
-                .map_err(io)?;
-            e.write_all(data).map_err(io)?;
-            let (out, r) = e.finish();
-            r.map_err(io)?;
-            Ok(out)
-        }
-        4 => zstd::stream::encode_all(data, 3).map_err(io),
-        c => Err(format!("unknown compression codec {c}")),
-    }
-}
-
-/// Decodes every record of a whole v2 batch (decompressing if needed). Checks the record framing
-/// against `recordsCount`; the CRC is the caller's business.
-pub fn decode_records(batch: &[u8]) -> Result<(BatchHeader, Vec<Record>), String> {
+/// The header and the records section of a whole v2 batch, decompressed if needed (borrowed when
+/// the batch is uncompressed).
+pub fn batch_body(batch: &[u8]) -> Result<(BatchHeader, Cow<'_, [u8]>), String> {
     let h = BatchHeader::parse(batch).ok_or("batch shorter than its header")?;
     let size = h.size().ok_or("negative batch length")?;
     if size > batch.len() || size < HEADER_SIZE {
@@ -206,12 +106,23 @@ pub fn decode_records(batch: &[u8]) -> Result<(BatchHeader, Vec<Record>), String
     if h.magic != 2 {
         return Err(format!("unsupported magic {}", h.magic));
     }
-    let body = decompress(h.compression(), &batch[HEADER_SIZE..size])?;
-    let count = usize::try_from(h.records_count).map_err(|_| "negative records count")?;
+    let data = &batch[HEADER_SIZE..size];
+    let body = match h.compression() {
+        0 => Cow::Borrowed(data),
+        c => Cow::Owned(codec::decompress(c, data)?),
+    };
+    Ok((h, body))
+}
+
+/// Splits a records section into its `count` records. The record framing must match: exactly
+/// `count` records, each field inside its record, nothing after the last one.
+pub fn parse_records(body: &[u8], count: i32) -> Result<Vec<RecordView<'_>>, String> {
+    let count = usize::try_from(count).map_err(|_| "negative records count")?;
+    // Each record takes at least 7 bytes: bound the allocation by the data present.
     let mut out = Vec::with_capacity(count.min(body.len() / 7 + 1));
     let mut pos = 0usize;
     for _ in 0..count {
-        let len = read_varlong(&body, &mut pos)?;
+        let len = read_varlong(body, &mut pos)?;
         let end = usize::try_from(len)
             .ok()
             .and_then(|l| pos.checked_add(l))
@@ -220,21 +131,20 @@ pub fn decode_records(batch: &[u8]) -> Result<(BatchHeader, Vec<Record>), String
         let rec = &body[..end];
         let attributes = *rec.get(pos).ok_or("empty record")? as i8;
         pos += 1;
-        let ts_delta = read_varlong(rec, &mut pos)?;
-        let off_delta = read_varlong(rec, &mut pos)?;
+        let timestamp_delta = read_varlong(rec, &mut pos)?;
+        let offset_delta = read_varlong(rec, &mut pos)?;
         let key = read_bytes(rec, &mut pos)?;
         let value = read_bytes(rec, &mut pos)?;
         if pos >= end {
             return Err("record without headers count".into());
         }
-        let headers = rec[pos..end].to_vec();
-        out.push(Record {
+        out.push(RecordView {
             attributes,
-            timestamp: h.base_timestamp.wrapping_add(ts_delta),
-            offset: h.base_offset.wrapping_add(off_delta),
+            timestamp_delta,
+            offset_delta,
             key,
             value,
-            headers,
+            headers: &rec[pos..end],
         });
         pos = end;
     }
@@ -244,12 +154,43 @@ pub fn decode_records(batch: &[u8]) -> Result<(BatchHeader, Vec<Record>), String
             body.len() - pos
         ));
     }
+    Ok(out)
+}
+
+/// Decodes every record of a whole v2 batch (decompressing if needed). Checks the record framing
+/// against `recordsCount`; the CRC is the caller's business.
+pub fn decode_records(batch: &[u8]) -> Result<(BatchHeader, Vec<Record>), String> {
+    let (h, body) = batch_body(batch)?;
+    let out = parse_records(&body, h.records_count)?
+        .into_iter()
+        .map(|r| Record {
+            attributes: r.attributes,
+            timestamp: h.base_timestamp.wrapping_add(r.timestamp_delta),
+            offset: h.base_offset.wrapping_add(r.offset_delta),
+            key: r.key.map(<[u8]>::to_vec),
+            value: r.value.map(<[u8]>::to_vec),
+            headers: r.headers.to_vec(),
+        })
+        .collect();
     Ok((h, out))
+}
+
+/// Appends one record, length-prefixed, to a records section.
+pub(super) fn put_record(body: &mut Vec<u8>, scratch: &mut Vec<u8>, r: &RecordView<'_>) {
+    scratch.clear();
+    scratch.push(r.attributes as u8);
+    put_varlong(scratch, r.timestamp_delta);
+    put_varlong(scratch, r.offset_delta);
+    put_bytes(scratch, r.key);
+    put_bytes(scratch, r.value);
+    scratch.extend_from_slice(r.headers);
+    put_varlong(body, scratch.len() as i64);
+    body.extend_from_slice(scratch);
 }
 
 /// Writes a v2 batch: fields of `template` (base offset, leader epoch, attributes, lastOffsetDelta,
 /// producer id/epoch, base sequence) with the given timestamps and records, compressed with the
-/// template's codec; recordsCount and CRC are computed.
+/// template's codec at Kafka's default level; recordsCount and CRC are computed.
 pub fn encode_batch(
     template: &BatchHeader,
     base_timestamp: i64,
@@ -257,20 +198,21 @@ pub fn encode_batch(
     records: &[Record],
 ) -> Result<Vec<u8>, String> {
     let mut body = Vec::new();
-    let mut rec = Vec::new();
+    let mut scratch = Vec::new();
     for r in records {
-        rec.clear();
-        rec.push(r.attributes as u8);
-        put_varlong(&mut rec, r.timestamp.wrapping_sub(base_timestamp));
-        put_varlong(&mut rec, r.offset - template.base_offset);
-        put_bytes(&mut rec, r.key.as_deref());
-        put_bytes(&mut rec, r.value.as_deref());
-        rec.extend_from_slice(&r.headers);
-        put_varlong(&mut body, rec.len() as i64);
-        body.extend_from_slice(&rec);
+        let view = RecordView {
+            attributes: r.attributes,
+            timestamp_delta: r.timestamp.wrapping_sub(base_timestamp),
+            offset_delta: r.offset - template.base_offset,
+            key: r.key.as_deref(),
+            value: r.value.as_deref(),
+            headers: &r.headers,
+        };
+        put_record(&mut body, &mut scratch, &view);
     }
-    let codec = (template.attributes & ATTR_COMPRESSION_MASK) as u8;
-    let payload = compress(codec, &body)?;
+    let codec = Codec::from_id((template.attributes & ATTR_COMPRESSION_MASK) as u8)
+        .ok_or("unknown compression codec")?;
+    let payload = codec::compress_with(codec, &body, &CompressionLevels::default())?;
     let mut h = *template;
     h.base_timestamp = base_timestamp;
     h.max_timestamp = max_timestamp;
@@ -288,7 +230,9 @@ pub fn empty_batch(h: &BatchHeader) -> Vec<u8> {
     write_batch(&e, &[])
 }
 
-fn write_batch(h: &BatchHeader, payload: &[u8]) -> Vec<u8> {
+/// Writes a v2 batch of header `h` (its batch length, magic and CRC aside) around an already
+/// encoded (compressed) records section; batchLength and CRC are computed.
+pub(super) fn write_batch(h: &BatchHeader, payload: &[u8]) -> Vec<u8> {
     let mut b = Vec::with_capacity(HEADER_SIZE + payload.len());
     b.extend_from_slice(&h.base_offset.to_be_bytes());
     b.extend_from_slice(&((HEADER_SIZE - LOG_OVERHEAD + payload.len()) as i32).to_be_bytes());
@@ -307,17 +251,6 @@ fn write_batch(h: &BatchHeader, payload: &[u8]) -> Vec<u8> {
     let crc = compute_crc(&b);
     b[17..21].copy_from_slice(&crc.to_be_bytes());
     b
-}
-
-/// Kafka's produce check for compacted topics: every record must have a key (INVALID_RECORD).
-pub fn check_keys(batch: &[u8]) -> Result<(), AppendError> {
-    let (_, recs) = decode_records(batch).map_err(AppendError::CorruptMessage)?;
-    if recs.iter().any(|r| r.key.is_none()) {
-        return Err(AppendError::InvalidRecord(
-            "compacted topic requires keys".into(),
-        ));
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -391,30 +324,20 @@ mod tests {
     }
 
     #[test]
-    fn snappy_is_xerial_framed_and_raw_accepted() {
-        let data = b"hello hello hello hello".repeat(5000);
-        let c = compress(2, &data).unwrap();
-        assert_eq!(&c[..16], XERIAL_HEADER);
-        assert_eq!(decompress(2, &c).unwrap(), data);
-        let raw = snap::raw::Encoder::new().compress_vec(&data).unwrap();
-        assert_eq!(decompress(2, &raw).unwrap(), data);
-    }
-
-    #[test]
-    fn keyless_records_detected_and_garbage_refused() {
-        let ok = keyed_batch(1, -1, -1, &[rec(0, 0, Some("a"), Some("1"))]);
-        check_keys(&ok).unwrap();
-        let bad = keyed_batch(
-            3,
-            -1,
-            -1,
-            &[rec(0, 0, Some("a"), Some("1")), rec(1, 0, None, Some("2"))],
+    fn views_borrow_uncompressed_batches_and_garbage_is_refused() {
+        let ok = keyed_batch(0, -1, -1, &[rec(0, 7, Some("a"), None)]);
+        let (h, body) = batch_body(&ok).unwrap();
+        assert!(matches!(body, Cow::Borrowed(_)));
+        let views = parse_records(&body, h.records_count).unwrap();
+        assert_eq!(views.len(), 1);
+        assert_eq!(views[0].key, Some(&b"a"[..]));
+        assert_eq!(views[0].value, None);
+        assert_eq!(views[0].headers, &[0u8][..]);
+        assert!(
+            parse_records(&body, 2).is_err(),
+            "fewer records than counted"
         );
-        assert!(matches!(
-            check_keys(&bad),
-            Err(AppendError::InvalidRecord(_))
-        ));
-        let mut broken = ok.clone();
+        let mut broken = keyed_batch(1, -1, -1, &[rec(0, 0, Some("a"), Some("1"))]);
         let n = broken.len();
         broken[n - 3] ^= 0xff;
         assert!(decode_records(&broken).is_err());

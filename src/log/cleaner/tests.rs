@@ -13,7 +13,8 @@ use crate::log::checkpoint::{read_checkpoint, CLEANER_OFFSET_CHECKPOINT};
 use crate::log::records::test_util::{keyed_batch, rec};
 use crate::log::records::{decode_records, has_delete_horizon};
 use crate::log::{
-    AppendError, CleanupPolicy, LogConfig, LogError, LogManager, PartitionLog, TopicPartition,
+    AppendError, CleanupPolicy, LogConfig, LogError, LogManager, PartitionLog, RejectionKind,
+    TopicPartition,
 };
 use std::os::unix::fs::FileExt;
 
@@ -221,7 +222,17 @@ fn keyless_records_rejected_on_compacted_topics() {
     let (_m, l) = open(d.path(), ccfg());
     let keyless = TestBatch::new(2, t0()).build();
     match l.append(&keyless, 0, t0()) {
-        Err(AppendError::InvalidRecord(m)) => assert_eq!(m, "compacted topic requires keys"),
+        Err(AppendError::RejectedRecords { kind, errors }) => {
+            assert_eq!(kind, RejectionKind::InvalidRecord);
+            assert_eq!(
+                errors.iter().map(|e| e.batch_index).collect::<Vec<_>>(),
+                [0, 1]
+            );
+            assert_eq!(
+                errors[0].message,
+                "Compacted topic cannot accept message without key in topic partition compacted-0"
+            );
+        }
         other => panic!("{other:?}"),
     }
     assert_eq!(l.log_end_offset(), 0);
@@ -236,7 +247,7 @@ fn keyless_records_rejected_on_compacted_topics() {
     );
     assert!(matches!(
         l.append(&mixed, 0, t0()),
-        Err(AppendError::InvalidRecord(_))
+        Err(AppendError::RejectedRecords { ref errors, .. }) if errors.len() == 1 && errors[0].batch_index == 1
     ));
     // delete-only topics take keyless records; a later switch to compact drops them when cleaning
     let dl = LogConfig {

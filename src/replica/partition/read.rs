@@ -10,7 +10,7 @@ use bytes::Bytes;
 use tracing::{debug, warn};
 
 use super::{EpochMismatch, FollowerFetchError, Partition};
-use crate::log::{LogError, ReadError, TimestampOffset};
+use crate::log::{CompressionType, LogError, ReadError, TimestampOffset};
 
 /// How far a reader may read (Kafka's `FetchIsolation`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,6 +46,10 @@ pub enum ServeError {
     Read(#[from] ReadError),
     #[error(transparent)]
     Storage(#[from] LogError),
+    /// The topic is configured `compression.type=zstd` and the fetch version predates zstd
+    /// (Kafka refuses consumer fetches below v10 of such topics).
+    #[error("the topic stores zstd batches, which this fetch version cannot carry")]
+    UnsupportedCompressionType,
 }
 
 /// One partition's part of a fetch answer. The offsets are -1 when the partition is not hosted.
@@ -246,6 +250,11 @@ impl Partition {
         self.log
             .read(offset, max_bytes, true, Some(upper))
             .map(|d| d.records)
+    }
+
+    /// The topic's `compression.type`, as this replica's log has it.
+    pub fn compression(&self) -> CompressionType {
+        self.log.config().compression
     }
 
     /// The first offset of this replica's log.
