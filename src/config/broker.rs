@@ -183,12 +183,6 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
     ConfigDef::new("inter.broker.protocol.version", T::String, Some("3.9-IV0")),
     ConfigDef::new("log.message.format.version", T::String, Some("3.0-IV1")),
     ConfigDef::new(
-        "log.message.timestamp.difference.max.ms",
-        T::Long,
-        Some("9223372036854775807"),
-    )
-    .with(Constraint::AtLeast(0)),
-    ConfigDef::new(
         "log.message.downconversion.enable",
         T::Boolean,
         Some("true"),
@@ -588,6 +582,22 @@ impl View<'_> {
 mod tests {
     use super::*;
     use crate::config::properties::parse;
+
+    #[test]
+    fn every_key_is_defined_once() {
+        let mut seen = std::collections::HashSet::new();
+        for d in BROKER_CONFIGS {
+            assert!(seen.insert(d.name), "broker key {} defined twice", d.name);
+        }
+        let mut seen = std::collections::HashSet::new();
+        for d in crate::config::topic::TOPIC_CONFIGS {
+            assert!(
+                seen.insert(d.def.name),
+                "topic key {} defined twice",
+                d.def.name
+            );
+        }
+    }
 
     #[test]
     fn quickstart_defaults_resolve() {

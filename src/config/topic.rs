@@ -179,15 +179,6 @@ pub static TOPIC_CONFIGS: &[TopicConfigDef] = &[
         &[("log.message.format.version", 1)],
     ),
     topic(
-        ConfigDef::new(
-            "message.timestamp.difference.max.ms",
-            T::Long,
-            Some("9223372036854775807"),
-        )
-        .with(Constraint::AtLeast(0)),
-        &[("log.message.timestamp.difference.max.ms", 1)],
-    ),
-    topic(
         ConfigDef::new("message.downconversion.enable", T::Boolean, Some("true")),
         &[("log.message.downconversion.enable", 1)],
     ),
