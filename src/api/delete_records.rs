@@ -45,10 +45,13 @@ pub async fn handle(
             .topic(name)
             .is_some_and(|t| t.partition(*index).is_some())
     };
+    // Looked up once: the answers below pair with the partitions sent to the replica layer.
+    let is_known: Vec<bool> = order.iter().map(known).collect();
     let targets: Vec<(TopicPartition, i64)> = order
         .iter()
-        .filter(|key| known(key))
-        .map(|key| (TopicPartition::new(&key.0, key.1), offsets[key]))
+        .zip(&is_known)
+        .filter(|(_, known)| **known)
+        .map(|(key, _)| (TopicPartition::new(&key.0, key.1), offsets[key]))
         .collect();
     let mut outcomes = broker
         .replicas
@@ -56,8 +59,8 @@ pub async fn handle(
         .await
         .into_iter();
     let mut topics: Vec<DeleteRecordsTopicResult> = Vec::new();
-    for key in &order {
-        let result = if known(key) {
+    for (key, known) in order.iter().zip(is_known) {
+        let result = if known {
             outcome_result(key.1, outcomes.next())
         } else {
             failed(key.1, ResponseError::UnknownTopicOrPartition)
