@@ -10,7 +10,6 @@ mod common;
 use bytes::{Bytes, BytesMut};
 use common::{batch_with, decode_records, Client, TestBroker};
 use indexmap::IndexMap;
-use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::produce_response::PartitionProduceResponse;
@@ -37,21 +36,7 @@ fn now_ms() -> i64 {
 
 /// CreateTopics v7 of one single-partition topic; returns the topic's error code.
 async fn create_topic(c: &mut Client, topic: &str, configs: &[(&str, &str)]) -> i16 {
-    let configs = configs
-        .iter()
-        .map(|(k, v)| {
-            CreatableTopicConfig::default()
-                .with_name(StrBytes::from_string(k.to_string()))
-                .with_value(Some(StrBytes::from_string(v.to_string())))
-        })
-        .collect();
-    let req = CreateTopicsRequest::default()
-        .with_timeout_ms(5000)
-        .with_topics(vec![CreatableTopic::default()
-            .with_name(name(topic))
-            .with_num_partitions(1)
-            .with_replication_factor(1)
-            .with_configs(configs)]);
+    let req = common::create_topics_request(topic, 1, configs);
     let resp: CreateTopicsResponse = c.call(ApiKey::CreateTopics, 7, &req).await;
     resp.topics[0].error_code
 }

@@ -212,3 +212,28 @@ pub fn decode_records(mut bytes: Bytes) -> Vec<Record> {
     }
     out
 }
+
+/// A CreateTopics request (v7 fields) for one topic with replication factor 1 and `configs`.
+pub fn create_topics_request(
+    topic: &str,
+    partitions: i32,
+    configs: &[(&str, &str)],
+) -> kafka_protocol::messages::CreateTopicsRequest {
+    use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
+    use kafka_protocol::messages::{CreateTopicsRequest, TopicName};
+    let configs = configs
+        .iter()
+        .map(|(k, v)| {
+            CreatableTopicConfig::default()
+                .with_name(StrBytes::from_string(k.to_string()))
+                .with_value(Some(StrBytes::from_string(v.to_string())))
+        })
+        .collect();
+    CreateTopicsRequest::default()
+        .with_timeout_ms(5000)
+        .with_topics(vec![CreatableTopic::default()
+            .with_name(TopicName(StrBytes::from_string(topic.to_string())))
+            .with_num_partitions(partitions)
+            .with_replication_factor(1)
+            .with_configs(configs)])
+}
