@@ -231,19 +231,7 @@ async fn idempotent_retries_are_deduplicated_and_gaps_refused() {
     let mut b = TestBroker::start(&[]).await;
     let mut c = b.client().await;
     create_topic(&mut c, "idem", 1, &[]).await;
-    let pid: InitProducerIdResponse = c
-        .call(
-            ApiKey::InitProducerId,
-            4,
-            &InitProducerIdRequest::default()
-                .with_transactional_id(None)
-                .with_producer_id(ProducerId(-1))
-                .with_producer_epoch(-1)
-                .with_transaction_timeout_ms(60000),
-        )
-        .await;
-    assert_eq!(pid.error_code, 0);
-    let id = pid.producer_id.0;
+    let id = common::init_producer_id(&mut c).await;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()

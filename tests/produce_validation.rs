@@ -133,22 +133,6 @@ fn i64_at(b: &[u8], at: usize) -> i64 {
     i64::from_be_bytes(b[at..at + 8].try_into().unwrap())
 }
 
-async fn init_producer_id(c: &mut Client) -> i64 {
-    let resp: InitProducerIdResponse = c
-        .call(
-            ApiKey::InitProducerId,
-            4,
-            &InitProducerIdRequest::default()
-                .with_transactional_id(None)
-                .with_producer_id(ProducerId(-1))
-                .with_producer_epoch(-1)
-                .with_transaction_timeout_ms(60000),
-        )
-        .await;
-    assert_eq!(resp.error_code, 0);
-    resp.producer_id.0
-}
-
 #[tokio::test]
 async fn topic_compression_reencodes_batches_and_keeps_idempotence() {
     let b = TestBroker::start(&[]).await;
@@ -158,7 +142,7 @@ async fn topic_compression_reencodes_batches_and_keeps_idempotence() {
         ("compression.zstd.level", "10"),
     ];
     assert_eq!(create_topic(&mut c, "z", &zstd).await, 0);
-    let pid = init_producer_id(&mut c).await;
+    let pid = common::init_producer_id(&mut c).await;
     let ts = now_ms();
     let values: Vec<String> = (0..30)
         .map(|i| format!("value {i} {}", "x".repeat(i)))

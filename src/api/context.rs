@@ -28,11 +28,12 @@ impl RequestContext {
     }
 }
 
-/// An authenticated identity in Kafka's form `<type>:<name>`, as ACLs name it.
+/// An authenticated identity in Kafka's form `<type>:<name>`, as ACLs name it. Cheap to clone
+/// (every request's context carries its connection's principal).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Principal {
-    pub kind: String,
-    pub name: String,
+    pub kind: Arc<str>,
+    pub name: Arc<str>,
 }
 
 impl Principal {
@@ -40,8 +41,8 @@ impl Principal {
     /// Kafka: `User:ANONYMOUS`.
     pub fn anonymous() -> Principal {
         Principal {
-            kind: "User".to_string(),
-            name: "ANONYMOUS".to_string(),
+            kind: Arc::from("User"),
+            name: Arc::from("ANONYMOUS"),
         }
     }
 }

@@ -237,3 +237,21 @@ pub fn create_topics_request(
             .with_replication_factor(1)
             .with_configs(configs)])
 }
+
+/// A fresh idempotent producer id (InitProducerId v4 without a transactional id).
+pub async fn init_producer_id(c: &mut Client) -> i64 {
+    use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
+    let resp: InitProducerIdResponse = c
+        .call(
+            ApiKey::InitProducerId,
+            4,
+            &InitProducerIdRequest::default()
+                .with_transactional_id(None)
+                .with_producer_id(ProducerId(-1))
+                .with_producer_epoch(-1)
+                .with_transaction_timeout_ms(60000),
+        )
+        .await;
+    assert_eq!(resp.error_code, 0);
+    resp.producer_id.0
+}
