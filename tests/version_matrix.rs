@@ -7,6 +7,7 @@
 mod common;
 
 use common::{batch, TestBroker};
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::Compression;
@@ -191,6 +192,40 @@ async fn every_api_answers_at_every_accepted_version() {
                         )
                         .await;
                     r.error_code == 0
+                }
+                ApiKey::ElectLeaders => {
+                    // A standalone broker already leads with its preferred (only) replica.
+                    let req = ElectLeadersRequest::default()
+                        .with_election_type(0)
+                        .with_timeout_ms(5000)
+                        .with_topic_partitions(Some(vec![
+                            elect_leaders_request::TopicPartitions::default()
+                                .with_topic(topic())
+                                .with_partitions(vec![0]),
+                        ]));
+                    let r: ElectLeadersResponse = c.call(api.key, v, &req).await;
+                    let p = &r.replica_election_results[0].partition_result[0];
+                    r.error_code == 0
+                        && p.partition_id == 0
+                        && p.error_code == ResponseError::ElectionNotNeeded.code()
+                }
+                ApiKey::AlterPartitionReassignments => {
+                    // Broker 9 does not exist: refused, nothing moves.
+                    let req = AlterPartitionReassignmentsRequest::default()
+                        .with_timeout_ms(5000)
+                        .with_topics(vec![
+                            alter_partition_reassignments_request::ReassignableTopic::default()
+                                .with_name(topic())
+                                .with_partitions(vec![
+                                    alter_partition_reassignments_request::ReassignablePartition::default()
+                                        .with_partition_index(0)
+                                        .with_replicas(Some(vec![BrokerId(9)])),
+                                ]),
+                        ]);
+                    let r: AlterPartitionReassignmentsResponse = c.call(api.key, v, &req).await;
+                    let p = &r.responses[0].partitions[0];
+                    r.error_code == 0
+                        && p.error_code == ResponseError::InvalidReplicaAssignment.code()
                 }
                 ApiKey::ListPartitionReassignments => {
                     let r: ListPartitionReassignmentsResponse = c

@@ -14,7 +14,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use odradek::cluster::zookeeper::{controller, CreateMode, ZkClient, ZkCluster};
+use odradek::cluster::zookeeper::{CreateMode, ZkClient, ZkCluster};
 use odradek::cluster::{BrokerInfo, ClusterMetadata, NewTopic, TopicMetadata};
 use odradek::config::{BrokerEntity, ClusterSettings};
 use odradek::util::task::ShutdownTrigger;
@@ -73,7 +73,7 @@ impl Node {
         let stop = ShutdownTrigger::new();
         let tasks = vec![
             cluster.spawn_watcher(stop.subscribe()),
-            tokio::spawn(controller::run(cluster.clone(), stop.subscribe())),
+            cluster.spawn_controller(stop.subscribe()),
         ];
         Node {
             cluster,

@@ -3,7 +3,7 @@
 use kafka_protocol::error::ResponseError;
 
 use crate::broker::configs::ConfigUpdateError;
-use crate::cluster::ClusterError;
+use crate::cluster::{ClusterError, ControllerError};
 use crate::log::{AppendError, ReadError, RejectionKind};
 use crate::replica::{
     DeleteRecordsError, EpochMismatch, FollowerFetchError, LogDirError, ProduceError, ServeError,
@@ -30,6 +30,27 @@ impl KafkaCode for ClusterError {
                 ResponseError::UnknownServerError
             }
             ClusterError::Unavailable(_) => ResponseError::RequestTimedOut,
+        }
+    }
+}
+
+impl KafkaCode for ControllerError {
+    fn kafka_error(&self) -> ResponseError {
+        match self {
+            ControllerError::NotController => ResponseError::NotController,
+            ControllerError::UnknownTopicOrPartition => ResponseError::UnknownTopicOrPartition,
+            ControllerError::InvalidReplicaAssignment(_) => ResponseError::InvalidReplicaAssignment,
+            ControllerError::InvalidReplicationFactor(_) => ResponseError::InvalidReplicationFactor,
+            ControllerError::NoReassignmentInProgress => ResponseError::NoReassignmentInProgress,
+            ControllerError::ElectionNotNeeded => ResponseError::ElectionNotNeeded,
+            ControllerError::PreferredLeaderNotAvailable(_) => {
+                ResponseError::PreferredLeaderNotAvailable
+            }
+            ControllerError::EligibleLeadersNotAvailable(_) => {
+                ResponseError::EligibleLeadersNotAvailable
+            }
+            ControllerError::TimedOut => ResponseError::RequestTimedOut,
+            ControllerError::Unavailable(_) => ResponseError::UnknownServerError,
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod cluster;
 pub mod configs;
 pub mod context;
 pub mod delete_records;
+pub mod elections;
 pub mod error_codes;
 pub mod fetch;
 pub mod groups;

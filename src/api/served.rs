@@ -10,8 +10,9 @@ use kafka_protocol::protocol::{Decodable, Message, Request};
 use super::context::RequestContext;
 use super::reply::Reply;
 use super::{
-    alter_configs, api_versions, cluster, configs, delete_records, fetch, groups, leader_epoch,
-    list_offsets, log_dirs, metadata, offsets, produce, producer_id, reassignments, topics,
+    alter_configs, api_versions, cluster, configs, delete_records, elections, fetch, groups,
+    leader_epoch, list_offsets, log_dirs, metadata, offsets, produce, producer_id, reassignments,
+    topics,
 };
 use crate::broker::Broker;
 use crate::protocol::encode::{EncodeError, ResponseFrame};
@@ -118,6 +119,8 @@ served_apis! {
     IncrementalAlterConfigs: IncrementalAlterConfigsRequest => alter_configs::incremental_alter, 0..=1;
     CreatePartitions: CreatePartitionsRequest => topics::create_partitions, 0..=3;
     DescribeCluster: DescribeClusterRequest => cluster::describe, 0..=1;
+    ElectLeaders: ElectLeadersRequest => elections::handle, 0..=2;
+    AlterPartitionReassignments: AlterPartitionReassignmentsRequest => reassignments::alter, 0..=1;
     ListPartitionReassignments: ListPartitionReassignmentsRequest => reassignments::list, 0..=0;
     FindCoordinator: FindCoordinatorRequest => groups::find_coordinator, 0..=5;
     JoinGroup: JoinGroupRequest => groups::join_group, 2..=9;

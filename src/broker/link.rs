@@ -35,6 +35,8 @@ impl ClusterLink for ReplicaLink {
             isr: state.isr.clone(),
             controller_epoch: state.controller_epoch,
             state_version: state.state_version,
+            adding_replicas: Vec::new(),
+            removing_replicas: Vec::new(),
         };
         self.cluster.write_isr(&tp.topic, &state).await
     }

@@ -79,7 +79,7 @@ impl Broker {
         };
         let sync = broker.sync.clone();
         tokio::task::spawn_blocking(move || sync.apply_all()).await?;
-        broker.warn_unknown_logs()?;
+        broker.tidy_logs_on_disk()?;
         info!(
             topics = broker.cluster.topics().len(),
             hosted = broker.replicas.hosted().len(),
@@ -115,16 +115,31 @@ impl Broker {
         self.cluster.close().await;
     }
 
-    fn warn_unknown_logs(&self) -> anyhow::Result<()> {
-        let known: std::collections::HashSet<(String, i32)> = self
+    /// Logs on disk of partitions the metadata does not know are left alone (with a warning);
+    /// those of known partitions no longer assigned here (a move completed while this broker
+    /// was down) are deleted, as the controller's StopReplica would have had them deleted.
+    fn tidy_logs_on_disk(&self) -> anyhow::Result<()> {
+        let me = self.broker_id();
+        let assigned: std::collections::HashMap<(String, i32), bool> = self
             .cluster
             .topics()
             .iter()
-            .flat_map(|t| t.partitions.iter().map(|p| (t.name.clone(), p.partition)))
+            .flat_map(|t| {
+                t.partitions
+                    .iter()
+                    .map(|p| ((t.name.clone(), p.partition), p.replicas.contains(&me)))
+            })
             .collect();
         for tp in self.replicas.logs().partitions_on_disk()? {
-            if !known.contains(&(tp.topic.to_string(), tp.partition)) {
-                warn!(topic = %tp.topic, partition = tp.partition, "log directory of an unknown partition left untouched");
+            match assigned.get(&(tp.topic.to_string(), tp.partition)) {
+                None => {
+                    warn!(topic = %tp.topic, partition = tp.partition, "log directory of an unknown partition left untouched");
+                }
+                Some(false) => {
+                    info!(partition = %tp, "deleting the log of a replica moved away from this broker");
+                    self.replicas.stop_replica(&tp, true)?;
+                }
+                Some(true) => {}
             }
         }
         Ok(())

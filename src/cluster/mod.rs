@@ -10,6 +10,7 @@
 pub mod assignment;
 pub mod model;
 pub mod names;
+pub mod reassignment;
 pub mod standalone;
 pub mod zookeeper;
 
@@ -108,6 +109,55 @@ pub enum IsrWriteError {
     Unavailable(String),
 }
 
+/// Failures of the controller's operations on partitions (reassignment, elections), each
+/// mapping to one Kafka error code.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ControllerError {
+    #[error("this broker is not the controller")]
+    NotController,
+    #[error("unknown topic or partition")]
+    UnknownTopicOrPartition,
+    #[error("{0}")]
+    InvalidReplicaAssignment(String),
+    #[error("{0}")]
+    InvalidReplicationFactor(String),
+    #[error("no partition reassignment is in progress")]
+    NoReassignmentInProgress,
+    #[error("leader election not needed")]
+    ElectionNotNeeded,
+    #[error("{0}")]
+    PreferredLeaderNotAvailable(String),
+    #[error("{0}")]
+    EligibleLeadersNotAvailable(String),
+    /// The change was made but had not reached this broker's view within the timeout.
+    #[error("timed out waiting for the change to propagate")]
+    TimedOut,
+    /// The metadata store could not be reached or kept changing underneath.
+    #[error("cluster metadata unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// What a leader election on request may do (KIP-460).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ElectionType {
+    /// Move leadership back to the first assigned replica, if it is in sync.
+    Preferred,
+    /// Give a partition without a live leader one, even from outside the ISR.
+    Unclean,
+}
+
+/// A partition named by topic and index.
+pub type PartitionKey = (String, i32);
+
+/// One partition's requested move: `Some(target)` replicas, or `None` to cancel the move in
+/// progress.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PartitionReassignment {
+    pub topic: String,
+    pub partition: i32,
+    pub target: Option<Vec<i32>>,
+}
+
 /// Cluster metadata and this broker's membership, behind one trait: every broker component uses
 /// this view, whatever the backend.
 #[async_trait]
@@ -156,6 +206,21 @@ pub trait ClusterMetadata: Send + Sync {
     /// epoch; a new ISR) if the partition's stored state is still at `state.state_version`;
     /// returns the new version.
     async fn write_isr(&self, topic: &str, state: &PartitionState) -> Result<i32, IsrWriteError>;
+    /// Starts, replaces or cancels partition moves; only the controller does (else
+    /// [`ControllerError::NotController`]). Answers each change in order.
+    async fn alter_partition_reassignments(
+        &self,
+        changes: Vec<PartitionReassignment>,
+    ) -> Result<Vec<Result<(), ControllerError>>, ControllerError>;
+    /// Elects leaders of `partitions` (`None`: every partition, answering only those where an
+    /// election happened or failed); only the controller does. Waits up to `timeout` for the
+    /// new leaders to show in this broker's metadata.
+    async fn elect_leaders(
+        &self,
+        kind: ElectionType,
+        partitions: Option<Vec<PartitionKey>>,
+        timeout: std::time::Duration,
+    ) -> Result<Vec<(PartitionKey, Result<(), ControllerError>)>, ControllerError>;
     /// Joins the cluster once this broker's listeners are up: registers the broker and starts
     /// following the metadata, with tasks that end at `shutdown`.
     async fn join(

@@ -62,6 +62,12 @@ pub struct PartitionState {
     /// Version of the state's znode (cluster mode; 0 standalone), for conditional writes.
     #[serde(default)]
     pub state_version: i32,
+    /// Replicas being added by a move in progress (KIP-455); empty otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub adding_replicas: Vec<i32>,
+    /// Replicas being removed by a move in progress; empty otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub removing_replicas: Vec<i32>,
 }
 
 /// One topic: identity, partitions and per-topic config overrides.
@@ -84,6 +90,8 @@ impl PartitionState {
             isr: Vec::new(),
             controller_epoch: -1,
             state_version: -1,
+            adding_replicas: Vec::new(),
+            removing_replicas: Vec::new(),
         }
     }
 }

@@ -13,9 +13,11 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::names::{collides, validate_topic_name};
+use super::reassignment::{plan, ReplicaSet};
 use super::{
     check_partition_count, partitions_to_add, BrokerInfo, ClusterError, ClusterMetadata,
-    IsrWriteError, NewTopic, PartitionState, TopicMetadata,
+    ControllerError, ElectionType, IsrWriteError, NewTopic, PartitionKey, PartitionReassignment,
+    PartitionState, TopicMetadata,
 };
 use crate::config::{BrokerEntity, DynamicBrokerConfigs};
 use crate::util::durable::write_atomically;
@@ -197,6 +199,8 @@ fn partition(index: usize, replicas: Vec<i32>) -> PartitionState {
         replicas,
         controller_epoch: 0,
         state_version: 0,
+        adding_replicas: Vec::new(),
+        removing_replicas: Vec::new(),
     }
 }
 
@@ -383,6 +387,58 @@ impl ClusterMetadata for StandaloneMetadata {
         let id = state.next_producer_id;
         state.next_producer_id += 1;
         Ok(id)
+    }
+
+    /// The only broker holds every replica: a move to itself is no move, any other broker is
+    /// not alive.
+    async fn alter_partition_reassignments(
+        &self,
+        changes: Vec<PartitionReassignment>,
+    ) -> Result<Vec<Result<(), ControllerError>>, ControllerError> {
+        let me = self.broker.id;
+        Ok(changes
+            .iter()
+            .map(|change| {
+                let replicas = self
+                    .topic(&change.topic)
+                    .and_then(|t| {
+                        let p = usize::try_from(change.partition).ok()?;
+                        t.partitions.get(p).map(|p| p.replicas.clone())
+                    })
+                    .ok_or(ControllerError::UnknownTopicOrPartition)?;
+                let current = ReplicaSet {
+                    replicas,
+                    ..ReplicaSet::default()
+                };
+                plan(&current, change.target.as_deref(), |b| b == me).map(|_| ())
+            })
+            .collect())
+    }
+
+    /// Every partition is led by its only (preferred, live) replica: no election is needed.
+    async fn elect_leaders(
+        &self,
+        _kind: ElectionType,
+        partitions: Option<Vec<PartitionKey>>,
+        _timeout: std::time::Duration,
+    ) -> Result<Vec<(PartitionKey, Result<(), ControllerError>)>, ControllerError> {
+        let Some(partitions) = partitions else {
+            return Ok(Vec::new());
+        };
+        Ok(partitions
+            .into_iter()
+            .map(|(topic, p)| {
+                let known = self
+                    .topic(&topic)
+                    .is_some_and(|t| usize::try_from(p).is_ok_and(|i| i < t.partitions.len()));
+                let outcome = if known {
+                    Err(ControllerError::ElectionNotNeeded)
+                } else {
+                    Err(ControllerError::UnknownTopicOrPartition)
+                };
+                ((topic, p), outcome)
+            })
+            .collect())
     }
 
     async fn write_isr(&self, _topic: &str, _state: &PartitionState) -> Result<i32, IsrWriteError> {

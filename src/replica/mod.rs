@@ -308,7 +308,9 @@ impl ReplicaManager {
     }
 
     /// Applies every topic of the metadata ([`ReplicaManager::apply_topic`]) and stops the
-    /// replicas no longer assigned here, deleting those of deleted topics. `topics` reads the
+    /// replicas no longer assigned here, deleting their logs (their topic was deleted, or a
+    /// move took the replica away from this broker, as Kafka's StopReplica with delete does).
+    /// `topics` reads the
     /// metadata once no other apply is running, so a topic created meanwhile is never taken for
     /// a deleted one.
     pub fn apply_metadata(
@@ -331,8 +333,10 @@ impl ReplicaManager {
             if assigned.contains(&tp) {
                 continue;
             }
-            let deleted = !known.contains(&*tp.topic);
-            if let Err(e) = self.stop_replica(&tp, deleted) {
+            if known.contains(&*tp.topic) {
+                info!(partition = %tp, "replica no longer assigned to this broker");
+            }
+            if let Err(e) = self.stop_replica(&tp, true) {
                 error!(partition = %tp, error = %e, "stopping replica failed");
             }
             applied.stopped.push(tp);

@@ -1,7 +1,9 @@
 //! The controller: every broker runs this loop; the one that wins the election in ZooKeeper
 //! (`/controller` + `/controller_epoch`) applies [`decide`] to each new view of the cluster,
-//! deletes topics marked for deletion and moves leaderships of brokers in controlled shutdown.
-//! Every write is fenced by the controller epoch, so a deposed controller changes nothing.
+//! deletes topics marked for deletion, moves leaderships of brokers in controlled shutdown and
+//! answers requests only the controller answers (`admin`: moves, elections, and the
+//! ZooKeeper-era admin znodes asking for them). Every write is fenced by the controller epoch,
+//! so a deposed controller changes nothing.
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,6 +14,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
+use super::admin::{self, Brokers, ControllerRequest};
 use super::client::ZkError;
 use super::decisions::{decide, Action, Inputs};
 use super::metadata::ZkCluster;
@@ -30,17 +33,23 @@ enum Deposed {
     Lost(String),
 }
 
-/// Runs the election / controller loop until `shutdown`.
-pub async fn run(cluster: Arc<ZkCluster>, shutdown: Shutdown) {
+/// Requests for the controller; those arriving while this broker is not in office are dropped
+/// (the asker then answers NOT_CONTROLLER).
+pub type Inbox = mpsc::UnboundedReceiver<ControllerRequest>;
+
+/// Runs the election / controller loop until `shutdown`, answering `inbox` while in office.
+pub async fn run(cluster: Arc<ZkCluster>, mut inbox: Inbox, shutdown: Shutdown) {
     let mut version = cluster.subscribe_version();
     loop {
         if shutdown.is_triggered() {
             return;
         }
+        while inbox.try_recv().is_ok() {}
         if !cluster.usable() || cluster.view().me.registration_zxid == i64::MAX {
             tokio::select! {
                 _ = shutdown.triggered() => return,
                 _ = version.changed() => continue,
+                _ = inbox.recv() => continue,
             }
         }
         let store = cluster.store();
@@ -54,7 +63,7 @@ pub async fn run(cluster: Arc<ZkCluster>, shutdown: Shutdown) {
                     epoch_zk_version,
                 };
                 info!(epoch, "this broker is now the controller");
-                match serve(&cluster, &store, fence, &shutdown).await {
+                match serve(&cluster, &store, fence, &mut inbox, &shutdown).await {
                     Deposed::Stopping => {
                         let _ = store.resign_controller().await;
                         return;
@@ -64,7 +73,7 @@ pub async fn run(cluster: Arc<ZkCluster>, shutdown: Shutdown) {
             }
             Ok(Election::Lost { controller }) => {
                 debug!(?controller, "another broker is controller");
-                if wait_for_vacancy(&store, &shutdown, &mut version)
+                if wait_for_vacancy(&store, &shutdown, &mut version, &mut inbox)
                     .await
                     .is_err()
                 {
@@ -84,6 +93,7 @@ async fn wait_for_vacancy(
     store: &ZkStore,
     shutdown: &Shutdown,
     version: &mut watch::Receiver<crate::cluster::MetadataVersion>,
+    inbox: &mut Inbox,
 ) -> Result<(), ()> {
     match store.client().exists_and_watch(paths::CONTROLLER).await {
         Ok((Some(_), w)) => {
@@ -94,6 +104,8 @@ async fn wait_for_vacancy(
                 tokio::select! {
                     _ = shutdown.triggered() => return Err(()),
                     _ = &mut vacated => return Ok(()),
+                    // Not in office: dropping a request answers NOT_CONTROLLER.
+                    _ = inbox.recv() => {}
                     _ = version.changed() => {
                         // A new session: the watch belongs to the old one.
                         if store.client().session_id() != session || !matches!(store.client().state(), super::client::SessionState::SyncConnected) {
@@ -117,9 +129,13 @@ async fn serve(
     cluster: &Arc<ZkCluster>,
     store: &ZkStore,
     fence: ControllerFence,
+    inbox: &mut Inbox,
     shutdown: &Shutdown,
 ) -> Deposed {
     let settings = cluster.settings().clone();
+    let mut requests: Vec<ControllerRequest> = Vec::new();
+    let reassign_watch = Armed::default();
+    let election_watch = Armed::default();
     let mut version = cluster.subscribe_version();
     let (kick_tx, mut kick) = mpsc::unbounded_channel::<()>();
     let shutdown_watch = Armed::default();
@@ -165,9 +181,35 @@ async fn serve(
             rebalance,
             imbalance_percentage: settings.leader_imbalance_per_broker_percentage,
         };
+        let brokers = Brokers {
+            live: &inputs.live,
+            shutting_down: &inputs.shutting_down,
+        };
+        for request in requests.drain(..) {
+            admin::answer(store, fence, &view, &brokers, request).await;
+        }
+        if let Err(e) = admin_znodes(
+            store,
+            fence,
+            &view,
+            &brokers,
+            [&reassign_watch, &election_watch],
+            &kick_tx,
+        )
+        .await
+        {
+            debug!(error = %e, "acting on the admin znodes failed");
+        }
         let actions = decide(&view, &inputs);
+        // A failed write leaves the rest of its topic for the next round: a completed move
+        // must not be recorded when moving its leadership failed.
+        let mut failed: BTreeSet<&str> = BTreeSet::new();
         for action in &actions {
+            if failed.contains(action.topic()) {
+                continue;
+            }
             if let Err(e) = execute(store, fence, action).await {
+                failed.insert(action.topic());
                 match e {
                     StoreError::Zk(ZkError::BadVersion)
                     | StoreError::Zk(ZkError::NodeExists)
@@ -186,8 +228,65 @@ async fn serve(
             _ = shutdown.triggered() => return Deposed::Stopping,
             _ = version.changed() => {}
             _ = kick.recv() => {}
+            Some(request) = inbox.recv() => requests.push(request),
             _ = tokio::time::sleep_until(next_rebalance) => {}
         }
+    }
+}
+
+/// Acts on `/admin/reassign_partitions` and `/admin/preferred_replica_election` when present,
+/// keeping a watch armed on each.
+async fn admin_znodes(
+    store: &ZkStore,
+    fence: ControllerFence,
+    view: &super::view::ClusterView,
+    brokers: &Brokers<'_>,
+    [reassign, election]: [&Armed; 2],
+    kick: &mpsc::UnboundedSender<()>,
+) -> Result<(), StoreError> {
+    if let Some(found) =
+        watched_data(store, paths::ADMIN_REASSIGN_PARTITIONS, reassign, kick).await?
+    {
+        admin::legacy_reassignments(store, fence, view, brokers, found).await?;
+    }
+    if let Some(found) = watched_data(
+        store,
+        paths::ADMIN_PREFERRED_REPLICA_ELECTION,
+        election,
+        kick,
+    )
+    .await?
+    {
+        admin::legacy_preferred_elections(store, fence, view, brokers, found).await?;
+    }
+    Ok(())
+}
+
+/// The data and version of `path` if it exists, arming a watch on it unless one is armed.
+async fn watched_data(
+    store: &ZkStore,
+    path: &str,
+    armed: &Armed,
+    kick: &mpsc::UnboundedSender<()>,
+) -> Result<Option<(Vec<u8>, i32)>, StoreError> {
+    let client = store.client();
+    if armed.is_armed() {
+        return Ok(client.get_opt(path).await?.map(|(d, s)| (d, s.version)));
+    }
+    match client.get_and_watch(path).await {
+        Ok((data, stat, watch)) => {
+            armed.arm(watch, kick);
+            Ok(Some((data, stat.version)))
+        }
+        Err(ZkError::NoNode) => {
+            let (stat, watch) = client.exists_and_watch(path).await?;
+            armed.arm(watch, kick);
+            match stat {
+                Some(_) => Ok(client.get_opt(path).await?.map(|(d, s)| (d, s.version))),
+                None => Ok(None),
+            }
+        }
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -254,6 +353,17 @@ async fn execute(
                 .set_topic_assignment_fenced(fence, topic, assignment, *expected_version)
                 .await?;
             info!(topic, "topic id assigned");
+        }
+        Action::CompleteMoves {
+            topic,
+            assignment,
+            expected_version,
+            partitions,
+        } => {
+            store
+                .set_topic_assignment_fenced(fence, topic, assignment, *expected_version)
+                .await?;
+            info!(topic, ?partitions, "partition reassignment completed");
         }
     }
     Ok(())

@@ -12,6 +12,10 @@
 //!   with an ISR of itself; otherwise the partition goes offline (leader -1) and keeps its last
 //!   ISR member, so that replica can lead again when it returns.
 //! - A dead follower leaves the ISR (same leader epoch: only the ISR changes).
+//! - A leader or ISR member that is no longer an assigned replica (a cancelled move, a tool's
+//!   rewrite of the assignment) is treated as gone.
+//! - A move in progress (`reassignment`) completes once every target replica is in the ISR:
+//!   leadership and ISR move into the target, then the assignment becomes the target.
 //! - Preferred leader rebalance: when a broker leads less than its preferred share by more than
 //!   `leader.imbalance.per.broker.percentage`, leadership moves back to it where it is in the ISR.
 
@@ -19,8 +23,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use uuid::Uuid;
 
+use super::reassignment::{progress, Progress};
 use super::view::{ClusterView, StoredState, TopicEntry};
 use super::znodes::{PartitionStateZnode, TopicAssignment};
+use crate::cluster::reassignment::ReplicaSet;
 
 /// What the controller knows besides the view.
 #[derive(Clone, Debug, Default)]
@@ -57,6 +63,25 @@ pub enum Action {
         assignment: TopicAssignment,
         expected_version: i32,
     },
+    /// The moves of `partitions` are done: their replicas become their targets.
+    CompleteMoves {
+        topic: String,
+        assignment: TopicAssignment,
+        expected_version: i32,
+        partitions: Vec<i32>,
+    },
+}
+
+impl Action {
+    /// The topic the action writes.
+    pub fn topic(&self) -> &str {
+        match self {
+            Action::CreateState { topic, .. }
+            | Action::UpdateState { topic, .. }
+            | Action::AssignTopicId { topic, .. }
+            | Action::CompleteMoves { topic, .. } => topic,
+        }
+    }
 }
 
 /// Every action needed to bring the view in line with the rules.
@@ -77,6 +102,7 @@ pub fn decide(view: &ClusterView, inputs: &Inputs) -> Vec<Action> {
             .configs
             .get("unclean.leader.election.enable")
             .map_or(inputs.unclean_default, |v| v.trim() == "true");
+        let mut completed = Vec::new();
         for (&partition, replicas) in &topic.assignment.partitions {
             let action = match topic.states.get(&partition) {
                 None => new_partition(replicas, inputs).map(|state| Action::CreateState {
@@ -95,13 +121,62 @@ pub fn decide(view: &ClusterView, inputs: &Inputs) -> Vec<Action> {
                     })
                 }
             };
-            actions.extend(action);
+            match action {
+                Some(action) => actions.push(action),
+                None => {
+                    if let Some(step) = move_step(topic, partition, inputs) {
+                        completed.push(partition);
+                        actions.extend(step);
+                    }
+                }
+            }
+        }
+        if !completed.is_empty() && topic.assignment.topic_id.is_some() {
+            actions.push(complete_moves(topic, completed));
         }
     }
     if inputs.rebalance {
         actions.extend(preferred_leader_moves(view, inputs, &actions));
     }
     actions
+}
+
+/// The next step of partition `p`'s move if one is in progress and its target is in sync:
+/// `Some(None)` when only the assignment is left to write, `Some(Some(state))` when leadership
+/// and ISR move into the target first.
+fn move_step(topic: &TopicEntry, p: i32, inputs: &Inputs) -> Option<Option<Action>> {
+    let set = ReplicaSet::of(&topic.assignment, p).filter(ReplicaSet::is_reassigning)?;
+    let stored = topic.states.get(&p)?;
+    match progress(
+        &set,
+        stored,
+        |b| eligible(b, inputs),
+        inputs.controller_epoch,
+    ) {
+        Progress::CatchingUp => None,
+        Progress::Complete => Some(None),
+        Progress::MoveLeadership(state) => Some(Some(Action::UpdateState {
+            topic: topic.name.clone(),
+            partition: p,
+            state,
+            expected_version: stored.version,
+        })),
+    }
+}
+
+fn complete_moves(topic: &TopicEntry, partitions: Vec<i32>) -> Action {
+    let mut assignment = topic.assignment.clone();
+    for &p in &partitions {
+        if let Some(set) = ReplicaSet::of(&assignment, p) {
+            set.completed().write_into(&mut assignment, p);
+        }
+    }
+    Action::CompleteMoves {
+        topic: topic.name.clone(),
+        assignment,
+        expected_version: topic.assignment_version,
+        partitions,
+    }
 }
 
 fn eligible(broker: i32, inputs: &Inputs) -> bool {
@@ -137,13 +212,19 @@ fn existing_partition(
     let next = |leader: i32, leader_epoch: i32, isr: Vec<i32>| {
         PartitionStateZnode::new(leader, leader_epoch, isr, inputs.controller_epoch)
     };
-    let leader_current = inputs
-        .live
-        .get(&s.leader)
-        .is_some_and(|registered| stored.mzxid > *registered);
+    let leader_current = replicas.contains(&s.leader)
+        && inputs
+            .live
+            .get(&s.leader)
+            .is_some_and(|registered| stored.mzxid > *registered);
     if leader_current && eligible(s.leader, inputs) {
-        // Leader fine: only drop dead followers from the ISR.
-        let isr: Vec<i32> = s.isr.iter().copied().filter(|r| live(r, inputs)).collect();
+        // Leader fine: only drop dead followers (and replicas no longer assigned) from the ISR.
+        let isr: Vec<i32> = s
+            .isr
+            .iter()
+            .copied()
+            .filter(|r| live(r, inputs) && replicas.contains(r))
+            .collect();
         return (isr.len() != s.isr.len() && isr.contains(&s.leader))
             .then(|| next(s.leader, s.leader_epoch, isr));
     }
@@ -156,7 +237,7 @@ fn existing_partition(
             .isr
             .iter()
             .copied()
-            .filter(|r| eligible(*r, inputs))
+            .filter(|r| eligible(*r, inputs) && replicas.contains(r))
             .collect();
         return Some(next(leader, s.leader_epoch + 1, isr));
     }
@@ -199,7 +280,7 @@ fn preferred_leader_moves(view: &ClusterView, inputs: &Inputs, pending: &[Action
             | Action::UpdateState {
                 topic, partition, ..
             } => Some((topic.as_str(), *partition)),
-            Action::AssignTopicId { .. } => None,
+            Action::AssignTopicId { .. } | Action::CompleteMoves { .. } => None,
         })
         .collect();
     let mut share: BTreeMap<i32, PreferredShare> = BTreeMap::new();

@@ -12,11 +12,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use parking_lot::RwLock;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 use uuid::Uuid;
 
+use super::admin::ControllerRequest;
 use super::client::{EventType, SessionState, Watch, ZkClient, ZkError};
 use super::paths;
 use super::store::{StoreError, ZkStore};
@@ -28,13 +29,16 @@ use crate::cluster::assignment::{assign_replicas, PlacementBroker, Start};
 use crate::cluster::names::{collides, validate_topic_name};
 use crate::cluster::{
     check_partition_count, partitions_to_add, BrokerInfo, ClusterError, ClusterMetadata,
-    IsrWriteError, MetadataLink, MetadataVersion, NewTopic, PartitionState, TopicMetadata,
+    ControllerError, ElectionType, IsrWriteError, MetadataLink, MetadataVersion, NewTopic,
+    PartitionKey, PartitionReassignment, PartitionState, TopicMetadata,
 };
 use crate::config::{BrokerEntity, ClusterSettings, DynamicBrokerConfigs};
 use crate::util::task::Shutdown;
 
 /// How long topic operations wait for the controller's result to show up in the view.
 const PROPAGATION_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a request waits for the controller loop to answer it.
+const CONTROLLER_ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
 /// Pause between attempts to reach ZooKeeper again.
 const RETRY_BACKOFF: Duration = Duration::from_millis(500);
 /// Config change notifications older than this are deleted (Kafka's 15 minutes).
@@ -78,6 +82,10 @@ pub struct ZkCluster {
     producer_ids: tokio::sync::Mutex<(i64, i64)>,
     /// The reader until `spawn_watcher` takes it over.
     reader: parking_lot::Mutex<Option<Reader>>,
+    /// Requests for the controller loop (answered only while this broker is in office).
+    controller_requests: mpsc::UnboundedSender<ControllerRequest>,
+    /// The controller loop's end of `controller_requests`, until `join` starts the loop.
+    controller_inbox: parking_lot::Mutex<Option<super::controller::Inbox>>,
 }
 
 impl ZkCluster {
@@ -101,6 +109,7 @@ impl ZkCluster {
             crate::util::clock::now_ms(),
         );
         let (refresh, refresh_rx) = mpsc::unbounded_channel();
+        let (controller_requests, controller_inbox) = mpsc::unbounded_channel();
         let view = ClusterView {
             cluster_id,
             me: Me {
@@ -125,6 +134,8 @@ impl ZkCluster {
             refresh_rx: parking_lot::Mutex::new(Some(refresh_rx)),
             producer_ids: tokio::sync::Mutex::new((0, 0)),
             reader: parking_lot::Mutex::new(None),
+            controller_requests,
+            controller_inbox: parking_lot::Mutex::new(Some(controller_inbox)),
         });
         let mut reader = Reader::new(cluster.clone());
         reader.read_everything().await?;
@@ -175,6 +186,18 @@ impl ZkCluster {
                 warn!("ZooKeeper watcher started twice");
             }
             drop(cluster);
+        })
+    }
+
+    /// Starts the controller election / controller loop until `shutdown`.
+    pub fn spawn_controller(self: &Arc<Self>, shutdown: Shutdown) -> tokio::task::JoinHandle<()> {
+        let inbox = self.controller_inbox.lock().take();
+        let cluster = self.clone();
+        tokio::spawn(async move {
+            match inbox {
+                Some(inbox) => super::controller::run(cluster, inbox, shutdown).await,
+                None => warn!("controller loop started twice"),
+            }
         })
     }
 
@@ -242,6 +265,27 @@ impl ZkCluster {
         tokio::time::timeout(PROPAGATION_TIMEOUT, wait)
             .await
             .is_ok()
+    }
+
+    /// Hands `request` to the controller loop if this broker is the controller, and waits for
+    /// its answer.
+    async fn ask_controller<T>(
+        &self,
+        request: impl FnOnce(oneshot::Sender<T>) -> ControllerRequest,
+    ) -> Result<T, ControllerError> {
+        if self.view().controller != Some(self.me.id) {
+            return Err(ControllerError::NotController);
+        }
+        let (reply, answer) = oneshot::channel();
+        if self.controller_requests.send(request(reply)).is_err() {
+            return Err(ControllerError::NotController);
+        }
+        match tokio::time::timeout(CONTROLLER_ANSWER_TIMEOUT, answer).await {
+            Ok(Ok(answer)) => Ok(answer),
+            // Dropped unanswered: not (or no longer) in office.
+            Ok(Err(_)) => Err(ControllerError::NotController),
+            Err(_) => Err(ControllerError::TimedOut),
+        }
     }
 
     /// Asks the controller to move this broker's leaderships away, then waits until this
@@ -663,6 +707,59 @@ impl ClusterMetadata for ZkCluster {
         }
     }
 
+    async fn alter_partition_reassignments(
+        &self,
+        changes: Vec<PartitionReassignment>,
+    ) -> Result<Vec<Result<(), ControllerError>>, ControllerError> {
+        self.ask_controller(|reply| ControllerRequest::Reassign { changes, reply })
+            .await
+    }
+
+    async fn elect_leaders(
+        &self,
+        kind: ElectionType,
+        partitions: Option<Vec<PartitionKey>>,
+        timeout: Duration,
+    ) -> Result<Vec<(PartitionKey, Result<(), ControllerError>)>, ControllerError> {
+        let every = partitions.is_none();
+        let outcomes = self
+            .ask_controller(|reply| ControllerRequest::Elect {
+                kind,
+                partitions,
+                reply,
+            })
+            .await?;
+        let elected: Vec<(PartitionKey, i32)> = outcomes
+            .iter()
+            .filter_map(|(key, r)| r.as_ref().ok().map(|epoch| (key.clone(), *epoch)))
+            .collect();
+        let shown = |view: &ClusterView, (topic, p): &PartitionKey, epoch: i32| {
+            view.topics
+                .get(topic)
+                .and_then(|t| t.states.get(p))
+                .is_some_and(|s| s.state.leader_epoch >= epoch)
+        };
+        let _ = tokio::time::timeout(
+            timeout,
+            self.wait_for_view(|v| elected.iter().all(|(k, e)| shown(v, k, *e))),
+        )
+        .await;
+        let view = self.view();
+        Ok(outcomes
+            .into_iter()
+            // Asked for every partition: those that needed no election are not listed.
+            .filter(|(_, r)| !(every && *r == Err(ControllerError::ElectionNotNeeded)))
+            .map(|(key, r)| {
+                let r = match r {
+                    Ok(epoch) if !shown(&view, &key, epoch) => Err(ControllerError::TimedOut),
+                    Ok(_) => Ok(()),
+                    Err(e) => Err(e),
+                };
+                (key, r)
+            })
+            .collect())
+    }
+
     async fn join(
         self: Arc<Self>,
         shutdown: Shutdown,
@@ -675,7 +772,10 @@ impl ClusterMetadata for ZkCluster {
         tasks.spawn(async move {
             let _ = watcher.await;
         });
-        tasks.spawn(super::controller::run(self, shutdown));
+        let controller = self.spawn_controller(shutdown);
+        tasks.spawn(async move {
+            let _ = controller.await;
+        });
         Ok(())
     }
 

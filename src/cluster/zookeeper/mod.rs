@@ -44,11 +44,14 @@
 //! enabled stop at once, since any replica may replace their leader. Once the session is known
 //! to be lost, every leadership is fenced until a new session has re-read the state.
 
+pub mod admin;
 pub mod client;
 pub mod controller;
 pub mod decisions;
+pub mod elections;
 pub mod metadata;
 pub mod paths;
+pub mod reassignment;
 pub mod store;
 pub mod view;
 pub mod znodes;

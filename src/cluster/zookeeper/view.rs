@@ -175,6 +175,8 @@ fn build_metadata(
                     isr: s.state.isr.clone(),
                     controller_epoch: s.state.controller_epoch,
                     state_version: s.version,
+                    adding_replicas: listed(&assignment.adding_replicas, partition),
+                    removing_replicas: listed(&assignment.removing_replicas, partition),
                 }
             }
             None => PartitionState::unelected(partition, replicas.clone()),
@@ -186,6 +188,10 @@ fn build_metadata(
         partitions,
         configs: configs.clone(),
     }
+}
+
+fn listed(lists: &BTreeMap<i32, Vec<i32>>, partition: i32) -> Vec<i32> {
+    lists.get(&partition).cloned().unwrap_or_default()
 }
 
 /// A broker registration as a live broker of the view.

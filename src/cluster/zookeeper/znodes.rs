@@ -283,6 +283,68 @@ impl TopicAssignment {
 }
 
 // ---------------------------------------------------------------------------------------------
+// /admin/reassign_partitions, /admin/preferred_replica_election
+
+/// One partition's move in `/admin/reassign_partitions`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReassignEntry {
+    pub topic: String,
+    pub partition: i32,
+    pub replicas: Vec<i32>,
+    /// Written by `kafka-reassign-partitions` JSON files; ignored (one log directory).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_dirs: Option<Vec<String>>,
+}
+
+/// `/admin/reassign_partitions`, version 1: moves requested by ZooKeeper-era tools; the
+/// controller removes each partition once its move is done, and the znode with the last one.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReassignPartitionsZnode {
+    pub version: i32,
+    #[serde(default)]
+    pub partitions: Vec<ReassignEntry>,
+}
+
+/// One partition named in `/admin/preferred_replica_election`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartitionRef {
+    pub topic: String,
+    pub partition: i32,
+}
+
+/// `/admin/preferred_replica_election`, version 1: partitions whose first replica should lead
+/// again; the controller deletes it once the elections are made.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PreferredElectionZnode {
+    pub version: i32,
+    #[serde(default)]
+    pub partitions: Vec<PartitionRef>,
+}
+
+impl ReassignPartitionsZnode {
+    pub fn new(partitions: Vec<ReassignEntry>) -> Self {
+        ReassignPartitionsZnode {
+            version: 1,
+            partitions,
+        }
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        encode_json(self)
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Self, ZkError> {
+        decode_json("partition reassignment", bytes)
+    }
+}
+
+impl PreferredElectionZnode {
+    pub fn decode(bytes: &[u8]) -> Result<Self, ZkError> {
+        decode_json("preferred replica election", bytes)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // /brokers/topics/<t>/partitions/<p>/state
 
 /// Leader recovery state written only when not RECOVERED (0); 1 = RECOVERING (KIP-704).
@@ -808,5 +870,24 @@ mod tests {
         let r = LegacyReassignment::decode(reassign).unwrap();
         assert_eq!(r.partitions[0].replicas, vec![1, 2]);
         assert_eq!(as_value(&r.encode()), as_value(reassign));
+    }
+
+    #[test]
+    fn admin_znodes_read_what_kafka_tools_write() {
+        let tool = br#"{"version":1,"partitions":[{"topic":"t","partition":0,"replicas":[2,3],"log_dirs":["any","any"]}]}"#;
+        let r = ReassignPartitionsZnode::decode(tool).unwrap();
+        assert_eq!(r.partitions[0].replicas, vec![2, 3]);
+        let written = ReassignPartitionsZnode::new(r.partitions.clone()).encode();
+        assert_eq!(ReassignPartitionsZnode::decode(&written).unwrap(), r);
+        let election = br#"{"version":1,"partitions":[{"topic":"t","partition":1}]}"#;
+        let e = PreferredElectionZnode::decode(election).unwrap();
+        assert_eq!(
+            e.partitions,
+            vec![PartitionRef {
+                topic: "t".into(),
+                partition: 1
+            }]
+        );
+        assert!(ReassignPartitionsZnode::decode(b"{").is_err());
     }
 }

@@ -227,6 +227,16 @@ impl Partition {
             if st.fenced {
                 info!(partition = %self.tp, epoch = st.leader_epoch, "leadership unfenced");
             }
+            if st.replicas != new.replicas && st.leader == me {
+                // A move changed the replica set within the epoch: follow the new replicas.
+                let mut followers = self.followers.lock();
+                followers.retain(|id, _| new.replicas.contains(id));
+                for id in new.replicas.iter().filter(|id| **id != me) {
+                    followers
+                        .entry(*id)
+                        .or_insert_with(|| FollowerState::reset(new.isr.contains(id), now));
+                }
+            }
             st.isr = new.isr.clone();
             st.replicas = new.replicas.clone();
             st.controller_epoch = new.controller_epoch;
