@@ -1,0 +1,253 @@
+"""Partition reassignment (KIP-455) on a three-broker cluster: a loaded partition
+moves from brokers {1,2} to {2,3} under an idempotent acks=all producer; a move
+is cancelled half way; the controller dies in the middle of a move and the next
+one finishes it; the ZooKeeper-era ``/admin/reassign_partitions`` znode.
+
+A move cannot finish while a replica being added is suspended (SIGSTOP): it
+cannot catch up.  That is how these tests hold a move "half way" without
+relying on timing.  Throttled moves and their durations: test_replication_throttle.py
+and scripts/bench-reassign.sh."""
+
+import json
+import pytest
+
+from cluster import poll
+from durability import ContinuousProducer, finish_and_verify
+
+pytestmark = pytest.mark.cluster
+
+
+def _create(c, replicas: list, config: dict | None = None) -> str:
+    """A topic with an explicit replica assignment (one partition per list)."""
+    import uuid
+
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    name = f"mv-{uuid.uuid4().hex[:8]}"
+    admin = AdminClient({"bootstrap.servers": c.bootstrap})
+    fut = admin.create_topics([NewTopic(name, num_partitions=len(replicas), replica_assignment=replicas,
+                                       config=config or {})],
+                              operation_timeout=15, request_timeout=20)
+    fut[name].result(timeout=30)
+    c.wait_isr_full(name, timeout=30)
+    return name
+
+
+def _call(broker, request, version: int, timeout: float = 20.0):
+    """One request to one broker over a plain socket (kafka-python's message
+    classes encode and decode it): no client that might pick a suspended broker
+    to refresh its metadata."""
+    import socket
+    import struct
+
+    request.with_header(correlation_id=7, client_id="reassign-test")
+    frame = request.encode(version=version, header=True, framed=True)
+    with socket.create_connection(("127.0.0.1", broker.port), timeout=timeout) as s:
+        s.sendall(frame)
+        size = struct.unpack(">i", _recv(s, 4))[0]
+        body = _recv(s, size)
+    return _response_class(request).decode(body, version=version, header=True)
+
+
+def _recv(s, n: int) -> bytes:
+    out = b""
+    while len(out) < n:
+        chunk = s.recv(n - len(out))
+        if not chunk:
+            raise ConnectionError("connection closed")
+        out += chunk
+    return out
+
+
+def _response_class(request):
+    import kafka.protocol.admin as admin
+
+    return getattr(admin, type(request).__name__.replace("Request", "Response"))
+
+
+def _raw_reassign(broker, topic: str, partition: int, replicas) -> int:
+    """AlterPartitionReassignments v0 for one partition, sent to ``broker``;
+    returns the partition's error code (or the top-level one)."""
+    from kafka.protocol.admin import AlterPartitionReassignmentsRequest as Req
+
+    req = Req(timeout_ms=15000, topics=[Req.ReassignableTopic(
+        name=topic, partitions=[Req.ReassignableTopic.ReassignablePartition(
+            partition_index=partition, replicas=replicas)])])
+    r = _call(broker, req, 0)
+    if r.error_code:
+        return r.error_code
+    return r.responses[0].partitions[0].error_code
+
+
+def _raw_ongoing(broker) -> dict:
+    from kafka.protocol.admin import ListPartitionReassignmentsRequest as Req
+
+    r = _call(broker, Req(timeout_ms=15000, topics=None), 0)
+    assert r.error_code == 0, r
+    return {(t.name, p.partition_index): {"replicas": list(p.replicas),
+                                           "adding_replicas": list(p.adding_replicas),
+                                           "removing_replicas": list(p.removing_replicas)}
+            for t in r.topics for p in t.partitions}
+
+
+def _admin(c):
+    from kafka.admin import KafkaAdminClient
+
+    return KafkaAdminClient(bootstrap_servers=c.bootstrap, request_timeout_ms=20000)
+
+
+def _reassign(c, topic: str, partition: int, replicas):
+    """Through kafka-python's admin client (not while a broker is suspended: it
+    may pick that broker to look up the controller)."""
+    from kafka import TopicPartition
+
+    admin = _admin(c)
+    try:
+        return admin.alter_partition_reassignments({TopicPartition(topic, partition): replicas})
+    finally:
+        admin.close()
+
+
+def _ongoing(c) -> dict:
+    admin = _admin(c)
+    try:
+        return {(tp.topic, tp.partition): v for tp, v in admin.list_partition_reassignments().items()}
+    finally:
+        admin.close()
+
+
+def _settled(c, topic: str, partition: int, replicas: list, among=None):
+    """Every live broker's metadata shows ``replicas`` (in that order), a leader
+    among them and an ISR of exactly them; no move in progress."""
+    def cond():
+        for b in among or c.alive():
+            v = c.partition(topic, partition, via=b)
+            if v.replicas != replicas or v.leader not in replicas or sorted(v.isr) != sorted(replicas):
+                raise AssertionError(f"broker {b}: {v}")
+        ongoing = _ongoing(c)
+        assert not ongoing, f"moves listed: {ongoing}"
+        return True
+    return poll(cond, 60, f"{topic}-{partition} settled on {replicas}", interval=0.3)
+
+
+def _gone(broker, topic: str, partition: int, timeout: float = 30):
+    d = broker.partition_dir(topic, partition)
+    poll(lambda: not d.exists(), timeout, f"{d} deleted on broker {broker.broker_id}")
+
+
+@pytest.mark.timeout(240)
+def test_move_a_loaded_partition_under_an_idempotent_producer(cluster_factory):
+    """{1,2} -> {2,3} while an idempotent acks=all producer writes: every acked
+    record is present once, at its offset, on 2 and 3, and 1 deleted its copy."""
+    from kafka import TopicPartition
+
+    c = cluster_factory(3)
+    topic = _create(c, [[1, 2]])
+    prod = ContinuousProducer(c.bootstrap, topic, 1, tag="mv").start()
+    prod.wait_acked(3000, what="before the move")
+
+    result = _reassign(c, topic, 0, [2, 3])
+    assert result == {TopicPartition(topic, 0): None}, result
+    _settled(c, topic, 0, [2, 3])
+    _gone(c.broker(1), topic, 0)
+    prod.wait_acked(1000, what="after the move")
+
+    got, stats = finish_and_verify(c, prod, topic, 1)
+    assert stats["acked"] >= 4000, stats
+    assert not c.broker(1).partition_dir(topic, 0).exists()
+
+
+@pytest.mark.timeout(180)
+def test_cancel_a_move_half_way(cluster_factory):
+    """A move {a,b} -> {b,x} cannot finish while x is suspended; cancelling it
+    puts the replicas back to {a,b}, and x deletes what it had copied once it
+    runs again.  (x is not the controller, which must answer.)"""
+    from kafka import TopicPartition
+    from kafka.errors import NoReassignmentInProgressError
+
+    c = cluster_factory(3)
+    ctrl = c.broker(c.controller())
+    x = next(b for b in (3, 2, 1) if b != ctrl.broker_id)
+    a, b = [i for i in (1, 2, 3) if i != x]
+    topic = _create(c, [[a, b]])
+    prod = ContinuousProducer(c.bootstrap_without(x), topic, 1, tag="cx").start()
+    prod.wait_acked(1000)
+
+    c.broker(x).suspend()
+    try:
+        assert _raw_reassign(ctrl, topic, 0, [b, x]) == 0
+        ongoing = poll(lambda: _raw_ongoing(ctrl).get((topic, 0)), 20, "the move listed as ongoing")
+        assert ongoing == {"replicas": [b, x, a], "adding_replicas": [x],
+                           "removing_replicas": [a]}, ongoing
+        for via in (a, b):  # Metadata shows the full replica set during the move
+            poll(lambda: c.partition(topic, 0, via=via).replicas == [b, x, a], 20,
+                 f"broker {via} sees the full replica set")
+        assert _raw_reassign(ctrl, topic, 0, None) == 0
+        # Back to the original replicas, in the order Kafka restores (the move's
+        # full list without the added ones: [b, a]).
+        poll(lambda: all(c.partition(topic, 0, via=i).replicas == [b, a] for i in (a, b))
+             and not _raw_ongoing(ctrl), 30, "the replicas back to [b, a]")
+    finally:
+        c.broker(x).resume()
+    _gone(c.broker(x), topic, 0, timeout=60)
+    prod.wait_acked(500, what="after the cancel")
+    finish_and_verify(c, prod, topic, 1)
+    assert _reassign(c, topic, 0, None) == {TopicPartition(topic, 0): NoReassignmentInProgressError}
+
+
+@pytest.mark.timeout(240)
+def test_the_next_controller_finishes_a_move(cluster_factory):
+    """The move's state lives in the topic znode: kill -9 the controller in the
+    middle of a move and the next controller completes it."""
+    from kafka import TopicPartition
+
+    c = cluster_factory(3)
+    controller = c.controller()
+    others = [b for b in (1, 2, 3) if b != controller]
+    keep, add = others
+    topic = _create(c, [[keep, controller]])
+    prod = ContinuousProducer(c.bootstrap_without(add), topic, 1, tag="fo").start()
+    prod.wait_acked(1000)
+
+    c.broker(add).suspend()
+    try:
+        assert _raw_reassign(c.broker(controller), topic, 0, [keep, add]) == 0
+        poll(lambda: c.partition(topic, 0, via=keep).replicas == [keep, add, controller], 20,
+             "the move started")
+        c.broker(controller).kill9()
+    finally:
+        c.broker(add).resume()
+    new = c.controller(exclude=(controller,), timeout=60)
+    assert new != controller
+    _settled(c, topic, 0, [keep, add], among=[c.broker(keep), c.broker(add)])
+    prod.wait_acked(500, what="after the failover")
+    c.broker(controller).start()
+    _gone(c.broker(controller), topic, 0, timeout=60)
+    finish_and_verify(c, prod, topic, 1)
+
+
+@pytest.mark.timeout(180)
+def test_reassign_partitions_znode(cluster_factory):
+    """A ZooKeeper-era tool writes /admin/reassign_partitions in Kafka's JSON; the
+    controller makes the moves and deletes the znode once they are done."""
+    from kazoo.client import KazooClient
+
+    c = cluster_factory(3)
+    topic = _create(c, [[1, 2], [2, 3]])
+    zk = KazooClient(hosts=c.zk.connect(c.chroot), timeout=10)
+    zk.start(timeout=15)
+    try:
+        request = {"version": 1, "partitions": [
+            {"topic": topic, "partition": 0, "replicas": [3, 1]},
+            {"topic": topic, "partition": 1, "replicas": [2, 3]},   # already there: no move
+        ]}
+        zk.create("/admin/reassign_partitions", json.dumps(request).encode(), makepath=True)
+        _settled(c, topic, 0, [3, 1])
+        poll(lambda: not zk.exists("/admin/reassign_partitions"), 30, "the znode deleted")
+        stored = json.loads(zk.get(f"/brokers/topics/{topic}")[0])
+        assert stored["partitions"] == {"0": [3, 1], "1": [2, 3]}, stored
+        assert stored["adding_replicas"] == {} and stored["removing_replicas"] == {}, stored
+    finally:
+        zk.stop()
+        zk.close()
+    _gone(c.broker(2), topic, 0)
