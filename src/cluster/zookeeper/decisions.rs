@@ -145,7 +145,11 @@ pub fn decide(view: &ClusterView, inputs: &Inputs) -> Vec<Action> {
 /// `Some(None)` when only the assignment is left to write, `Some(Some(state))` when leadership
 /// and ISR move into the target first.
 fn move_step(topic: &TopicEntry, p: i32, inputs: &Inputs) -> Option<Option<Action>> {
-    let set = ReplicaSet::of(&topic.assignment, p).filter(ReplicaSet::is_reassigning)?;
+    let moving = |m: &BTreeMap<i32, Vec<i32>>| m.get(&p).is_some_and(|l| !l.is_empty());
+    if !moving(&topic.assignment.adding_replicas) && !moving(&topic.assignment.removing_replicas) {
+        return None;
+    }
+    let set = ReplicaSet::of(&topic.assignment, p)?;
     let stored = topic.states.get(&p)?;
     match progress(
         &set,
@@ -470,5 +474,61 @@ mod tests {
             actions.as_slice(),
             [Action::AssignTopicId { assignment, .. }] if assignment.topic_id.is_some() && assignment.version == 3
         ));
+    }
+
+    fn moving_view(leader: i32, isr: Vec<i32>) -> ClusterView {
+        let mut v = view(&[(0, Some((leader, 4, isr)))], vec![2, 3, 1]);
+        if let Some(t) = v.topics.get_mut("t") {
+            t.assignment.adding_replicas.insert(0, vec![3]);
+            t.assignment.removing_replicas.insert(0, vec![1]);
+        }
+        v
+    }
+
+    #[test]
+    fn a_move_waits_for_its_target_then_moves_leadership_and_completes() {
+        let i = inputs(&[1, 2, 3]);
+        assert!(
+            decide(&moving_view(1, vec![1, 2]), &i).is_empty(),
+            "3 not in sync yet"
+        );
+        let actions = decide(&moving_view(1, vec![1, 2, 3]), &i);
+        let [Action::UpdateState { state, .. }, Action::CompleteMoves {
+            assignment,
+            partitions,
+            ..
+        }] = actions.as_slice()
+        else {
+            panic!("expected a state write then the completion, got {actions:?}");
+        };
+        assert_eq!(
+            (state.leader, state.leader_epoch, state.isr.clone()),
+            (2, 5, vec![2, 3])
+        );
+        assert_eq!(partitions, &vec![0]);
+        assert_eq!(assignment.partitions[&0], vec![2, 3]);
+        assert!(assignment.adding_replicas.is_empty() && assignment.removing_replicas.is_empty());
+        // Leadership already inside the target: only the assignment is written.
+        let actions = decide(&moving_view(2, vec![2, 3]), &i);
+        assert!(
+            matches!(actions.as_slice(), [Action::CompleteMoves { .. }]),
+            "{actions:?}"
+        );
+    }
+
+    #[test]
+    fn a_leader_no_longer_assigned_is_replaced() {
+        // A cancelled move left 3 leading although the replicas are back to [1, 2].
+        let v = view(&[(0, Some((3, 4, vec![1, 2, 3])))], vec![1, 2]);
+        assert_eq!(
+            only_state(&decide(&v, &inputs(&[1, 2, 3]))),
+            (1, 5, vec![1, 2])
+        );
+        // A follower no longer assigned leaves the ISR.
+        let v = view(&[(0, Some((1, 4, vec![1, 2, 3])))], vec![1, 2]);
+        assert_eq!(
+            only_state(&decide(&v, &inputs(&[1, 2, 3]))),
+            (1, 4, vec![1, 2])
+        );
     }
 }
