@@ -4,7 +4,10 @@
 //! An expired session is final: every call then fails with [`ZkError::SessionExpired`] and the
 //! owner must build a new [`ZkClient`] and re-create its ephemeral znodes.
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use parking_lot::RwLock;
 
 use zookeeper_client as zk;
 
@@ -180,10 +183,15 @@ impl SessionEvents {
     }
 }
 
-/// A ZooKeeper session, with paths relative to the chroot of the connect string.
+/// A ZooKeeper session, with paths relative to the chroot of the connect string. Clones share
+/// the session; [`ZkClient::close`] ends it for all of them.
 #[derive(Clone, Debug)]
 pub struct ZkClient {
-    inner: zk::Client,
+    /// The session's client until it is closed (the session ends once no `zk::Client` is left).
+    inner: Arc<RwLock<Option<zk::Client>>>,
+    session_id: i64,
+    session_timeout: Duration,
+    state_watcher: zk::StateWatcher,
     connect: ConnectString,
 }
 
@@ -210,12 +218,18 @@ impl ZkClient {
                     .map_err(|_| ZkError::Other(format!("invalid chroot {chroot}")))?
             }
         };
-        Ok(ZkClient { inner, connect })
+        Ok(ZkClient {
+            session_id: inner.session_id().0,
+            session_timeout: inner.session_timeout(),
+            state_watcher: inner.state_watcher(),
+            inner: Arc::new(RwLock::new(Some(inner))),
+            connect,
+        })
     }
 
-    /// The underlying `zookeeper-client` session (tests, special cases).
-    pub fn raw(&self) -> &zk::Client {
-        &self.inner
+    /// The session's client, or [`ZkError::SessionExpired`] once it was closed.
+    fn live(&self) -> ZkResult<zk::Client> {
+        self.inner.read().clone().ok_or(ZkError::SessionExpired)
     }
 
     pub fn connect_string(&self) -> &ConnectString {
@@ -224,36 +238,43 @@ impl ZkClient {
 
     /// This session's id: the `ephemeral_owner` of the ephemeral znodes it creates.
     pub fn session_id(&self) -> i64 {
-        self.inner.session_id().0
+        self.session_id
     }
 
     pub fn session_timeout(&self) -> Duration {
-        self.inner.session_timeout()
+        self.session_timeout
     }
 
     pub fn state(&self) -> SessionState {
-        self.inner.state()
+        match self.inner.read().as_ref() {
+            Some(client) => client.state(),
+            None => SessionState::Closed,
+        }
     }
 
     pub fn session_events(&self) -> SessionEvents {
-        SessionEvents(self.inner.state_watcher())
+        let mut watcher = self.state_watcher.clone();
+        watcher.state();
+        SessionEvents(watcher)
     }
 
     /// Closes the session (its ephemeral znodes go away) and waits until that is done or
-    /// `timeout` has passed. Other clones of this client stop working too.
+    /// `timeout` has passed. Every clone of this client stops working: operations in flight
+    /// finish, later ones fail with [`ZkError::SessionExpired`].
     pub async fn close(self, timeout: Duration) {
         let mut events = self.session_events();
-        drop(self);
+        let client = self.inner.write().take();
+        drop(client);
         let _ = tokio::time::timeout(timeout, events.session_lost()).await;
     }
 
     pub async fn get(&self, path: &str) -> ZkResult<(Vec<u8>, Stat)> {
-        Ok(self.inner.get_data(path).await?)
+        Ok(self.live()?.get_data(path).await?)
     }
 
     /// Like [`get`](Self::get) with `None` for a missing znode.
     pub async fn get_opt(&self, path: &str) -> ZkResult<Option<(Vec<u8>, Stat)>> {
-        match self.inner.get_data(path).await {
+        match self.live()?.get_data(path).await {
             Ok(r) => Ok(Some(r)),
             Err(zk::Error::NoNode) => Ok(None),
             Err(e) => Err(e.into()),
@@ -262,17 +283,17 @@ impl ZkClient {
 
     /// Reads a znode and leaves a one-shot data watch on it (changed or deleted).
     pub async fn get_and_watch(&self, path: &str) -> ZkResult<(Vec<u8>, Stat, Watch)> {
-        let (data, stat, w) = self.inner.get_and_watch_data(path).await?;
+        let (data, stat, w) = self.live()?.get_and_watch_data(path).await?;
         Ok((data, stat, Watch(w)))
     }
 
     pub async fn exists(&self, path: &str) -> ZkResult<Option<Stat>> {
-        Ok(self.inner.check_stat(path).await?)
+        Ok(self.live()?.check_stat(path).await?)
     }
 
     /// Stat of a znode (or `None`) and a one-shot watch for its creation, change or deletion.
     pub async fn exists_and_watch(&self, path: &str) -> ZkResult<(Option<Stat>, Watch)> {
-        let (stat, w) = self.inner.check_and_watch_stat(path).await?;
+        let (stat, w) = self.live()?.check_and_watch_stat(path).await?;
         Ok((stat, Watch(w)))
     }
 
@@ -280,7 +301,7 @@ impl ZkClient {
     /// ([`ZkError::BadVersion`] otherwise). Returns the new stat (its `version` for the next
     /// conditional write).
     pub async fn set(&self, path: &str, data: &[u8], version: Option<i32>) -> ZkResult<Stat> {
-        Ok(self.inner.set_data(path, data, version).await?)
+        Ok(self.live()?.set_data(path, data, version).await?)
     }
 
     /// Creates a znode; returns its actual path (sequential znodes get a suffix) and stat.
@@ -290,7 +311,7 @@ impl ZkClient {
         data: &[u8],
         mode: CreateMode,
     ) -> ZkResult<(String, Stat)> {
-        let (stat, seq) = self.inner.create(path, data, &mode.options()).await?;
+        let (stat, seq) = self.live()?.create(path, data, &mode.options()).await?;
         let path = match mode {
             CreateMode::PersistentSequential | CreateMode::EphemeralSequential => {
                 format!("{path}{seq}")
@@ -321,14 +342,12 @@ impl ZkClient {
         if path == "/" {
             return Ok(());
         }
-        Ok(self
-            .inner
-            .mkdir(path, &CreateMode::Persistent.options())
+        Ok(self.live()?.mkdir(path, &CreateMode::Persistent.options())
             .await?)
     }
 
     pub async fn delete(&self, path: &str, version: Option<i32>) -> ZkResult<()> {
-        Ok(self.inner.delete(path, version).await?)
+        Ok(self.live()?.delete(path, version).await?)
     }
 
     /// Deletes a znode and everything below it. A missing znode is not an error.
@@ -338,7 +357,7 @@ impl ZkClient {
             let mut order = vec![path.to_string()];
             let mut i = 0;
             while i < order.len() {
-                match self.inner.list_children(&order[i]).await {
+                match self.live()?.list_children(&order[i]).await {
                     Ok(children) => {
                         let base = order[i].trim_end_matches('/').to_string();
                         order.extend(children.into_iter().map(|c| format!("{base}/{c}")));
@@ -350,7 +369,7 @@ impl ZkClient {
             }
             let mut raced = false;
             for p in order.iter().rev() {
-                match self.inner.delete(p, None).await {
+                match self.live()?.delete(p, None).await {
                     Ok(()) | Err(zk::Error::NoNode) => {}
                     // Someone added a child meanwhile: walk the tree again.
                     Err(zk::Error::NotEmpty) => {
@@ -369,7 +388,7 @@ impl ZkClient {
 
     /// Children names (not full paths), sorted.
     pub async fn children(&self, path: &str) -> ZkResult<Vec<String>> {
-        let mut c = self.inner.list_children(path).await?;
+        let mut c = self.live()?.list_children(path).await?;
         c.sort();
         Ok(c)
     }
@@ -377,7 +396,7 @@ impl ZkClient {
     /// Children names (sorted) and a one-shot watch for a child added or removed, or the
     /// znode being deleted.
     pub async fn children_and_watch(&self, path: &str) -> ZkResult<(Vec<String>, Watch)> {
-        let (mut c, w) = self.inner.list_and_watch_children(path).await?;
+        let (mut c, w) = self.live()?.list_and_watch_children(path).await?;
         c.sort();
         Ok((c, Watch(w)))
     }
@@ -385,7 +404,8 @@ impl ZkClient {
     /// Commits all operations atomically, or none. On failure the error is the one of the
     /// first failing operation (e.g. `NodeExists`, `BadVersion`).
     pub async fn multi(&self, ops: &[Op]) -> ZkResult<Vec<OpResult>> {
-        let mut w = self.inner.new_multi_writer();
+        let client = self.live()?;
+        let mut w = client.new_multi_writer();
         for op in ops {
             match op {
                 Op::Create { path, data, mode } => w.add_create(path, data, &mode.options())?,
