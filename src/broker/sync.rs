@@ -3,7 +3,8 @@
 //! partition this broker is assigned becomes leader or follower at the state's leader epoch
 //! with its topic's log config and min ISR in force, partitions no longer assigned stop (and
 //! are deleted with their topic), and group coordination follows the leadership of
-//! `__consumer_offsets` partitions. While the metadata
+//! `__consumer_offsets` partitions; the replication throttle rates follow the configuration,
+//! and each topic's throttled-replica lists reach its replicas as it is applied. While the metadata
 //! store is unreachable leaders go on under the replica manager's isolation rule
 //! (unclean-election topics are fenced at once); once the session is lost every leader is fenced.
 
@@ -40,9 +41,11 @@ impl MetadataSync {
         let generation = self.cluster.subscribe().borrow().generation;
         self.applied_generation.store(generation, Ordering::Release);
         self.refresh_broker_config();
+        let config = self.config.current();
+        self.replicas.set_throttled_rates(config.throttled_rates);
         let applied = self
             .replicas
-            .apply_metadata(|| self.cluster.topics(), &self.config.current());
+            .apply_metadata(|| self.cluster.topics(), &config);
         self.groups.on_role_changes(&applied.changes);
         self.groups.on_replicas_stopped(&applied.stopped);
     }

@@ -134,6 +134,21 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
         Some("5000"),
     )
     .with(Constraint::AtLeast(1)),
+    ConfigDef::new(
+        "leader.replication.throttled.rate",
+        T::Long,
+        Some("9223372036854775807"),
+    )
+    .with(Constraint::AtLeast(0)),
+    ConfigDef::new(
+        "follower.replication.throttled.rate",
+        T::Long,
+        Some("9223372036854775807"),
+    )
+    .with(Constraint::AtLeast(0)),
+    ConfigDef::new("replication.quota.window.num", T::Int, Some("11")).with(Constraint::AtLeast(1)),
+    ConfigDef::new("replication.quota.window.size.seconds", T::Int, Some("1"))
+        .with(Constraint::AtLeast(1)),
     ConfigDef::new("reserved.broker.max.id", T::Int, Some("1000")),
     ConfigDef::new("broker.id.generation.enable", T::Boolean, Some("true")),
     ConfigDef::new("zookeeper.connect", T::String, None),
@@ -281,6 +296,26 @@ pub struct BrokerConfig {
     pub group: GroupSettings,
     pub cluster: ClusterSettings,
     pub replication: ReplicationSettings,
+    /// The replication throttle rates in force (dynamic).
+    pub throttled_rates: ThrottledRates,
+}
+
+/// Kafka's replication throttle rates (`leader.replication.throttled.rate`,
+/// `follower.replication.throttled.rate`), in bytes per second; `i64::MAX` is unlimited.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ThrottledRates {
+    pub leader: i64,
+    pub follower: i64,
+}
+
+impl Default for ThrottledRates {
+    /// Kafka's defaults: unlimited.
+    fn default() -> Self {
+        ThrottledRates {
+            leader: i64::MAX,
+            follower: i64::MAX,
+        }
+    }
 }
 
 /// The broker settings of cluster mode: the ZooKeeper session and the controller.
@@ -317,6 +352,10 @@ pub struct ReplicationSettings {
     pub socket_timeout_ms: u64,
     /// `replica.high.watermark.checkpoint.interval.ms` (no checkpoint file is written yet).
     pub high_watermark_checkpoint_interval_ms: u64,
+    /// `replication.quota.window.num`: sample windows of the replication throttle rates.
+    pub quota_window_num: u32,
+    /// `replication.quota.window.size.seconds`: length of one sample window.
+    pub quota_window_size_seconds: u32,
 }
 
 impl Default for ReplicationSettings {
@@ -331,6 +370,8 @@ impl Default for ReplicationSettings {
             fetch_backoff_ms: 1_000,
             socket_timeout_ms: 30_000,
             high_watermark_checkpoint_interval_ms: 5_000,
+            quota_window_num: 11,
+            quota_window_size_seconds: 1,
         }
     }
 }
@@ -480,6 +521,13 @@ impl BrokerConfig {
                 high_watermark_checkpoint_interval_ms: view
                     .long("replica.high.watermark.checkpoint.interval.ms")
                     .max(1) as u64,
+                quota_window_num: view.int("replication.quota.window.num").max(1) as u32,
+                quota_window_size_seconds: view.int("replication.quota.window.size.seconds").max(1)
+                    as u32,
+            },
+            throttled_rates: ThrottledRates {
+                leader: view.long("leader.replication.throttled.rate").max(0),
+                follower: view.long("follower.replication.throttled.rate").max(0),
             },
             explicit,
             dynamic,
@@ -613,6 +661,7 @@ mod tests {
         assert_eq!(c.group.initial_rebalance_delay_ms, 0);
         assert!(c.auto_create_topics_enable);
         assert_eq!(c.replication, ReplicationSettings::default());
+        assert_eq!(c.throttled_rates, ThrottledRates::default());
         assert_eq!(
             c.value_of("num.partitions").unwrap().1,
             ConfigSource::StaticBroker

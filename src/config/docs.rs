@@ -121,6 +121,16 @@ pub fn broker_doc(name: &str) -> Option<&'static str> {
         "replica.high.watermark.checkpoint.interval.ms" => {
             "How often high watermarks are checkpointed."
         }
+        "leader.replication.throttled.rate" => {
+            "Bytes/s a leader sends to out-of-sync throttled replicas (topic lists)."
+        }
+        "follower.replication.throttled.rate" => {
+            "Bytes/s a follower fetches for out-of-sync throttled replicas (topic lists)."
+        }
+        "replication.quota.window.num" => "Sample windows the replication throttle rates span.",
+        "replication.quota.window.size.seconds" => {
+            "Length of one sample window of the replication throttle rates."
+        }
         "reserved.broker.max.id" => "Highest broker id that may be set by hand.",
         "broker.id.generation.enable" => "Generate broker ids (not supported here).",
         "zookeeper.connect" => "ZooKeeper hosts and chroot; unset runs standalone.",
@@ -202,10 +212,10 @@ pub fn topic_doc(name: &str) -> Option<&'static str> {
             "Down-convert records for old consumers (no effect here)."
         }
         "leader.replication.throttled.replicas" => {
-            "Replicas throttled on the leader side (no effect here)."
+            "Replicas throttled on the leader side: * or partition:broker pairs."
         }
         "follower.replication.throttled.replicas" => {
-            "Replicas throttled on the follower side (no effect here)."
+            "Replicas throttled on the follower side: * or partition:broker pairs."
         }
         "remote.storage.enable" => "Tiered storage for this topic (not available here).",
         "local.retention.ms" => "Local retention of a tiered topic (no tiered storage here).",

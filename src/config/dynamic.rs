@@ -52,7 +52,8 @@ pub enum LiveMode {
 }
 
 /// Dynamic keys that take effect here: the log defaults topics inherit (re-applied to every
-/// open log), the cleaner's settings, the connection limit and producer expiry.
+/// open log), the cleaner's settings, the connection limit, producer expiry and the replication
+/// throttle rates.
 const APPLIED: &[&str] = &[
     "message.max.bytes",
     "log.segment.bytes",
@@ -84,6 +85,8 @@ const APPLIED: &[&str] = &[
     "log.cleaner.dedupe.buffer.size",
     "log.cleaner.io.buffer.load.factor",
     "log.cleaner.threads",
+    "leader.replication.throttled.rate",
+    "follower.replication.throttled.rate",
 ];
 
 /// Dynamic keys in Kafka that have no meaning in Odradek (thread pools, metrics plugins,
@@ -368,6 +371,18 @@ mod tests {
     fn modes_follow_kafka() {
         assert_eq!(live_mode("log.retention.ms"), LiveMode::Applied);
         assert_eq!(live_mode("log.retention.hours"), LiveMode::ReadOnly);
+        assert_eq!(
+            live_mode("leader.replication.throttled.rate"),
+            LiveMode::Applied
+        );
+        assert_eq!(
+            live_mode("follower.replication.throttled.rate"),
+            LiveMode::Applied
+        );
+        assert_eq!(
+            live_mode("replication.quota.window.num"),
+            LiveMode::ReadOnly
+        );
         assert_eq!(live_mode("num.partitions"), LiveMode::ReadOnly);
         assert_eq!(live_mode("num.io.threads"), LiveMode::NoEffect);
         assert_eq!(live_mode("my.plugin.setting"), LiveMode::NoEffect);
@@ -444,6 +459,34 @@ mod tests {
         assert_eq!(next.effective("log.retention.ms"), Some("-1"));
         assert_eq!(next.dynamic().default.len(), 2);
         assert!(check_update(&c, broker, &map(&[("custom.plugin.key", "x")])).is_ok());
+        let throttled = check_update(
+            &c,
+            BrokerEntity::Default,
+            &map(&[("leader.replication.throttled.rate", "1000")]),
+        )
+        .unwrap();
+        assert_eq!(throttled.throttled_rates.leader, 1000);
+        assert_eq!(throttled.throttled_rates.follower, i64::MAX);
+        let throttled = throttled
+            .with_dynamic(DynamicBrokerConfigs {
+                default: map(&[("follower.replication.throttled.rate", "7")]),
+                broker: map(&[("follower.replication.throttled.rate", "9")]),
+            })
+            .unwrap();
+        assert_eq!(
+            throttled.throttled_rates.follower, 9,
+            "per-broker beats the default"
+        );
+        for bad in ["-1", "fast"] {
+            assert!(matches!(
+                check_update(
+                    &c,
+                    broker,
+                    &map(&[("follower.replication.throttled.rate", bad)])
+                ),
+                Err(BrokerUpdateError::Invalid(_))
+            ));
+        }
     }
 
     #[test]

@@ -12,7 +12,7 @@ pub mod properties;
 pub mod topic;
 
 pub use broker::{
-    BrokerConfig, ClusterSettings, ConfigError, GroupSettings, ReplicationSettings,
+    BrokerConfig, ClusterSettings, ConfigError, GroupSettings, ReplicationSettings, ThrottledRates,
     QUICKSTART_PROPERTIES,
 };
 pub use def::{ConfigSource, ConfigType};

@@ -5,6 +5,12 @@
 //!
 //! A follower broker's fetch is recorded on each partition once, before the first read, as Kafka
 //! does: its position may move the high watermark and the ISR.
+//!
+//! Leader-side replication throttle (Kafka's `shouldLeaderThrottle`): a partition its topic's
+//! `leader.replication.throttled.replicas` names on this broker, fetched by a follower outside
+//! the ISR while the leader quota is exceeded, is answered without records (and its bytes do
+//! not count towards `min_bytes`); the records sent to followers for partitions the list names
+//! are recorded against the leader quota once the answer is final.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,6 +20,7 @@ use tokio::time::Instant;
 use tracing::debug;
 
 use super::partition::{FetchIsolation, FetchedPartition, Partition, ServeError};
+use super::quota::{should_leader_throttle, ReplicationQuota};
 use super::ReplicaManager;
 use crate::log::TopicPartition;
 use crate::util::clock::now_ms;
@@ -83,6 +90,7 @@ impl ReplicaManager {
         if let FetchReader::Follower(replica_id) = params.reader {
             record_follower_fetches(&mut targets, replica_id, now_ms());
         }
+        let quota = &self.shared.quotas.leader;
         let deadline = Instant::now() + params.max_wait;
         loop {
             // Subscribe before reading so data arriving in between still wakes us.
@@ -93,17 +101,18 @@ impl ReplicaManager {
                     Target::Failed(_) => None,
                 })
                 .collect();
-            let (answers, total, any_error) = read_all(&mut targets, &params);
+            let (answers, total, any_error) = read_all(&mut targets, &params, quota);
             let done = total >= params.min_bytes
                 || any_error
                 || Instant::now() >= deadline
                 || watchers.is_empty();
             if done {
-                return answers;
+                return answered(&targets, answers, &params, quota);
             }
             let changed = select_all(watchers.iter_mut().map(|w| Box::pin(w.changed())));
             if tokio::time::timeout_at(deadline, changed).await.is_err() {
-                return read_all(&mut targets, &params).0;
+                let answers = read_all(&mut targets, &params, quota).0;
+                return answered(&targets, answers, &params, quota);
             }
         }
     }
@@ -139,9 +148,29 @@ fn record_follower_fetches(targets: &mut [Target], replica_id: i32, now_ms: i64)
     }
 }
 
+/// Whether the leader throttle holds back this partition's records from `reader` now.
+fn leader_throttled(partition: &Partition, reader: FetchReader, quota: &ReplicationQuota) -> bool {
+    let FetchReader::Follower(replica_id) = reader else {
+        return false;
+    };
+    let throttled = should_leader_throttle(
+        partition.throttled().leader,
+        partition.in_isr(replica_id),
+        || quota.is_exceeded(),
+    );
+    if throttled {
+        debug!(partition = %partition.tp, replica_id, "leader replication throttle: no records sent");
+    }
+    throttled
+}
+
 /// Reads every target within the response budget; returns the answers, their total bytes and
-/// whether any partition has an error.
-fn read_all(targets: &mut [Target], params: &FetchParams) -> (Vec<FetchedPartition>, usize, bool) {
+/// whether any partition has an error. Throttled partitions are answered without records.
+fn read_all(
+    targets: &mut [Target],
+    params: &FetchParams,
+    quota: &ReplicationQuota,
+) -> (Vec<FetchedPartition>, usize, bool) {
     let isolation = params.reader.isolation();
     let mut budget = params.max_bytes;
     let mut total = 0usize;
@@ -149,13 +178,21 @@ fn read_all(targets: &mut [Target], params: &FetchParams) -> (Vec<FetchedPartiti
     let mut out = Vec::with_capacity(targets.len());
     for t in targets.iter_mut() {
         let answer = match t {
-            Target::Serving { fetch, partition } => partition.fetch_read(
-                fetch.fetch_offset,
-                fetch.max_bytes.min(budget),
-                total == 0,
-                fetch.current_leader_epoch,
-                isolation,
-            ),
+            Target::Serving { fetch, partition } => {
+                // A throttled partition is still checked (errors are answered), not read.
+                let throttled = leader_throttled(partition, params.reader, quota);
+                partition.fetch_read(
+                    fetch.fetch_offset,
+                    if throttled {
+                        0
+                    } else {
+                        fetch.max_bytes.min(budget)
+                    },
+                    total == 0 && !throttled,
+                    fetch.current_leader_epoch,
+                    isolation,
+                )
+            }
             Target::Failed(error) => FetchedPartition::failed(
                 error.take().unwrap_or(ServeError::UnknownTopicOrPartition),
             ),
@@ -167,4 +204,30 @@ fn read_all(targets: &mut [Target], params: &FetchParams) -> (Vec<FetchedPartiti
         out.push(answer);
     }
     (out, total, any_error)
+}
+
+/// The final answer of a fetch: records sent to a follower for partitions named by their
+/// topic's leader throttled-replica list are recorded against the leader quota (Kafka records
+/// them whether or not the follower is in the ISR).
+fn answered(
+    targets: &[Target],
+    answers: Vec<FetchedPartition>,
+    params: &FetchParams,
+    quota: &ReplicationQuota,
+) -> Vec<FetchedPartition> {
+    if !matches!(params.reader, FetchReader::Follower(_)) {
+        return answers;
+    }
+    let throttled_bytes: usize = targets
+        .iter()
+        .zip(&answers)
+        .filter(
+            |(t, _)| matches!(t, Target::Serving { partition, .. } if partition.throttled().leader),
+        )
+        .map(|(_, a)| a.records.len())
+        .sum();
+    if throttled_bytes > 0 {
+        quota.record(throttled_bytes);
+    }
+    answers
 }

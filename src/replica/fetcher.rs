@@ -8,6 +8,13 @@
 //! high watermark, own log end), log start = the leader's (checkpointed before the next fetch
 //! reports it, then the segments below it are deleted). Errors back off `replica.fetch.backoff.ms`; a partition whose
 //! leader changed waits for the next `apply_state`, which moves it to another fetcher.
+//!
+//! Follower-side replication throttle (Kafka's `shouldFollowerThrottle`): a partition its
+//! topic's `follower.replication.throttled.replicas` names on this broker is left out of the
+//! fetch while it is not in sync (its log end was below the leader's high watermark at the last
+//! answer, or no answer came yet) and the follower quota is exceeded; the records received for
+//! partitions the list names are recorded against the quota. When every partition is left out
+//! the fetcher waits `replica.fetch.backoff.ms` (or until its partitions change).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -31,6 +38,7 @@ use tracing::{debug, info, warn};
 
 use super::partition::Partition;
 use super::peer::{PeerConnection, PeerError};
+use super::quota::{should_follower_throttle, ReplicationQuota};
 use super::Shared;
 use crate::log::{FollowerAppendError, TopicPartition, UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET};
 use crate::util::clock::now_ms;
@@ -105,6 +113,9 @@ struct Entry {
     epoch: i32,
     phase: Phase,
     retry_at: Option<Instant>,
+    /// How far the log end was below the leader's high watermark at the last answer (`None`:
+    /// no answer yet at this epoch); 0 is in sync (Kafka's `PartitionFetchState.lag`).
+    lag: Option<i64>,
 }
 
 /// The partitions one fetcher task serves.
@@ -177,6 +188,7 @@ impl Fetchers {
                 epoch,
                 phase: Phase::Truncating,
                 retry_at: None,
+                lag: None,
             },
         );
         fetcher.work.wake.notify_one();
@@ -436,6 +448,16 @@ async fn fetch(
 ) -> Result<(), PeerError> {
     let s = &shared.settings;
     let backoff = Duration::from_millis(s.fetch_backoff_ms);
+    let quota = &shared.quotas.follower;
+    let entries = unthrottled(entries, quota);
+    if entries.is_empty() {
+        // Every partition is throttled: back off as Kafka does, rather than spin.
+        tokio::select! {
+            _ = work.wake.notified() => {}
+            _ = tokio::time::sleep(backoff) => {}
+        }
+        return Ok(());
+    }
     let mut topics: Vec<FetchTopic> = Vec::new();
     let mut asked: HashMap<(String, i32), (TopicPartition, Entry, i64)> = HashMap::new();
     for (tp, e) in entries {
@@ -494,16 +516,19 @@ async fn fetch(
                     .partition
                     .append_as_follower(e.epoch, &records, pd.high_watermark, now)
                 {
-                    Ok(_) => match e
-                        .partition
-                        .follow_leader_log_start(e.epoch, pd.log_start_offset)
-                    {
-                        Ok(true) => starts_moved.push(e.partition.clone()),
-                        Ok(false) => {}
-                        Err(err) => {
-                            warn!(partition = %tp, error = %err, "moving the log start failed");
+                    Ok(_) => {
+                        after_append(work, &tp, &e, records.len(), pd.high_watermark, quota);
+                        match e
+                            .partition
+                            .follow_leader_log_start(e.epoch, pd.log_start_offset)
+                        {
+                            Ok(true) => starts_moved.push(e.partition.clone()),
+                            Ok(false) => {}
+                            Err(err) => {
+                                warn!(partition = %tp, error = %err, "moving the log start failed");
+                            }
                         }
-                    },
+                    }
                     Err(FollowerAppendError::OffsetMismatch { expected, got, .. }) => {
                         debug!(partition = %tp, expected, got, "stale fetch answer ignored");
                     }
@@ -531,6 +556,43 @@ async fn fetch(
     }
     follow_log_starts(shared, &starts_moved);
     Ok(())
+}
+
+/// The entries to fetch now: those the follower throttle does not hold back.
+fn unthrottled(
+    entries: Vec<(TopicPartition, Entry)>,
+    quota: &ReplicationQuota,
+) -> Vec<(TopicPartition, Entry)> {
+    entries
+        .into_iter()
+        .filter(|(tp, e)| {
+            let throttled =
+                should_follower_throttle(e.partition.throttled().follower, e.lag, || {
+                    quota.is_exceeded()
+                });
+            if throttled {
+                debug!(partition = %tp, lag = ?e.lag, "follower replication throttle: not fetched");
+            }
+            !throttled
+        })
+        .collect()
+}
+
+/// After an answer was appended: the lag behind the leader's high watermark is kept, and the
+/// bytes of a partition the follower throttled-replica list names are recorded.
+fn after_append(
+    work: &Work,
+    tp: &TopicPartition,
+    e: &Entry,
+    bytes: usize,
+    leader_hw: i64,
+    quota: &ReplicationQuota,
+) {
+    let lag = (leader_hw - e.partition.log_end_offset()).max(0);
+    work.update(tp, e.epoch, |x| x.lag = Some(lag));
+    if bytes > 0 && e.partition.throttled().follower {
+        quota.record(bytes);
+    }
 }
 
 /// Log starts taken from the leader are checkpointed before the next fetch reports them (the

@@ -13,6 +13,8 @@
 //! - [`delayed_fetch`]: a whole Fetch request: reads through each partition's gate, records
 //!   followers' positions, long-polls until enough data, an error or the deadline.
 //! - [`fetcher`]: follower fetcher tasks (one per leader broker), truncation on leader change.
+//! - [`quota`]: replication throttles (Kafka's replication quotas): the leader and follower
+//!   byte-rate quotas and the topics' throttled-replica lists.
 //! - [`peer`]: outbound broker-to-broker connections.
 //! - [`link`]: the state applied to a replica (`LeaderAndIsr`) and what replication needs from
 //!   the metadata store (`ClusterLink`).
@@ -41,6 +43,7 @@ pub mod link;
 pub mod log_dir;
 mod partition;
 pub mod peer;
+pub mod quota;
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -55,7 +58,7 @@ use tracing::{error, info, warn};
 
 use crate::cluster::TopicMetadata;
 use crate::config::topic::min_insync_replicas;
-use crate::config::BrokerConfig;
+use crate::config::{BrokerConfig, ThrottledRates};
 use crate::log::checkpoint::{read_checkpoint, write_checkpoint};
 use crate::log::dir_failure::LogDirFailure;
 use crate::log::{LogConfig, LogError, LogManager, TopicPartition};
@@ -69,10 +72,13 @@ pub use link::{ClusterLink, IsrWriteError, LeaderAndIsr};
 pub use log_dir::{LogDirContents, LogDirDescription, LogDirError, ReplicaLogInfo};
 pub use partition::{
     DeleteRecordsError, EpochMismatch, FetchIsolation, FetchedPartition, FollowerFetchError,
-    OffsetLookup, OffsetSpec, Partition, ProduceError, RecordsDeleted, ServeError,
+    OffsetLookup, OffsetSpec, Partition, ProduceError, RecordsDeleted, ServeError, Throttled,
 };
 
 use fetcher::Fetchers;
+use quota::{
+    ReplicationQuotas, ThrottledReplicas, FOLLOWER_THROTTLED_REPLICAS, LEADER_THROTTLED_REPLICAS,
+};
 
 /// What applying the metadata did: role changes of the replicas assigned here (in topic
 /// order), and the replicas it stopped.
@@ -108,6 +114,8 @@ pub(crate) struct Shared {
     pub(crate) dir_failure: Arc<LogDirFailure>,
     /// The log directory: its checkpoints make moved log start offsets durable.
     pub(crate) logs: Arc<LogManager>,
+    /// The replication throttles (leader and follower byte-rate quotas).
+    pub(crate) quotas: ReplicationQuotas,
 }
 
 impl Shared {
@@ -118,12 +126,13 @@ impl Shared {
     ) -> Shared {
         Shared {
             broker_id,
-            settings,
             link: RwLock::new(None),
             runtime: OnceLock::new(),
             unreachable_grace_ms: AtomicI64::new(-1),
             dir_failure: Arc::new(LogDirFailure::default()),
             logs,
+            quotas: ReplicationQuotas::new(&settings),
+            settings,
         }
     }
 
@@ -283,6 +292,7 @@ impl ReplicaManager {
         let me = self.shared.broker_id;
         let config = LogConfig::for_topic(&topic.configs, broker);
         let min_isr = min_insync_replicas(&topic.configs, broker);
+        let throttles = TopicThrottles::of(&topic.configs);
         let name: Arc<str> = Arc::from(topic.name.as_str());
         let mut applied = Vec::new();
         for p in topic.partitions.iter().filter(|p| p.replicas.contains(&me)) {
@@ -302,6 +312,9 @@ impl ReplicaManager {
                     }
                 }
             };
+            if let Some(partition) = self.hosted_partition(&tp) {
+                partition.set_throttled(throttles.of_partition(p.partition, me));
+            }
             applied.push((tp, change));
         }
         applied
@@ -520,6 +533,21 @@ impl ReplicaManager {
         v
     }
 
+    /// Sets the replication throttle rates (dynamic broker configs); each takes effect at the
+    /// next fetch. A change is logged.
+    pub fn set_throttled_rates(&self, rates: ThrottledRates) {
+        self.shared.quotas.leader.set_bound(rates.leader);
+        self.shared.quotas.follower.set_bound(rates.follower);
+    }
+
+    /// The replication throttle rates in force.
+    pub fn throttled_rates(&self) -> ThrottledRates {
+        ThrottledRates {
+            leader: self.shared.quotas.leader.bound(),
+            follower: self.shared.quotas.follower.bound(),
+        }
+    }
+
     /// Leader broker ids this broker runs a fetcher for (diagnostics, tests).
     pub fn fetcher_leaders(&self) -> Vec<i32> {
         self.fetchers.leaders()
@@ -535,6 +563,29 @@ impl ReplicaManager {
 
     fn all(&self) -> Vec<Arc<Partition>> {
         self.partitions.iter().map(|e| e.value().clone()).collect()
+    }
+}
+
+/// A topic's throttled-replica lists, parsed once per apply.
+struct TopicThrottles {
+    leader: ThrottledReplicas,
+    follower: ThrottledReplicas,
+}
+
+impl TopicThrottles {
+    fn of(configs: &std::collections::BTreeMap<String, String>) -> TopicThrottles {
+        TopicThrottles {
+            leader: ThrottledReplicas::of_topic(configs, LEADER_THROTTLED_REPLICAS),
+            follower: ThrottledReplicas::of_topic(configs, FOLLOWER_THROTTLED_REPLICAS),
+        }
+    }
+
+    /// Whether this broker's replica of `partition` is throttled on each side.
+    fn of_partition(&self, partition: i32, me: i32) -> Throttled {
+        Throttled {
+            leader: self.leader.covers(partition, me),
+            follower: self.follower.covers(partition, me),
+        }
     }
 }
 

@@ -12,7 +12,7 @@
 //! follower and is taken briefly, after `state` when both are needed.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicI32, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicI64, AtomicU8, Ordering};
 use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
@@ -21,9 +21,11 @@ use tracing::{debug, info, warn};
 
 mod log_start;
 mod read;
+mod throttle;
 
 pub use log_start::{DeleteRecordsError, RecordsDeleted};
 pub use read::{FetchIsolation, FetchedPartition, OffsetLookup, OffsetSpec, ServeError};
+pub use throttle::Throttled;
 
 use super::isr::{self, FollowerState};
 use super::link::{IsrWriteError, LeaderAndIsr};
@@ -137,6 +139,9 @@ pub struct Partition {
     high_watermark: AtomicI64,
     /// Bumped whenever the high watermark, the log end (with followers) or the role changes.
     signal: watch::Sender<u64>,
+    /// Whether this replica is named by its topic's throttled-replica lists
+    /// ([`Throttled`] bits), set as the topic's configs are applied.
+    throttled: AtomicU8,
 }
 
 impl std::fmt::Debug for Partition {
@@ -190,6 +195,7 @@ impl Partition {
             leader_epoch: AtomicI32::new(-1),
             high_watermark: AtomicI64::new(hw),
             signal,
+            throttled: AtomicU8::new(0),
         }
     }
 
