@@ -72,6 +72,8 @@ fn apply_with(b: &TestBroker, epoch: i32, isr: &[i32], configs: &[(&str, &str)])
         isr: isr.to_vec(),
         controller_epoch: 1,
         state_version: epoch,
+        adding_replicas: Vec::new(),
+        removing_replicas: Vec::new(),
     };
     let topic = TopicMetadata {
         name: TOPIC.into(),

@@ -342,7 +342,9 @@ impl ZkClient {
         if path == "/" {
             return Ok(());
         }
-        Ok(self.live()?.mkdir(path, &CreateMode::Persistent.options())
+        Ok(self
+            .live()?
+            .mkdir(path, &CreateMode::Persistent.options())
             .await?)
     }
 
