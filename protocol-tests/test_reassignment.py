@@ -1,14 +1,16 @@
 """Partition reassignment (KIP-455) on a three-broker cluster: a loaded partition
 moves from brokers {1,2} to {2,3} under an idempotent acks=all producer; a move
 is cancelled half way; the controller dies in the middle of a move and the next
-one finishes it; the ZooKeeper-era ``/admin/reassign_partitions`` znode.
+one finishes it; the ZooKeeper-era ``/admin/reassign_partitions`` znode; a
+move under replication throttles.
 
 A move cannot finish while a replica being added is suspended (SIGSTOP): it
 cannot catch up.  That is how these tests hold a move "half way" without
-relying on timing.  Throttled moves and their durations: test_replication_throttle.py
-and scripts/bench-reassign.sh."""
+relying on timing.  A throttled move is seen copying in steps; durations of a
+1 GiB move come from scripts/bench-reassign.py."""
 
 import json
+import time
 import pytest
 
 from cluster import poll
@@ -251,3 +253,50 @@ def test_reassign_partitions_znode(cluster_factory):
         zk.stop()
         zk.close()
     _gone(c.broker(2), topic, 0)
+
+
+@pytest.mark.timeout(180)
+def test_a_throttled_move_copies_at_the_throttled_rate(cluster_factory):
+    """{1,2} -> {2,3} of a 4 MiB partition with the leader and follower rates at
+    1 MiB/s and the topic's throttled-replica lists naming the senders (1, 2)
+    and the receiver (3), as kafka-reassign-partitions --throttle sets them.
+    Unthrottled, loopback copies 4 MiB in a few fetches within milliseconds;
+    throttled, the new replica's log grows in steps, seen at many sizes between
+    empty and full while the move runs.  The duration is printed, not asserted."""
+    from confluent_kafka import Producer
+    from kafka.admin import ConfigResource, ConfigResourceType
+
+    c = cluster_factory(3)
+    topic = _create(c, [[1, 2]])
+    p = Producer({"bootstrap.servers": c.bootstrap, "acks": "all", "linger.ms": 5})
+    for _ in range(64):
+        p.produce(topic, b"x" * 65536, partition=0)
+    assert p.flush(30) == 0
+
+    admin = _admin(c)
+    rate = str(1024 * 1024)
+    for b in (1, 2, 3):
+        admin.alter_configs([ConfigResource(ConfigResourceType.BROKER, str(b), configs={
+            "leader.replication.throttled.rate": rate,
+            "follower.replication.throttled.rate": rate})])
+    admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, topic, configs={
+        "leader.replication.throttled.replicas": "0:1,0:2",
+        "follower.replication.throttled.replicas": "0:3"})])
+    admin.close()
+
+    full = sum(f.stat().st_size for f in c.broker(1).partition_dir(topic, 0).glob("*.log"))
+    copy = c.broker(3).partition_dir(topic, 0)
+    sizes = set()
+    start = time.monotonic()
+    _reassign(c, topic, 0, [2, 3])
+    while time.monotonic() - start < 60:
+        size = sum(f.stat().st_size for f in copy.glob("*.log")) if copy.exists() else 0
+        sizes.add(size)
+        if size >= full and c.partition(topic, 0, via=c.broker(2)).replicas == [2, 3]:
+            break
+        time.sleep(0.05)
+    took = time.monotonic() - start
+    _settled(c, topic, 0, [2, 3])
+    between = sorted(s for s in sizes if 0 < s < full)
+    print(f"throttled move of {full} bytes at 1 MiB/s took {took:.1f} s; sizes seen: {between}")
+    assert len(between) >= 2, f"the copy was not throttled: sizes seen {sorted(sizes)} of {full}"
