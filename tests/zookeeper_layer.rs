@@ -716,19 +716,31 @@ async fn three_node_ensemble_survives_losing_its_leader() {
     let mut ensemble = tokio::task::spawn_blocking(|| ZkEnsemble::start(3))
         .await
         .unwrap();
-    bounded(50, async {
-        let s = store(&ensemble.connect_string()).await;
+    bounded(80, async {
+        // A session long enough to outlast the two remaining servers' election on a loaded
+        // machine (the whole suite runs in parallel): the failover, not the timeout, is tested.
+        let client = ZkClient::connect(&ensemble.connect_string(), Duration::from_secs(30))
+            .await
+            .expect("connect");
+        let s = ZkStore::new(client);
+        s.ensure_layout().await.expect("layout");
         s.register_broker(1, &registration(9092)).await.unwrap();
         let first = s.allocate_producer_id_block(1).await.unwrap();
+        let session = s.client().session_id();
         let leader = ensemble.leader().expect("a leader");
         tokio::task::block_in_place(|| ensemble.servers[leader].stop());
         // Two of three remain: a quorum; the client fails over and its session survives.
         assert!(
-            eventually(Duration::from_secs(20), || async {
+            eventually(Duration::from_secs(40), || async {
                 s.allocate_producer_id_block(1).await.is_ok()
             })
             .await,
             "ensemble must keep serving with two of three nodes"
+        );
+        assert_eq!(
+            s.client().session_id(),
+            session,
+            "the session survived the failover"
         );
         let live = s.live_brokers().await.unwrap();
         assert!(live.contains_key(&1));

@@ -119,6 +119,16 @@ pub fn plan(
     Ok(next)
 }
 
+/// What a request for a partition that does not exist gets, in Kafka's order of checks: a bad
+/// target list first (every replica of it would be added, so each must be live), a cancel finds
+/// no move, and otherwise the partition is unknown.
+pub fn refuse_unknown(target: Option<&[i32]>, live: impl Fn(i32) -> bool) -> ControllerError {
+    match plan(&ReplicaSet::default(), target, live) {
+        Err(e) => e,
+        Ok(_) => ControllerError::UnknownTopicOrPartition,
+    }
+}
+
 /// Kafka's checks of a target replica list that need no cluster state.
 fn check_target(target: &[i32]) -> Result<(), ControllerError> {
     if target.is_empty() {
@@ -206,5 +216,22 @@ mod tests {
         assert!(assignment.adding_replicas.is_empty() && assignment.removing_replicas.is_empty());
         assert_eq!(assignment.partitions[&0], vec![2, 3]);
         assert_eq!(ReplicaSet::of(&assignment, 5), None);
+    }
+
+    #[test]
+    fn unknown_partitions_are_refused_in_kafkas_order() {
+        let live = |b: i32| b <= 3;
+        assert!(matches!(
+            refuse_unknown(Some(&[1, 9]), live),
+            ControllerError::InvalidReplicaAssignment(_)
+        ));
+        assert_eq!(
+            refuse_unknown(None, live),
+            ControllerError::NoReassignmentInProgress
+        );
+        assert_eq!(
+            refuse_unknown(Some(&[1, 2]), live),
+            ControllerError::UnknownTopicOrPartition
+        );
     }
 }

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::names::{collides, validate_topic_name};
-use super::reassignment::{plan, ReplicaSet};
+use super::reassignment::{plan, refuse_unknown, ReplicaSet};
 use super::{
     check_partition_count, partitions_to_add, BrokerInfo, ClusterError, ClusterMetadata,
     ControllerError, ElectionType, IsrWriteError, NewTopic, PartitionKey, PartitionReassignment,
@@ -405,7 +405,7 @@ impl ClusterMetadata for StandaloneMetadata {
                         let p = usize::try_from(change.partition).ok()?;
                         t.partitions.get(p).map(|p| p.replicas.clone())
                     })
-                    .ok_or(ControllerError::UnknownTopicOrPartition)?;
+                    .ok_or_else(|| refuse_unknown(change.target.as_deref(), |b| b == me))?;
                 let current = ReplicaSet {
                     replicas,
                     ..ReplicaSet::default()

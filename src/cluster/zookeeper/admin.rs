@@ -17,7 +17,7 @@ use super::view::ClusterView;
 use super::znodes::{
     PartitionStateZnode, PreferredElectionZnode, ReassignEntry, ReassignPartitionsZnode,
 };
-use crate::cluster::reassignment::{plan, ReplicaSet};
+use crate::cluster::reassignment::{plan, refuse_unknown, ReplicaSet};
 use crate::cluster::{ControllerError, ElectionType, PartitionKey, PartitionReassignment};
 
 /// How often a move retries its topic write after losing a race.
@@ -136,7 +136,12 @@ async fn reassign_topic(
     for _ in 0..WRITE_ATTEMPTS {
         let (mut assignment, version) = match store.get_topic(topic).await {
             Ok(Some(found)) => found,
-            Ok(None) => return vec![Err(ControllerError::UnknownTopicOrPartition); changes.len()],
+            Ok(None) => {
+                return changes
+                    .iter()
+                    .map(|c| Err(refuse_unknown(c.target.as_deref(), |b| brokers.live(b))))
+                    .collect()
+            }
             Err(e) => return vec![Err(unavailable(e)); changes.len()],
         };
         let mut results = Vec::with_capacity(changes.len());
@@ -144,7 +149,9 @@ async fn reassign_topic(
         let mut changed = false;
         for change in changes {
             let Some(current) = ReplicaSet::of(&assignment, change.partition) else {
-                results.push(Err(ControllerError::UnknownTopicOrPartition));
+                results.push(Err(refuse_unknown(change.target.as_deref(), |b| {
+                    brokers.live(b)
+                })));
                 continue;
             };
             match plan(&current, change.target.as_deref(), |b| brokers.live(b)) {
