@@ -93,15 +93,19 @@ pub async fn offset_fetch(
                     .map(|t| (t.name.to_string(), t.partition_indexes.clone()))
                     .collect()
             });
-            let (error, found) = broker.groups.fetch_offsets(&g.group_id, wanted).await;
+            let (error, found) = broker
+                .groups
+                .fetch_offsets(&g.group_id, wanted, req.require_stable)
+                .await;
             let topics = found
                 .into_iter()
                 .map(|(topic, parts)| {
                     let partitions = parts
                         .into_iter()
-                        .map(|(p, v)| {
+                        .map(|(p, v, own)| {
                             OffsetFetchResponsePartitions::default()
                                 .with_partition_index(p)
+                                .with_error_code(own.map_or(0, |e| e.code()))
                                 .with_committed_offset(v.as_ref().map_or(-1, |v| v.offset))
                                 .with_committed_leader_epoch(
                                     v.as_ref().map_or(-1, |v| v.leader_epoch),
@@ -130,13 +134,17 @@ pub async fn offset_fetch(
             .map(|t| (t.name.to_string(), t.partition_indexes.clone()))
             .collect()
     });
-    let (error, found) = broker.groups.fetch_offsets(&req.group_id, wanted).await;
+    // require_stable is read from v7 on (false before).
+    let (error, found) = broker
+        .groups
+        .fetch_offsets(&req.group_id, wanted, req.require_stable)
+        .await;
     let topics = found
         .into_iter()
         .map(|(topic, parts)| {
             let partitions = parts
                 .into_iter()
-                .map(|(p, v)| {
+                .map(|(p, v, own)| {
                     let mut part = OffsetFetchResponsePartition::default()
                         .with_partition_index(p)
                         .with_committed_offset(v.as_ref().map_or(-1, |v| v.offset))
@@ -149,6 +157,8 @@ pub async fn offset_fetch(
                     }
                     if version < 2 {
                         part = part.with_error_code(error.map_or(0, |e| e.code()));
+                    } else if let Some(own) = own {
+                        part = part.with_error_code(own.code());
                     }
                     part
                 })

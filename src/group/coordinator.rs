@@ -18,7 +18,7 @@ use super::records::build_batch;
 use super::{GroupEntry, KeyValue, OFFSETS_TOPIC};
 use crate::cluster::{BrokerInfo, ClusterError, ClusterMetadata, NewTopic};
 use crate::config::{ConfigHandle, GroupSettings};
-use crate::log::{AppendError, TopicPartition};
+use crate::log::{AppendError, AppendOrigin, TopicPartition};
 use crate::replica::{Partition, ProduceError, ReplicaManager, RoleChange};
 use crate::util::clock::now_ms;
 use crate::util::task::{self, Shutdown};
@@ -30,12 +30,28 @@ const LOAD_CHUNK_BYTES: usize = 1 << 20;
 
 /// Records appended to `__consumer_offsets` and the offset they are committed at.
 #[must_use = "a persisted write should be awaited or explicitly not awaited"]
-pub struct Replication(Option<(Arc<Partition>, i64)>);
+pub struct Replication {
+    pending: Option<(Arc<Partition>, i64)>,
+    /// The offset of the first record appended (-1 when nothing was).
+    first_offset: i64,
+}
 
 impl Replication {
+    fn nothing() -> Replication {
+        Replication {
+            pending: None,
+            first_offset: -1,
+        }
+    }
+
+    /// Where the records start in `__consumer_offsets` (-1 when nothing was appended).
+    pub fn first_offset(&self) -> i64 {
+        self.first_offset
+    }
+
     /// Waits until the records are replicated to the ISR (`offsets.commit.timeout.ms`).
     pub async fn committed(self) -> Result<(), ResponseError> {
-        let Some((partition, required)) = self.0 else {
+        let Some((partition, required)) = self.pending else {
             return Ok(());
         };
         let deadline = tokio::time::Instant::now() + OFFSETS_COMMIT_TIMEOUT;
@@ -54,6 +70,10 @@ fn coordinator_error(e: &ProduceError) -> ResponseError {
     match e {
         ProduceError::Append(AppendError::MessageTooLarge { .. }) => ResponseError::MessageTooLarge,
         ProduceError::NotLeader => ResponseError::NotCoordinator,
+        // Only transactional offset commits carry a producer epoch (passed on, as Kafka does).
+        ProduceError::Append(AppendError::InvalidProducerEpoch(_)) => {
+            ResponseError::InvalidProducerEpoch
+        }
         _ => ResponseError::CoordinatorNotAvailable,
     }
 }
@@ -245,7 +265,7 @@ impl GroupCoordinator {
                     break;
                 }
             };
-            let Some(next) = self.groups.apply_batches(data, now_ms) else {
+            let Some(next) = self.groups.apply_batches(index, data, now_ms) else {
                 break;
             };
             offset = next.max(offset + 1);
@@ -265,15 +285,30 @@ impl GroupCoordinator {
         now_ms: i64,
     ) -> Result<Replication, ResponseError> {
         if records.is_empty() {
-            return Ok(Replication(None));
+            return Ok(Replication::nothing());
         }
+        let batch = build_batch(records, now_ms).map_err(|_| ResponseError::UnknownServerError)?;
+        self.append_batch(group, &batch, AppendOrigin::Client, now_ms)
+    }
+
+    /// Appends an encoded payload for `group` to its `__consumer_offsets` partition (see
+    /// [`GroupCoordinator::persist`]); `origin` is the coordinator's for transactional batches.
+    pub(super) fn append_batch(
+        &self,
+        group: &str,
+        batch: &[u8],
+        origin: AppendOrigin,
+        now_ms: i64,
+    ) -> Result<Replication, ResponseError> {
         let partition = self
             .replicas
             .partition(OFFSETS_TOPIC, self.partition_of(group))
             .ok_or(ResponseError::CoordinatorNotAvailable)?;
-        let batch = build_batch(records, now_ms).map_err(|_| ResponseError::UnknownServerError)?;
-        match partition.append_as_leader(&batch, -1, now_ms) {
-            Ok(info) => Ok(Replication(Some((partition, info.last_offset + 1)))),
+        match partition.append_as_leader_from(batch, -1, now_ms, origin) {
+            Ok(info) => Ok(Replication {
+                first_offset: info.first_offset,
+                pending: Some((partition, info.last_offset + 1)),
+            }),
             Err(e) => {
                 warn!(group, error = %e, "writing to __consumer_offsets failed");
                 Err(coordinator_error(&e))

@@ -2,7 +2,7 @@
 //! its own lock, and which `__consumer_offsets` partitions are loaded. Rebuilt from the records
 //! of those partitions; no I/O happens here.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -11,10 +11,11 @@ use kafka_protocol::records::RecordBatchDecoder;
 use parking_lot::Mutex;
 use tracing::{info, warn};
 
-use super::records::{partition_for, GroupValue, MemberValue, OffsetValue, RecordKey};
+use super::records::{partition_for, GroupValue, MemberValue, OffsetValue, RecordKey, TxnMarker};
 use super::state::{self, Group, GroupState};
 use super::{GroupEntry, KeyValue};
 use crate::config::GroupSettings;
+use crate::log::BatchHeader;
 
 /// Every group of this broker's loaded `__consumer_offsets` partitions.
 pub struct Groups {
@@ -22,6 +23,17 @@ pub struct Groups {
     groups: DashMap<String, Arc<Mutex<GroupEntry>>>,
     /// `__consumer_offsets` partitions whose groups are loaded (this broker coordinates them).
     loaded: Mutex<BTreeSet<i32>>,
+    /// The groups each producer has pending transactional offsets in (Kafka's
+    /// `openGroupsForProducer`); may name groups that have gone since.
+    producer_groups: Mutex<HashMap<i64, BTreeSet<String>>>,
+}
+
+/// What a record's batch says about it while loading: where the batch starts and, for a
+/// transactional batch, its producer.
+#[derive(Clone, Copy)]
+struct BatchContext {
+    base_offset: i64,
+    txn_producer: Option<i64>,
 }
 
 impl Groups {
@@ -30,6 +42,7 @@ impl Groups {
             settings,
             groups: DashMap::new(),
             loaded: Mutex::new(BTreeSet::new()),
+            producer_groups: Mutex::new(HashMap::new()),
         }
     }
 
@@ -49,18 +62,58 @@ impl Groups {
         Some(
             self.groups
                 .entry(group.to_string())
-                .or_insert_with(|| {
-                    Arc::new(Mutex::new(GroupEntry {
-                        group: Group::new(group, now_ms),
-                        offsets: BTreeMap::new(),
-                    }))
-                })
+                .or_insert_with(|| Arc::new(Mutex::new(GroupEntry::new(Group::new(group, now_ms)))))
                 .clone(),
         )
     }
 
     pub fn group_ids(&self) -> Vec<String> {
         self.groups.iter().map(|e| e.key().clone()).collect()
+    }
+
+    /// Notes that `group` has pending transactional offsets of `producer_id`.
+    pub fn add_producer_group(&self, producer_id: i64, group: &str) {
+        self.producer_groups
+            .lock()
+            .entry(producer_id)
+            .or_default()
+            .insert(group.to_string());
+    }
+
+    /// Takes out the groups of offsets partition `index` with pending transactional offsets of
+    /// `producer_id` (their transaction is ending).
+    pub fn take_producer_groups(&self, producer_id: i64, index: i32) -> Vec<String> {
+        let mut all = self.producer_groups.lock();
+        let Some(groups) = all.get_mut(&producer_id) else {
+            return Vec::new();
+        };
+        let taken: Vec<String> = groups
+            .iter()
+            .filter(|g| self.partition_of(g) == index)
+            .cloned()
+            .collect();
+        for g in &taken {
+            groups.remove(g);
+        }
+        if groups.is_empty() {
+            all.remove(&producer_id);
+        }
+        taken
+    }
+
+    /// Completes the transaction of `producer_id` in the groups of offsets partition `index`:
+    /// their pending offsets of the producer are committed or dropped.
+    pub fn complete_transaction(&self, index: i32, producer_id: i64, commit: bool) -> usize {
+        let mut completed = 0;
+        for group in self.take_producer_groups(producer_id, index) {
+            if let Some(entry) = self.groups.get(&group).map(|e| e.clone()) {
+                let mut e = entry.lock();
+                if e.complete_txn(producer_id, commit) {
+                    completed += 1;
+                }
+            }
+        }
+        completed
     }
 
     /// Forgets a group entirely (after DeleteGroups or expiry).
@@ -134,7 +187,7 @@ impl Groups {
         // A group tombstone followed by new commits is an empty group again.
         self.groups.retain(|_, e| {
             let mut e = e.lock();
-            if e.group.state == GroupState::Dead && !e.offsets.is_empty() {
+            if e.group.state == GroupState::Dead && e.has_offsets() {
                 e.group.state = GroupState::Empty;
             }
             e.group.state != GroupState::Dead
@@ -147,8 +200,10 @@ impl Groups {
         }
     }
 
-    /// Applies the records of stored batches; returns the offset after the last whole batch.
-    pub fn apply_batches(&self, mut data: Bytes, now_ms: i64) -> Option<i64> {
+    /// Applies the records of stored batches of offsets partition `index`; returns the offset
+    /// after the last whole batch. Offsets of a transactional batch stay pending for its producer
+    /// until a control batch of that producer commits or aborts them (as Kafka loads them).
+    pub fn apply_batches(&self, index: i32, mut data: Bytes, now_ms: i64) -> Option<i64> {
         let mut next = None;
         while data.len() >= 12 {
             let base = i64::from_be_bytes(data[0..8].try_into().ok()?);
@@ -158,12 +213,28 @@ impl Groups {
                 break;
             }
             let mut one = data.split_to(size);
-            let last_delta = i32::from_be_bytes(one.get(23..27)?.try_into().ok()?);
-            next = Some(base + i64::from(last_delta) + 1);
+            let header = BatchHeader::parse(&one)?;
+            next = Some(header.next_offset());
+            let batch = BatchContext {
+                base_offset: base,
+                txn_producer: header.is_transactional().then_some(header.producer_id),
+            };
             match RecordBatchDecoder::decode_all(&mut one) {
                 Ok(sets) => {
-                    for record in sets.into_iter().flat_map(|s| s.records) {
-                        self.apply_record(record.key.as_deref(), record.value.as_deref(), now_ms);
+                    let mut records = sets.into_iter().flat_map(|s| s.records);
+                    if header.is_control() {
+                        let marker = records
+                            .next()
+                            .and_then(|r| r.key.as_deref().and_then(TxnMarker::from_control_key));
+                        if let Some(marker) = marker {
+                            let commit = marker == TxnMarker::Commit;
+                            self.complete_transaction(index, header.producer_id, commit);
+                        }
+                        continue;
+                    }
+                    for record in records {
+                        let (key, value) = (record.key.as_deref(), record.value.as_deref());
+                        self.apply_record(key, value, batch, now_ms);
                     }
                 }
                 Err(e) => {
@@ -174,7 +245,13 @@ impl Groups {
         next
     }
 
-    fn apply_record(&self, key: Option<&[u8]>, value: Option<&[u8]>, now_ms: i64) {
+    fn apply_record(
+        &self,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        batch: BatchContext,
+        now_ms: i64,
+    ) {
         let Some(key) = key.and_then(|k| RecordKey::decode(k).ok()) else {
             return;
         };
@@ -185,20 +262,27 @@ impl Groups {
         match (key, value) {
             (
                 RecordKey::Offset {
-                    topic, partition, ..
+                    group,
+                    topic,
+                    partition,
                 },
-                None,
+                value,
             ) => {
-                e.offsets.remove(&(topic, partition));
-            }
-            (
-                RecordKey::Offset {
-                    topic, partition, ..
-                },
-                Some(v),
-            ) => {
-                if let Ok(v) = OffsetValue::decode(v) {
-                    e.offsets.insert((topic, partition), v);
+                let value = match value.map(OffsetValue::decode) {
+                    Some(Ok(v)) => Some(v),
+                    Some(Err(_)) => return,
+                    None => None,
+                };
+                let tp = (topic, partition);
+                match (batch.txn_producer, value) {
+                    (Some(producer_id), value) => {
+                        self.add_producer_group(producer_id, &group);
+                        e.load_txn_record(producer_id, tp, value, batch.base_offset);
+                    }
+                    (None, Some(v)) => e.set_committed(tp, v, batch.base_offset),
+                    (None, None) => {
+                        e.offsets.remove(&tp);
+                    }
                 }
             }
             (RecordKey::Group { .. }, None) => {
@@ -266,7 +350,7 @@ impl Groups {
                 tombstones.push(RecordKey::offset(&group_id, &topic, partition).tombstone());
                 e.offsets.remove(&(topic, partition));
             }
-            if e.offsets.is_empty() && e.group.state == GroupState::Empty {
+            if !e.has_offsets() && e.group.state == GroupState::Empty {
                 e.group.state = GroupState::Dead;
                 let key = RecordKey::Group {
                     group: group_id.clone(),
@@ -425,7 +509,7 @@ mod tests {
             7,
         )
         .unwrap();
-        c.apply_batches(batch, 10);
+        c.apply_batches(c.partition_of("g"), batch, 10);
         let entry = c.entry("g", false, 0).unwrap();
         let e = entry.lock();
         assert_eq!(e.offsets.len(), 1);

@@ -319,6 +319,8 @@ impl GroupCoordinator {
         // deleted again by the next DeleteGroups or expiry.
         self.persist(group_id, tombstones, now)?.detach();
         e.offsets.clear();
+        // The group goes with the transactional offsets still pending in it, as in Kafka.
+        e.pending_txn.clear();
         e.group.state = GroupState::Dead;
         drop(e);
         self.groups.remove(group_id);

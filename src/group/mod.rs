@@ -5,7 +5,9 @@
 //! call and encode. Behind it:
 //! - [`state`]: one group's membership state machine (no I/O);
 //! - [`groups`]: the groups of the loaded `__consumer_offsets` partitions, in memory;
-//! - [`records`]: the records of `__consumer_offsets` in Kafka's own formats.
+//! - [`records`]: the records of `__consumer_offsets` in Kafka's own formats;
+//! - `txn_offsets`: offsets committed inside transactions (TxnOffsetCommit), pending per
+//!   producer until the transaction's COMMIT or ABORT marker reaches the offsets partition.
 //!
 //! The coordinator of a group is the leader of the group's partition of `__consumer_offsets`;
 //! it rebuilds its groups from the partition when it starts leading it and appends every change
@@ -17,8 +19,9 @@ mod membership;
 mod offsets;
 pub mod records;
 pub mod state;
+mod txn_offsets;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use bytes::Bytes;
 
@@ -26,6 +29,7 @@ pub use coordinator::{GroupCoordinator, Replication};
 pub use membership::{GroupDescription, GroupListing, MemberDescription, MemberLeave};
 pub use offsets::{CommittedOffsets, OffsetCommit, OffsetToCommit};
 pub use state::{Group, GroupState, JoinRequest, JoinResult, Reply, SyncRequest, SyncResult};
+pub use txn_offsets::{PendingOffset, TxnOffsetCommit};
 
 use records::OffsetValue;
 
@@ -39,4 +43,10 @@ pub type KeyValue = (Bytes, Option<Bytes>);
 pub struct GroupEntry {
     pub group: Group,
     pub offsets: BTreeMap<(String, i32), OffsetValue>,
+    /// Where in `__consumer_offsets` each committed offset was written (the batch's base offset;
+    /// missing counts as older than any record): a transaction's offset committed later only
+    /// replaces an offset written before it (Kafka's `CommitRecordMetadataAndOffset.olderThan`).
+    pub committed_at: HashMap<(String, i32), i64>,
+    /// Transactional offsets written but not yet committed or aborted, per producer id.
+    pub pending_txn: BTreeMap<i64, BTreeMap<(String, i32), PendingOffset>>,
 }

@@ -32,8 +32,19 @@ pub struct OffsetToCommit {
     pub metadata: String,
 }
 
-/// Committed offsets per topic: each asked partition with its offset (`None`: none committed).
-pub type CommittedOffsets = Vec<(String, Vec<(i32, Option<OffsetValue>)>)>;
+/// Committed offsets per topic: each asked partition with its offset (`None`: none committed)
+/// and its own error (UNSTABLE_OFFSET_COMMIT when a stable offset was required and a
+/// transaction has offsets pending for the partition).
+pub type CommittedOffsets = Vec<(
+    String,
+    Vec<(i32, Option<OffsetValue>, Option<ResponseError>)>,
+)>;
+
+/// Offsets accepted for writing (partition and value) and each asked offset's own error.
+pub(super) type Accepted = (
+    Vec<((String, i32), OffsetValue)>,
+    Vec<Option<ResponseError>>,
+);
 
 impl GroupCoordinator {
     /// OffsetCommit: stores the offsets the committer may commit and answers once they are on
@@ -54,45 +65,14 @@ impl GroupCoordinator {
             self.expire_due(&mut e, now);
             check_commit(&mut e, &commit, now)?;
             let expire = commit.retention_ms.map(|ms| now.saturating_add(ms));
-            let max_metadata = self.settings().offset_metadata_max_bytes;
-            let mut records: Vec<KeyValue> = Vec::new();
-            let mut accepted: Vec<((String, i32), OffsetValue)> = Vec::new();
-            let mut results = Vec::with_capacity(commit.offsets.len());
-            for o in commit.offsets {
-                let known = self.partition_exists(&o.topic, o.partition);
-                let refused = if o.metadata.len() > max_metadata {
-                    Some(ResponseError::OffsetMetadataTooLarge)
-                } else if !known {
-                    Some(ResponseError::UnknownTopicOrPartition)
-                } else {
-                    None
-                };
-                results.push(refused);
-                if refused.is_some() {
-                    continue;
-                }
-                let value = OffsetValue {
-                    offset: o.offset,
-                    leader_epoch: o.leader_epoch,
-                    metadata: o.metadata,
-                    commit_timestamp: now,
-                    expire_timestamp: expire,
-                };
-                let key = RecordKey::offset(&commit.group_id, &o.topic, o.partition);
-                records.push((key.encode(), Some(value.encode())));
-                accepted.push(((o.topic, o.partition), value));
-            }
-            let replication =
-                self.persist(&commit.group_id, records, now)
-                    .map_err(|err| match err {
-                        // As Kafka: a commit too large for the offsets topic.
-                        ResponseError::MessageTooLarge | ResponseError::RecordListTooLarge => {
-                            ResponseError::InvalidCommitOffsetSize
-                        }
-                        other => other,
-                    })?;
+            let (accepted, results) = self.accept_offsets(commit.offsets, now, expire);
+            let records = offset_records(&commit.group_id, &accepted);
+            let replication = self
+                .persist(&commit.group_id, records, now)
+                .map_err(commit_write_error)?;
+            let at = replication.first_offset();
             for (key, value) in accepted {
-                e.offsets.insert(key, value);
+                e.set_committed(key, value, at);
             }
             (replication, results)
         };
@@ -100,47 +80,81 @@ impl GroupCoordinator {
         Ok(results)
     }
 
+    /// Which of `offsets` may be written (metadata within `offset.metadata.max.bytes`, the
+    /// partition exists), as the values to store; and each offset's own error, in order.
+    pub(super) fn accept_offsets(
+        &self,
+        offsets: Vec<OffsetToCommit>,
+        now: i64,
+        expire: Option<i64>,
+    ) -> Accepted {
+        let max_metadata = self.settings().offset_metadata_max_bytes;
+        let mut accepted = Vec::new();
+        let mut results = Vec::with_capacity(offsets.len());
+        for o in offsets {
+            let refused = if o.metadata.len() > max_metadata {
+                Some(ResponseError::OffsetMetadataTooLarge)
+            } else if !self.partition_exists(&o.topic, o.partition) {
+                Some(ResponseError::UnknownTopicOrPartition)
+            } else {
+                None
+            };
+            results.push(refused);
+            if refused.is_none() {
+                let value = OffsetValue {
+                    offset: o.offset,
+                    leader_epoch: o.leader_epoch,
+                    metadata: o.metadata,
+                    commit_timestamp: now,
+                    expire_timestamp: expire,
+                };
+                accepted.push(((o.topic, o.partition), value));
+            }
+        }
+        (accepted, results)
+    }
+
     /// OffsetFetch: the committed offsets of the asked partitions (`wanted`: topic and
     /// partitions; `None` asks for every committed offset of the group). An error comes with
-    /// the asked partitions, none committed.
+    /// the asked partitions, none committed. With `require_stable` (OffsetFetch v7+), a
+    /// partition with transactional offsets pending answers UNSTABLE_OFFSET_COMMIT instead.
     pub async fn fetch_offsets(
         &self,
         group_id: &str,
         wanted: Option<Vec<(String, Vec<i32>)>>,
+        require_stable: bool,
     ) -> (Option<ResponseError>, CommittedOffsets) {
         if let Err(e) = self.check_coordinator(group_id).await {
             let topics = wanted
                 .unwrap_or_default()
                 .into_iter()
-                .map(|(t, ps)| (t, ps.into_iter().map(|p| (p, None)).collect()))
+                .map(|(t, ps)| (t, ps.into_iter().map(|p| (p, None, None)).collect()))
                 .collect();
             return (Some(e), topics);
         }
         let entry = self.groups.entry(group_id, false, now_ms());
         let guard = entry.as_ref().map(|e| e.lock());
-        let offsets = guard.as_ref().map(|e| &e.offsets);
-        let topics = match wanted {
-            Some(list) => list
-                .into_iter()
-                .map(|(t, ps)| {
-                    let parts = ps
-                        .into_iter()
-                        .map(|p| (p, offsets.and_then(|o| o.get(&(t.clone(), p)).cloned())))
-                        .collect();
-                    (t, parts)
-                })
-                .collect(),
-            None => {
-                let mut out: CommittedOffsets = Vec::new();
-                for ((t, p), v) in offsets.into_iter().flatten() {
-                    match out.last_mut() {
-                        Some((last, parts)) if last == t => parts.push((*p, Some(v.clone()))),
-                        _ => out.push((t.clone(), vec![(*p, Some(v.clone()))])),
-                    }
-                }
-                out
-            }
-        };
+        let entry = guard.as_deref();
+        let wanted = wanted.unwrap_or_else(|| committed_partitions(entry));
+        let topics = wanted
+            .into_iter()
+            .map(|(t, ps)| {
+                let parts = ps
+                    .into_iter()
+                    .map(|p| {
+                        let key = (t.clone(), p);
+                        match entry {
+                            Some(e) if require_stable && e.has_pending_txn_for(&key) => {
+                                (p, None, Some(ResponseError::UnstableOffsetCommit))
+                            }
+                            Some(e) => (p, e.offsets.get(&key).cloned(), None),
+                            None => (p, None, None),
+                        }
+                    })
+                    .collect();
+                (t, parts)
+            })
+            .collect();
         (None, topics)
     }
 
@@ -180,6 +194,8 @@ impl GroupCoordinator {
                     if e.offsets.contains_key(&(topic.clone(), p)) {
                         tombstones.push((topic.clone(), p));
                     }
+                    // As Kafka's removeOffsets: pending transactional offsets go too.
+                    e.remove_pending_txn(&(topic.clone(), p));
                     None
                 })
                 .collect();
@@ -195,6 +211,43 @@ impl GroupCoordinator {
             e.offsets.remove(&key);
         }
         Ok(results)
+    }
+}
+
+/// Every partition with a committed offset in the group, per topic in order.
+fn committed_partitions(entry: Option<&GroupEntry>) -> Vec<(String, Vec<i32>)> {
+    let mut out: Vec<(String, Vec<i32>)> = Vec::new();
+    for (t, p) in entry.into_iter().flat_map(|e| e.offsets.keys()) {
+        match out.last_mut() {
+            Some((last, parts)) if last == t => parts.push(*p),
+            _ => out.push((t.clone(), vec![*p])),
+        }
+    }
+    out
+}
+
+/// The offset commit records of `group` for these offsets.
+pub(super) fn offset_records(
+    group: &str,
+    offsets: &[((String, i32), OffsetValue)],
+) -> Vec<KeyValue> {
+    offsets
+        .iter()
+        .map(|((topic, partition), value)| {
+            let key = RecordKey::offset(group, topic, *partition);
+            (key.encode(), Some(value.encode()))
+        })
+        .collect()
+}
+
+/// How a failed write of offsets is answered: as Kafka, a commit too large for the offsets
+/// topic is INVALID_COMMIT_OFFSET_SIZE.
+pub(super) fn commit_write_error(err: ResponseError) -> ResponseError {
+    match err {
+        ResponseError::MessageTooLarge | ResponseError::RecordListTooLarge => {
+            ResponseError::InvalidCommitOffsetSize
+        }
+        other => other,
     }
 }
 

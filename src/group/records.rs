@@ -287,19 +287,41 @@ impl GroupValue {
 
 /// An uncompressed v2 batch holding key/value records.
 pub fn build_batch(records: Vec<KeyValue>, now_ms: i64) -> anyhow::Result<Bytes> {
+    encode_records(records, None, now_ms)
+}
+
+/// One uncompressed v2 transactional batch of `producer_id` at `producer_epoch` holding the
+/// records, as Kafka's group coordinator writes a TxnOffsetCommit: base sequence 0 (the log
+/// does not check a coordinator's sequences) and the transactional attribute set.
+pub fn build_txn_batch(
+    records: Vec<KeyValue>,
+    producer_id: i64,
+    producer_epoch: i16,
+    now_ms: i64,
+) -> anyhow::Result<Bytes> {
+    encode_records(records, Some((producer_id, producer_epoch)), now_ms)
+}
+
+fn encode_records(
+    records: Vec<KeyValue>,
+    producer: Option<(i64, i16)>,
+    now_ms: i64,
+) -> anyhow::Result<Bytes> {
+    let (producer_id, producer_epoch) = producer.unwrap_or((-1, -1));
     let records: Vec<Record> = records
         .into_iter()
         .enumerate()
         .map(|(i, (key, value))| Record {
-            transactional: false,
+            transactional: producer.is_some(),
             control: false,
             delete_horizon: false,
             partition_leader_epoch: -1,
-            producer_id: -1,
-            producer_epoch: -1,
+            producer_id,
+            producer_epoch,
             timestamp_type: TimestampType::Creation,
             offset: i as i64,
-            sequence: -1,
+            // Sequences that follow the offsets keep every record in one batch.
+            sequence: if producer.is_some() { i as i32 } else { -1 },
             timestamp: now_ms,
             key: Some(key),
             value,
@@ -316,6 +338,27 @@ pub fn build_batch(records: Vec<KeyValue>, now_ms: i64) -> anyhow::Result<Bytes>
         },
     )?;
     Ok(buf.freeze())
+}
+
+/// The outcome a transaction marker records (Kafka's `ControlRecordType`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TxnMarker {
+    Abort,
+    Commit,
+}
+
+impl TxnMarker {
+    /// Reads the key of a control record (int16 version, int16 type: 0 ABORT, 1 COMMIT);
+    /// other control records (such as LEADER_CHANGE) are no transaction markers.
+    pub fn from_control_key(key: &[u8]) -> Option<TxnMarker> {
+        let mut buf = key;
+        get_i16(&mut buf, "control record version").ok()?;
+        match get_i16(&mut buf, "control record type").ok()? {
+            0 => Some(TxnMarker::Abort),
+            1 => Some(TxnMarker::Commit),
+            _ => None,
+        }
+    }
 }
 
 /// The `__consumer_offsets` partition of a group: Java's `String.hashCode`, made non-negative

@@ -80,7 +80,9 @@ pub use error::{
     RejectionKind,
 };
 pub use manager::LogManager;
-pub use partition::{AppendInfo, FetchData, PartitionLog, RecoveryStats, TimestampOffset};
+pub use partition::{
+    AppendInfo, AppendOrigin, FetchData, PartitionLog, RecoveryStats, TimestampOffset,
+};
 pub use volume::VolumeSpace;
 
 /// A topic partition; its directory is `{topic}-{partition}`.

@@ -29,6 +29,13 @@ use super::validator;
 use super::TopicPartition;
 use crate::util::clock::now_ms;
 
+/// Who appends a leader's batches: a client (sequences checked) or a coordinator of this broker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AppendOrigin {
+    Client,
+    Coordinator,
+}
+
 /// Result of a successful append.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AppendInfo {
@@ -493,6 +500,19 @@ impl PartitionLog {
         leader_epoch: i32,
         now_ms: i64,
     ) -> Result<AppendInfo, AppendError> {
+        self.append_from(records, leader_epoch, now_ms, AppendOrigin::Client)
+    }
+
+    /// [`PartitionLog::append`] for an `origin`: a coordinator's batches (transactional offset
+    /// commits) carry no sequences, so only their producer epoch is checked (Kafka's
+    /// `AppendOrigin.COORDINATOR`).
+    pub fn append_from(
+        &self,
+        records: &[u8],
+        leader_epoch: i32,
+        now_ms: i64,
+        origin: AppendOrigin,
+    ) -> Result<AppendInfo, AppendError> {
         let cfg = self.config.read().clone();
         let batches = batch::validate_payload(records, cfg.max_message_bytes)?;
         let received = records.len();
@@ -525,7 +545,9 @@ impl PartitionLog {
         } in &batches
         {
             let mut h = *header;
-            if h.has_producer_id() {
+            if h.has_producer_id() && origin == AppendOrigin::Coordinator {
+                st.producers.check_epoch(&staged, &h)?;
+            } else if h.has_producer_id() {
                 if let Some(d) = st.producers.find_duplicate(&h) {
                     return Ok(AppendInfo {
                         first_offset: d.first_offset,

@@ -84,6 +84,26 @@ impl ProducerState {
             .copied()
     }
 
+    /// The epoch check alone, for a coordinator's batch (no sequences): an older epoch is fenced.
+    pub fn check_epoch(
+        &self,
+        staged: &HashMap<i64, ProducerEntry>,
+        h: &BatchHeader,
+    ) -> Result<(), AppendError> {
+        let current = staged
+            .get(&h.producer_id)
+            .or_else(|| self.producers.get(&h.producer_id));
+        match current {
+            Some(e) if h.producer_epoch < e.epoch => {
+                Err(AppendError::InvalidProducerEpoch(format!(
+                    "producer {} epoch {} is older than the current epoch {}",
+                    h.producer_id, h.producer_epoch, e.epoch
+                )))
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Epoch and sequence checks of one client batch against the producer's entry (`staged` holds
     /// entries already updated by earlier batches of the same payload).
     pub fn check(

@@ -31,7 +31,8 @@ use super::isr::{self, FollowerState};
 use super::link::{IsrWriteError, LeaderAndIsr};
 use super::{RoleChange, Shared};
 use crate::log::{
-    AppendError, AppendInfo, FollowerAppendError, LogError, PartitionLog, TopicPartition,
+    AppendError, AppendInfo, AppendOrigin, FollowerAppendError, LogError, PartitionLog,
+    TopicPartition,
 };
 use crate::util::clock::now_ms;
 
@@ -341,6 +342,17 @@ impl Partition {
         acks: i16,
         now_ms: i64,
     ) -> Result<AppendInfo, ProduceError> {
+        self.append_as_leader_from(records, acks, now_ms, AppendOrigin::Client)
+    }
+
+    /// [`Partition::append_as_leader`] for a coordinator's batches (see `AppendOrigin`).
+    pub fn append_as_leader_from(
+        &self,
+        records: &[u8],
+        acks: i16,
+        now_ms: i64,
+        origin: AppendOrigin,
+    ) -> Result<AppendInfo, ProduceError> {
         let st = self.state.read();
         if !st.is_leader(self.me()) || st.fenced {
             return Err(ProduceError::NotLeader);
@@ -362,7 +374,7 @@ impl Partition {
         self.check_dir_usable()?;
         let info = self
             .log
-            .append(records, st.leader_epoch, now_ms)
+            .append_from(records, st.leader_epoch, now_ms, origin)
             .inspect_err(|e| self.on_append_error("append", e))?;
         let has_followers = st.replicas.iter().any(|id| *id != self.me());
         drop(st);
