@@ -2,6 +2,8 @@
 //! API is not served yet, so the coordinator is called directly): offsets stay pending for their
 //! producer until the transaction completes, OffsetFetch with require_stable (v7+) answers
 //! UNSTABLE_OFFSET_COMMIT meanwhile, and the pending offsets are rebuilt from the log on restart.
+// Test code throughout (clippy.toml allows unwrap/expect only inside #[test] functions).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
