@@ -101,6 +101,15 @@ impl Groups {
         taken
     }
 
+    /// Forgets which producers have offsets pending in the groups of offsets partition `index`.
+    fn forget_producer_groups(&self, index: i32) {
+        let mut all = self.producer_groups.lock();
+        for groups in all.values_mut() {
+            groups.retain(|g| self.partition_of(g) != index);
+        }
+        all.retain(|_, groups| !groups.is_empty());
+    }
+
     /// Completes the transaction of `producer_id` in the groups of offsets partition `index`:
     /// their pending offsets of the producer are committed or dropped.
     pub fn complete_transaction(&self, index: i32, producer_id: i64, commit: bool) -> usize {
@@ -168,6 +177,7 @@ impl Groups {
     pub fn unload_partition(&self, index: i32) {
         if self.loaded.lock().remove(&index) {
             self.groups.retain(|g, _| self.partition_of(g) != index);
+            self.forget_producer_groups(index);
             info!(
                 partition = index,
                 "groups of this offsets partition unloaded"
@@ -179,6 +189,7 @@ impl Groups {
     /// [`Groups::apply_batches`] has replayed the partition's records.
     pub fn begin_load(&self, index: i32) {
         self.groups.retain(|g, _| self.partition_of(g) != index);
+        self.forget_producer_groups(index);
     }
 
     /// Ends rebuilding offsets partition `index`: its groups are served from now on.

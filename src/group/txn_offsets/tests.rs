@@ -457,3 +457,12 @@ fn a_group_with_pending_offsets_does_not_expire() {
     assert!(groups.expire_offsets(1_000_000).is_empty());
     assert!(groups.entry("g", false, 0).is_some());
 }
+
+#[test]
+fn unloading_a_partition_forgets_its_open_transactions() {
+    let mut log = LogBuilder::default();
+    log.txn(9, &[(0, Some(30))]);
+    let groups = log.load();
+    groups.unload_partition(0);
+    assert!(groups.take_producer_groups(9, 0).is_empty());
+}
