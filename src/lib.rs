@@ -3,7 +3,7 @@
 //! Layers, top to bottom (README.md's "Rules of the house"; `tests/house_rules.rs` checks that
 //! no module uses a layer above its own): [`server`] and [`app`] (network front, lifecycle) →
 //! [`api`] (one handler file per API family) → [`broker`] (the assembled whole and its glue) →
-//! [`group`] (coordinators) → [`replica`] (hosted partitions, replication) → [`cluster`]
+//! [`group`], [`txn`] (coordinators) → [`replica`] (hosted partitions, replication) → [`cluster`]
 //! (metadata and membership behind one trait) → [`log`] (segments on disk) → the ground:
 //! [`util`], [`config`], [`protocol`].
 
@@ -17,4 +17,5 @@ pub mod log;
 pub mod protocol;
 pub mod replica;
 pub mod server;
+pub mod txn;
 pub mod util;

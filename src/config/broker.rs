@@ -187,9 +187,33 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
         "transaction.state.log.replication.factor",
         T::Short,
         Some("3"),
-    ),
-    ConfigDef::new("transaction.state.log.min.isr", T::Int, Some("2")),
-    ConfigDef::new("transaction.state.log.num.partitions", T::Int, Some("50")),
+    )
+    .with(Constraint::AtLeast(1)),
+    ConfigDef::new("transaction.state.log.min.isr", T::Int, Some("2")).with(Constraint::AtLeast(1)),
+    ConfigDef::new("transaction.state.log.num.partitions", T::Int, Some("50"))
+        .with(Constraint::AtLeast(1)),
+    ConfigDef::new(
+        "transaction.state.log.segment.bytes",
+        T::Int,
+        Some("104857600"),
+    )
+    .with(Constraint::AtLeast(1)),
+    ConfigDef::new("transaction.max.timeout.ms", T::Int, Some("900000"))
+        .with(Constraint::AtLeast(1)),
+    ConfigDef::new("transactional.id.expiration.ms", T::Int, Some("604800000"))
+        .with(Constraint::AtLeast(1)),
+    ConfigDef::new(
+        "transaction.abort.timed.out.transaction.cleanup.interval.ms",
+        T::Int,
+        Some("10000"),
+    )
+    .with(Constraint::AtLeast(1)),
+    ConfigDef::new(
+        "transaction.remove.expired.transaction.cleanup.interval.ms",
+        T::Int,
+        Some("3600000"),
+    )
+    .with(Constraint::AtLeast(1)),
     ConfigDef::new("group.initial.rebalance.delay.ms", T::Int, Some("3000")),
     ConfigDef::new("group.min.session.timeout.ms", T::Int, Some("6000")),
     ConfigDef::new("group.max.session.timeout.ms", T::Int, Some("1800000")),
@@ -294,6 +318,7 @@ pub struct BrokerConfig {
     /// Key-map memory of one cleaning pass (`log.cleaner.dedupe.buffer.size` / threads).
     pub cleaner_dedupe_buffer_bytes: usize,
     pub group: GroupSettings,
+    pub txn: TransactionSettings,
     pub cluster: ClusterSettings,
     pub replication: ReplicationSettings,
     /// The replication throttle rates in force (dynamic).
@@ -389,6 +414,26 @@ pub struct GroupSettings {
     pub offsets_retention_ms: i64,
     pub offsets_retention_check_interval_ms: u64,
     pub offset_metadata_max_bytes: usize,
+}
+
+/// The broker settings of the transaction coordinator (Kafka's TransactionLogConfig and
+/// TransactionStateManagerConfig).
+#[derive(Clone, Debug)]
+pub struct TransactionSettings {
+    pub state_log_num_partitions: i32,
+    pub state_log_replication_factor: i16,
+    pub state_log_min_isr: i32,
+    pub state_log_segment_bytes: i32,
+    /// Longest transaction timeout a producer may ask for (`transaction.max.timeout.ms`).
+    pub max_timeout_ms: i32,
+    /// Idle time after which an Empty or Complete* transactional id is expired.
+    pub transactional_id_expiration_ms: i64,
+    /// How often Ongoing transactions past their timeout are aborted.
+    pub abort_timed_out_interval_ms: u64,
+    /// How often expired transactional ids are removed.
+    pub remove_expired_interval_ms: u64,
+    /// Whether transactional produce verifies its partitions with the coordinator (KIP-890).
+    pub partition_verification_enable: bool,
 }
 
 impl BrokerConfig {
@@ -487,6 +532,25 @@ impl BrokerConfig {
                     .long("offsets.retention.check.interval.ms")
                     .max(1) as u64,
                 offset_metadata_max_bytes: view.int("offset.metadata.max.bytes").max(0) as usize,
+            },
+            txn: TransactionSettings {
+                state_log_num_partitions: view.int("transaction.state.log.num.partitions"),
+                state_log_replication_factor: view.int("transaction.state.log.replication.factor")
+                    as i16,
+                state_log_min_isr: view.int("transaction.state.log.min.isr"),
+                state_log_segment_bytes: view.int("transaction.state.log.segment.bytes"),
+                max_timeout_ms: view.int("transaction.max.timeout.ms"),
+                transactional_id_expiration_ms: i64::from(
+                    view.int("transactional.id.expiration.ms"),
+                ),
+                abort_timed_out_interval_ms: view
+                    .int("transaction.abort.timed.out.transaction.cleanup.interval.ms")
+                    .max(1) as u64,
+                remove_expired_interval_ms: view
+                    .int("transaction.remove.expired.transaction.cleanup.interval.ms")
+                    .max(1) as u64,
+                partition_verification_enable: view
+                    .bool("transaction.partition.verification.enable"),
             },
             cluster: ClusterSettings {
                 zookeeper_session_timeout_ms: view.int("zookeeper.session.timeout.ms").max(1)
@@ -659,6 +723,14 @@ mod tests {
         assert_eq!(c.socket_request_max_bytes, 100 * 1024 * 1024);
         assert_eq!(c.group.offsets_topic_replication_factor, 1);
         assert_eq!(c.group.initial_rebalance_delay_ms, 0);
+        assert_eq!(c.txn.state_log_replication_factor, 1);
+        assert_eq!(c.txn.state_log_min_isr, 1);
+        assert_eq!(c.txn.state_log_num_partitions, 50);
+        assert_eq!(c.txn.max_timeout_ms, 900_000);
+        assert_eq!(c.txn.transactional_id_expiration_ms, 604_800_000);
+        assert_eq!(c.txn.abort_timed_out_interval_ms, 10_000);
+        assert_eq!(c.txn.remove_expired_interval_ms, 3_600_000);
+        assert!(c.txn.partition_verification_enable);
         assert!(c.auto_create_topics_enable);
         assert_eq!(c.replication, ReplicationSettings::default());
         assert_eq!(c.throttled_rates, ThrottledRates::default());

@@ -153,6 +153,17 @@ pub fn broker_doc(name: &str) -> Option<&'static str> {
         "transaction.state.log.replication.factor" => "Replication factor of __transaction_state.",
         "transaction.state.log.min.isr" => "min.insync.replicas of __transaction_state.",
         "transaction.state.log.num.partitions" => "Partition count of __transaction_state.",
+        "transaction.state.log.segment.bytes" => "Segment size of __transaction_state.",
+        "transaction.max.timeout.ms" => "Longest transaction timeout a producer may ask for.",
+        "transactional.id.expiration.ms" => {
+            "Idle time after which a transactional id without a transaction expires."
+        }
+        "transaction.abort.timed.out.transaction.cleanup.interval.ms" => {
+            "How often transactions past their timeout are aborted."
+        }
+        "transaction.remove.expired.transaction.cleanup.interval.ms" => {
+            "How often expired transactional ids are removed."
+        }
         "transaction.partition.verification.enable" => {
             "Verify transactional partitions (no effect here)."
         }

@@ -13,7 +13,7 @@ pub mod topic;
 
 pub use broker::{
     BrokerConfig, ClusterSettings, ConfigError, GroupSettings, ReplicationSettings, ThrottledRates,
-    QUICKSTART_PROPERTIES,
+    TransactionSettings, QUICKSTART_PROPERTIES,
 };
 pub use def::{ConfigSource, ConfigType};
 pub use dynamic::{BrokerEntity, DynamicBrokerConfigs};
