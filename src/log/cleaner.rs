@@ -855,6 +855,12 @@ impl PartitionLog {
             )?;
         }
         sync_dir(dir)?; // commit point: the log `.swap` exists
+                        // The cleaned segment keeps the aborted transactions of every segment it replaces.
+        let aborted: Vec<_> = group
+            .iter()
+            .flat_map(|s| s.meta.lock().txn_index.entries().to_vec())
+            .collect();
+        group[0].meta.lock().txn_index.replace(aborted)?;
         for old in &group[1..] {
             old.delete_files()?;
         }

@@ -58,6 +58,7 @@ mod producer_state;
 mod read_pool;
 pub mod records;
 mod segment;
+pub mod txn_index;
 mod validator;
 pub mod volume;
 
@@ -67,6 +68,8 @@ mod log_start_tests;
 mod replication_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod txn_tests;
 
 use std::sync::Arc;
 
@@ -81,6 +84,7 @@ pub use error::{
 };
 pub use manager::LogManager;
 pub use partition::{AppendInfo, FetchData, PartitionLog, RecoveryStats, TimestampOffset};
+pub use txn_index::AbortedTxn;
 pub use volume::VolumeSpace;
 
 /// A topic partition; its directory is `{topic}-{partition}`.
