@@ -493,7 +493,8 @@ impl PartitionLog {
 
     /// Kafka's `firstUnstableOffset`: the first offset of the oldest transaction that is ongoing,
     /// or completed by a marker the high watermark (`set_high_watermark`, else the log end) has
-    /// not passed yet. `None` when there is none. The replica's last stable offset is
+    /// not passed yet, at least the log start offset. `None` when there is none. The replica's
+    /// last stable offset is
     /// `min(this, high watermark)`.
     pub fn first_unstable_offset(&self) -> Option<i64> {
         let hw = match self.high_watermark.load(Ordering::Acquire) {
@@ -503,10 +504,12 @@ impl PartitionLog {
         let mut u = self.unstable.lock();
         u.unreplicated.retain(|_, last| *last >= hw);
         let unreplicated = u.unreplicated.keys().next().copied();
-        match (u.first_ongoing, unreplicated) {
+        let first = match (u.first_ongoing, unreplicated) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
-        }
+        };
+        // A transaction may start below the log start (DeleteRecords): Kafka bounds it there.
+        first.map(|f| f.max(self.log_start_offset()))
     }
 
     /// Kafka's `collectAbortedTransactions`: the aborted transactions overlapping

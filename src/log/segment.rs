@@ -1,4 +1,5 @@
-//! One log segment: `{base:020}.log` plus its offset and time indexes.
+//! One log segment: `{base:020}.log` plus its offset and time indexes and its aborted-transaction
+//! index (`txn_index`).
 //!
 //! The log file is written with positioned writes by the single appender; readers use positioned reads
 //! bounded by the published `size`, so they never wait for an append.
