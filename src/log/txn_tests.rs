@@ -316,3 +316,76 @@ fn follower_markers_complete_transactions_like_the_leader() {
     assert_eq!(follower.append_marker(5, 0, true, 0, 2, 0).unwrap(), 24);
     assert_eq!(follower.first_unstable_offset(), None);
 }
+
+#[test]
+fn the_cleaner_stops_below_an_open_transaction() {
+    use super::batch::compute_crc;
+    use super::records::test_util::{keyed_batch, rec};
+    let d = tempfile::tempdir().unwrap();
+    let c = LogConfig {
+        cleanup_policy: CleanupPolicy::Compact,
+        segment_bytes: 300,
+        index_interval_bytes: 100,
+        retention_ms: -1,
+        ..Default::default()
+    };
+    let (_m, l) = open(d.path(), c);
+    let mut t = keyed_batch(0, 3, 0, &[rec(0, 1000, Some("k"), Some("v"))]);
+    t[22] |= 0x10; // transactional
+    let crc = compute_crc(&t);
+    t[17..21].copy_from_slice(&crc.to_be_bytes());
+    l.append(&t, 0, 1000).unwrap();
+    for i in 0..20 {
+        let b = keyed_batch(0, -1, -1, &[rec(0, 1000 + i, Some("k"), Some("v"))]);
+        l.append(&b, 0, 1000).unwrap();
+    }
+    assert!(l.num_segments() > 3);
+    let segments = |l: &PartitionLog| l.cleanable(2000).map_or(0, |c| c.segments);
+    assert_eq!(
+        segments(&l),
+        0,
+        "the open transaction starts in the first segment"
+    );
+    l.append_marker(3, 0, true, 0, 0, 2000).unwrap();
+    assert!(segments(&l) > 0);
+}
+
+#[test]
+fn cleaning_keeps_the_aborted_transactions_of_merged_segments() {
+    use super::batch::compute_crc;
+    use super::records::test_util::{keyed_batch, rec};
+    let d = tempfile::tempdir().unwrap();
+    let c = LogConfig {
+        cleanup_policy: CleanupPolicy::Compact,
+        segment_bytes: 400,
+        index_interval_bytes: 100,
+        retention_ms: -1,
+        ..Default::default()
+    };
+    let (_m, l) = open(d.path(), c);
+    for i in 0..12 {
+        let mut t = keyed_batch(0, 3, i, &[rec(0, 1000, Some("k"), Some("v"))]);
+        t[22] |= 0x10;
+        let crc = compute_crc(&t);
+        t[17..21].copy_from_slice(&crc.to_be_bytes());
+        l.append(&t, 0, 1000).unwrap();
+        l.append_marker(3, 0, i % 2 == 1, 0, 0, 1000).unwrap();
+        l.roll_for_test();
+    }
+    let before = all_aborted(&l);
+    assert_eq!(before.len(), 6);
+    let segs = l.num_segments();
+    let stats = l
+        .clean(crate::util::clock::now_ms(), &CleanerConfig::default())
+        .unwrap();
+    assert!(
+        l.num_segments() < segs,
+        "segments were merged: {segs} {:?} {stats:?}",
+        l.segment_base_offsets()
+    );
+    assert_eq!(all_aborted(&l), before);
+    for p in txn_files(d.path()) {
+        let base: i64 = p.file_stem().unwrap().to_str().unwrap().parse().unwrap();
+        assert!(l.segment_base_offsets().contains(&base), "orphan {p:?}");
+    }
+}
