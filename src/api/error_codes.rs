@@ -73,6 +73,10 @@ impl KafkaCode for AppendError {
             AppendError::InvalidRecord(_) => ResponseError::InvalidRecord,
             AppendError::OutOfOrderSequence(_) => ResponseError::OutOfOrderSequenceNumber,
             AppendError::InvalidProducerEpoch(_) => ResponseError::InvalidProducerEpoch,
+            AppendError::InvalidTxnState(_) => ResponseError::InvalidTxnState,
+            AppendError::TransactionCoordinatorFenced(_) => {
+                ResponseError::TransactionCoordinatorFenced
+            }
             AppendError::RejectedRecords { kind, .. } => match kind {
                 RejectionKind::InvalidRecord => ResponseError::InvalidRecord,
                 RejectionKind::InvalidTimestamp => ResponseError::InvalidTimestamp,

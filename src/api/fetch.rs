@@ -9,8 +9,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
-use kafka_protocol::messages::{FetchRequest, FetchResponse};
+use kafka_protocol::messages::fetch_response::{
+    AbortedTransaction, FetchableTopicResponse, PartitionData,
+};
+use kafka_protocol::messages::{FetchRequest, FetchResponse, ProducerId};
 
 use super::error_codes::KafkaCode;
 use super::{Reply, RequestContext};
@@ -154,6 +156,15 @@ fn partition_data(index: i32, f: FetchedPartition) -> PartitionData {
         .with_high_watermark(f.high_watermark)
         .with_last_stable_offset(f.last_stable_offset)
         .with_log_start_offset(f.log_start_offset)
+        .with_aborted_transactions(f.aborted_transactions.map(|txns| {
+            txns.into_iter()
+                .map(|t| {
+                    AbortedTransaction::default()
+                        .with_producer_id(ProducerId(t.producer_id))
+                        .with_first_offset(t.first_offset)
+                })
+                .collect()
+        }))
         .with_records(Some(f.records))
 }
 

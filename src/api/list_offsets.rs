@@ -10,19 +10,26 @@ use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 use super::error_codes::KafkaCode;
 use super::RequestContext;
 use crate::broker::Broker;
-use crate::replica::OffsetSpec;
+use crate::replica::{FetchIsolation, OffsetSpec};
 
 const LATEST: i64 = -1;
 const EARLIEST: i64 = -2;
 const MAX_TIMESTAMP: i64 = -3;
 const EARLIEST_LOCAL: i64 = -4;
 const LATEST_TIERED: i64 = -5;
+/// Isolation level read_committed (v2+): offsets are bounded by the last stable offset.
+const READ_COMMITTED: i8 = 1;
 
 pub async fn handle(
     broker: &Broker,
     ctx: &RequestContext,
     req: ListOffsetsRequest,
 ) -> ListOffsetsResponse {
+    let isolation = if req.isolation_level == READ_COMMITTED {
+        FetchIsolation::TxnCommitted
+    } else {
+        FetchIsolation::HighWatermark
+    };
     let topics = req
         .topics
         .into_iter()
@@ -40,7 +47,7 @@ pub async fn handle(
                         .ok_or(ResponseError::UnknownTopicOrPartition)
                         .and_then(|partition| match offset_spec(p.timestamp) {
                             Some(spec) => partition
-                                .offset_lookup(spec, epoch)
+                                .offset_lookup_isolated(spec, epoch, isolation)
                                 .map_err(|e| e.kafka_error()),
                             None => match partition.check_serving(epoch) {
                                 Ok(()) => Err(ResponseError::InvalidRequest),

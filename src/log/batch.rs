@@ -309,6 +309,103 @@ pub fn patch_log_append_time(batch: &mut [u8], now_ms: i64) {
     batch[17..21].copy_from_slice(&crc.to_be_bytes());
 }
 
+/// Control record type of a COMMIT marker (Kafka's `ControlRecordType.COMMIT`).
+pub const CONTROL_TYPE_COMMIT: i16 = 1;
+/// Control record type of an ABORT marker (Kafka's `ControlRecordType.ABORT`).
+pub const CONTROL_TYPE_ABORT: i16 = 0;
+/// Size of a marker batch as [`end_txn_marker_batch`] builds it.
+pub const MARKER_BATCH_SIZE: usize = HEADER_SIZE + 17;
+
+/// A transaction marker (Kafka's `EndTransactionMarker`) read from a control batch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EndTxnMarker {
+    pub commit: bool,
+    pub coordinator_epoch: i32,
+}
+
+/// Builds a COMMIT or ABORT marker batch as Kafka writes it: magic 2, attributes control +
+/// transactional (CreateTime, uncompressed), the producer's id and epoch, base sequence -1,
+/// base and max timestamp `timestamp`, one record at offset delta 0 whose key is
+/// `[i16 version 0][i16 type]` and value `[i16 version 0][i32 coordinator epoch]`, CRC-32C.
+pub fn end_txn_marker_batch(
+    base_offset: i64,
+    leader_epoch: i32,
+    producer_id: i64,
+    producer_epoch: i16,
+    commit: bool,
+    coordinator_epoch: i32,
+    timestamp: i64,
+) -> Vec<u8> {
+    let kind = if commit {
+        CONTROL_TYPE_COMMIT
+    } else {
+        CONTROL_TYPE_ABORT
+    };
+    let mut b = Vec::with_capacity(MARKER_BATCH_SIZE);
+    b.extend_from_slice(&base_offset.to_be_bytes());
+    b.extend_from_slice(&((MARKER_BATCH_SIZE - LOG_OVERHEAD) as i32).to_be_bytes());
+    b.extend_from_slice(&leader_epoch.to_be_bytes());
+    b.push(2);
+    b.extend_from_slice(&0u32.to_be_bytes()); // CRC, below
+    b.extend_from_slice(&(ATTR_TRANSACTIONAL | ATTR_CONTROL).to_be_bytes());
+    b.extend_from_slice(&0i32.to_be_bytes()); // lastOffsetDelta
+    b.extend_from_slice(&timestamp.to_be_bytes());
+    b.extend_from_slice(&timestamp.to_be_bytes());
+    b.extend_from_slice(&producer_id.to_be_bytes());
+    b.extend_from_slice(&producer_epoch.to_be_bytes());
+    b.extend_from_slice(&(-1i32).to_be_bytes()); // base sequence
+    b.extend_from_slice(&1i32.to_be_bytes()); // records count
+                                              // One record: length 16 (zigzag 0x20), attributes, timestamp delta 0, offset delta 0,
+                                              // key length 4 (0x08), key, value length 6 (0x0c), value, no headers.
+    b.extend_from_slice(&[0x20, 0, 0, 0, 0x08]);
+    b.extend_from_slice(&0i16.to_be_bytes());
+    b.extend_from_slice(&kind.to_be_bytes());
+    b.push(0x0c);
+    b.extend_from_slice(&0i16.to_be_bytes());
+    b.extend_from_slice(&coordinator_epoch.to_be_bytes());
+    b.push(0);
+    let crc = compute_crc(&b);
+    b[17..21].copy_from_slice(&crc.to_be_bytes());
+    b
+}
+
+/// The transaction marker of a control batch: `None` unless the batch is an uncompressed control
+/// batch whose first record's key has type COMMIT or ABORT (other control records, such as
+/// Kafka's LEADER_CHANGE, are no markers). The value's coordinator epoch is read when present.
+pub fn parse_end_txn_marker(batch: &[u8]) -> Option<EndTxnMarker> {
+    let h = BatchHeader::parse(batch)?;
+    if !h.is_control() || h.compression() != 0 || h.records_count < 1 {
+        return None;
+    }
+    let mut pos = HEADER_SIZE;
+    let len = usize::try_from(read_varlong(batch, &mut pos)?).ok()?;
+    let end = pos.checked_add(len)?;
+    let rec = batch.get(..end)?;
+    pos += 1; // attributes
+    read_varlong(rec, &mut pos)?; // timestamp delta
+    read_varlong(rec, &mut pos)?; // offset delta
+    let key_len = usize::try_from(read_varlong(rec, &mut pos)?).ok()?;
+    let key = rec.get(pos..pos.checked_add(key_len)?)?;
+    pos += key_len;
+    if key.len() < 4 {
+        return None;
+    }
+    let commit = match be_i16(key, 2) {
+        CONTROL_TYPE_COMMIT => true,
+        CONTROL_TYPE_ABORT => false,
+        _ => return None,
+    };
+    let value_len = read_varlong(rec, &mut pos)?;
+    let coordinator_epoch = match usize::try_from(value_len) {
+        Ok(n) if n >= 6 => be_i32(rec.get(pos..pos + n)?, 2),
+        _ => -1,
+    };
+    Some(EndTxnMarker {
+        commit,
+        coordinator_epoch,
+    })
+}
+
 /// Reads a zigzag varint (up to 64 bits) at `*pos`.
 fn read_varlong(buf: &[u8], pos: &mut usize) -> Option<i64> {
     let mut raw: u64 = 0;
@@ -407,6 +504,12 @@ pub(crate) mod test_util {
             self.base_sequence = seq;
             self
         }
+        /// A transactional batch of producer `pid`.
+        pub fn transactional(mut self, pid: i64, epoch: i16, seq: i32) -> Self {
+            self = self.idempotent(pid, epoch, seq);
+            self.attributes |= 0x10;
+            self
+        }
         pub fn value_size(mut self, n: usize) -> Self {
             self.value_size = n;
             self
@@ -477,6 +580,43 @@ mod tests {
         let b = batch(4, 500);
         let ts = record_timestamps(&b).unwrap();
         assert_eq!(ts, vec![(0, 500), (1, 501), (2, 502), (3, 503)]);
+    }
+
+    #[test]
+    fn marker_batch_bytes() {
+        let b = end_txn_marker_batch(42, 3, 1000, 5, true, 7, 1_700_000_000_000);
+        assert_eq!(b.len(), MARKER_BATCH_SIZE);
+        let h = BatchHeader::parse(&b).unwrap();
+        assert_eq!(h.base_offset, 42);
+        assert_eq!(h.size(), Some(78));
+        assert_eq!(h.partition_leader_epoch, 3);
+        assert_eq!(h.attributes, 0x30);
+        assert!(h.is_control() && h.is_transactional());
+        assert_eq!(
+            (h.producer_id, h.producer_epoch, h.base_sequence),
+            (1000, 5, -1)
+        );
+        assert_eq!((h.last_offset_delta, h.records_count), (0, 1));
+        assert_eq!(h.base_timestamp, 1_700_000_000_000);
+        assert_eq!(h.max_timestamp, 1_700_000_000_000);
+        assert_eq!(compute_crc(&b), h.crc);
+        // The record, byte for byte (Kafka's DefaultRecord layout of an EndTransactionMarker).
+        let rec: [u8; 17] = [0x20, 0, 0, 0, 0x08, 0, 0, 0, 1, 0x0c, 0, 0, 0, 0, 0, 7, 0];
+        assert_eq!(&b[HEADER_SIZE..], &rec);
+        assert_eq!(
+            parse_end_txn_marker(&b),
+            Some(EndTxnMarker {
+                commit: true,
+                coordinator_epoch: 7
+            })
+        );
+        let a = end_txn_marker_batch(0, 0, 1, 0, false, 2, 0);
+        assert_eq!(&a[HEADER_SIZE + 5..HEADER_SIZE + 9], &[0, 0, 0, 0]);
+        assert_eq!(parse_end_txn_marker(&a).map(|m| m.commit), Some(false));
+        // A replicated payload of markers passes the follower checks; a client may not send one.
+        assert_eq!(validate_replicated(&a).unwrap().len(), 1);
+        assert!(validate_payload(&a, 1 << 20).is_err());
+        assert_eq!(parse_end_txn_marker(&batch(1, 0)), None);
     }
 
     #[test]

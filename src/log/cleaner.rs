@@ -3,7 +3,8 @@
 //! One pass over a partition whose `cleanup.policy` includes `compact`:
 //!
 //! 1. The cleanable range is made of whole non-active segments below the first uncleanable offset:
-//!    the active segment, the high watermark (`set_high_watermark`, else the log end) and, with
+//!    the active segment, the high watermark (`set_high_watermark`, else the log end), the first
+//!    unstable offset (an open transaction is never cleaned) and, with
 //!    `min_compaction_lag_ms`, the first dirty segment whose largest timestamp is too young.
 //!    (Kafka can stop the map inside a segment at the last stable offset; Odradek stops at the
 //!    segment below the high watermark: conservative, never less correct.)
@@ -589,6 +590,8 @@ impl PartitionLog {
             h if h >= 0 => h.min(leo),
             _ => leo,
         };
+        // Kafka's first uncleanable offset is also bounded by the first unstable offset.
+        let hw = self.first_unstable_offset().map_or(hw, |f| f.min(hw));
         let mut first_dirty = self.first_dirty_offset.load(Ordering::Acquire);
         if first_dirty < lso || first_dirty > leo {
             first_dirty = lso;
@@ -855,6 +858,12 @@ impl PartitionLog {
             )?;
         }
         sync_dir(dir)?; // commit point: the log `.swap` exists
+                        // The cleaned segment keeps the aborted transactions of every segment it replaces.
+        let aborted: Vec<_> = group
+            .iter()
+            .flat_map(|s| s.meta.lock().txn_index.entries().to_vec())
+            .collect();
+        group[0].meta.lock().txn_index.replace(aborted)?;
         for old in &group[1..] {
             old.delete_files()?;
         }

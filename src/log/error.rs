@@ -26,6 +26,13 @@ pub enum AppendError {
     OutOfOrderSequence(String),
     #[error("invalid producer epoch: {0}")]
     InvalidProducerEpoch(String),
+    /// A non-transactional write from a producer whose transaction is ongoing (Kafka's
+    /// `InvalidTxnStateException`).
+    #[error("invalid transaction state: {0}")]
+    InvalidTxnState(String),
+    /// A transaction marker from an older coordinator epoch than the producer's last marker.
+    #[error("transaction coordinator fenced: {0}")]
+    TransactionCoordinatorFenced(String),
     /// Records of a batch failed validation (Kafka's `RecordValidationException`): the answer
     /// names each of them (KIP-467). Displays as Kafka's message.
     #[error("{}", rejection_message(.kind, .errors))]

@@ -1,11 +1,12 @@
-//! Partition logs on disk: Kafka-compatible segment files (`.log`, `.index`, `.timeindex`), offset
-//! assignment and validation of raw v2 record batches, idempotent-producer state, recovery after a
-//! crash, retention, and the checkpoint files of a log directory.
+//! Partition logs on disk: Kafka-compatible segment files (`.log`, `.index`, `.timeindex`,
+//! `.txnindex`), offset assignment and validation of raw v2 record batches, idempotent and
+//! transactional producer state, recovery after a crash, retention, and the checkpoint files of a
+//! log directory.
 //!
 //! The storage layer works on raw record-batch bytes only; it never sees protocol types.
 //!
-//! Layout: `{log_dir}/{topic}-{partition}/{base_offset:020}.log|.index|.timeindex` plus producer
-//! state snapshots `{offset:020}.snapshot` (and, only while the cleaner swaps segments,
+//! Layout: `{log_dir}/{topic}-{partition}/{base_offset:020}.log|.index|.timeindex|.txnindex` plus
+//! producer state snapshots `{offset:020}.snapshot` (and, only while the cleaner swaps segments,
 //! `.cleaned`/`.swap` files and a `.swapend` sidecar) and the `leader-epoch-checkpoint` (see
 //! `epoch_cache`); in `{log_dir}`:
 //! `recovery-point-offset-checkpoint`, `log-start-offset-checkpoint`, `cleaner-offset-checkpoint` and
@@ -36,8 +37,18 @@
 //! unless the topic needs its records: `validator` checks keys of compacted topics and timestamp
 //! bounds, and re-encodes batches for a topic's `compression.type` (codecs in `codec`).
 //!
-//! Not implemented yet: transactions (transactional batches are
-//! stored and deduplicated like idempotent ones, no markers or LSO), delayed file deletion
+//! Transactions (Kafka's KIP-98 storage side): transactional batches start a transaction of their
+//! producer (`producer_state`), COMMIT/ABORT control batches (`batch::end_txn_marker_batch`,
+//! written by `PartitionLog::append_marker` on a leader, stored verbatim on followers) complete
+//! it. `PartitionLog::first_unstable_offset` is the first offset of the oldest transaction still
+//! ongoing or whose marker the high watermark has not passed (the replica's last stable offset is
+//! its minimum with the high watermark). Each ABORT enters the `{base:020}.txnindex` file of the
+//! marker's segment (`txn_index`, Kafka's format), which read_committed fetches consult through
+//! `PartitionLog::collect_aborted_transactions`; it is cut by truncation, deleted with its
+//! segment, merged by the cleaner and rebuilt by recovery from the markers in the log.
+//!
+//! Not implemented yet: the cleaner does not remove aborted transactional data or markers
+//! (Kafka's transaction-aware cleaning), delayed file deletion
 //! (`file_delete_delay_ms` is ignored: files are deleted right away), decoding compressed batches
 //! (see `PartitionLog::offset_for_timestamp`).
 
@@ -58,6 +69,7 @@ mod producer_state;
 mod read_pool;
 pub mod records;
 mod segment;
+pub mod txn_index;
 mod validator;
 pub mod volume;
 
@@ -67,6 +79,8 @@ mod log_start_tests;
 mod replication_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod txn_tests;
 
 use std::sync::Arc;
 
@@ -83,6 +97,7 @@ pub use manager::LogManager;
 pub use partition::{
     AppendInfo, AppendOrigin, FetchData, PartitionLog, RecoveryStats, TimestampOffset,
 };
+pub use txn_index::AbortedTxn;
 pub use volume::VolumeSpace;
 
 /// A topic partition; its directory is `{topic}-{partition}`.

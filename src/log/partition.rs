@@ -8,7 +8,7 @@
 //! reads and rewrites sealed segments without any lock and takes the append lock only to swap the
 //! rewritten segments into the list.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -23,8 +23,9 @@ use super::cleaner;
 use super::config::{LogConfig, TimestampType};
 use super::epoch_cache::{self, CheckpointRead, LeaderEpochCache};
 use super::error::{AppendError, FollowerAppendError, LogError, LogStartError, ReadError};
-use super::producer_state::{self, ProducerEntry, ProducerState};
+use super::producer_state::{self, CompletedTxn, ProducerEntry, ProducerState};
 use super::segment::{self, Segment};
+use super::txn_index::{AbortedTxn, TXN_INDEX_SUFFIX};
 use super::validator;
 use super::TopicPartition;
 use crate::util::clock::now_ms;
@@ -91,6 +92,15 @@ pub(super) struct AppendState {
     pub(super) producers: ProducerState,
 }
 
+/// What bounds the last stable offset, published by appends for readers (who never take the
+/// append lock): the oldest ongoing transaction, and completed transactions whose marker the
+/// high watermark has not passed yet (Kafka's `unreplicatedTxns`), first offset -> marker offset.
+#[derive(Debug, Default)]
+struct UnstableTxns {
+    first_ongoing: Option<i64>,
+    unreplicated: BTreeMap<i64, i64>,
+}
+
 pub struct PartitionLog {
     pub(super) tp: TopicPartition,
     pub(super) dir: PathBuf,
@@ -115,6 +125,7 @@ pub struct PartitionLog {
     last_flush_ms: AtomicI64,
     pub(super) closed: AtomicBool,
     snapshots_written: AtomicUsize,
+    unstable: Mutex<UnstableTxns>,
     stats: RecoveryStats,
 }
 
@@ -162,7 +173,8 @@ fn scan_dir(dir: &Path) -> io::Result<Vec<i64>> {
         let Some(name) = name.to_str() else { continue };
         let stem = name
             .strip_suffix(segment::INDEX_SUFFIX)
-            .or_else(|| name.strip_suffix(segment::TIME_INDEX_SUFFIX));
+            .or_else(|| name.strip_suffix(segment::TIME_INDEX_SUFFIX))
+            .or_else(|| name.strip_suffix(TXN_INDEX_SUFFIX));
         if let Some(stem) = stem {
             if let Ok(b) = stem.parse::<i64>() {
                 if bases.binary_search(&b).is_err() {
@@ -208,6 +220,7 @@ impl PartitionLog {
         }
         let mut recovered_any = false;
         let mut first_scanned: Option<i64> = None;
+        let mut scanned_bases: Vec<i64> = Vec::new();
         if !segs.is_empty() {
             if !clean_shutdown {
                 let rp = recovery_point.unwrap_or(0);
@@ -255,11 +268,13 @@ impl PartitionLog {
                 }
             }
             // An empty non-first segment left by truncation at its end is harmless; keep it.
-            first_scanned = segs
+            scanned_bases = segs
                 .iter()
                 .zip(&needs_scan)
-                .find(|(_, n)| **n)
-                .map(|(s, _)| s.base_offset);
+                .filter(|(_, n)| **n)
+                .map(|(s, _)| s.base_offset)
+                .collect();
+            first_scanned = scanned_bases.first().copied();
         } else {
             let base = log_start_checkpoint.unwrap_or(0).max(0);
             segs.push(Arc::new(Segment::create(&dir, base, idx_bytes, now_ms())?));
@@ -310,9 +325,10 @@ impl PartitionLog {
             last_flush_ms: AtomicI64::new(now_ms()),
             closed: AtomicBool::new(false),
             snapshots_written: AtomicUsize::new(0),
+            unstable: Mutex::new(UnstableTxns::default()),
             stats,
         };
-        let (producers, replayed) = log.load_producer_state(leo)?;
+        let (producers, replayed) = log.load_producer_state(leo, &scanned_bases)?;
         log.append.lock().producers = producers;
         let mut stats = log.stats;
         stats.batches_replayed = replayed;
@@ -389,14 +405,23 @@ impl PartitionLog {
         Ok(rebuilt && leo > lso)
     }
 
-    /// Producer state from the newest snapshot <= `leo` plus the batches after it.
-    fn load_producer_state(&self, leo: i64) -> Result<(ProducerState, u64), LogError> {
+    /// Producer state from the newest snapshot <= `leo` plus the batches after it (transaction
+    /// markers read from the log). The transaction indexes of the segments in `rebuild` (recovered
+    /// ones) are rebuilt from the markers replayed: the snapshot is then taken at or below the
+    /// first of them. Publishes the unstable transactions for the last stable offset.
+    fn load_producer_state(
+        &self,
+        leo: i64,
+        rebuild: &[i64],
+    ) -> Result<(ProducerState, u64), LogError> {
         producer_state::delete_snapshots_above(&self.dir, leo)?;
-        let (mut state, from) = match producer_state::load_latest(&self.dir, leo)? {
+        let upto = rebuild.first().map_or(leo, |b| (*b).min(leo));
+        let (mut state, from) = match producer_state::load_latest(&self.dir, upto)? {
             Some((s, o)) => (s, o),
             None => (ProducerState::default(), i64::MIN),
         };
         let mut replayed = 0u64;
+        let mut completed: Vec<CompletedTxn> = Vec::new();
         if from < leo {
             let segs = self.segments.read().clone();
             for s in segs.iter() {
@@ -408,18 +433,114 @@ impl PartitionLog {
                 } else {
                     0
                 };
-                s.walk_headers(start, |_, h, _| {
-                    if h.base_offset >= from {
-                        state.replay(h);
-                        replayed += 1;
+                let mut aborted: Vec<AbortedTxn> = Vec::new();
+                let mut failed = None;
+                s.walk_headers(start, |pos, h, sz| {
+                    if h.base_offset < from {
+                        return true;
                     }
+                    let marker = if h.is_control() && h.has_producer_id() {
+                        match s.read_bytes(pos, sz) {
+                            Ok(b) => batch::parse_end_txn_marker(&b),
+                            Err(e) => {
+                                failed = Some(e);
+                                return false;
+                            }
+                        }
+                    } else {
+                        None
+                    };
+                    if let Some(c) = state.replay(h, marker) {
+                        aborted.extend(state.aborted_entry(&c));
+                        completed.push(c);
+                    }
+                    replayed += 1;
                     true
                 })?;
+                if let Some(e) = failed {
+                    return Err(e.into());
+                }
+                if rebuild.contains(&s.base_offset) {
+                    s.meta.lock().txn_index.replace(aborted)?;
+                }
             }
         }
         let cfg = self.config.read().producer_id_expiration_ms;
         state.expire(now_ms(), cfg);
+        {
+            let mut u = self.unstable.lock();
+            u.first_ongoing = state.first_ongoing_offset();
+            u.unreplicated.retain(|_, last| *last < leo);
+            for c in completed {
+                u.unreplicated.insert(c.first_offset, c.last_offset);
+            }
+        }
         Ok((state, replayed))
+    }
+
+    /// Publishes a change of the unstable transactions (append lock held): the oldest ongoing
+    /// one, and `completed` until the high watermark passes its marker. An aborted transaction
+    /// enters `seg`'s transaction index first.
+    fn on_txn_change(
+        &self,
+        seg: &Segment,
+        state: &ProducerState,
+        completed: Option<CompletedTxn>,
+    ) -> io::Result<()> {
+        if let Some(e) = completed.as_ref().and_then(|c| state.aborted_entry(c)) {
+            seg.meta.lock().txn_index.append(e)?;
+        }
+        let mut u = self.unstable.lock();
+        u.first_ongoing = state.first_ongoing_offset();
+        if let Some(c) = completed {
+            u.unreplicated.insert(c.first_offset, c.last_offset);
+        }
+        Ok(())
+    }
+
+    /// Kafka's `firstUnstableOffset`: the first offset of the oldest transaction that is ongoing,
+    /// or completed by a marker the high watermark (`set_high_watermark`, else the log end) has
+    /// not passed yet, at least the log start offset. `None` when there is none. The replica's
+    /// last stable offset is
+    /// `min(this, high watermark)`.
+    pub fn first_unstable_offset(&self) -> Option<i64> {
+        let hw = match self.high_watermark.load(Ordering::Acquire) {
+            h if h >= 0 => h,
+            _ => self.log_end_offset(),
+        };
+        let mut u = self.unstable.lock();
+        u.unreplicated.retain(|_, last| *last >= hw);
+        let unreplicated = u.unreplicated.keys().next().copied();
+        let first = match (u.first_ongoing, unreplicated) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        // A transaction may start below the log start (DeleteRecords): Kafka bounds it there.
+        first.map(|f| f.max(self.log_start_offset()))
+    }
+
+    /// Kafka's `collectAbortedTransactions`: the aborted transactions overlapping
+    /// `[fetch_offset, upper)` (last offset >= `fetch_offset`, first offset < `upper`), from the
+    /// transaction indexes of the segment holding `fetch_offset` and those after it (until an
+    /// entry's last stable offset reaches `upper`), sorted by first offset.
+    pub fn collect_aborted_transactions(&self, fetch_offset: i64, upper: i64) -> Vec<AbortedTxn> {
+        let segs = self.segments.read().clone();
+        let start = segs
+            .iter()
+            .rposition(|s| s.base_offset <= fetch_offset)
+            .unwrap_or(0);
+        let mut out = Vec::new();
+        for s in &segs[start..] {
+            if s.meta
+                .lock()
+                .txn_index
+                .collect(fetch_offset, upper, &mut out)
+            {
+                break;
+            }
+        }
+        out.sort_by_key(|t| (t.first_offset, t.producer_id));
+        out
     }
 
     pub fn topic_partition(&self) -> &TopicPartition {
@@ -571,11 +692,7 @@ impl PartitionLog {
                 let current = staged
                     .remove(&h.producer_id)
                     .or_else(|| st.producers.producers.get(&h.producer_id).cloned());
-                let mut e = current.unwrap_or(ProducerEntry {
-                    epoch: h.producer_epoch,
-                    batches: Default::default(),
-                    last_timestamp: -1,
-                });
+                let mut e = current.unwrap_or_else(|| ProducerEntry::new(h.producer_epoch));
                 e.add_batch(&h, h.base_offset, h.last_offset());
                 staged.insert(h.producer_id, e);
             }
@@ -606,8 +723,12 @@ impl PartitionLog {
         // The epoch entry is on disk before the data it describes (as Kafka's assign).
         self.assign_epoch(leader_epoch, leo)?;
         seg.append(&buf, &headers, cfg.index_interval_bytes)?;
+        let txn_started = headers.iter().any(|(_, h, _)| h.is_transactional());
         for (id, e) in staged {
-            st.producers.producers.insert(id, e);
+            st.producers.insert(id, e);
+        }
+        if txn_started {
+            self.on_txn_change(&seg, &st.producers, None)?;
         }
         self.log_end_offset.store(next, Ordering::Release);
         let unflushed = self
@@ -709,7 +830,15 @@ impl PartitionLog {
                 &[(0, h, b.size)],
                 cfg.index_interval_bytes,
             )?;
-            st.producers.replay(&h);
+            let marker = if h.is_control() && h.has_producer_id() {
+                batch::parse_end_txn_marker(&records[b.position..b.position + b.size])
+            } else {
+                None
+            };
+            let completed = st.producers.replay(&h, marker);
+            if completed.is_some() || h.is_transactional() {
+                self.on_txn_change(&seg, &st.producers, completed)?;
+            }
             last_offset = h.last_offset();
             self.log_end_offset
                 .store(h.next_offset(), Ordering::Release);
@@ -735,6 +864,80 @@ impl PartitionLog {
             records_count,
             valid_bytes,
         })
+    }
+
+    /// Leader: appends a COMMIT (`commit`) or ABORT marker of `producer_id` at the log end, as
+    /// Kafka writes it (`batch::end_txn_marker_batch`, stamped `leader_epoch` and `timestamp`).
+    /// The producer's state is checked first: a marker older than the producer's epoch is
+    /// `InvalidProducerEpoch`, one from an older coordinator epoch than its last marker is
+    /// `TransactionCoordinatorFenced`; nothing is stored then. Completes the producer's ongoing
+    /// transaction (an aborted one enters the transaction index of the segment the marker is in)
+    /// and takes the marker's epoch if newer. Returns the marker's offset.
+    #[allow(clippy::too_many_arguments)]
+    pub fn append_marker(
+        &self,
+        producer_id: i64,
+        producer_epoch: i16,
+        commit: bool,
+        coordinator_epoch: i32,
+        leader_epoch: i32,
+        timestamp: i64,
+    ) -> Result<i64, AppendError> {
+        let cfg = self.config.read().clone();
+        let marker = batch::EndTxnMarker {
+            commit,
+            coordinator_epoch,
+        };
+        let mut st = self.append.lock();
+        if self.closed.load(Ordering::Acquire) {
+            return Err(AppendError::Storage(closed_err()));
+        }
+        st.producers
+            .check_marker(producer_id, producer_epoch, marker)?;
+        let offset = self.log_end_offset();
+        let bytes = batch::end_txn_marker_batch(
+            offset,
+            leader_epoch,
+            producer_id,
+            producer_epoch,
+            commit,
+            coordinator_epoch,
+            timestamp,
+        );
+        let h = BatchHeader::parse(&bytes)
+            .ok_or_else(|| AppendError::CorruptMessage("marker batch too short".into()))?;
+        let seg = self.maybe_roll(
+            &cfg,
+            &st.producers,
+            bytes.len(),
+            timestamp,
+            offset,
+            offset,
+            now_ms(),
+        )?;
+        self.assign_epoch(leader_epoch, offset)?;
+        seg.append(&bytes, &[(0, h, bytes.len())], cfg.index_interval_bytes)?;
+        let completed = st.producers.apply_marker(
+            producer_id,
+            producer_epoch,
+            marker,
+            offset,
+            timestamp,
+            false,
+        )?;
+        self.on_txn_change(&seg, &st.producers, completed)?;
+        self.log_end_offset.store(offset + 1, Ordering::Release);
+        let unflushed = self.unflushed_messages.fetch_add(1, Ordering::AcqRel) + 1;
+        drop(st);
+        tracing::debug!(partition = %self.tp, producer_id, producer_epoch, commit, offset,
+            "appended transaction marker");
+        if unflushed >= cfg.flush_interval_messages {
+            self.flush().map_err(|e| match e {
+                LogError::Io(e) => AppendError::Storage(e),
+                other => AppendError::Storage(io::Error::other(other.to_string())),
+            })?;
+        }
+        Ok(offset)
     }
 
     /// Assigns an epoch start to the cache (and its file) if it changes it; append lock held.
@@ -1124,7 +1327,7 @@ impl PartitionLog {
         self.epochs.write().truncate_from_end(new_leo)?;
         // Producer state = newest snapshot at or below the new end + replay of the batches kept,
         // so batches cut away are forgotten (a retry of one is appended again, not deduplicated).
-        let (producers, _) = self.load_producer_state(new_leo)?;
+        let (producers, _) = self.load_producer_state(new_leo, &[])?;
         st.producers = producers;
         tracing::info!(partition = %self.tp, offset, log_end = new_leo, "truncated log");
         Ok(())
@@ -1162,6 +1365,7 @@ impl PartitionLog {
         self.unflushed_messages.store(0, Ordering::Release);
         producer_state::delete_snapshots_above(&self.dir, -1)?;
         st.producers = ProducerState::default();
+        *self.unstable.lock() = UnstableTxns::default();
         self.epochs.write().clear()?;
         tracing::info!(partition = %self.tp, offset, "truncated fully");
         Ok(())
@@ -1257,6 +1461,10 @@ impl PartitionLog {
         st.producers
             .producers
             .retain(|_, e| e.batches.back().is_some_and(|b| b.last_offset >= lso));
+        st.producers.rebuild_ongoing();
+        let mut u = self.unstable.lock();
+        u.first_ongoing = st.producers.first_ongoing_offset();
+        u.unreplicated.retain(|_, last| *last >= lso);
         Ok(())
     }
 

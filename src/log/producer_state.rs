@@ -1,22 +1,35 @@
-//! Idempotent-producer state (Kafka's ProducerStateManager / ProducerAppendInfo, without transactions):
-//! per producer id the epoch, the metadata of its last 5 batches and its last timestamp; snapshots in
-//! `{offset:020}.snapshot` files (own binary format, CRC-32C protected).
+//! Producer state (Kafka's ProducerStateManager / ProducerAppendInfo): per producer id the epoch,
+//! the metadata of its last 5 batches, its last timestamp, the coordinator epoch of its last
+//! transaction marker and the first offset of its ongoing transaction; the ongoing transactions
+//! ordered by first offset (the first unstable offset); snapshots in `{offset:020}.snapshot` files
+//! (own binary format, CRC-32C protected; version 2 adds the transaction fields, version 1 still
+//! loads).
+//!
+//! Transactions: the first transactional data batch of a producer with none ongoing starts one at
+//! its first offset; its COMMIT or ABORT marker completes it ([`ProducerState::apply_marker`]). An
+//! abort yields the [`AbortedTxn`] entry of the segment's transaction index, whose last stable
+//! offset is the first offset of the oldest transaction still ongoing, else the marker's offset + 1.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use super::batch::BatchHeader;
+use super::batch::{BatchHeader, EndTxnMarker};
 use super::error::AppendError;
+use super::txn_index::AbortedTxn;
 use crate::util::durable::write_atomically;
 
 /// Kafka keeps the metadata of this many batches per producer for duplicate detection.
 pub(crate) const NUM_BATCHES_TO_RETAIN: usize = 5;
 pub(crate) const SNAPSHOT_SUFFIX: &str = ".snapshot";
 const SNAPSHOT_MAGIC: &[u8; 4] = b"ODPS";
-const SNAPSHOT_VERSION: u8 = 1;
+const SNAPSHOT_VERSION: u8 = 2;
+/// The idempotent-only format: no coordinator epoch or ongoing transaction per producer.
+const SNAPSHOT_VERSION_1: u8 = 1;
 const ENTRY_FIXED: usize = 8 + 2 + 8 + 1;
+/// Bytes version 2 adds per producer: coordinator epoch, ongoing transaction's first offset.
+const ENTRY_TXN: usize = 4 + 8;
 const BATCH_META: usize = 4 + 4 + 8 + 8 + 8;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,9 +46,34 @@ pub(crate) struct ProducerEntry {
     pub epoch: i16,
     pub batches: VecDeque<BatchMeta>,
     pub last_timestamp: i64,
+    /// Coordinator epoch of the last transaction marker, -1 before any.
+    pub coordinator_epoch: i32,
+    /// First offset of the producer's ongoing transaction.
+    pub current_txn_first_offset: Option<i64>,
+}
+
+/// A transaction its marker completed (Kafka's `CompletedTxn`): offsets of its first record and
+/// of the marker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct CompletedTxn {
+    pub producer_id: i64,
+    pub first_offset: i64,
+    pub last_offset: i64,
+    pub aborted: bool,
 }
 
 impl ProducerEntry {
+    /// An entry for a producer first seen at epoch `epoch`.
+    pub fn new(epoch: i16) -> ProducerEntry {
+        ProducerEntry {
+            epoch,
+            batches: VecDeque::new(),
+            last_timestamp: -1,
+            coordinator_epoch: -1,
+            current_txn_first_offset: None,
+        }
+    }
+
     fn last_seq(&self) -> Option<i32> {
         self.batches.back().map(|b| b.last_seq)
     }
@@ -57,6 +95,9 @@ impl ProducerEntry {
             self.batches.pop_front();
         }
         self.last_timestamp = h.max_timestamp;
+        if h.is_transactional() && self.current_txn_first_offset.is_none() {
+            self.current_txn_first_offset = Some(first_offset);
+        }
     }
 }
 
@@ -67,9 +108,112 @@ fn in_sequence(last: i32, next: i32) -> bool {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct ProducerState {
     pub producers: HashMap<i64, ProducerEntry>,
+    /// Ongoing transactions: first offset -> producer id (derived from `producers`).
+    pub ongoing: BTreeMap<i64, i64>,
 }
 
 impl ProducerState {
+    /// Stores a producer's updated entry, keeping the ongoing transactions in step.
+    pub fn insert(&mut self, producer_id: i64, e: ProducerEntry) {
+        if let Some(f) = e.current_txn_first_offset {
+            self.ongoing.insert(f, producer_id);
+        }
+        self.producers.insert(producer_id, e);
+    }
+
+    /// Rebuilds `ongoing` from the entries (after loading or removing producers).
+    pub fn rebuild_ongoing(&mut self) {
+        self.ongoing = self
+            .producers
+            .iter()
+            .filter_map(|(id, e)| e.current_txn_first_offset.map(|f| (f, *id)))
+            .collect();
+    }
+
+    /// The first offset of the oldest ongoing transaction.
+    pub fn first_ongoing_offset(&self) -> Option<i64> {
+        self.ongoing.keys().next().copied()
+    }
+
+    /// Kafka's `appendEndTxnMarker`: applies a COMMIT or ABORT marker at `offset`. With `strict`
+    /// (a leader's append) a marker older than the producer's epoch is refused
+    /// (`InvalidProducerEpoch`) and so is one from an older coordinator epoch
+    /// (`TransactionCoordinatorFenced`); replicated and replayed markers are applied as they
+    /// are. A newer epoch replaces the stored one. Completes the ongoing transaction, if any.
+    pub fn apply_marker(
+        &mut self,
+        producer_id: i64,
+        producer_epoch: i16,
+        marker: EndTxnMarker,
+        offset: i64,
+        timestamp: i64,
+        strict: bool,
+    ) -> Result<Option<CompletedTxn>, AppendError> {
+        if strict {
+            self.check_marker(producer_id, producer_epoch, marker)?;
+        }
+        let e = self
+            .producers
+            .entry(producer_id)
+            .or_insert_with(|| ProducerEntry::new(producer_epoch));
+        if producer_epoch != e.epoch {
+            e.batches.clear();
+            e.epoch = producer_epoch;
+        }
+        e.coordinator_epoch = marker.coordinator_epoch;
+        e.last_timestamp = timestamp;
+        let Some(first_offset) = e.current_txn_first_offset.take() else {
+            return Ok(None);
+        };
+        self.ongoing.remove(&first_offset);
+        Ok(Some(CompletedTxn {
+            producer_id,
+            first_offset,
+            last_offset: offset,
+            aborted: !marker.commit,
+        }))
+    }
+
+    /// The leader's checks of a marker (see [`ProducerState::apply_marker`]).
+    pub fn check_marker(
+        &self,
+        producer_id: i64,
+        producer_epoch: i16,
+        marker: EndTxnMarker,
+    ) -> Result<(), AppendError> {
+        let Some(e) = self.producers.get(&producer_id) else {
+            return Ok(());
+        };
+        if producer_epoch < e.epoch {
+            return Err(AppendError::InvalidProducerEpoch(format!(
+                "marker of producer {producer_id} at epoch {producer_epoch} is older than the \
+                 current epoch {}",
+                e.epoch
+            )));
+        }
+        if e.coordinator_epoch > marker.coordinator_epoch {
+            return Err(AppendError::TransactionCoordinatorFenced(format!(
+                "marker of producer {producer_id} from coordinator epoch {} is older than {}",
+                marker.coordinator_epoch, e.coordinator_epoch
+            )));
+        }
+        Ok(())
+    }
+
+    /// The transaction index entry of an aborted transaction just completed: its last stable
+    /// offset is the oldest ongoing transaction's first offset, else the marker's offset + 1
+    /// (Kafka's `ProducerStateManager.lastStableOffset(completedTxn)`).
+    pub fn aborted_entry(&self, c: &CompletedTxn) -> Option<AbortedTxn> {
+        c.aborted.then(|| AbortedTxn {
+            producer_id: c.producer_id,
+            first_offset: c.first_offset,
+            last_offset: c.last_offset,
+            last_stable_offset: self
+                .first_ongoing_offset()
+                .unwrap_or(c.last_offset.saturating_add(1)),
+        })
+    }
+
     /// The stored metadata of a batch identical (epoch, first and last sequence) to `h`, if the
     /// producer's last 5 batches contain one.
     pub fn find_duplicate(&self, h: &BatchHeader) -> Option<BatchMeta> {
@@ -124,6 +268,15 @@ impl ProducerState {
                 h.producer_id, h.producer_epoch, e.epoch
             )));
         }
+        if !h.is_transactional() {
+            if let Some(first) = e.current_txn_first_offset {
+                return Err(AppendError::InvalidTxnState(format!(
+                    "expected a transactional write from producer {}: its transaction from \
+                     offset {first} is ongoing",
+                    h.producer_id
+                )));
+            }
+        }
         if h.producer_epoch != e.epoch {
             if h.base_sequence != 0 {
                 return Err(AppendError::OutOfOrderSequence(format!(
@@ -149,32 +302,47 @@ impl ProducerState {
         Ok(())
     }
 
-    /// Replays a stored batch header (loading), without checks.
-    pub fn replay(&mut self, h: &BatchHeader) {
-        if !h.has_producer_id() || h.is_control() {
-            return;
+    /// Replays a stored batch header (loading, follower appends), without checks; `marker` is
+    /// the transaction marker of a control batch. Returns the transaction a marker completed.
+    pub fn replay(
+        &mut self,
+        h: &BatchHeader,
+        marker: Option<EndTxnMarker>,
+    ) -> Option<CompletedTxn> {
+        if !h.has_producer_id() {
+            return None;
         }
-        let e = self
+        if h.is_control() {
+            let m = marker?;
+            let (pid, epoch, ts) = (h.producer_id, h.producer_epoch, h.max_timestamp);
+            return self
+                .apply_marker(pid, epoch, m, h.base_offset, ts, false)
+                .ok()
+                .flatten();
+        }
+        let mut e = self
             .producers
-            .entry(h.producer_id)
-            .or_insert_with(|| ProducerEntry {
-                epoch: h.producer_epoch,
-                batches: VecDeque::new(),
-                last_timestamp: -1,
-            });
+            .remove(&h.producer_id)
+            .unwrap_or_else(|| ProducerEntry::new(h.producer_epoch));
         e.add_batch(h, h.base_offset, h.last_offset());
+        self.insert(h.producer_id, e);
+        None
     }
 
-    /// Forgets producers idle for at least `expiration_ms`.
+    /// Forgets producers idle for at least `expiration_ms`; never one with an ongoing
+    /// transaction (as Kafka).
     pub fn expire(&mut self, now_ms: i64, expiration_ms: i64) -> usize {
         let before = self.producers.len();
-        self.producers
-            .retain(|_, e| now_ms.saturating_sub(e.last_timestamp) < expiration_ms);
+        self.producers.retain(|_, e| {
+            e.current_txn_first_offset.is_some()
+                || now_ms.saturating_sub(e.last_timestamp) < expiration_ms
+        });
         before - self.producers.len()
     }
 
     pub fn encode(&self, offset: i64) -> Vec<u8> {
-        let mut b = Vec::with_capacity(32 + self.producers.len() * (ENTRY_FIXED + 5 * BATCH_META));
+        let per_producer = ENTRY_FIXED + ENTRY_TXN + 5 * BATCH_META;
+        let mut b = Vec::with_capacity(32 + self.producers.len() * per_producer);
         b.extend_from_slice(SNAPSHOT_MAGIC);
         b.push(SNAPSHOT_VERSION);
         b.extend_from_slice(&offset.to_be_bytes());
@@ -186,6 +354,8 @@ impl ProducerState {
             b.extend_from_slice(&id.to_be_bytes());
             b.extend_from_slice(&e.epoch.to_be_bytes());
             b.extend_from_slice(&e.last_timestamp.to_be_bytes());
+            b.extend_from_slice(&e.coordinator_epoch.to_be_bytes());
+            b.extend_from_slice(&e.current_txn_first_offset.unwrap_or(-1).to_be_bytes());
             b.push(e.batches.len() as u8);
             for m in &e.batches {
                 b.extend_from_slice(&m.first_seq.to_be_bytes());
@@ -210,7 +380,10 @@ impl ProducerState {
         if crc32c::crc32c(body).to_be_bytes() != crc {
             return None;
         }
-        if &body[..4] != SNAPSHOT_MAGIC || body[4] != SNAPSHOT_VERSION {
+        let version = body[4];
+        if &body[..4] != SNAPSHOT_MAGIC
+            || (version != SNAPSHOT_VERSION && version != SNAPSHOT_VERSION_1)
+        {
             return None;
         }
         let mut r = Reader { b: body, p: 5 };
@@ -224,6 +397,11 @@ impl ProducerState {
             let id = r.i64()?;
             let epoch = r.i16()?;
             let last_timestamp = r.i64()?;
+            let (coordinator_epoch, current_txn_first_offset) = if version >= SNAPSHOT_VERSION {
+                (r.i32()?, Some(r.i64()?).filter(|f| *f >= 0))
+            } else {
+                (-1, None)
+            };
             let n = r.u8()? as usize;
             if n > NUM_BATCHES_TO_RETAIN {
                 return None;
@@ -244,13 +422,20 @@ impl ProducerState {
                     epoch,
                     batches,
                     last_timestamp,
+                    coordinator_epoch,
+                    current_txn_first_offset,
                 },
             );
         }
         if r.p != body.len() {
             return None;
         }
-        Some((ProducerState { producers }, offset))
+        let mut state = ProducerState {
+            producers,
+            ongoing: BTreeMap::new(),
+        };
+        state.rebuild_ongoing();
+        Some((state, offset))
     }
 }
 
@@ -373,7 +558,7 @@ mod tests {
                 .build();
             let mut h = BatchHeader::parse(&b).unwrap();
             h.base_offset = i * 2;
-            s.replay(&h);
+            s.replay(&h, None);
         }
         assert_eq!(s.producers[&7].batches.len(), NUM_BATCHES_TO_RETAIN);
         let enc = s.encode(14);
@@ -395,11 +580,119 @@ mod tests {
         assert_eq!(list_snapshots(dir.path()).unwrap(), vec![5]);
     }
 
+    fn header(b: &[u8], offset: i64) -> BatchHeader {
+        let mut h = BatchHeader::parse(b).unwrap();
+        h.base_offset = offset;
+        h
+    }
+
+    fn marker(commit: bool) -> EndTxnMarker {
+        EndTxnMarker {
+            commit,
+            coordinator_epoch: 0,
+        }
+    }
+
+    #[test]
+    fn ongoing_transactions_of_several_producers() {
+        let mut s = ProducerState::default();
+        let t = |pid, seq| TestBatch::new(2, 0).transactional(pid, 0, seq).build();
+        s.replay(&header(&t(1, 0), 10), None);
+        s.replay(&header(&t(2, 0), 12), None);
+        s.replay(&header(&t(1, 2), 14), None);
+        s.replay(&header(&t(3, 0), 16), None);
+        // An idempotent producer never has a transaction.
+        s.replay(
+            &header(&TestBatch::new(1, 0).idempotent(4, 0, 0).build(), 18),
+            None,
+        );
+        assert_eq!(s.first_ongoing_offset(), Some(10));
+        assert_eq!(s.ongoing.len(), 3);
+        assert_eq!(s.producers[&1].current_txn_first_offset, Some(10));
+        // Producer 2 aborts: the LSO of its entry is producer 1's first offset.
+        let c = s
+            .apply_marker(2, 0, marker(false), 19, 0, true)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            c,
+            CompletedTxn {
+                producer_id: 2,
+                first_offset: 12,
+                last_offset: 19,
+                aborted: true
+            }
+        );
+        assert_eq!(s.aborted_entry(&c).unwrap().last_stable_offset, 10);
+        let c = s.apply_marker(1, 0, marker(true), 20, 0, true).unwrap();
+        assert!(
+            s.aborted_entry(&c.unwrap()).is_none(),
+            "commits are not indexed"
+        );
+        assert_eq!(s.first_ongoing_offset(), Some(16));
+        let c = s
+            .apply_marker(3, 0, marker(false), 21, 0, true)
+            .unwrap()
+            .unwrap();
+        assert_eq!(s.aborted_entry(&c).unwrap().last_stable_offset, 22);
+        assert_eq!(s.first_ongoing_offset(), None);
+        // A marker without a transaction completes nothing; an older epoch is refused.
+        assert_eq!(
+            s.apply_marker(3, 0, marker(true), 22, 0, true).unwrap(),
+            None
+        );
+        assert!(matches!(
+            s.apply_marker(3, -1, marker(true), 23, 0, true),
+            Err(AppendError::InvalidProducerEpoch(_))
+        ));
+        // Producers with an ongoing transaction never expire.
+        s.replay(&header(&t(5, 0), 30), None);
+        assert_eq!(s.expire(i64::MAX, 1), 4);
+        assert_eq!(s.producers.keys().copied().collect::<Vec<_>>(), vec![5]);
+    }
+
+    #[test]
+    fn snapshot_keeps_transactions_and_loads_version_1() {
+        let mut s = ProducerState::default();
+        let b = TestBatch::new(2, 5).transactional(3, 2, 0).build();
+        s.replay(&header(&b, 40), None);
+        s.apply_marker(8, 1, marker(true), 42, 0, false).unwrap();
+        s.producers.get_mut(&8).unwrap().coordinator_epoch = 6;
+        let (d, off) = ProducerState::decode(&s.encode(43)).unwrap();
+        assert_eq!(off, 43);
+        assert_eq!(d, s);
+        assert_eq!(d.first_ongoing_offset(), Some(40));
+        // Version 1: id, epoch, last timestamp, batches; no transaction fields.
+        let mut v1 = SNAPSHOT_MAGIC.to_vec();
+        v1.push(1);
+        v1.extend_from_slice(&43i64.to_be_bytes());
+        v1.extend_from_slice(&1u32.to_be_bytes());
+        v1.extend_from_slice(&3i64.to_be_bytes());
+        v1.extend_from_slice(&2i16.to_be_bytes());
+        v1.extend_from_slice(&6i64.to_be_bytes());
+        v1.push(1);
+        for v in [0i32, 1] {
+            v1.extend_from_slice(&v.to_be_bytes());
+        }
+        for v in [40i64, 41, 6] {
+            v1.extend_from_slice(&v.to_be_bytes());
+        }
+        let crc = crc32c::crc32c(&v1);
+        v1.extend_from_slice(&crc.to_be_bytes());
+        let (old, off) = ProducerState::decode(&v1).unwrap();
+        assert_eq!(off, 43);
+        let e = &old.producers[&3];
+        assert_eq!((e.epoch, e.last_timestamp, e.coordinator_epoch), (2, 6, -1));
+        assert_eq!(e.current_txn_first_offset, None);
+        assert_eq!(e.batches[0].last_offset, 41);
+        assert!(old.ongoing.is_empty());
+    }
+
     #[test]
     fn expiry() {
         let mut s = ProducerState::default();
         let b = TestBatch::new(1, 1000).idempotent(1, 0, 0).build();
-        s.replay(&BatchHeader::parse(&b).unwrap());
+        s.replay(&BatchHeader::parse(&b).unwrap(), None);
         assert_eq!(s.expire(1500, 1000), 0);
         assert_eq!(s.expire(2000, 1000), 1);
         assert!(s.producers.is_empty());

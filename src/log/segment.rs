@@ -1,4 +1,5 @@
-//! One log segment: `{base:020}.log` plus its offset and time indexes.
+//! One log segment: `{base:020}.log` plus its offset and time indexes and its aborted-transaction
+//! index (`txn_index`).
 //!
 //! The log file is written with positioned writes by the single appender; readers use positioned reads
 //! bounded by the published `size`, so they never wait for an append.
@@ -15,6 +16,7 @@ use parking_lot::Mutex;
 use super::batch::{self, BatchHeader, HEADER_SIZE};
 use super::index::{OffsetIndex, TimeIndex};
 use super::read_pool;
+use super::txn_index::{self, txn_index_path, TxnIndex};
 use crate::util::clock::now_ms;
 use crate::util::durable;
 
@@ -32,6 +34,8 @@ pub(crate) fn file_name(base: i64, suffix: &str) -> String {
 pub(crate) struct SegMeta {
     pub index: OffsetIndex,
     pub time_index: TimeIndex,
+    /// Aborted transactions whose ABORT marker is in this segment (`.txnindex`).
+    pub txn_index: TxnIndex,
     /// Largest batch maxTimestamp seen, -1 if none.
     pub max_timestamp: i64,
     /// Last offset of the batch holding `max_timestamp`.
@@ -97,6 +101,7 @@ impl Segment {
             base,
             index_bytes,
         )?;
+        let txn_index = TxnIndex::create(txn_index_path(dir, base))?;
         Ok(Segment {
             base_offset: base,
             dir: dir.to_path_buf(),
@@ -107,6 +112,7 @@ impl Segment {
             meta: Mutex::new(SegMeta {
                 index,
                 time_index,
+                txn_index,
                 max_timestamp: -1,
                 offset_of_max_timestamp: base,
                 bytes_since_index: 0,
@@ -133,7 +139,8 @@ impl Segment {
         let tpath = dir.join(file_name(base, TIME_INDEX_SUFFIX));
         let loaded_index = OffsetIndex::load(ipath.clone(), base, index_bytes, size)?;
         let loaded_time = TimeIndex::load(tpath.clone(), base, index_bytes, size)?;
-        let damaged = loaded_index.is_none() || loaded_time.is_none();
+        let (txn_index, txn_damaged) = TxnIndex::load(txn_index_path(dir, base))?;
+        let damaged = loaded_index.is_none() || loaded_time.is_none() || txn_damaged;
         let index = match loaded_index {
             Some(i) => i,
             None => OffsetIndex::create(ipath, base, index_bytes)?,
@@ -155,6 +162,7 @@ impl Segment {
                 meta: Mutex::new(SegMeta {
                     index,
                     time_index,
+                    txn_index,
                     max_timestamp,
                     offset_of_max_timestamp,
                     bytes_since_index: 0,
@@ -424,11 +432,14 @@ impl Segment {
         })
     }
 
-    /// Cuts the log file at `pos` and rebuilds the indexes from what remains.
+    /// Cuts the log file at `pos` and rebuilds the indexes from what remains; aborted
+    /// transactions whose marker was cut leave the transaction index.
     pub fn truncate_to_position(&self, pos: u64, index_interval: usize) -> io::Result<ScanResult> {
         self.size.store(pos.min(self.size()), Ordering::Release);
         self.file.set_len(pos)?;
-        self.recover(index_interval)
+        let r = self.recover(index_interval)?;
+        self.meta.lock().txn_index.truncate_to(r.next_offset)?;
+        Ok(r)
     }
 
     /// fsyncs whichever of the log file and the two indexes were written since their last fsync;
@@ -440,13 +451,19 @@ impl Segment {
                 .sync_data()
                 .inspect_err(|_| self.log_dirty.store(true, Ordering::Release))?;
         }
-        let handles = {
+        let (handles, txn) = {
             let mut m = self.meta.lock();
-            [
-                m.index.take_sync_handle()?,
-                m.time_index.take_sync_handle()?,
-            ]
+            (
+                [
+                    m.index.take_sync_handle()?,
+                    m.time_index.take_sync_handle()?,
+                ],
+                m.txn_index.take_sync_path(),
+            )
         };
+        if let Some(p) = txn {
+            txn_index::sync_file(&p).inspect_err(|_| self.meta.lock().txn_index.mark_dirty())?;
+        }
         let [index, time_index] = handles;
         if let Some(f) = index {
             f.sync_all()
@@ -463,7 +480,10 @@ impl Segment {
     #[cfg(test)]
     pub fn is_dirty(&self) -> bool {
         let m = self.meta.lock();
-        self.log_dirty.load(Ordering::Acquire) || m.index.is_dirty() || m.time_index.is_dirty()
+        self.log_dirty.load(Ordering::Acquire)
+            || m.index.is_dirty()
+            || m.time_index.is_dirty()
+            || m.txn_index.is_dirty()
     }
 
     /// The segment stops being the active one: final time index entry, close index handles.
@@ -504,14 +524,15 @@ impl Segment {
 
     /// Deletes the segment files: rename to `.deleted`, then remove. Open readers keep their handle.
     pub fn delete_files(&self) -> io::Result<()> {
-        let (ip, tp) = {
+        let (ip, tp, xp) = {
             let m = self.meta.lock();
             (
                 m.index.path().to_path_buf(),
                 m.time_index.path().to_path_buf(),
+                m.txn_index.path().to_path_buf(),
             )
         };
-        for p in [self.log_path(), ip, tp] {
+        for p in [self.log_path(), ip, tp, xp] {
             let mut del = p.clone().into_os_string();
             del.push(DELETED_SUFFIX);
             match durable::rename(&p, Path::new(&del)) {

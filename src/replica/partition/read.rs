@@ -10,7 +10,7 @@ use bytes::Bytes;
 use tracing::{debug, warn};
 
 use super::{EpochMismatch, FollowerFetchError, Partition};
-use crate::log::{CompressionType, LogError, ReadError, TimestampOffset};
+use crate::log::{AbortedTxn, BatchHeader, CompressionType, LogError, ReadError, TimestampOffset};
 
 /// How far a reader may read (Kafka's `FetchIsolation`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,6 +60,9 @@ pub struct FetchedPartition {
     pub log_start_offset: i64,
     /// Stored record batches as they are on disk (empty when nothing is read).
     pub records: Bytes,
+    /// read_committed readers: the aborted transactions overlapping the records read, sorted by
+    /// first offset (empty when none); `None` for other readers and on errors.
+    pub aborted_transactions: Option<Vec<AbortedTxn>>,
     pub error: Option<ServeError>,
 }
 
@@ -71,12 +74,14 @@ impl FetchedPartition {
             last_stable_offset: -1,
             log_start_offset: -1,
             records: Bytes::new(),
+            aborted_transactions: None,
             error: Some(error),
         }
     }
 
     fn refuse(mut self, error: ServeError) -> FetchedPartition {
         self.error = Some(error);
+        self.aborted_transactions = None;
         self
     }
 }
@@ -84,7 +89,7 @@ impl FetchedPartition {
 /// What a ListOffsets request asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OffsetSpec {
-    /// The high watermark.
+    /// The high watermark (read_committed: the last stable offset).
     Latest,
     /// The log start offset (also "earliest local": all data is local).
     Earliest,
@@ -101,6 +106,18 @@ pub enum OffsetSpec {
 pub struct OffsetLookup {
     pub leader_epoch: i32,
     pub found: Option<TimestampOffset>,
+}
+
+/// The offset right after the last whole batch of `records` (`None` when there is none).
+fn records_end(records: &[u8]) -> Option<i64> {
+    let mut pos = 0usize;
+    let mut end = None;
+    while let Some(h) = records.get(pos..).and_then(BatchHeader::parse) {
+        let size = h.size().filter(|s| *s > 0 && pos + *s <= records.len())?;
+        end = Some(h.next_offset());
+        pos += size;
+    }
+    end
 }
 
 impl Partition {
@@ -123,10 +140,14 @@ impl Partition {
         }
     }
 
-    /// The last stable offset: below it no transaction is open. Transactions are not
-    /// implemented yet, so it is the high watermark.
+    /// The last stable offset (Kafka's `lastStableOffset`): below it no transaction is open,
+    /// nor completed by a marker the high watermark has not passed; never above the high
+    /// watermark.
     pub fn last_stable_offset(&self) -> i64 {
-        self.high_watermark()
+        let hw = self.high_watermark();
+        self.log
+            .first_unstable_offset()
+            .map_or(hw, |first| first.min(hw))
     }
 
     /// The leader side of a follower's fetch, recorded once before its first read (as Kafka):
@@ -161,11 +182,13 @@ impl Partition {
     ) -> FetchedPartition {
         let high_watermark = self.high_watermark();
         let log_start_offset = self.log.log_start_offset();
+        let committed = isolation == FetchIsolation::TxnCommitted;
         let answer = FetchedPartition {
             high_watermark,
             last_stable_offset: self.last_stable_offset(),
             log_start_offset,
             records: Bytes::new(),
+            aborted_transactions: committed.then(Vec::new),
             error: None,
         };
         if let Err(e) = self.check_serving(current_leader_epoch) {
@@ -188,6 +211,12 @@ impl Partition {
             .read(fetch_offset, max_bytes, min_one_batch, Some(upper))
         {
             Ok(data) => FetchedPartition {
+                aborted_transactions: match records_end(&data.records) {
+                    Some(end) if committed => {
+                        Some(self.log.collect_aborted_transactions(fetch_offset, end))
+                    }
+                    _ => answer.aborted_transactions.clone(),
+                },
                 records: data.records,
                 ..answer
             },
@@ -202,8 +231,23 @@ impl Partition {
         spec: OffsetSpec,
         current_leader_epoch: i32,
     ) -> Result<OffsetLookup, ServeError> {
+        self.offset_lookup_isolated(spec, current_leader_epoch, FetchIsolation::HighWatermark)
+    }
+
+    /// ListOffsets at an isolation level: the bound is the high watermark, or for
+    /// `TxnCommitted` (read_committed) the last stable offset, as in Kafka: LATEST answers the
+    /// bound, timestamp lookups find only offsets below it.
+    pub fn offset_lookup_isolated(
+        &self,
+        spec: OffsetSpec,
+        current_leader_epoch: i32,
+        isolation: FetchIsolation,
+    ) -> Result<OffsetLookup, ServeError> {
         self.check_serving(current_leader_epoch)?;
-        let hw = self.high_watermark();
+        let hw = match isolation {
+            FetchIsolation::TxnCommitted => self.last_stable_offset(),
+            _ => self.high_watermark(),
+        };
         let visible = |found: Option<TimestampOffset>| found.filter(|t| t.offset < hw);
         let found = match spec {
             OffsetSpec::Latest => Ok(Some(TimestampOffset {
@@ -280,5 +324,110 @@ impl Partition {
     /// This replica's leader epoch cache as (epoch, start offset) pairs (diagnostics, tests).
     pub fn epoch_entries(&self) -> Vec<(i32, i64)> {
         self.log.epoch_entries()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::*;
+    use super::*;
+    use crate::config::ReplicationSettings;
+    use crate::log::batch::test_util::{batch, TestBatch};
+    use crate::log::LogManager;
+    use crate::replica::link::LeaderAndIsr;
+
+    fn leader(dir: &std::path::Path) -> Arc<Partition> {
+        let logs = LogManager::open(dir).unwrap();
+        let tp = TopicPartition::new("t", 0);
+        let log = logs.open_partition(&tp, Default::default()).unwrap();
+        let shared = Arc::new(Shared::new(1, ReplicationSettings::default(), logs));
+        let p = Arc::new(Partition::new(tp, log, shared, 2, None));
+        p.apply(
+            &LeaderAndIsr {
+                leader: 1,
+                leader_epoch: 0,
+                isr: vec![1, 2],
+                replicas: vec![1, 2],
+                controller_epoch: 1,
+                state_version: 0,
+            },
+            1,
+        );
+        p
+    }
+
+    fn read(p: &Partition, offset: i64, isolation: FetchIsolation) -> FetchedPartition {
+        p.fetch_read(offset, 1 << 20, true, -1, isolation)
+    }
+
+    fn latest(p: &Partition, isolation: FetchIsolation) -> i64 {
+        p.offset_lookup_isolated(OffsetSpec::Latest, -1, isolation)
+            .unwrap()
+            .found
+            .unwrap()
+            .offset
+    }
+
+    #[test]
+    fn read_committed_stops_at_the_lso_and_gets_the_aborted_transactions() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = leader(dir.path());
+        let txn = TestBatch::new(2, 1_000).transactional(7, 0, 0).build();
+        p.append_as_leader(&txn, 1, 0).unwrap(); // 0-1
+        p.append_as_leader(&batch(1, 1_000), 1, 0).unwrap(); // 2
+        p.record_follower_fetch(2, 3, 0, 10).unwrap();
+        assert_eq!(p.high_watermark(), 3);
+        assert_eq!(
+            p.last_stable_offset(),
+            0,
+            "transaction of producer 7 is open"
+        );
+        let f = read(&p, 0, FetchIsolation::TxnCommitted);
+        assert!(f.records.is_empty());
+        assert_eq!(f.last_stable_offset, 0);
+        assert_eq!(f.aborted_transactions, Some(vec![]));
+        assert_eq!(latest(&p, FetchIsolation::TxnCommitted), 0);
+        assert_eq!(latest(&p, FetchIsolation::HighWatermark), 3);
+        let f = read(&p, 0, FetchIsolation::HighWatermark);
+        assert!(!f.records.is_empty());
+        assert_eq!(f.aborted_transactions, None);
+
+        assert_eq!(p.log.append_marker(7, 0, false, 0, 0, 2_000).unwrap(), 3);
+        assert_eq!(
+            p.last_stable_offset(),
+            0,
+            "the marker is not replicated yet"
+        );
+        p.record_follower_fetch(2, 4, 0, 20).unwrap();
+        assert_eq!(p.last_stable_offset(), 4);
+        assert_eq!(latest(&p, FetchIsolation::TxnCommitted), 4);
+        let expect = vec![AbortedTxn {
+            producer_id: 7,
+            first_offset: 0,
+            last_offset: 3,
+            last_stable_offset: 4,
+        }];
+        for from in [0, 2, 3] {
+            let f = read(&p, from, FetchIsolation::TxnCommitted);
+            assert!(!f.records.is_empty());
+            assert_eq!(
+                f.aborted_transactions.as_ref(),
+                Some(&expect),
+                "from {from}"
+            );
+        }
+        // Past the marker there is nothing aborted; errors carry none.
+        assert_eq!(
+            read(&p, 4, FetchIsolation::TxnCommitted).aborted_transactions,
+            Some(vec![])
+        );
+        assert_eq!(
+            read(&p, 9, FetchIsolation::TxnCommitted).aborted_transactions,
+            None
+        );
+        assert_eq!(
+            records_end(&read(&p, 0, FetchIsolation::LogEnd).records),
+            Some(4)
+        );
     }
 }
