@@ -37,6 +37,30 @@ def test_kafka_python_idempotent(shared_broker):
     assert_same_records(got, recs)
 
 
+def test_describe_producers_shows_the_idempotent_producers(shared_broker):
+    """DescribeProducers (KIP-664) through kafka-python's admin client: the two
+    producers that wrote partition 0, each with its epoch and last sequence;
+    none on partition 1; no open transaction."""
+    from kafka import KafkaAdminClient, TopicPartition
+
+    bs = shared_broker.bootstrap
+    topic = create_topic(bs, partitions=2)
+    for n, prefix in ((10, "one"), (25, "two")):
+        recs = [Rec(value=f"{prefix}-{i}".encode(), key=None, partition=0) for i in range(n)]
+        kclients.produce_confluent(bs, topic, recs, conf={"enable.idempotence": True})
+    admin = KafkaAdminClient(bootstrap_servers=bs)
+    try:
+        got = admin.describe_producers([TopicPartition(topic, 0), TopicPartition(topic, 1)])
+    finally:
+        admin.close()
+    p0 = got[TopicPartition(topic, 0)]
+    producers = sorted(p0.active_producers, key=lambda p: p.last_sequence)
+    assert [(p.producer_epoch, p.last_sequence) for p in producers] == [(0, 9), (0, 24)], p0
+    assert all(p.current_transaction_start_offset == -1 for p in producers)
+    assert len({p.producer_id for p in producers}) == 2
+    assert not got[TopicPartition(topic, 1)].active_producers
+
+
 def test_aiokafka_idempotent(shared_broker):
     bs = shared_broker.bootstrap
     topic = create_topic(bs)

@@ -278,6 +278,50 @@ async fn idempotent_retries_are_deduplicated_and_gaps_refused() {
 }
 
 #[tokio::test]
+async fn describe_producers_lists_each_partitions_producers() {
+    let b = TestBroker::start(&[]).await;
+    let mut c = b.client().await;
+    create_topic(&mut c, "producers", 2, &[]).await;
+    let id = common::init_producer_id(&mut c).await;
+    let at = 1_700_000_000_123;
+    let written = batch_with(&["a", "b", "c"], Compression::None, id, 0, 0, at);
+    assert_eq!(produce(&mut c, "producers", 0, written).await, (0, 0));
+    let describe = |partitions: Vec<i32>, topic: &str| {
+        DescribeProducersRequest::default().with_topics(vec![
+            describe_producers_request::TopicRequest::default()
+                .with_name(TopicName(StrBytes::from_string(topic.into())))
+                .with_partition_indexes(partitions),
+        ])
+    };
+    let r: DescribeProducersResponse = c
+        .call(
+            ApiKey::DescribeProducers,
+            0,
+            &describe(vec![0, 1, 7], "producers"),
+        )
+        .await;
+    let parts = &r.topics[0].partitions;
+    assert_eq!((parts[0].partition_index, parts[0].error_code), (0, 0));
+    let p = &parts[0].active_producers;
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert_eq!(p[0].producer_id.0, id);
+    assert_eq!(
+        (p[0].producer_epoch, p[0].last_sequence, p[0].last_timestamp),
+        (0, 2, at + 2)
+    );
+    assert_eq!(
+        (p[0].coordinator_epoch, p[0].current_txn_start_offset),
+        (-1, -1)
+    );
+    assert!(parts[1].error_code == 0 && parts[1].active_producers.is_empty());
+    assert_eq!(parts[2].error_code, 3, "UNKNOWN_TOPIC_OR_PARTITION");
+    let r: DescribeProducersResponse = c
+        .call(ApiKey::DescribeProducers, 0, &describe(vec![0], "nope"))
+        .await;
+    assert_eq!(r.topics[0].partitions[0].error_code, 3);
+}
+
+#[tokio::test]
 async fn acks_zero_gets_no_response_but_is_stored() {
     let b = TestBroker::start(&[]).await;
     let mut c = b.client().await;

@@ -193,6 +193,16 @@ async fn every_api_answers_at_every_accepted_version() {
                         .await;
                     r.error_code == 0
                 }
+                ApiKey::DescribeProducers => {
+                    let req = DescribeProducersRequest::default().with_topics(vec![
+                        describe_producers_request::TopicRequest::default()
+                            .with_name(topic())
+                            .with_partition_indexes(vec![0]),
+                    ]);
+                    let r: DescribeProducersResponse = c.call(api.key, v, &req).await;
+                    let p = &r.topics[0].partitions[0];
+                    r.topics[0].name == topic() && p.partition_index == 0 && p.error_code == 0
+                }
                 ApiKey::ElectLeaders => {
                     // A standalone broker already leads with its preferred (only) replica.
                     let req = ElectLeadersRequest::default()

@@ -11,8 +11,8 @@ use super::context::RequestContext;
 use super::reply::Reply;
 use super::{
     alter_configs, api_versions, cluster, configs, delete_records, elections, fetch, groups,
-    leader_epoch, list_offsets, log_dirs, metadata, offsets, produce, producer_id, reassignments,
-    topics,
+    leader_epoch, list_offsets, log_dirs, metadata, offsets, produce, producer_id, producers,
+    reassignments, topics,
 };
 use crate::broker::Broker;
 use crate::protocol::encode::{EncodeError, ResponseFrame};
@@ -138,6 +138,7 @@ served_apis! {
     DeleteRecords: DeleteRecordsRequest => delete_records::handle, 0..=2;
     // Kafka 3.9 serves 0-4 (0 deprecated, removed in 4.0); kafka-protocol decodes 1-4.
     DescribeLogDirs: DescribeLogDirsRequest => log_dirs::handle, 1..=4;
+    DescribeProducers: DescribeProducersRequest => producers::handle, 0..=0;
 }
 
 /// The table entry of `key`, if it is served.

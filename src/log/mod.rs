@@ -97,6 +97,7 @@ pub use manager::LogManager;
 pub use partition::{
     AppendInfo, AppendOrigin, FetchData, PartitionLog, RecoveryStats, TimestampOffset,
 };
+pub use producer_state::ActiveProducer;
 pub use txn_index::AbortedTxn;
 pub use volume::VolumeSpace;
 

@@ -23,7 +23,7 @@ use super::cleaner;
 use super::config::{LogConfig, TimestampType};
 use super::epoch_cache::{self, CheckpointRead, LeaderEpochCache};
 use super::error::{AppendError, FollowerAppendError, LogError, LogStartError, ReadError};
-use super::producer_state::{self, CompletedTxn, ProducerEntry, ProducerState};
+use super::producer_state::{self, ActiveProducer, CompletedTxn, ProducerEntry, ProducerState};
 use super::segment::{self, Segment};
 use super::txn_index::{AbortedTxn, TXN_INDEX_SUFFIX};
 use super::validator;
@@ -558,6 +558,11 @@ impl PartitionLog {
 
     pub fn log_start_offset(&self) -> i64 {
         self.log_start_offset.load(Ordering::Acquire)
+    }
+
+    /// The producers with state in this log (DescribeProducers).
+    pub fn active_producers(&self) -> Vec<ActiveProducer> {
+        self.append.lock().producers.active()
     }
 
     pub fn log_end_offset(&self) -> i64 {

@@ -105,6 +105,20 @@ fn in_sequence(last: i32, next: i32) -> bool {
     next == last.wrapping_add(1) || (next == 0 && last == i32::MAX)
 }
 
+/// One producer of a partition as DescribeProducers reports it (KIP-664).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ActiveProducer {
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    /// The last sequence of its retained batches, -1 if none is retained.
+    pub last_sequence: i32,
+    pub last_timestamp: i64,
+    /// Coordinator epoch of its last transaction marker, -1 before any.
+    pub coordinator_epoch: i32,
+    /// First offset of its ongoing transaction, -1 if none is ongoing.
+    pub current_txn_start_offset: i64,
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct ProducerState {
     pub producers: HashMap<i64, ProducerEntry>,
@@ -113,6 +127,24 @@ pub(crate) struct ProducerState {
 }
 
 impl ProducerState {
+    /// Every producer with state, by producer id.
+    pub fn active(&self) -> Vec<ActiveProducer> {
+        let mut out: Vec<ActiveProducer> = self
+            .producers
+            .iter()
+            .map(|(&producer_id, e)| ActiveProducer {
+                producer_id,
+                producer_epoch: e.epoch,
+                last_sequence: e.last_seq().unwrap_or(-1),
+                last_timestamp: e.last_timestamp,
+                coordinator_epoch: e.coordinator_epoch,
+                current_txn_start_offset: e.current_txn_first_offset.unwrap_or(-1),
+            })
+            .collect();
+        out.sort_by_key(|p| p.producer_id);
+        out
+    }
+
     /// Stores a producer's updated entry, keeping the ongoing transactions in step.
     pub fn insert(&mut self, producer_id: i64, e: ProducerEntry) {
         if let Some(f) = e.current_txn_first_offset {

@@ -775,6 +775,11 @@ impl Partition {
         self.state.read().replicas.clone()
     }
 
+    /// The producers with state in this replica's log (DescribeProducers: leader or follower).
+    pub fn active_producers(&self) -> Vec<crate::log::ActiveProducer> {
+        self.log.active_producers()
+    }
+
     pub fn high_watermark(&self) -> i64 {
         self.high_watermark.load(Ordering::Acquire)
     }
