@@ -14,6 +14,9 @@ use kafka_protocol::records::{
 };
 
 use super::KeyValue;
+use crate::protocol::schema_reader::{
+    get_i16, get_i32, get_i64, get_uvarint, need, skip_tagged_fields, ReadError,
+};
 
 /// A record in `__consumer_offsets` that this layer cannot read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -26,6 +29,15 @@ pub enum RecordError {
     UnknownVersion { what: &'static str, version: i16 },
     #[error("invalid {0}")]
     Invalid(&'static str),
+}
+
+impl From<ReadError> for RecordError {
+    fn from(e: ReadError) -> Self {
+        match e {
+            ReadError::Truncated(what) => RecordError::Truncated(what),
+            ReadError::Invalid(what) => RecordError::Invalid(what),
+        }
+    }
 }
 
 /// The key of a `__consumer_offsets` record.
@@ -389,42 +401,6 @@ fn put_bytes(out: &mut BytesMut, b: &[u8]) {
     out.put_slice(b);
 }
 
-fn need(buf: &[u8], n: usize, what: &'static str) -> Result<(), RecordError> {
-    if buf.remaining() < n {
-        Err(RecordError::Truncated(what))
-    } else {
-        Ok(())
-    }
-}
-
-fn get_i16(buf: &mut &[u8], what: &'static str) -> Result<i16, RecordError> {
-    need(buf, 2, what)?;
-    Ok(buf.get_i16())
-}
-
-fn get_i32(buf: &mut &[u8], what: &'static str) -> Result<i32, RecordError> {
-    need(buf, 4, what)?;
-    Ok(buf.get_i32())
-}
-
-fn get_i64(buf: &mut &[u8], what: &'static str) -> Result<i64, RecordError> {
-    need(buf, 8, what)?;
-    Ok(buf.get_i64())
-}
-
-fn get_uvarint(buf: &mut &[u8], what: &'static str) -> Result<u32, RecordError> {
-    let mut value: u32 = 0;
-    for i in 0..5 {
-        need(buf, 1, what)?;
-        let b = buf.get_u8();
-        value |= u32::from(b & 0x7f) << (7 * i);
-        if b & 0x80 == 0 {
-            return Ok(value);
-        }
-    }
-    Err(RecordError::Invalid(what))
-}
-
 /// Length of a string/bytes field: `None` for null.
 fn get_len(
     buf: &mut &[u8],
@@ -489,17 +465,6 @@ fn get_array_len(
         return Err(RecordError::Invalid(what));
     }
     Ok(len as usize)
-}
-
-fn skip_tagged_fields(buf: &mut &[u8]) -> Result<(), RecordError> {
-    let count = get_uvarint(buf, "tagged fields")?;
-    for _ in 0..count {
-        get_uvarint(buf, "tag")?;
-        let size = get_uvarint(buf, "tag size")? as usize;
-        need(buf, size, "tagged field")?;
-        buf.advance(size);
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -23,3 +23,4 @@
 //! written to the socket from the buffers they were read into, without another copy.
 pub mod encode;
 pub mod guard;
+pub mod schema_reader;

@@ -15,6 +15,11 @@
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
+use crate::protocol::schema_reader::{
+    check_count, get_i16, get_i32, get_i64, get_i8, get_uvarint, need, skip_tagged_fields,
+    ReadError,
+};
+
 /// The topic holding the transaction coordinator's state.
 pub const TRANSACTION_STATE_TOPIC: &str = "__transaction_state";
 
@@ -39,6 +44,15 @@ pub enum TxnRecordError {
     UnknownVersion { what: &'static str, version: i16 },
     #[error("invalid {0} in a transaction log record")]
     Invalid(&'static str),
+}
+
+impl From<ReadError> for TxnRecordError {
+    fn from(e: ReadError) -> Self {
+        match e {
+            ReadError::Truncated(what) => TxnRecordError::Truncated(what),
+            ReadError::Invalid(what) => TxnRecordError::Invalid(what),
+        }
+    }
 }
 
 /// The key of a `__transaction_state` record (TransactionLogKey v0).
@@ -297,60 +311,6 @@ fn put_uvarint(out: &mut BytesMut, mut value: u32) {
     out.put_u8(value as u8);
 }
 
-fn need(buf: &[u8], n: usize, what: &'static str) -> Result<(), TxnRecordError> {
-    if buf.len() < n {
-        Err(TxnRecordError::Truncated(what))
-    } else {
-        Ok(())
-    }
-}
-
-fn check_count(
-    buf: &[u8],
-    count: usize,
-    min_entry: usize,
-    what: &'static str,
-) -> Result<(), TxnRecordError> {
-    if count > buf.len() / min_entry {
-        Err(TxnRecordError::Truncated(what))
-    } else {
-        Ok(())
-    }
-}
-
-fn get_i8(buf: &mut &[u8], what: &'static str) -> Result<i8, TxnRecordError> {
-    need(buf, 1, what)?;
-    Ok(buf.get_i8())
-}
-
-fn get_i16(buf: &mut &[u8], what: &'static str) -> Result<i16, TxnRecordError> {
-    need(buf, 2, what)?;
-    Ok(buf.get_i16())
-}
-
-fn get_i32(buf: &mut &[u8], what: &'static str) -> Result<i32, TxnRecordError> {
-    need(buf, 4, what)?;
-    Ok(buf.get_i32())
-}
-
-fn get_i64(buf: &mut &[u8], what: &'static str) -> Result<i64, TxnRecordError> {
-    need(buf, 8, what)?;
-    Ok(buf.get_i64())
-}
-
-fn get_uvarint(buf: &mut &[u8], what: &'static str) -> Result<u32, TxnRecordError> {
-    let mut value: u32 = 0;
-    for i in 0..5 {
-        need(buf, 1, what)?;
-        let b = buf.get_u8();
-        value |= u32::from(b & 0x7f) << (7 * i);
-        if b & 0x80 == 0 {
-            return Ok(value);
-        }
-    }
-    Err(TxnRecordError::Invalid(what))
-}
-
 /// A non-null string (int16 length, or compact length + 1 when flexible).
 fn get_string(
     buf: &mut &[u8],
@@ -390,17 +350,6 @@ fn get_array_len(
         n if n < 0 => Err(TxnRecordError::Invalid(what)),
         n => Ok(Some(n as usize)),
     }
-}
-
-fn skip_tagged_fields(buf: &mut &[u8]) -> Result<(), TxnRecordError> {
-    let count = get_uvarint(buf, "tagged field count")?;
-    for _ in 0..count {
-        get_uvarint(buf, "tag")?;
-        let size = get_uvarint(buf, "tag size")? as usize;
-        need(buf, size, "tagged field")?;
-        buf.advance(size);
-    }
-    Ok(())
 }
 
 #[cfg(test)]
