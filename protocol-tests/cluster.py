@@ -246,6 +246,22 @@ def _recv_exact(s, n):
     return bytes(buf)
 
 
+def raw_call(broker: Broker, request, version: int, response_cls, timeout: float = 20.0):
+    """One request, framed by kafka-python's protocol classes, to exactly this
+    broker on a fresh connection (no client that might pick another broker to
+    refresh its metadata); the decoded response."""
+    request.with_header(correlation_id=11, client_id="odradek-cluster-tests")
+    frame = bytes(request.encode(version=version, header=True, framed=True))
+    with socket.create_connection((broker.host, broker.port), timeout=timeout) as s:
+        s.settimeout(timeout)
+        s.sendall(frame)
+        size = struct.unpack(">i", _recv_exact(s, 4))[0]
+        data = _recv_exact(s, size)
+    resp = response_cls.decode(data, version=version, header=True)
+    assert resp.header.correlation_id == 11, "correlation id mismatch"
+    return resp
+
+
 def metadata(host: str, port: int, topics: Optional[list] = None,
              timeout: float = 5.0) -> MetadataView:
     """Metadata v5 to exactly this broker; ``topics=None`` asks for all topics.

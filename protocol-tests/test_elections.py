@@ -16,14 +16,12 @@ raw socket to exactly one broker.
 from __future__ import annotations
 
 import json
-import socket
-import struct
 import uuid
 
 import pytest
 
 import kclients
-from cluster import Cluster, poll
+from cluster import Cluster, poll, raw_call
 from kclients import Rec
 
 pytestmark = pytest.mark.cluster
@@ -162,29 +160,8 @@ def cf_elect(c: Cluster, kind: int, tps) -> dict:
 
 
 def raw(c: Cluster, broker_id: int, request, version: int, response_cls, timeout: float = 20.0):
-    """One request, framed by kafka-python's protocol classes, to exactly this
-    broker on a fresh connection; the decoded response."""
-    b = c.broker(broker_id)
-    request.with_header(correlation_id=11, client_id="elections-test")
-    frame = bytes(request.encode(version=version, header=True, framed=True))
-    with socket.create_connection((b.host, b.port), timeout=timeout) as s:
-        s.settimeout(timeout)
-        s.sendall(frame)
-        size = struct.unpack(">i", _recv_exact(s, 4))[0]
-        data = _recv_exact(s, size)
-    resp = response_cls.decode(data, version=version, header=True)
-    assert resp.header.correlation_id == 11
-    return resp
-
-
-def _recv_exact(s, n):
-    buf = bytearray()
-    while len(buf) < n:
-        chunk = s.recv(n - len(buf))
-        if not chunk:
-            raise ConnectionError("connection closed by the broker")
-        buf += chunk
-    return bytes(buf)
+    """One request to exactly this broker (``cluster.raw_call``)."""
+    return raw_call(c.broker(broker_id), request, version, response_cls, timeout)
 
 
 def raw_elect(c: Cluster, broker_id: int, kind: int, topic_partitions, version: int = 2):

@@ -13,7 +13,7 @@ import json
 import time
 import pytest
 
-from cluster import poll
+from cluster import poll, raw_call
 from durability import ContinuousProducer, finish_and_verify
 
 pytestmark = pytest.mark.cluster
@@ -35,47 +35,16 @@ def _create(c, replicas: list, config: dict | None = None) -> str:
     return name
 
 
-def _call(broker, request, version: int, timeout: float = 20.0):
-    """One request to one broker over a plain socket (kafka-python's message
-    classes encode and decode it): no client that might pick a suspended broker
-    to refresh its metadata."""
-    import socket
-    import struct
-
-    request.with_header(correlation_id=7, client_id="reassign-test")
-    frame = request.encode(version=version, header=True, framed=True)
-    with socket.create_connection(("127.0.0.1", broker.port), timeout=timeout) as s:
-        s.sendall(frame)
-        size = struct.unpack(">i", _recv(s, 4))[0]
-        body = _recv(s, size)
-    return _response_class(request).decode(body, version=version, header=True)
-
-
-def _recv(s, n: int) -> bytes:
-    out = b""
-    while len(out) < n:
-        chunk = s.recv(n - len(out))
-        if not chunk:
-            raise ConnectionError("connection closed")
-        out += chunk
-    return out
-
-
-def _response_class(request):
-    import kafka.protocol.admin as admin
-
-    return getattr(admin, type(request).__name__.replace("Request", "Response"))
-
-
 def _raw_reassign(broker, topic: str, partition: int, replicas) -> int:
     """AlterPartitionReassignments v0 for one partition, sent to ``broker``;
     returns the partition's error code (or the top-level one)."""
     from kafka.protocol.admin import AlterPartitionReassignmentsRequest as Req
+    from kafka.protocol.admin import AlterPartitionReassignmentsResponse as Resp
 
     req = Req(timeout_ms=15000, topics=[Req.ReassignableTopic(
         name=topic, partitions=[Req.ReassignableTopic.ReassignablePartition(
             partition_index=partition, replicas=replicas)])])
-    r = _call(broker, req, 0)
+    r = raw_call(broker, req, 0, Resp)
     if r.error_code:
         return r.error_code
     return r.responses[0].partitions[0].error_code
@@ -83,8 +52,9 @@ def _raw_reassign(broker, topic: str, partition: int, replicas) -> int:
 
 def _raw_ongoing(broker) -> dict:
     from kafka.protocol.admin import ListPartitionReassignmentsRequest as Req
+    from kafka.protocol.admin import ListPartitionReassignmentsResponse as Resp
 
-    r = _call(broker, Req(timeout_ms=15000, topics=None), 0)
+    r = raw_call(broker, Req(timeout_ms=15000, topics=None), 0, Resp)
     assert r.error_code == 0, r
     return {(t.name, p.partition_index): {"replicas": list(p.replicas),
                                            "adding_replicas": list(p.adding_replicas),
