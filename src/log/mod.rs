@@ -47,6 +47,13 @@
 //! `PartitionLog::collect_aborted_transactions`; it is cut by truncation, deleted with its
 //! segment, merged by the cleaner and rebuilt by recovery from the markers in the log.
 //!
+//! Transaction verification (KIP-890 part 1): a client's transactional batch that would start a
+//! transaction is appended only with the producer's current [`VerificationGuard`]
+//! (`PartitionLog::verification_guard`, `PartitionLog::append_from_verified`), which the Produce
+//! path obtains before asking the transaction coordinator whether the partition is part of the
+//! transaction. The guard is cleared when the transaction starts and by the producer's next
+//! marker, so a late batch of an aborted transaction cannot open a new one.
+//!
 //! Not implemented yet: the cleaner does not remove aborted transactional data or markers
 //! (Kafka's transaction-aware cleaning), delayed file deletion
 //! (`file_delete_delay_ms` is ignored: files are deleted right away), decoding compressed batches
@@ -97,7 +104,7 @@ pub use manager::LogManager;
 pub use partition::{
     AppendInfo, AppendOrigin, FetchData, PartitionLog, RecoveryStats, TimestampOffset,
 };
-pub use producer_state::ActiveProducer;
+pub use producer_state::{ActiveProducer, VerificationGuard};
 pub use txn_index::AbortedTxn;
 pub use volume::VolumeSpace;
 

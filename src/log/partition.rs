@@ -23,7 +23,10 @@ use super::cleaner;
 use super::config::{LogConfig, TimestampType};
 use super::epoch_cache::{self, CheckpointRead, LeaderEpochCache};
 use super::error::{AppendError, FollowerAppendError, LogError, LogStartError, ReadError};
-use super::producer_state::{self, ActiveProducer, CompletedTxn, ProducerEntry, ProducerState};
+use super::producer_state::{
+    self, ActiveProducer, CompletedTxn, ProducerEntry, ProducerState, VerificationGuard,
+    VerificationStates,
+};
 use super::segment::{self, Segment};
 use super::txn_index::{AbortedTxn, TXN_INDEX_SUFFIX};
 use super::validator;
@@ -90,6 +93,8 @@ pub struct RecoveryStats {
 #[derive(Debug, Default)]
 pub(super) struct AppendState {
     pub(super) producers: ProducerState,
+    /// Verification guards of transactional producers (KIP-890), in memory only.
+    pub(super) verification: VerificationStates,
 }
 
 /// What bounds the last stable offset, published by appends for readers (who never take the
@@ -619,6 +624,8 @@ impl PartitionLog {
     /// `now_ms` and a recomputed CRC. Idempotent producers follow Kafka's ProducerAppendInfo rules; if
     /// any batch duplicates one of its producer's last 5 batches, the original offsets are returned
     /// with `duplicate = true` and nothing is written (as Kafka does for the whole request).
+    /// A transactional batch may only continue its producer's ongoing transaction here; starting
+    /// one takes [`PartitionLog::append_from_verified`] (`InvalidTxnState` otherwise).
     /// All-or-nothing: on error nothing is stored.
     pub fn append(
         &self,
@@ -631,13 +638,56 @@ impl PartitionLog {
 
     /// [`PartitionLog::append`] for an `origin`: a coordinator's batches (transactional offset
     /// commits) carry no sequences, so only their producer epoch is checked (Kafka's
-    /// `AppendOrigin.COORDINATOR`).
+    /// `AppendOrigin.COORDINATOR`). Without a verification guard: a client's transactional batch
+    /// can only continue a transaction already ongoing (see
+    /// [`PartitionLog::append_from_verified`]).
     pub fn append_from(
         &self,
         records: &[u8],
         leader_epoch: i32,
         now_ms: i64,
         origin: AppendOrigin,
+    ) -> Result<AppendInfo, AppendError> {
+        self.append_from_verified(records, leader_epoch, now_ms, origin, None)
+    }
+
+    /// Whether a transactional batch of `producer_id` appended now would start a transaction in
+    /// this log (the producer has none ongoing): the Produce path then verifies the partition
+    /// with the transaction coordinator and passes a [`VerificationGuard`] (KIP-890).
+    pub fn transaction_needs_verification(&self, producer_id: i64) -> bool {
+        !self
+            .append
+            .lock()
+            .producers
+            .has_ongoing_txn(&HashMap::new(), producer_id)
+    }
+
+    /// The producer's verification guard, created and stored if it has none (Kafka's
+    /// `maybeStartTransactionVerification`). It stays until the producer's transaction starts in
+    /// this log, a marker of the producer is written, the log is truncated, or it is older than
+    /// `producer.id.expiration.ms`.
+    pub fn verification_guard(&self, producer_id: i64) -> VerificationGuard {
+        self.append
+            .lock()
+            .verification
+            .get_or_create(producer_id, now_ms())
+    }
+
+    /// [`PartitionLog::append_from`] with a verification guard (KIP-890, Kafka's
+    /// `UnifiedLog.append` with a `VerificationGuard`): for a client (`AppendOrigin::Client`), a
+    /// transactional batch that starts a transaction of its producer is accepted only when
+    /// `guard` is the guard the log stores for the producer
+    /// ([`PartitionLog::verification_guard`]); else the whole payload is refused with
+    /// `InvalidTxnState` and nothing is stored. Batches of a transaction already ongoing need no
+    /// guard, non-transactional batches ignore it, a coordinator's batches are never checked.
+    /// Once a transaction starts, its producer's stored guard is cleared.
+    pub fn append_from_verified(
+        &self,
+        records: &[u8],
+        leader_epoch: i32,
+        now_ms: i64,
+        origin: AppendOrigin,
+        guard: Option<VerificationGuard>,
     ) -> Result<AppendInfo, AppendError> {
         let cfg = self.config.read().clone();
         let batches = batch::validate_payload(records, cfg.max_message_bytes)?;
@@ -660,6 +710,8 @@ impl PartitionLog {
         let leo = self.log_end_offset();
         // Assign offsets (on header copies) and check producer state.
         let mut staged: HashMap<i64, ProducerEntry> = HashMap::new();
+        // Producers whose transaction this payload starts.
+        let mut started: Vec<i64> = Vec::new();
         let mut headers: Vec<(usize, BatchHeader, usize)> = Vec::with_capacity(batches.len());
         let mut next = leo;
         let mut records_count: u32 = 0;
@@ -685,7 +737,23 @@ impl PartitionLog {
                         valid_bytes: received,
                     });
                 }
+                if h.is_transactional()
+                    && !st.producers.has_ongoing_txn(&staged, h.producer_id)
+                    && !st.verification.verifies(h.producer_id, guard)
+                {
+                    return Err(AppendError::InvalidTxnState(format!(
+                        "transactional batch of producer {} would start a transaction that \
+                         was not verified with its coordinator",
+                        h.producer_id
+                    )));
+                }
                 st.producers.check(&staged, &h)?;
+            }
+            if h.is_transactional()
+                && h.has_producer_id()
+                && !st.producers.has_ongoing_txn(&staged, h.producer_id)
+            {
+                started.push(h.producer_id);
             }
             h.base_offset = next;
             h.partition_leader_epoch = leader_epoch;
@@ -732,6 +800,9 @@ impl PartitionLog {
         for (id, e) in staged {
             st.producers.insert(id, e);
         }
+        for id in started {
+            st.verification.clear(id);
+        }
         if txn_started {
             self.on_txn_change(&seg, &st.producers, None)?;
         }
@@ -771,6 +842,8 @@ impl PartitionLog {
     /// No producer sequence or epoch checks, but producer state is updated from every batch header,
     /// so duplicates are still recognised after this replica becomes leader. Each batch's
     /// partitionLeaderEpoch (when >= 0) is assigned to the leader epoch cache at its baseOffset.
+    /// Verification guards are never checked; a replicated marker, or transactional batch starting
+    /// a transaction, clears its producer's guard as on a leader.
     /// Segments roll per batch by the usual rules; the flush policy applies. A payload without a whole
     /// batch stores nothing and returns `records_count == 0`, `valid_bytes == 0`.
     pub fn append_as_follower(
@@ -840,6 +913,14 @@ impl PartitionLog {
             } else {
                 None
             };
+            // A marker, or the start of a transaction, ends the producer's verification.
+            let ends_verification = h.has_producer_id()
+                && (h.is_control()
+                    || (h.is_transactional()
+                        && !st.producers.has_ongoing_txn(&HashMap::new(), h.producer_id)));
+            if ends_verification {
+                st.verification.clear(h.producer_id);
+            }
             let completed = st.producers.replay(&h, marker);
             if completed.is_some() || h.is_transactional() {
                 self.on_txn_change(&seg, &st.producers, completed)?;
@@ -877,7 +958,8 @@ impl PartitionLog {
     /// `InvalidProducerEpoch`, one from an older coordinator epoch than its last marker is
     /// `TransactionCoordinatorFenced`; nothing is stored then. Completes the producer's ongoing
     /// transaction (an aborted one enters the transaction index of the segment the marker is in)
-    /// and takes the marker's epoch if newer. Returns the marker's offset.
+    /// and takes the marker's epoch if newer, and clears the producer's verification guard.
+    /// Returns the marker's offset.
     #[allow(clippy::too_many_arguments)]
     pub fn append_marker(
         &self,
@@ -931,6 +1013,8 @@ impl PartitionLog {
             false,
         )?;
         self.on_txn_change(&seg, &st.producers, completed)?;
+        // A guard taken before this marker never opens the producer's next transaction.
+        st.verification.clear(producer_id);
         self.log_end_offset.store(offset + 1, Ordering::Release);
         let unflushed = self.unflushed_messages.fetch_add(1, Ordering::AcqRel) + 1;
         drop(st);
@@ -1334,6 +1418,8 @@ impl PartitionLog {
         // so batches cut away are forgotten (a retry of one is appended again, not deduplicated).
         let (producers, _) = self.load_producer_state(new_leo, &[])?;
         st.producers = producers;
+        // Guards were handed out against the state cut away.
+        st.verification.clear_all();
         tracing::info!(partition = %self.tp, offset, log_end = new_leo, "truncated log");
         Ok(())
     }
@@ -1370,6 +1456,7 @@ impl PartitionLog {
         self.unflushed_messages.store(0, Ordering::Release);
         producer_state::delete_snapshots_above(&self.dir, -1)?;
         st.producers = ProducerState::default();
+        st.verification.clear_all();
         *self.unstable.lock() = UnstableTxns::default();
         self.epochs.write().clear()?;
         tracing::info!(partition = %self.tp, offset, "truncated fully");
@@ -1433,6 +1520,8 @@ impl PartitionLog {
         }
         self.remove_head_segments_locked(&mut st, count)?;
         st.producers.expire(now_ms, cfg.producer_id_expiration_ms);
+        st.verification
+            .expire(now_ms, cfg.producer_id_expiration_ms);
         tracing::info!(partition = %self.tp, deleted = count, log_start = self.log_start_offset(),
             "retention deleted segments");
         Ok(below_start + count)
@@ -1535,10 +1624,13 @@ impl PartitionLog {
         self.high_watermark.store(hw, Ordering::Release);
     }
 
-    /// Forgets producers idle for longer than `producer_id_expiration_ms`.
+    /// Forgets producers idle for longer than `producer_id_expiration_ms`, and verification
+    /// guards created that long ago.
     pub fn expire_producers(&self, now_ms: i64) -> usize {
         let exp = self.config.read().producer_id_expiration_ms;
-        self.append.lock().producers.expire(now_ms, exp)
+        let mut st = self.append.lock();
+        st.verification.expire(now_ms, exp);
+        st.producers.expire(now_ms, exp)
     }
 
     /// Number of producer-state snapshots written by this instance (tests, metrics).

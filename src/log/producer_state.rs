@@ -9,6 +9,9 @@
 //! its first offset; its COMMIT or ABORT marker completes it ([`ProducerState::apply_marker`]). An
 //! abort yields the [`AbortedTxn`] entry of the segment's transaction index, whose last stable
 //! offset is the first offset of the oldest transaction still ongoing, else the marker's offset + 1.
+//!
+//! Verification (KIP-890): [`VerificationStates`] holds, per producer and in memory only, the
+//! [`VerificationGuard`] a client's batch must carry to start a transaction.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fs;
@@ -105,6 +108,76 @@ fn in_sequence(last: i32, next: i32) -> bool {
     next == last.wrapping_add(1) || (next == 0 && last == i32::MAX)
 }
 
+/// Proof that a transactional producer's partition was verified with its transaction
+/// coordinator before it opens a transaction in this log (KIP-890; Kafka's `VerificationGuard`).
+/// Handed out by `PartitionLog::verification_guard`, non-zero and unique per log; only the guard
+/// the log currently stores for the producer lets a transactional batch start a transaction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct VerificationGuard(u64);
+
+impl VerificationGuard {
+    /// The guard's number (for logs and diagnostics).
+    pub fn value(self) -> u64 {
+        self.0
+    }
+}
+
+/// The verification guards of a log, per producer id (Kafka's `VerificationStateEntry`s): in
+/// memory only, never in snapshots, and kept apart from the producers' entries so that a producer
+/// without state can hold one. A guard is removed when its producer's transaction starts, when a
+/// marker of the producer is written, when the log is truncated, and after
+/// `producer.id.expiration.ms`.
+#[derive(Debug, Default)]
+pub(crate) struct VerificationStates {
+    /// The last guard number handed out (0 = none yet).
+    last: u64,
+    /// Producer id -> (guard, creation time in ms).
+    entries: HashMap<i64, (VerificationGuard, i64)>,
+}
+
+impl VerificationStates {
+    /// The producer's guard, created (stamped `now_ms`) if it has none.
+    pub fn get_or_create(&mut self, producer_id: i64, now_ms: i64) -> VerificationGuard {
+        if let Some((g, _)) = self.entries.get(&producer_id) {
+            return *g;
+        }
+        self.last = self.last.wrapping_add(1).max(1);
+        let g = VerificationGuard(self.last);
+        self.entries.insert(producer_id, (g, now_ms));
+        g
+    }
+
+    /// Whether `guard` is the producer's stored guard (a missing one never verifies).
+    pub fn verifies(&self, producer_id: i64, guard: Option<VerificationGuard>) -> bool {
+        match (self.entries.get(&producer_id), guard) {
+            (Some((stored, _)), Some(g)) => *stored == g,
+            _ => false,
+        }
+    }
+
+    /// Forgets the producer's guard.
+    pub fn clear(&mut self, producer_id: i64) {
+        self.entries.remove(&producer_id);
+    }
+
+    /// Forgets every guard.
+    pub fn clear_all(&mut self) {
+        self.entries.clear();
+    }
+
+    /// Forgets guards created at least `expiration_ms` before `now_ms`.
+    pub fn expire(&mut self, now_ms: i64, expiration_ms: i64) {
+        self.entries
+            .retain(|_, (_, created)| now_ms.saturating_sub(*created) < expiration_ms);
+    }
+
+    /// Whether the producer holds a guard (tests).
+    #[cfg(test)]
+    pub fn has(&self, producer_id: i64) -> bool {
+        self.entries.contains_key(&producer_id)
+    }
+}
+
 /// One producer of a partition as DescribeProducers reports it (KIP-664).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ActiveProducer {
@@ -160,6 +233,15 @@ impl ProducerState {
             .iter()
             .filter_map(|(id, e)| e.current_txn_first_offset.map(|f| (f, *id)))
             .collect();
+    }
+
+    /// Whether the producer has an ongoing transaction, looking at `staged` entries (earlier
+    /// batches of the same payload) first.
+    pub fn has_ongoing_txn(&self, staged: &HashMap<i64, ProducerEntry>, producer_id: i64) -> bool {
+        staged
+            .get(&producer_id)
+            .or_else(|| self.producers.get(&producer_id))
+            .is_some_and(|e| e.current_txn_first_offset.is_some())
     }
 
     /// The first offset of the oldest ongoing transaction.

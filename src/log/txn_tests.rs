@@ -40,6 +40,25 @@ fn txn(records: usize, pid: i64, epoch: i16, seq: i32) -> Vec<u8> {
         .build()
 }
 
+/// A client's append with the verification guard of the payload's (first) producer, as the
+/// Produce path passes it after verifying the partition with the transaction coordinator.
+fn vappend(
+    l: &PartitionLog,
+    records: &[u8],
+    leader_epoch: i32,
+    now_ms: i64,
+) -> Result<AppendInfo, AppendError> {
+    let pid = BatchHeader::parse(records).unwrap().producer_id;
+    let guard = l.verification_guard(pid);
+    l.append_from_verified(
+        records,
+        leader_epoch,
+        now_ms,
+        AppendOrigin::Client,
+        Some(guard),
+    )
+}
+
 fn aborted(pid: i64, first: i64, last: i64, lso: i64) -> AbortedTxn {
     AbortedTxn {
         producer_id: pid,
@@ -73,9 +92,9 @@ fn markers_complete_transactions_and_move_the_first_unstable_offset() {
     let (_m, l) = open(d.path(), cfg());
     l.append(&batch(2, 0), 0, 0).unwrap(); // 0-1
     assert_eq!(l.first_unstable_offset(), None);
-    l.append(&txn(2, 10, 0, 0), 0, 0).unwrap(); // 2-3, producer 10
-    l.append(&txn(1, 11, 0, 0), 0, 0).unwrap(); // 4, producer 11
-    l.append(&txn(1, 10, 0, 2), 0, 0).unwrap(); // 5, producer 10 again
+    vappend(&l, &txn(2, 10, 0, 0), 0, 0).unwrap(); // 2-3, producer 10
+    vappend(&l, &txn(1, 11, 0, 0), 0, 0).unwrap(); // 4, producer 11
+    vappend(&l, &txn(1, 10, 0, 2), 0, 0).unwrap(); // 5, producer 10 again
     assert_eq!(l.first_unstable_offset(), Some(2));
     // A non-transactional write while the transaction is ongoing is refused.
     let plain = TestBatch::new(1, 0).idempotent(10, 0, 3).build();
@@ -99,7 +118,7 @@ fn markers_complete_transactions_and_move_the_first_unstable_offset() {
     assert_eq!((h.base_offset, h.producer_id, h.attributes), (6, 10, 0x30));
     assert_eq!(parse_end_txn_marker(&m).map(|x| x.commit), Some(false));
     // Producer 10's next transaction starts at its next transactional batch.
-    l.append(&txn(1, 10, 0, 3), 0, 0).unwrap();
+    vappend(&l, &txn(1, 10, 0, 3), 0, 0).unwrap();
     assert_eq!(l.first_unstable_offset(), Some(8));
 }
 
@@ -107,7 +126,7 @@ fn markers_complete_transactions_and_move_the_first_unstable_offset() {
 fn marker_epoch_checks() {
     let d = tempfile::tempdir().unwrap();
     let (_m, l) = open(d.path(), cfg());
-    l.append(&txn(1, 5, 3, 0), 0, 0).unwrap();
+    vappend(&l, &txn(1, 5, 3, 0), 0, 0).unwrap();
     assert!(matches!(
         l.append_marker(5, 2, false, 0, 0, 0),
         Err(AppendError::InvalidProducerEpoch(_))
@@ -118,7 +137,7 @@ fn marker_epoch_checks() {
     l.append_marker(5, 4, false, 2, 0, 0).unwrap();
     assert_eq!(l.first_unstable_offset(), None);
     assert!(matches!(
-        l.append(&txn(1, 5, 3, 1), 0, 0),
+        vappend(&l, &txn(1, 5, 3, 1), 0, 0),
         Err(AppendError::InvalidProducerEpoch(_))
     ));
     // An older coordinator epoch is fenced.
@@ -126,7 +145,7 @@ fn marker_epoch_checks() {
         l.append_marker(5, 4, true, 1, 0, 0),
         Err(AppendError::TransactionCoordinatorFenced(_))
     ));
-    l.append(&txn(1, 5, 4, 0), 0, 0).unwrap();
+    vappend(&l, &txn(1, 5, 4, 0), 0, 0).unwrap();
     assert_eq!(l.first_unstable_offset(), Some(2));
 }
 
@@ -135,7 +154,7 @@ fn unreplicated_markers_keep_the_transaction_unstable_until_the_high_watermark_p
     let d = tempfile::tempdir().unwrap();
     let (_m, l) = open(d.path(), cfg());
     l.set_high_watermark(0);
-    l.append(&txn(2, 1, 0, 0), 0, 0).unwrap(); // 0-1
+    vappend(&l, &txn(2, 1, 0, 0), 0, 0).unwrap(); // 0-1
     l.append_marker(1, 0, true, 0, 0, 0).unwrap(); // 2
     l.set_high_watermark(2);
     assert_eq!(l.first_unstable_offset(), Some(0), "marker not replicated");
@@ -154,7 +173,7 @@ fn collect_aborted_transactions_across_segments() {
         for pid in [1i64, 2] {
             let first = l.log_end_offset();
             for _ in 0..2 {
-                l.append(&txn(2, pid, 0, seq[pid as usize]), 0, 0).unwrap();
+                vappend(&l, &txn(2, pid, 0, seq[pid as usize]), 0, 0).unwrap();
                 seq[pid as usize] += 2;
             }
             let abort = (round + pid) % 2 == 0;
@@ -199,13 +218,13 @@ fn truncation_and_retention_cut_the_txn_index() {
     let mut seq = 0;
     let mut markers = Vec::new();
     for _ in 0..12 {
-        l.append(&txn(3, 7, 0, seq), 0, 0).unwrap();
+        vappend(&l, &txn(3, 7, 0, seq), 0, 0).unwrap();
         seq += 3;
         markers.push(l.append_marker(7, 0, false, 0, 0, 0).unwrap());
     }
     assert_eq!(all_aborted(&l).len(), 12);
     // Ongoing transaction cut away by truncation is forgotten.
-    l.append(&txn(1, 7, 0, seq), 0, 0).unwrap();
+    vappend(&l, &txn(1, 7, 0, seq), 0, 0).unwrap();
     assert!(l.first_unstable_offset().is_some());
     let cut = markers[9];
     l.truncate_to(cut).unwrap();
@@ -238,11 +257,11 @@ fn recovery_rebuilds_ongoing_transactions_and_the_txn_index() {
         let (_m, l) = open(d.path(), small_cfg());
         let mut seq = [0i32; 3];
         for pid in [1i64, 2, 1, 2, 1, 2, 1] {
-            l.append(&txn(2, pid, 0, seq[pid as usize]), 0, 0).unwrap();
+            vappend(&l, &txn(2, pid, 0, seq[pid as usize]), 0, 0).unwrap();
             seq[pid as usize] += 2;
             l.append_marker(pid, 0, pid == 1, 0, 0, 0).unwrap();
         }
-        l.append(&txn(2, 2, 0, seq[2]), 0, 0).unwrap(); // ongoing at the crash
+        vappend(&l, &txn(2, 2, 0, seq[2]), 0, 0).unwrap(); // ongoing at the crash
         l.append(&batch(1, 0), 0, 0).unwrap();
         expect = all_aborted(&l);
         assert_eq!(expect.len(), 3);
@@ -271,8 +290,8 @@ fn snapshots_carry_ongoing_transactions_across_a_clean_restart() {
     let d = tempfile::tempdir().unwrap();
     {
         let (m, l) = open(d.path(), cfg());
-        l.append(&txn(2, 9, 1, 0), 0, 0).unwrap();
-        l.append(&txn(1, 9, 1, 2), 0, 0).unwrap();
+        vappend(&l, &txn(2, 9, 1, 0), 0, 0).unwrap();
+        vappend(&l, &txn(1, 9, 1, 2), 0, 0).unwrap();
         m.shutdown().unwrap();
     }
     let (_m, l) = open(d.path(), cfg());
@@ -289,9 +308,9 @@ fn follower_markers_complete_transactions_like_the_leader() {
     let (_n, follower) = open(&d.path().join("b"), small_cfg());
     let mut seq = 0;
     for i in 0..6 {
-        leader.append(&txn(2, 4, 0, seq), 1, 0).unwrap();
+        vappend(&leader, &txn(2, 4, 0, seq), 1, 0).unwrap();
         seq += 2;
-        leader.append(&txn(1, 5, 0, i), 1, 0).unwrap();
+        vappend(&leader, &txn(1, 5, 0, i), 1, 0).unwrap();
         leader.append_marker(4, 0, i % 2 == 0, 0, 1, 0).unwrap();
     }
     // Copy the leader's log over, chunk by chunk.
@@ -334,7 +353,7 @@ fn the_cleaner_stops_below_an_open_transaction() {
     t[22] |= 0x10; // transactional
     let crc = compute_crc(&t);
     t[17..21].copy_from_slice(&crc.to_be_bytes());
-    l.append(&t, 0, 1000).unwrap();
+    vappend(&l, &t, 0, 1000).unwrap();
     for i in 0..20 {
         let b = keyed_batch(0, -1, -1, &[rec(0, 1000 + i, Some("k"), Some("v"))]);
         l.append(&b, 0, 1000).unwrap();
@@ -368,7 +387,7 @@ fn cleaning_keeps_the_aborted_transactions_of_merged_segments() {
         t[22] |= 0x10;
         let crc = compute_crc(&t);
         t[17..21].copy_from_slice(&crc.to_be_bytes());
-        l.append(&t, 0, 1000).unwrap();
+        vappend(&l, &t, 0, 1000).unwrap();
         l.append_marker(3, 0, i % 2 == 1, 0, 0, 1000).unwrap();
         l.roll_for_test();
     }
@@ -388,4 +407,198 @@ fn cleaning_keeps_the_aborted_transactions_of_merged_segments() {
         let base: i64 = p.file_stem().unwrap().to_str().unwrap().parse().unwrap();
         assert!(l.segment_base_offsets().contains(&base), "orphan {p:?}");
     }
+}
+
+// ---- Transaction verification (KIP-890 part 1) ----
+
+fn verified(
+    l: &PartitionLog,
+    records: &[u8],
+    guard: Option<VerificationGuard>,
+) -> Result<AppendInfo, AppendError> {
+    l.append_from_verified(records, 0, 0, AppendOrigin::Client, guard)
+}
+
+fn has_guard(l: &PartitionLog, pid: i64) -> bool {
+    l.append.lock().verification.has(pid)
+}
+
+#[test]
+fn a_transaction_starts_only_with_the_producers_guard() {
+    let d = tempfile::tempdir().unwrap();
+    let (_m, l) = open(d.path(), cfg());
+    assert!(l.transaction_needs_verification(10));
+    // No guard: refused, nothing stored, no transaction.
+    assert!(matches!(
+        verified(&l, &txn(2, 10, 0, 0), None),
+        Err(AppendError::InvalidTxnState(_))
+    ));
+    assert!(matches!(
+        l.append(&txn(2, 10, 0, 0), 0, 0),
+        Err(AppendError::InvalidTxnState(_))
+    ));
+    assert_eq!(l.log_end_offset(), 0);
+    assert_eq!(l.first_unstable_offset(), None);
+    // Guards are non-zero, unique per log, and stable until used.
+    let g = l.verification_guard(10);
+    assert_ne!(g.value(), 0);
+    assert_eq!(l.verification_guard(10), g);
+    let other = l.verification_guard(11);
+    assert_ne!(other, g);
+    // Another producer's guard is not this producer's.
+    assert!(matches!(
+        verified(&l, &txn(2, 10, 0, 0), Some(other)),
+        Err(AppendError::InvalidTxnState(_))
+    ));
+    assert_eq!(l.log_end_offset(), 0);
+    // The right guard starts the transaction and is used up.
+    let info = verified(&l, &txn(2, 10, 0, 0), Some(g)).unwrap();
+    assert_eq!((info.first_offset, info.last_offset), (0, 1));
+    assert_eq!(l.first_unstable_offset(), Some(0));
+    assert!(!l.transaction_needs_verification(10));
+    assert!(!has_guard(&l, 10));
+    assert!(has_guard(&l, 11), "only the starting producer's guard goes");
+    // Later batches of the ongoing transaction need no guard, and a stale one does not matter.
+    verified(&l, &txn(1, 10, 0, 2), None).unwrap();
+    l.append(&txn(1, 10, 0, 3), 0, 0).unwrap();
+    verified(&l, &txn(1, 10, 0, 4), Some(g)).unwrap();
+    assert_eq!(l.log_end_offset(), 5);
+    // A new guard of the producer differs from the used one.
+    assert_ne!(l.verification_guard(10), g);
+}
+
+#[test]
+fn a_payload_whose_first_batch_starts_the_transaction_needs_one_guard() {
+    let d = tempfile::tempdir().unwrap();
+    let (_m, l) = open(d.path(), cfg());
+    let mut payload = txn(2, 4, 0, 0);
+    payload.extend_from_slice(&txn(1, 4, 0, 2));
+    assert!(matches!(
+        verified(&l, &payload, None),
+        Err(AppendError::InvalidTxnState(_))
+    ));
+    let g = l.verification_guard(4);
+    let info = verified(&l, &payload, Some(g)).unwrap();
+    assert_eq!(info.last_offset, 2);
+    assert_eq!(l.first_unstable_offset(), Some(0));
+    assert!(!has_guard(&l, 4));
+}
+
+#[test]
+fn a_guard_taken_before_a_marker_never_opens_a_transaction_after_it() {
+    let d = tempfile::tempdir().unwrap();
+    let (_m, l) = open(d.path(), cfg());
+    // The produce path takes a guard and asks the coordinator; meanwhile the coordinator
+    // aborts the transaction and writes its marker.
+    let old = l.verification_guard(10);
+    l.append_marker(10, 0, false, 0, 0, 0).unwrap();
+    assert!(!has_guard(&l, 10));
+    assert!(matches!(
+        verified(&l, &txn(1, 10, 0, 0), Some(old)),
+        Err(AppendError::InvalidTxnState(_))
+    ));
+    assert_eq!(l.log_end_offset(), 1, "only the marker");
+    assert_eq!(l.first_unstable_offset(), None);
+    // A guard taken during an ongoing transaction is cleared by its abort too: a late batch of
+    // the aborted transaction carrying it is refused.
+    let g = l.verification_guard(10);
+    verified(&l, &txn(1, 10, 0, 0), Some(g)).unwrap(); // 1, starts
+    let during = l.verification_guard(10);
+    verified(&l, &txn(1, 10, 0, 1), Some(during)).unwrap(); // 2, ongoing: guard kept
+    assert!(has_guard(&l, 10));
+    l.append_marker(10, 0, false, 0, 0, 0).unwrap(); // 3
+    assert!(!has_guard(&l, 10));
+    for stale in [g, during] {
+        assert!(matches!(
+            verified(&l, &txn(1, 10, 0, 2), Some(stale)),
+            Err(AppendError::InvalidTxnState(_))
+        ));
+    }
+    assert_eq!(l.log_end_offset(), 4);
+    assert_eq!(l.first_unstable_offset(), None);
+    // A fresh guard opens the next transaction; a commit then clears the following guard too.
+    let fresh = l.verification_guard(10);
+    verified(&l, &txn(1, 10, 0, 2), Some(fresh)).unwrap(); // 4
+    assert_eq!(l.first_unstable_offset(), Some(4));
+    let before_commit = l.verification_guard(10);
+    l.append_marker(10, 0, true, 0, 0, 0).unwrap(); // 5
+    assert!(matches!(
+        verified(&l, &txn(1, 10, 0, 3), Some(before_commit)),
+        Err(AppendError::InvalidTxnState(_))
+    ));
+}
+
+#[test]
+fn non_transactional_idempotent_and_coordinator_appends_need_no_guard() {
+    let d = tempfile::tempdir().unwrap();
+    let (_m, l) = open(d.path(), cfg());
+    let g = l.verification_guard(20);
+    verified(&l, &batch(2, 0), None).unwrap();
+    verified(&l, &batch(1, 0), Some(g)).unwrap();
+    let idem = |seq| TestBatch::new(1, 0).idempotent(20, 0, seq).build();
+    verified(&l, &idem(0), None).unwrap();
+    verified(&l, &idem(1), Some(g)).unwrap();
+    l.append(&idem(2), 0, 0).unwrap();
+    // Duplicates are still recognised.
+    assert!(verified(&l, &idem(2), None).unwrap().duplicate);
+    assert!(has_guard(&l, 20), "no transaction started");
+    assert_eq!(l.verification_guard(20), g);
+    assert_eq!(l.log_end_offset(), 6);
+    // A coordinator's transactional batches (offset commits) are never checked.
+    l.append_from_verified(&txn(1, 30, 0, 0), 0, 0, AppendOrigin::Coordinator, None)
+        .unwrap();
+    l.append_from(&txn(1, 31, 0, 0), 0, 0, AppendOrigin::Coordinator)
+        .unwrap();
+    assert_eq!(l.first_unstable_offset(), Some(6));
+    assert!(!l.transaction_needs_verification(30));
+    assert!(!l.transaction_needs_verification(31));
+}
+
+#[test]
+fn follower_appends_need_no_guard_and_replicated_markers_clear_guards() {
+    let d = tempfile::tempdir().unwrap();
+    let fd = tempfile::tempdir().unwrap();
+    let (_m, leader) = open(d.path(), cfg());
+    let (_fm, follower) = open(fd.path(), cfg());
+    vappend(&leader, &txn(2, 4, 0, 0), 1, 0).unwrap(); // 0-1
+    let copy = |from: i64| {
+        let data = leader.read(from, 1 << 20, true, None).unwrap();
+        follower.append_as_follower(&data.records, 0).unwrap();
+    };
+    // A guard the follower handed out (a former leader's, say) ends when the replicated
+    // transaction starts.
+    follower.verification_guard(4);
+    copy(0);
+    assert_eq!(follower.first_unstable_offset(), Some(0));
+    assert!(!has_guard(&follower, 4));
+    // A guard taken before a replicated marker is cleared by it.
+    let g = follower.verification_guard(4);
+    leader.append_marker(4, 0, false, 0, 1, 0).unwrap(); // 2
+    copy(2);
+    assert_eq!(follower.log_end_offset(), 3);
+    assert!(!has_guard(&follower, 4));
+    assert!(matches!(
+        verified(&follower, &txn(1, 4, 0, 2), Some(g)),
+        Err(AppendError::InvalidTxnState(_))
+    ));
+}
+
+#[test]
+fn guards_expire_and_truncation_clears_them() {
+    let d = tempfile::tempdir().unwrap();
+    let (_m, l) = open(d.path(), cfg());
+    l.append(&batch(1, 0), 0, 0).unwrap();
+    let g = l.verification_guard(1);
+    l.truncate_to(0).unwrap();
+    assert!(!has_guard(&l, 1));
+    assert!(matches!(
+        verified(&l, &txn(1, 1, 0, 0), Some(g)),
+        Err(AppendError::InvalidTxnState(_))
+    ));
+    l.verification_guard(2);
+    let exp = l.config().producer_id_expiration_ms;
+    l.expire_producers(crate::util::clock::now_ms() - 1000);
+    assert!(has_guard(&l, 2), "not expired yet");
+    l.expire_producers(crate::util::clock::now_ms() + exp);
+    assert!(!has_guard(&l, 2));
 }

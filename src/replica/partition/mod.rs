@@ -32,7 +32,7 @@ use super::link::{IsrWriteError, LeaderAndIsr};
 use super::{RoleChange, Shared};
 use crate::log::{
     AppendError, AppendInfo, AppendOrigin, FollowerAppendError, LogError, PartitionLog,
-    TopicPartition,
+    TopicPartition, VerificationGuard,
 };
 use crate::util::clock::now_ms;
 
@@ -353,6 +353,78 @@ impl Partition {
         now_ms: i64,
         origin: AppendOrigin,
     ) -> Result<AppendInfo, ProduceError> {
+        self.leader_write(acks, now_ms, "append", |log, leader_epoch| {
+            log.append_from(records, leader_epoch, now_ms, origin)
+        })
+    }
+
+    /// [`Partition::append_as_leader`] with a verification guard (KIP-890): a transactional
+    /// batch that starts a transaction of its producer needs the guard
+    /// [`Partition::verification_guard`] handed out for it, else `InvalidTxnState` (see
+    /// `PartitionLog::append_from_verified`).
+    pub fn append_as_leader_verified(
+        &self,
+        records: &[u8],
+        acks: i16,
+        now_ms: i64,
+        guard: Option<VerificationGuard>,
+    ) -> Result<AppendInfo, ProduceError> {
+        self.leader_write(acks, now_ms, "append", |log, leader_epoch| {
+            log.append_from_verified(records, leader_epoch, now_ms, AppendOrigin::Client, guard)
+        })
+    }
+
+    /// Whether a transactional batch of `producer_id` would start a transaction in this
+    /// replica's log (see `PartitionLog::transaction_needs_verification`).
+    pub fn transaction_needs_verification(&self, producer_id: i64) -> bool {
+        self.log.transaction_needs_verification(producer_id)
+    }
+
+    /// The producer's verification guard in this replica's log, created if it has none (see
+    /// `PartitionLog::verification_guard`).
+    pub fn verification_guard(&self, producer_id: i64) -> VerificationGuard {
+        self.log.verification_guard(producer_id)
+    }
+
+    /// Leader: writes a COMMIT (`commit`) or ABORT marker of the producer's transaction at the
+    /// current leader epoch (`PartitionLog::append_marker`: `InvalidProducerEpoch` for an older
+    /// producer epoch, `TransactionCoordinatorFenced` for an older coordinator epoch). Checked
+    /// like an `acks = -1` append (Kafka writes markers with acks = -1): leader and not fenced,
+    /// ISR at min.insync.replicas, a usable log directory; then followers are woken and the high
+    /// watermark advanced. Returns the marker's offset; wait with
+    /// `wait_for_replication(offset + 1, deadline)`.
+    pub fn append_txn_marker(
+        &self,
+        producer_id: i64,
+        producer_epoch: i16,
+        commit: bool,
+        coordinator_epoch: i32,
+        now_ms: i64,
+    ) -> Result<i64, ProduceError> {
+        self.leader_write(-1, now_ms, "transaction marker", |log, leader_epoch| {
+            log.append_marker(
+                producer_id,
+                producer_epoch,
+                commit,
+                coordinator_epoch,
+                leader_epoch,
+                now_ms,
+            )
+        })
+    }
+
+    /// A leader's write to the log: refused unless this replica leads (unfenced, and with the
+    /// metadata store unreachable, only while the ISR still fetches), the ISR meets
+    /// min.insync.replicas for `acks == -1` and the log directory is usable. `write` runs with
+    /// the state lock held (a role change waits for it) and gets the leader epoch; a storage
+    /// error fails the directory. Afterwards followers are woken and the high watermark advanced.
+    fn leader_write<T>(
+        &self,
+        acks: i16,
+        now_ms: i64,
+        what: &str,
+        write: impl FnOnce(&PartitionLog, i32) -> Result<T, AppendError>,
+    ) -> Result<T, ProduceError> {
         let st = self.state.read();
         if !st.is_leader(self.me()) || st.fenced {
             return Err(ProduceError::NotLeader);
@@ -372,10 +444,8 @@ impl Partition {
             });
         }
         self.check_dir_usable()?;
-        let info = self
-            .log
-            .append_from(records, st.leader_epoch, now_ms, origin)
-            .inspect_err(|e| self.on_append_error("append", e))?;
+        let out =
+            write(&self.log, st.leader_epoch).inspect_err(|e| self.on_append_error(what, e))?;
         let has_followers = st.replicas.iter().any(|id| *id != self.me());
         drop(st);
         if has_followers {
@@ -383,7 +453,7 @@ impl Partition {
             self.bump();
         }
         self.maybe_advance_high_watermark();
-        Ok(info)
+        Ok(out)
     }
 
     /// Where replication of a leader append stands: `None` while the high watermark is below
@@ -928,6 +998,108 @@ mod tests {
         assert!(p.truncate_as_follower(3, 1).unwrap());
         assert_eq!(p.log.log_end_offset(), 0, "cut at the start of the batch");
         assert_eq!(p.high_watermark(), 0);
+    }
+
+    #[test]
+    fn transaction_markers_are_written_by_the_leader_and_pass_the_high_watermark() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = partition(dir.path(), 1);
+        p.apply(
+            &LeaderAndIsr {
+                replicas: vec![1],
+                ..state(1, 2, &[1], 0)
+            },
+            1,
+        );
+        let txn = crate::log::batch::test_util::TestBatch::new(2, 1_000)
+            .transactional(7, 0, 0)
+            .build();
+        // Starting a transaction needs the producer's guard.
+        assert!(p.transaction_needs_verification(7));
+        assert!(matches!(
+            p.append_as_leader_verified(&txn, -1, 0, None),
+            Err(ProduceError::Append(AppendError::InvalidTxnState(_)))
+        ));
+        let guard = p.verification_guard(7);
+        assert_eq!(p.verification_guard(7), guard);
+        let info = p
+            .append_as_leader_verified(&txn, -1, 0, Some(guard))
+            .unwrap();
+        assert_eq!(info.last_offset, 1);
+        assert!(!p.transaction_needs_verification(7));
+        assert_eq!(p.high_watermark(), 2);
+        // The marker goes at the log end, at the leader epoch; the sole replica's high watermark
+        // passes it at once.
+        let at = p.append_txn_marker(7, 0, false, 3, 0).unwrap();
+        assert_eq!(at, 2);
+        assert_eq!(p.high_watermark(), 3);
+        assert!(matches!(p.replication_status(at + 1), Some(Ok(()))));
+        assert_eq!(p.log.first_unstable_offset(), None);
+        assert!(p.transaction_needs_verification(7));
+        assert_eq!(p.log.epoch_entries(), vec![(2, 0)]);
+        let m = p.log.read(at, 1 << 20, true, None).unwrap().records;
+        let h = crate::log::BatchHeader::parse(&m).unwrap();
+        assert_eq!((h.base_offset, h.partition_leader_epoch), (2, 2));
+        assert!(h.is_control());
+        // The guard used before the abort cannot open a transaction after it (the same batch
+        // would be a duplicate: the next one).
+        let next = crate::log::batch::test_util::TestBatch::new(1, 1_000)
+            .transactional(7, 0, 2)
+            .build();
+        assert!(matches!(
+            p.append_as_leader_verified(&next, -1, 0, Some(guard)),
+            Err(ProduceError::Append(AppendError::InvalidTxnState(_)))
+        ));
+        // The producer's state is checked: older producer or coordinator epochs are refused.
+        assert!(matches!(
+            p.append_txn_marker(7, -1, true, 3, 0),
+            Err(ProduceError::Append(AppendError::InvalidProducerEpoch(_)))
+        ));
+        assert!(matches!(
+            p.append_txn_marker(7, 0, true, 2, 0),
+            Err(ProduceError::Append(
+                AppendError::TransactionCoordinatorFenced(_)
+            ))
+        ));
+        assert_eq!(p.log.log_end_offset(), 3);
+        // A fenced leader and a follower refuse.
+        p.fence();
+        assert!(matches!(
+            p.append_txn_marker(7, 0, true, 3, 0),
+            Err(ProduceError::NotLeader)
+        ));
+        p.apply(
+            &LeaderAndIsr {
+                replicas: vec![1, 2],
+                ..state(2, 3, &[2, 1], 1)
+            },
+            1,
+        );
+        assert!(p.is_follower());
+        assert!(matches!(
+            p.append_txn_marker(7, 0, true, 3, 0),
+            Err(ProduceError::NotLeader)
+        ));
+        assert_eq!(p.log.log_end_offset(), 3, "nothing written when refused");
+    }
+
+    #[test]
+    fn transaction_markers_need_the_min_isr_and_wait_for_followers() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = partition(dir.path(), 1);
+        p.apply(&state(1, 0, &[1], 0), 2);
+        assert!(matches!(
+            p.append_txn_marker(7, 0, true, 0, 0),
+            Err(ProduceError::NotEnoughReplicas { isr: 1, min_isr: 2 })
+        ));
+        p.apply(&state(1, 0, &[1, 2], 1), 2);
+        let at = p.append_txn_marker(7, 0, true, 0, 0).unwrap();
+        assert_eq!(at, 0);
+        assert_eq!(p.high_watermark(), 0, "follower 2 has not fetched it");
+        assert!(p.replication_status(at + 1).is_none());
+        p.record_follower_fetch(2, at + 1, 0, 10).unwrap();
+        assert_eq!(p.high_watermark(), 1);
+        assert!(matches!(p.replication_status(at + 1), Some(Ok(()))));
     }
 
     /// A link whose ISR writes answer from a script and are counted.

@@ -373,7 +373,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = leader(dir.path());
         let txn = TestBatch::new(2, 1_000).transactional(7, 0, 0).build();
-        p.append_as_leader(&txn, 1, 0).unwrap(); // 0-1
+        let guard = p.verification_guard(7);
+        p.append_as_leader_verified(&txn, 1, 0, Some(guard))
+            .unwrap(); // 0-1
         p.append_as_leader(&batch(1, 1_000), 1, 0).unwrap(); // 2
         p.record_follower_fetch(2, 3, 0, 10).unwrap();
         assert_eq!(p.high_watermark(), 3);
