@@ -45,10 +45,12 @@
 //! its minimum with the high watermark). Each ABORT enters the `{base:020}.txnindex` file of the
 //! marker's segment (`txn_index`, Kafka's format), which read_committed fetches consult through
 //! `PartitionLog::collect_aborted_transactions`; it is cut by truncation, deleted with its
-//! segment, merged by the cleaner and rebuilt by recovery from the markers in the log.
+//! segment, rewritten by the cleaner and rebuilt by recovery from the markers in the log. The
+//! cleaner removes the data of aborted transactions and, once no data of their transaction is
+//! left and their delete horizon has passed, markers (Kafka's transaction-aware cleaning, see
+//! `cleaner`).
 //!
-//! Not implemented yet: the cleaner does not remove aborted transactional data or markers
-//! (Kafka's transaction-aware cleaning), delayed file deletion
+//! Not implemented yet: delayed file deletion
 //! (`file_delete_delay_ms` is ignored: files are deleted right away), decoding compressed batches
 //! (see `PartitionLog::offset_for_timestamp`).
 
