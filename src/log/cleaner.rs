@@ -20,20 +20,33 @@
 //!    delete horizon) is copied byte for byte; otherwise it is rebuilt with its codec, attributes,
 //!    producer fields, base sequence and leader epoch. A batch that loses every record is dropped,
 //!    except the last batch of a producer still in the producer state, kept as an empty batch
-//!    (Kafka's `RETAIN_EMPTY`). Control batches are copied verbatim. Transactional batches are
-//!    treated like any other data (there are no transaction markers yet).
+//!    (Kafka's `RETAIN_EMPTY`).
+//!    Transactions (Kafka's `CleanedTransactionMetadata`): the aborted transactions are read from
+//!    the transaction indexes of every segment; the batches of an aborted transaction are removed
+//!    whatever their keys and take no part in the key map (an aborted value never replaces nor
+//!    drops a committed one). A COMMIT/ABORT marker stays while this pass read data of its
+//!    transaction (a committed batch kept or not, an aborted one being removed); when a pass
+//!    finds none, the marker gets a delete horizon as tombstones do (below) and a pass at or after
+//!    the horizon removes it. An active producer's batches are kept empty as above, and when its
+//!    state holds no data batch, its markers of the current epoch (they carry the epoch that
+//!    fences). A pass that removed the last data of a transaction whose marker it kept makes the
+//!    next pass due at once. The cleaned segment's transaction index holds the entries of the
+//!    aborted transactions whose markers stay; entries of markers outside the cleaned range stay
+//!    in their segments.
 //! 4. Tombstones: Kafka 3.x's batch-level delete horizon (KIP-534). When a batch holding retained
 //!    tombstones is cleaned the first time, it is rewritten with attribute bit 6 set and
 //!    baseTimestamp = clean time + `delete_retention_ms` (record timestamp deltas are relative to
 //!    it). Passes at or after that time drop its tombstones.
-//! 5. Swap: the group is written to `{base}.log.cleaned` (+ `.index.cleaned`, `.timeindex.cleaned`)
+//! 5. Swap: the group is written to `{base}.log.cleaned` (+ `.index.cleaned`, `.timeindex.cleaned`
+//!    and, when it has entries, `.txnindex.cleaned`)
 //!    and fsynced without any partition lock. Under the append lock, the segments are checked to be
 //!    unchanged (retention or truncation abort the pass), `{base}.swapend` records the exclusive
 //!    end offset of the replaced range, the files are renamed to `.swap` (the log file last: its
 //!    rename is the commit point), the old segments are deleted and the `.swap` files renamed to
 //!    their final names. `complete_swaps` (run when a partition opens) deletes `.cleaned` files and
-//!    finishes a committed swap: it removes the old segments of the range, installs the `.swap` log
-//!    and has its indexes rebuilt by a full scan.
+//!    finishes a committed swap: it removes the old segments of the range (with their transaction
+//!    indexes), installs the `.swap` log and has its indexes rebuilt by a full scan (the
+//!    transaction index from the markers replayed).
 
 use std::collections::hash_map::DefaultHasher;
 use std::collections::HashMap;
@@ -44,12 +57,13 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use super::batch::{compute_crc, BatchHeader, HEADER_SIZE};
+use super::batch::{compute_crc, parse_end_txn_marker, BatchHeader, EndTxnMarker, HEADER_SIZE};
 use super::error::LogError;
 use super::index::{OFFSET_ENTRY, TIME_ENTRY};
 use super::partition::PartitionLog;
 use super::records::{self, Record};
 use super::segment::{file_name, pread_full, Segment, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX};
+use super::txn_index::{self, AbortedTxn, ENTRY_SIZE as TXN_ENTRY, TXN_INDEX_SUFFIX};
 use super::TopicPartition;
 use crate::util::durable::{self, sync_dir};
 
@@ -108,6 +122,12 @@ pub struct CleanerStats {
     pub records_retained: u64,
     pub keyless_dropped: u64,
     pub tombstones_dropped: u64,
+    /// Records of aborted transactions removed.
+    pub aborted_records_dropped: u64,
+    /// Transaction markers whose delete horizon started (no data of their transaction is left).
+    pub markers_horizon_set: u64,
+    /// Transaction markers removed (their delete horizon had passed).
+    pub markers_removed: u64,
     pub bytes_read: u64,
     pub bytes_written: u64,
     /// The pass was abandoned because the log changed under it (retention, truncation, close).
@@ -233,6 +253,152 @@ fn corrupt(seg: &Segment, h: &BatchHeader, e: String) -> LogError {
     ))
 }
 
+/// What the cleaner knows of a producer still in the producer state: the batch it must keep
+/// (Kafka's `lastRecordsOfActiveProducers`), even when every record of that batch is removed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum LastOfProducer {
+    /// The last offset of its last data batch (it holds the producer's last sequence).
+    Data(i64),
+    /// No data batch is retained in the producer state (e.g. after an epoch bump): its markers
+    /// of this epoch are kept, as they carry the epoch that fences older producers.
+    Marker(i16),
+}
+
+impl LastOfProducer {
+    fn matches(&self, h: &BatchHeader) -> bool {
+        match *self {
+            LastOfProducer::Data(o) => h.last_offset() == o,
+            LastOfProducer::Marker(epoch) => h.is_control() && h.producer_epoch == epoch,
+        }
+    }
+}
+
+/// A transaction met by a pass: whether any of its data batches were read (its marker stays
+/// then) and whether any of them stayed in the cleaned log.
+#[derive(Clone, Copy, Debug, Default)]
+struct SeenTxn {
+    read: bool,
+    kept: bool,
+}
+
+/// What a control batch may become (Kafka's `CleanedTransactionMetadata.onControlBatchRead`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ControlFate {
+    /// Data of its transaction remains (or it is no transaction marker): kept as it is.
+    Keep,
+    /// No data of its transaction remains: removable once its delete horizon has passed.
+    Removable,
+}
+
+/// Transaction state carried through one cleaner pass over the log in offset order (Kafka's
+/// `CleanedTransactionMetadata`): the aborted transactions known from the transaction indexes,
+/// which of them have started at the current offset, the producers with a transaction of
+/// unknown outcome (committed, as far as the indexes tell) in progress, and the index entries of
+/// aborted transactions whose markers stay.
+#[derive(Default)]
+struct TxnTracker {
+    /// Aborted transactions not reached yet, by first offset (descending: popped from the back).
+    pending: Vec<AbortedTxn>,
+    /// Aborted transactions in progress at the current offset, by producer.
+    aborted: HashMap<i64, (AbortedTxn, SeenTxn)>,
+    /// Producers with transactional data read whose transaction is not known to be aborted.
+    committed: HashMap<i64, SeenTxn>,
+    /// Entries of aborted transactions whose marker was kept since `take_index` (the cleaned
+    /// segment's transaction index).
+    index: Vec<AbortedTxn>,
+    /// A marker stayed only because this pass removed the last data of its transaction: the
+    /// next pass can start its delete horizon.
+    followup: bool,
+}
+
+impl TxnTracker {
+    fn new(mut aborted: Vec<AbortedTxn>) -> TxnTracker {
+        aborted.sort_by_key(|t| std::cmp::Reverse((t.first_offset, *t)));
+        aborted.dedup();
+        TxnTracker {
+            pending: aborted,
+            ..Default::default()
+        }
+    }
+
+    /// Starts the aborted transactions whose first offset is at or below `offset`.
+    fn reach(&mut self, offset: i64) {
+        while let Some(t) = self.pending.last().copied() {
+            if t.first_offset > offset {
+                break;
+            }
+            self.pending.pop();
+            self.aborted
+                .entry(t.producer_id)
+                .or_insert((t, SeenTxn::default()));
+        }
+    }
+
+    /// A data batch read in offset order; true if it belongs to an aborted transaction (Kafka's
+    /// `onBatchRead`).
+    fn on_data(&mut self, h: &BatchHeader) -> bool {
+        self.reach(h.last_offset());
+        if !h.is_transactional() {
+            return false;
+        }
+        if let Some((_, seen)) = self.aborted.get_mut(&h.producer_id) {
+            seen.read = true;
+            return true;
+        }
+        self.committed.entry(h.producer_id).or_default().read = true;
+        false
+    }
+
+    /// The data batch last given to `on_data` stays in the cleaned log (maybe emptied).
+    fn kept(&mut self, h: &BatchHeader) {
+        if !h.is_transactional() {
+            return;
+        }
+        if let Some((_, seen)) = self.aborted.get_mut(&h.producer_id) {
+            seen.kept = true;
+        } else if let Some(seen) = self.committed.get_mut(&h.producer_id) {
+            seen.kept = true;
+        }
+    }
+
+    /// A control batch read in offset order (`marker`: its COMMIT/ABORT marker, if it is one).
+    fn on_control(&mut self, h: &BatchHeader, marker: Option<EndTxnMarker>) -> ControlFate {
+        self.reach(h.last_offset());
+        if h.records_count <= 0 {
+            // An empty control batch: a marker already cleaned, kept only for its producer.
+            return ControlFate::Removable;
+        }
+        let Some(m) = marker.filter(|_| h.has_producer_id()) else {
+            return ControlFate::Keep;
+        };
+        // Any marker ends the producer's transaction.
+        let unknown = self.committed.remove(&h.producer_id);
+        let aborted = self.aborted.remove(&h.producer_id);
+        let seen = match aborted {
+            Some((t, seen)) if !m.commit && seen.read => {
+                self.index.push(t);
+                Some(seen)
+            }
+            // A COMMIT, or an ABORT after transactional data that no index entry called aborted:
+            // the marker stays while data of its transaction was read (an index that lost an
+            // entry must not make aborted data visible).
+            _ => unknown,
+        };
+        match seen {
+            Some(s) => {
+                self.followup |= !s.kept;
+                ControlFate::Keep
+            }
+            None => ControlFate::Removable,
+        }
+    }
+
+    /// The entries for the transaction index of the segment written since the last call.
+    fn take_index(&mut self) -> Vec<AbortedTxn> {
+        std::mem::take(&mut self.index)
+    }
+}
+
 /// What the filter decided for one batch.
 enum Outcome {
     Copy,
@@ -246,20 +412,107 @@ struct Filter<'a> {
     now_ms: i64,
     delete_retention_ms: i64,
     end_offset: i64,
-    /// Producer id -> last offset of its last batch (active producers).
-    producer_last: &'a HashMap<i64, i64>,
+    /// The batches active producers need kept (Kafka's `lastRecordsOfActiveProducers`).
+    producer_last: &'a HashMap<i64, LastOfProducer>,
 }
 
 impl Filter<'_> {
-    /// Kafka's `shouldRetainRecord` + `checkBatchRetention` + `MemoryRecords.filterTo` for one batch.
-    /// Also returns the delete horizon of retained tombstones, if any.
+    /// Kafka's `checkBatchRetention` + `shouldRetainRecord` + `MemoryRecords.filterTo` for one
+    /// batch, read in offset order (`txns` follows the transactions). Also returns the delete
+    /// horizon of retained tombstones or transaction markers, if any.
     fn batch(
         &self,
+        txns: &mut TxnTracker,
         h: &BatchHeader,
         bytes: &[u8],
         stats: &mut CleanerStats,
     ) -> Result<(Outcome, Option<i64>), String> {
-        if h.is_control() || h.base_offset >= self.end_offset {
+        let last_of_producer = h.has_producer_id()
+            && self
+                .producer_last
+                .get(&h.producer_id)
+                .is_some_and(|l| l.matches(h));
+        if h.is_control() {
+            return self.control(txns, h, bytes, last_of_producer, stats);
+        }
+        if txns.on_data(h) {
+            // Aborted: every record goes, whatever its key (Kafka's `discardBatchRecords`).
+            stats.records_read += h.records_count.max(0) as u64;
+            stats.aborted_records_dropped += h.records_count.max(0) as u64;
+            if !last_of_producer {
+                return Ok((Outcome::Drop, None));
+            }
+            txns.kept(h);
+            stats.empty_batches_kept += 1;
+            return Ok(if h.records_count == 0 {
+                (Outcome::Copy, None)
+            } else {
+                (Outcome::Rewrite(records::empty_batch(h)), None)
+            });
+        }
+        let out = self.records(h, bytes, last_of_producer, stats)?;
+        if !matches!(out.0, Outcome::Drop) {
+            txns.kept(h);
+        }
+        Ok(out)
+    }
+
+    /// A control batch. A transaction marker stays while data of its transaction is left in the
+    /// log; the first pass that finds none left sets its delete horizon (attribute bit 6,
+    /// baseTimestamp = now + `delete_retention_ms`, as for tombstones, KIP-534) and a pass at or
+    /// after the horizon removes it (an active producer's marker is kept empty, header only).
+    fn control(
+        &self,
+        txns: &mut TxnTracker,
+        h: &BatchHeader,
+        bytes: &[u8],
+        last_of_producer: bool,
+        stats: &mut CleanerStats,
+    ) -> Result<(Outcome, Option<i64>), String> {
+        let marker = if h.has_producer_id() {
+            parse_end_txn_marker(bytes)
+        } else {
+            None
+        };
+        if txns.on_control(h, marker) == ControlFate::Keep {
+            return Ok((Outcome::Copy, None));
+        }
+        let had_horizon = records::has_delete_horizon(h);
+        if had_horizon && self.now_ms < h.base_timestamp {
+            return Ok((Outcome::Copy, Some(h.base_timestamp)));
+        }
+        if had_horizon || h.records_count <= 0 {
+            if h.records_count > 0 {
+                stats.markers_removed += 1;
+            }
+            if !last_of_producer {
+                return Ok((Outcome::Drop, None));
+            }
+            stats.empty_batches_kept += 1;
+            return Ok(if h.records_count <= 0 {
+                (Outcome::Copy, None)
+            } else {
+                (Outcome::Rewrite(records::empty_batch(h)), None)
+            });
+        }
+        let (_, recs) = records::decode_records(bytes)?;
+        let horizon = self.now_ms.saturating_add(self.delete_retention_ms);
+        let mut template = *h;
+        template.attributes |= records::ATTR_DELETE_HORIZON;
+        stats.markers_horizon_set += 1;
+        let out = records::encode_batch(&template, horizon, h.max_timestamp, &recs)?;
+        Ok((Outcome::Rewrite(out), Some(horizon)))
+    }
+
+    /// The records of a data batch that is not aborted.
+    fn records(
+        &self,
+        h: &BatchHeader,
+        bytes: &[u8],
+        last_of_producer: bool,
+        stats: &mut CleanerStats,
+    ) -> Result<(Outcome, Option<i64>), String> {
+        if h.base_offset >= self.end_offset {
             return Ok((Outcome::Copy, None));
         }
         let (_, recs) = records::decode_records(bytes)?;
@@ -298,8 +551,6 @@ impl Filter<'_> {
             return Ok((Outcome::Copy, tomb_horizon));
         }
         if retained.is_empty() {
-            let last_of_producer = h.has_producer_id()
-                && self.producer_last.get(&h.producer_id) == Some(&h.last_offset());
             return Ok(if last_of_producer {
                 stats.empty_batches_kept += 1;
                 (Outcome::Rewrite(records::empty_batch(h)), None)
@@ -402,8 +653,9 @@ impl CleanedWriter {
         Ok(())
     }
 
-    /// Flushes and fsyncs the three `.cleaned` files; returns the log size.
-    fn finish(mut self, dir: &Path) -> io::Result<u64> {
+    /// Flushes and fsyncs the `.cleaned` files (a transaction index only when `aborted` has
+    /// entries); returns the log size.
+    fn finish(mut self, dir: &Path, aborted: &[AbortedTxn]) -> io::Result<u64> {
         if self.max_ts >= 0 && self.tidx.last().is_none_or(|&(t, _)| self.max_ts > t) {
             self.tidx
                 .push((self.max_ts, (self.off_max - self.base) as u32));
@@ -420,7 +672,18 @@ impl CleanedWriter {
             tb.extend_from_slice(&t.to_be_bytes());
             tb.extend_from_slice(&r.to_be_bytes());
         }
-        for (suffix, bytes) in [(INDEX_SUFFIX, ib), (TIME_INDEX_SUFFIX, tb)] {
+        let mut xb = Vec::with_capacity(aborted.len() * TXN_ENTRY);
+        for e in aborted {
+            xb.extend_from_slice(&e.encode());
+        }
+        for (suffix, bytes) in [
+            (INDEX_SUFFIX, ib),
+            (TIME_INDEX_SUFFIX, tb),
+            (TXN_INDEX_SUFFIX, xb),
+        ] {
+            if suffix == TXN_INDEX_SUFFIX && bytes.is_empty() {
+                continue;
+            }
             let mut f = File::create(suffixed(dir, self.base, suffix, CLEANED_SUFFIX))?;
             f.write_all(&bytes)?;
             f.sync_all()?;
@@ -437,7 +700,12 @@ fn remove_if_exists(p: &Path) -> io::Result<()> {
 }
 
 fn remove_cleaned(dir: &Path, base: i64) -> io::Result<()> {
-    for s in [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
+    for s in [
+        LOG_SUFFIX,
+        INDEX_SUFFIX,
+        TIME_INDEX_SUFFIX,
+        TXN_INDEX_SUFFIX,
+    ] {
         remove_if_exists(&suffixed(dir, base, s, CLEANED_SUFFIX))?;
     }
     Ok(())
@@ -506,11 +774,18 @@ pub(crate) fn complete_swaps(dir: &Path) -> io::Result<Vec<i64>> {
         };
         tracing::warn!(dir = %dir.display(), base, end, "completing interrupted cleaner swap");
         for &b in log_bases.iter().filter(|&&b| b >= base && b < end) {
-            for s in [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
+            for s in [
+                LOG_SUFFIX,
+                INDEX_SUFFIX,
+                TIME_INDEX_SUFFIX,
+                TXN_INDEX_SUFFIX,
+            ] {
                 remove_if_exists(&dir.join(file_name(b, s)))?;
             }
         }
-        for s in [INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
+        // The indexes are rebuilt by the recovery of the installed segment (its transaction
+        // index from the markers replayed).
+        for s in [INDEX_SUFFIX, TIME_INDEX_SUFFIX, TXN_INDEX_SUFFIX] {
             remove_if_exists(&suffixed(dir, base, s, SWAP_SUFFIX))?;
             remove_if_exists(&dir.join(file_name(base, s)))?;
         }
@@ -676,19 +951,38 @@ impl PartitionLog {
         let n = c.segments.min(cur.len().saturating_sub(1));
         let segs: Vec<Arc<Segment>> = cur[..n].to_vec();
         let all_ends: Vec<i64> = (0..n).map(|i| cur[i + 1].base_offset).collect();
-        // Build the key map over the dirty part, as far as it fits.
+        // The aborted transactions, from the transaction indexes of every segment (an entry lives
+        // in its marker's segment, which may follow the cleaned range).
+        let aborted: Vec<AbortedTxn> = cur
+            .iter()
+            .flat_map(|s| s.meta.lock().txn_index.entries().to_vec())
+            .collect();
+        // Build the key map over the dirty part, as far as it fits. Records of aborted
+        // transactions take no part in it (Kafka's `buildOffsetMapForSegment`).
         let mut map = OffsetMap::new(ccfg.map_capacity());
         let mut end_offset = c.first_dirty;
+        let map_from = segs
+            .iter()
+            .zip(&all_ends)
+            .find(|(_, &e)| e > c.first_dirty)
+            .map_or(i64::MAX, |(s, _)| s.base_offset);
+        let mut map_txns = TxnTracker::new(
+            aborted
+                .iter()
+                .filter(|t| t.last_offset >= map_from)
+                .copied()
+                .collect(),
+        );
         'segments: for (seg, &seg_end) in segs.iter().zip(&all_ends) {
             if seg_end <= c.first_dirty {
                 continue;
             }
             let mut full = false;
             for_each_batch(seg, |h, bytes| {
-                if h.last_offset() < c.first_dirty {
-                    return Ok(true);
-                }
-                if !h.is_control() {
+                if h.is_control() {
+                    let marker = parse_end_txn_marker(bytes);
+                    map_txns.on_control(h, marker);
+                } else if !map_txns.on_data(h) && h.last_offset() >= c.first_dirty {
                     if map.len() > 0 && map.would_overflow(h.records_count.max(0) as usize) {
                         full = true;
                         return Ok(false);
@@ -703,7 +997,7 @@ impl PartitionLog {
                         }
                     }
                 }
-                end_offset = h.next_offset();
+                end_offset = end_offset.max(h.next_offset());
                 Ok(true)
             })?;
             if full {
@@ -725,14 +1019,21 @@ impl PartitionLog {
         if count == 0 {
             return Ok(CleanerStats::default());
         }
-        let producer_last: HashMap<i64, i64> = self
+        let producer_last: HashMap<i64, LastOfProducer> = self
             .append
             .lock()
             .producers
             .producers
             .iter()
-            .filter_map(|(pid, e)| e.batches.back().map(|b| (*pid, b.last_offset)))
+            .map(|(pid, e)| {
+                let last = match e.batches.back() {
+                    Some(b) => LastOfProducer::Data(b.last_offset),
+                    None => LastOfProducer::Marker(e.epoch),
+                };
+                (*pid, last)
+            })
             .collect();
+        let mut txns = TxnTracker::new(aborted);
         let filter = Filter {
             map: &map,
             now_ms,
@@ -753,6 +1054,7 @@ impl PartitionLog {
                 group,
                 group_end,
                 &filter,
+                &mut txns,
                 &cfg,
                 &mut stats,
                 &mut min_horizon,
@@ -768,6 +1070,11 @@ impl PartitionLog {
                 }
             }
         }
+        if txns.followup {
+            // A marker outlived the last data of its transaction only by this pass: the next
+            // one starts its delete horizon.
+            min_horizon = min_horizon.min(now_ms);
+        }
         self.tombstone_horizon.store(min_horizon, Ordering::Release);
         self.first_dirty_offset
             .store(end_offset.max(c.first_dirty), Ordering::Release);
@@ -779,11 +1086,13 @@ impl PartitionLog {
 
     /// Rewrites one group of segments into one cleaned segment and swaps it in. `Ok(false)` if the
     /// log changed meanwhile (nothing swapped, the `.cleaned` files removed).
+    #[allow(clippy::too_many_arguments)]
     fn clean_group(
         &self,
         group: &[Arc<Segment>],
         group_end: i64,
         filter: &Filter<'_>,
+        txns: &mut TxnTracker,
         cfg: &super::config::LogConfig,
         stats: &mut CleanerStats,
         min_horizon: &mut i64,
@@ -801,7 +1110,7 @@ impl PartitionLog {
                 stats.batches_read += 1;
                 stats.bytes_read += bytes.len() as u64;
                 let (out, horizon) = filter
-                    .batch(h, bytes, stats)
+                    .batch(txns, h, bytes, stats)
                     .map_err(|e| corrupt(seg, h, e))?;
                 if let Some(t) = horizon {
                     *min_horizon = (*min_horizon).min(t);
@@ -822,7 +1131,10 @@ impl PartitionLog {
                 Ok(true)
             })?;
         }
-        w.finish(&self.dir)?;
+        // The cleaned segment's transaction index: the aborted transactions whose markers stay
+        // (Kafka's cleaned `txnIndex`); the others have no data left.
+        let aborted = txns.take_index();
+        w.finish(&self.dir, &aborted)?;
         // Swap under the append lock: appends, retention and truncation wait for a few renames.
         let st = self.append.lock();
         let pos = {
@@ -851,23 +1163,32 @@ impl PartitionLog {
             f.write_all(group_end.to_string().as_bytes())?;
             f.sync_all()?;
         }
-        for s in [INDEX_SUFFIX, TIME_INDEX_SUFFIX, LOG_SUFFIX] {
+        let with_txn = !aborted.is_empty();
+        let suffixes: &[&str] = if with_txn {
+            &[
+                INDEX_SUFFIX,
+                TIME_INDEX_SUFFIX,
+                TXN_INDEX_SUFFIX,
+                LOG_SUFFIX,
+            ]
+        } else {
+            &[INDEX_SUFFIX, TIME_INDEX_SUFFIX, LOG_SUFFIX]
+        };
+        for s in suffixes {
             durable::rename(
                 &suffixed(dir, base, s, CLEANED_SUFFIX),
                 &suffixed(dir, base, s, SWAP_SUFFIX),
             )?;
         }
         sync_dir(dir)?; // commit point: the log `.swap` exists
-                        // The cleaned segment keeps the aborted transactions of every segment it replaces.
-        let aborted: Vec<_> = group
-            .iter()
-            .flat_map(|s| s.meta.lock().txn_index.entries().to_vec())
-            .collect();
-        group[0].meta.lock().txn_index.replace(aborted)?;
         for old in &group[1..] {
             old.delete_files()?;
         }
-        for s in [INDEX_SUFFIX, TIME_INDEX_SUFFIX, LOG_SUFFIX] {
+        if !with_txn {
+            // The first old segment's transaction index has the same name: it must not survive.
+            remove_if_exists(&txn_index::txn_index_path(dir, base))?;
+        }
+        for s in suffixes {
             durable::rename(
                 &suffixed(dir, base, s, SWAP_SUFFIX),
                 &dir.join(file_name(base, s)),

@@ -45,7 +45,10 @@
 //! its minimum with the high watermark). Each ABORT enters the `{base:020}.txnindex` file of the
 //! marker's segment (`txn_index`, Kafka's format), which read_committed fetches consult through
 //! `PartitionLog::collect_aborted_transactions`; it is cut by truncation, deleted with its
-//! segment, merged by the cleaner and rebuilt by recovery from the markers in the log.
+//! segment, rewritten by the cleaner and rebuilt by recovery from the markers in the log. The
+//! cleaner removes the data of aborted transactions and, once no data of their transaction is
+//! left and their delete horizon has passed, markers (Kafka's transaction-aware cleaning, see
+//! `cleaner`).
 //!
 //! Transaction verification (KIP-890 part 1): a client's transactional batch that would start a
 //! transaction is appended only with the producer's current [`VerificationGuard`]
@@ -54,8 +57,7 @@
 //! transaction. The guard is cleared when the transaction starts and by the producer's next
 //! marker, so a late batch of an aborted transaction cannot open a new one.
 //!
-//! Not implemented yet: the cleaner does not remove aborted transactional data or markers
-//! (Kafka's transaction-aware cleaning), delayed file deletion
+//! Not implemented yet: delayed file deletion
 //! (`file_delete_delay_ms` is ignored: files are deleted right away), decoding compressed batches
 //! (see `PartitionLog::offset_for_timestamp`).
 

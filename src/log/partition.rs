@@ -527,8 +527,10 @@ impl PartitionLog {
     /// Kafka's `collectAbortedTransactions`: the aborted transactions overlapping
     /// `[fetch_offset, upper)` (last offset >= `fetch_offset`, first offset < `upper`), from the
     /// transaction indexes of the segment holding `fetch_offset` and those after it (until an
-    /// entry's last stable offset reaches `upper`), sorted by first offset.
+    /// entry's last stable offset reaches `upper`), sorted by first offset. Nothing below the log
+    /// start offset is served, so an entry ending below it is never returned.
     pub fn collect_aborted_transactions(&self, fetch_offset: i64, upper: i64) -> Vec<AbortedTxn> {
+        let fetch_offset = fetch_offset.max(self.log_start_offset());
         let segs = self.segments.read().clone();
         let start = segs
             .iter()

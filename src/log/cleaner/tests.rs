@@ -646,3 +646,377 @@ fn corrupt_segment_is_not_rewritten_and_partition_marked_uncleanable() {
         assert!(!n.ends_with(".cleaned") && !n.ends_with(".swap"), "{n}");
     }
 }
+
+// ---- transactions (Kafka's transaction-aware cleaning) ----
+
+/// A keyed transactional batch of producer `pid` (epoch 0) from sequence `seq`.
+fn txn_batch(pid: i64, seq: i32, kvs: &[(&str, &str)]) -> Vec<u8> {
+    let recs: Vec<_> = kvs
+        .iter()
+        .enumerate()
+        .map(|(i, (k, v))| rec(i as i64, t0(), Some(k), Some(v)))
+        .collect();
+    let mut b = keyed_batch(0, pid, seq, &recs);
+    b[22] |= 0x10; // transactional
+    let crc = compute_crc(&b);
+    b[17..21].copy_from_slice(&crc.to_be_bytes());
+    b
+}
+
+fn txn_put(l: &PartitionLog, pid: i64, seq: i32, kvs: &[(&str, &str)]) -> i64 {
+    l.append(&txn_batch(pid, seq, kvs), 0, t0())
+        .unwrap()
+        .first_offset
+}
+
+fn end_txn(l: &PartitionLog, pid: i64, commit: bool) -> i64 {
+    l.append_marker(pid, 0, commit, 0, 0, t0()).unwrap()
+}
+
+/// Every batch readable from the log start: (header, bytes).
+fn read_batches(l: &PartitionLog) -> Vec<(BatchHeader, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut off = l.log_start_offset();
+    loop {
+        let d = l.read(off, 1 << 20, true, None).unwrap();
+        if d.records.is_empty() {
+            return out;
+        }
+        let bytes = &d.records[..];
+        let mut pos = 0;
+        while pos < bytes.len() {
+            let h = BatchHeader::parse(&bytes[pos..]).unwrap();
+            let sz = h.size().unwrap();
+            assert_eq!(compute_crc(&bytes[pos..pos + sz]), h.crc);
+            out.push((h, bytes[pos..pos + sz].to_vec()));
+            off = h.next_offset();
+            pos += sz;
+        }
+    }
+}
+
+/// What a read_committed consumer sees (Kafka's fetcher): data records, skipping the batches of
+/// the aborted transactions that `collect_aborted_transactions` lists until their ABORT marker.
+fn read_committed(l: &PartitionLog) -> Vec<Row> {
+    let mut aborted = l.collect_aborted_transactions(l.log_start_offset(), l.log_end_offset());
+    aborted.reverse();
+    let mut skipping = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    for (h, b) in read_batches(l) {
+        while aborted
+            .last()
+            .is_some_and(|t| t.first_offset <= h.last_offset())
+        {
+            skipping.insert(aborted.pop().unwrap().producer_id);
+        }
+        if h.is_control() {
+            if crate::log::batch::parse_end_txn_marker(&b).is_some_and(|m| !m.commit) {
+                skipping.remove(&h.producer_id);
+            }
+            continue;
+        }
+        if h.is_transactional() && skipping.contains(&h.producer_id) {
+            continue;
+        }
+        for r in decode_records(&b).unwrap().1 {
+            out.push((
+                r.offset,
+                String::from_utf8(r.key.unwrap()).unwrap(),
+                r.value.map(|v| String::from_utf8(v).unwrap()),
+            ));
+        }
+    }
+    out
+}
+
+fn markers(l: &PartitionLog) -> Vec<(i64, i64, bool)> {
+    read_batches(l)
+        .iter()
+        .filter(|(h, _)| h.is_control())
+        .filter_map(|(h, b)| {
+            crate::log::batch::parse_end_txn_marker(b)
+                .map(|m| (h.base_offset, h.producer_id, m.commit))
+        })
+        .collect()
+}
+
+fn row(o: i64, k: &str, v: &str) -> Row {
+    (o, k.into(), Some(v.into()))
+}
+
+#[test]
+fn aborted_data_is_removed_committed_kept_and_the_key_map_not_poisoned() {
+    let d = tempfile::tempdir().unwrap();
+    let (m, l) = open(d.path(), ccfg());
+    put(&l, "a", Some("c1")); // 0
+    txn_put(&l, 100, 0, &[("a", "x1"), ("b", "x1")]); // 1-2, aborted below
+    put(&l, "b", Some("c1")); // 3
+    txn_put(&l, 101, 0, &[("c", "c1")]); // 4, committed
+    let abort1 = end_txn(&l, 100, false); // 5
+    let commit = end_txn(&l, 101, true); // 6
+                                         // An aborted transaction whose marker lands in the active segment: its data in the cleaned
+                                         // segments goes all the same (the marker's segment index names it).
+    txn_put(&l, 102, 0, &[("d", "x2")]); // 7
+    for i in 0..8 {
+        put(&l, &format!("pad{i}"), Some("p")); // 8..15
+    }
+    l.roll_for_test();
+    let abort2 = end_txn(&l, 102, false); // 16
+                                          // Producers 100 and 102 write again (their last batches are in the active segment).
+    txn_put(&l, 100, 2, &[("e", "c1")]);
+    end_txn(&l, 100, true);
+    txn_put(&l, 102, 1, &[("e", "c2")]);
+    end_txn(&l, 102, true);
+    let before = read_committed(&l);
+    assert!(before.contains(&row(0, "a", "c1")) && !before.iter().any(|r| r.0 == 1));
+    let entries_before = l.collect_aborted_transactions(0, l.log_end_offset());
+    assert_eq!(entries_before.len(), 2);
+
+    let s = l.clean(t0(), &CleanerConfig::default()).unwrap();
+    assert_eq!(s.aborted_records_dropped, 3, "{s:?}");
+    let (recs, _) = read_records(&l);
+    let data: Vec<_> = recs
+        .iter()
+        .filter(|r| !r.1.starts_with('\0'))
+        .cloned()
+        .collect();
+    // Committed values stay, even though aborted values of the same keys came later.
+    assert!(data.contains(&row(0, "a", "c1")));
+    assert!(data.contains(&row(3, "b", "c1")));
+    assert!(data.contains(&row(4, "c", "c1")));
+    assert!(!data
+        .iter()
+        .any(|r| r.2.as_deref().is_some_and(|v| v.starts_with('x'))));
+    // read_committed sees what it saw before.
+    assert_eq!(read_committed(&l), before);
+    // Markers: the COMMIT's data remains; the ABORT in the cleaned range stays for this pass
+    // (its data was removed by it) with its index entry; the one in the active segment stays.
+    let ms = markers(&l);
+    assert!(ms.contains(&(abort1, 100, false)));
+    assert!(ms.contains(&(commit, 101, true)));
+    assert!(ms.contains(&(abort2, 102, false)));
+    assert_eq!(
+        l.collect_aborted_transactions(0, l.log_end_offset()),
+        entries_before
+    );
+    // The next pass (the manager runs it at once) finds the aborted transaction empty: its
+    // marker gets a delete horizon and leaves the cleaned segment's transaction index.
+    let s = m.run_cleaner(t0());
+    assert_eq!(s.partition, Some(tp()));
+    assert_eq!(s.markers_horizon_set, 1, "{s:?}");
+    let left = l.collect_aborted_transactions(0, l.log_end_offset());
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].last_offset, abort2);
+    assert_eq!(read_committed(&l), before);
+    // A clean reopen and an unclean one (indexes rebuilt from the log) read the same.
+    let batches = read_batches(&l);
+    drop(l);
+    m.shutdown().unwrap();
+    drop(m);
+    let (m, l) = open(d.path(), ccfg());
+    assert_eq!(read_batches(&l).len(), batches.len());
+    assert_eq!(read_committed(&l), before);
+    assert_eq!(l.collect_aborted_transactions(0, l.log_end_offset()), left);
+    drop(l);
+    drop(m);
+    let pdir = d.path().join(tp().dir_name());
+    for e in fs::read_dir(&pdir).unwrap() {
+        let p = e.unwrap().path();
+        let n = p.file_name().unwrap().to_string_lossy().to_string();
+        if n.ends_with(".index") || n.ends_with(".txnindex") || n.ends_with(".snapshot") {
+            fs::remove_file(&p).unwrap();
+        }
+    }
+    let _ = fs::remove_file(d.path().join(".kafka_cleanshutdown"));
+    let (_m, l) = open(d.path(), ccfg());
+    assert_eq!(read_committed(&l), before);
+    assert_eq!(
+        read_batches(&l)
+            .iter()
+            .map(|b| b.1.clone())
+            .collect::<Vec<_>>(),
+        batches.iter().map(|b| b.1.clone()).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn markers_are_removed_after_their_data_and_delete_retention() {
+    let d = tempfile::tempdir().unwrap();
+    let c = LogConfig {
+        delete_retention_ms: 1000,
+        ..ccfg()
+    };
+    let (m, l) = open(d.path(), c.clone());
+    txn_put(&l, 200, 0, &[("a", "1")]); // 0
+    let commit = end_txn(&l, 200, true); // 1
+    txn_put(&l, 201, 0, &[("b", "x")]); // 2
+    let abort = end_txn(&l, 201, false); // 3
+    put(&l, "a", Some("2")); // 4: the committed value is overwritten
+    l.roll_for_test();
+    // Nobody keeps the producers' last batches: they expired.
+    assert_eq!(l.expire_producers(t0() + 30 * 86_400_000), 2);
+    let s = l.clean(t0(), &CleanerConfig::default()).unwrap();
+    assert_eq!(s.aborted_records_dropped, 1);
+    assert_eq!(
+        s.markers_horizon_set, 0,
+        "data of both was read by this pass"
+    );
+    assert_eq!(markers(&l), vec![(commit, 200, true), (abort, 201, false)]);
+    assert_eq!(l.collect_aborted_transactions(0, 10).len(), 1);
+    assert_eq!(read_committed(&l), vec![row(4, "a", "2")]);
+    // Second pass: no data left for either; both markers get the horizon.
+    let s = m.run_cleaner(t0() + 10);
+    assert_eq!(s.markers_horizon_set, 2, "{s:?}");
+    let hs: Vec<_> = read_batches(&l)
+        .into_iter()
+        .filter(|(h, _)| h.is_control())
+        .collect();
+    assert_eq!(hs.len(), 2);
+    for (h, b) in &hs {
+        assert!(has_delete_horizon(h));
+        assert_eq!(h.base_timestamp, t0() + 10 + 1000);
+        assert_eq!(h.max_timestamp, t0(), "the marker's timestamp is kept");
+        assert!(crate::log::batch::parse_end_txn_marker(b).is_some());
+    }
+    assert!(l.collect_aborted_transactions(0, 10).is_empty());
+    // Before the horizon they stay (and the manager has nothing to do); at it they go.
+    assert_eq!(m.run_cleaner(t0() + 1009).partition, None);
+    let s = l.clean(t0() + 1009, &CleanerConfig::default()).unwrap();
+    assert_eq!(s.markers_removed, 0);
+    assert_eq!(markers(&l).len(), 2);
+    let s = m.run_cleaner(t0() + 1010);
+    assert_eq!(s.markers_removed, 2, "{s:?}");
+    assert!(markers(&l).is_empty());
+    assert_eq!(read_committed(&l), vec![row(4, "a", "2")]);
+    assert_eq!(m.run_cleaner(t0() + 5000).partition, None);
+    drop(l);
+    drop(m);
+    let (_m, l) = open(d.path(), c);
+    assert!(markers(&l).is_empty());
+    assert_eq!(read_committed(&l), vec![row(4, "a", "2")]);
+}
+
+#[test]
+fn a_marker_stays_while_data_of_its_transaction_remains() {
+    let d = tempfile::tempdir().unwrap();
+    let c = LogConfig {
+        delete_retention_ms: 0,
+        ..ccfg()
+    };
+    let (_m, l) = open(d.path(), c);
+    txn_put(&l, 300, 0, &[("a", "1"), ("b", "1")]); // 0-1
+    let commit = end_txn(&l, 300, true); // 2
+    put(&l, "a", Some("2")); // 3: half of the transaction is overwritten
+    l.roll_for_test();
+    l.expire_producers(t0() + 30 * 86_400_000);
+    let marker_bytes = |l: &PartitionLog| {
+        read_batches(l)
+            .into_iter()
+            .find(|(h, _)| h.base_offset == commit)
+            .map(|(_, b)| b)
+    };
+    let original = marker_bytes(&l).unwrap();
+    for later in [0, 1, 86_400_000] {
+        l.clean(t0() + later, &CleanerConfig::default()).unwrap();
+        assert_eq!(marker_bytes(&l).as_ref(), Some(&original), "at +{later}");
+    }
+    assert_eq!(read_committed(&l), vec![row(1, "b", "1"), row(3, "a", "2")]);
+    // Once its last record is overwritten, the marker goes: horizon first, then removal.
+    put(&l, "b", Some("2"));
+    l.roll_for_test();
+    let later = t0() + 2 * 86_400_000;
+    l.clean(later, &CleanerConfig::default()).unwrap();
+    assert!(marker_bytes(&l).is_some(), "its data was read by this pass");
+    l.clean(later, &CleanerConfig::default()).unwrap();
+    let (h, _) = read_batches(&l)
+        .into_iter()
+        .find(|(h, _)| h.base_offset == commit)
+        .unwrap();
+    assert!(has_delete_horizon(&h));
+    l.clean(later, &CleanerConfig::default()).unwrap();
+    assert_eq!(marker_bytes(&l), None);
+}
+
+#[test]
+fn an_active_producers_last_batches_are_kept_empty_with_their_marker() {
+    let d = tempfile::tempdir().unwrap();
+    let c = LogConfig {
+        delete_retention_ms: 0,
+        ..ccfg()
+    };
+    let (_m, l) = open(d.path(), c.clone());
+    txn_put(&l, 400, 0, &[("a", "x"), ("b", "x")]); // 0-1, aborted: the producer's last batch
+    let abort = end_txn(&l, 400, false); // 2
+    put(&l, "z", Some("1"));
+    l.roll_for_test();
+    for t in [0, 1, 2] {
+        l.clean(t0() + t, &CleanerConfig::default()).unwrap();
+    }
+    let bs = read_batches(&l);
+    let empty = bs
+        .iter()
+        .find(|(h, _)| h.producer_id == 400 && !h.is_control());
+    let (h, _) = empty.expect("the last batch of producer 400 is kept");
+    assert_eq!(
+        (h.base_offset, h.records_count, h.last_sequence()),
+        (0, 0, 1)
+    );
+    assert!(h.is_transactional());
+    // The transaction's (empty) batch is still there: so are its marker and index entry.
+    assert_eq!(markers(&l), vec![(abort, 400, false)]);
+    assert_eq!(l.collect_aborted_transactions(0, 10).len(), 1);
+    assert_eq!(read_committed(&l), vec![row(3, "z", "1")]);
+    // The producer's state survives: a retry of its last batch is a duplicate, the next
+    // sequence fits.
+    let dup = l.append(&txn_batch(400, 0, &[("a", "x"), ("b", "x")]), 0, t0());
+    assert!(dup.unwrap().duplicate);
+    // A producer whose state holds no data batch (a new epoch) keeps its markers of that epoch.
+    l.append_marker(400, 1, false, 0, 0, t0()).unwrap();
+    put(&l, "y", Some("1"));
+    l.roll_for_test();
+    for t in [0, 1, 2, 3] {
+        l.clean(t0() + t, &CleanerConfig::default()).unwrap();
+    }
+    assert!(read_batches(&l)
+        .iter()
+        .any(|(h, _)| h.is_control() && h.producer_epoch == 1));
+}
+
+#[test]
+fn fetches_never_see_aborted_transactions_below_the_log_start() {
+    let d = tempfile::tempdir().unwrap();
+    let c = LogConfig {
+        cleanup_policy: CleanupPolicy::Delete,
+        ..ccfg()
+    };
+    let (_m, l) = open(d.path(), c);
+    txn_put(&l, 500, 0, &[("a", "x")]); // 0
+    end_txn(&l, 500, false); // 1
+    for i in 0..20 {
+        put(&l, &format!("k{i}"), Some("v"));
+    }
+    assert_eq!(l.collect_aborted_transactions(0, 5).len(), 1);
+    l.set_high_watermark(l.log_end_offset());
+    l.increment_log_start_offset(2, l.log_end_offset()).unwrap();
+    assert!(l.collect_aborted_transactions(0, 5).is_empty());
+    assert!(l.collect_aborted_transactions(2, 5).is_empty());
+    let txn_files = || {
+        fs::read_dir(d.path().join(tp().dir_name()))
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .ends_with(".txnindex")
+            })
+            .count()
+    };
+    assert_eq!(txn_files(), 1);
+    // The segment is wholly below the start only once the start passes its end.
+    let second = l.segment_base_offsets()[1];
+    l.increment_log_start_offset(second, l.log_end_offset())
+        .unwrap();
+    assert_eq!(l.delete_segments_below_log_start().unwrap(), 1);
+    assert_eq!(txn_files(), 0, "deleted with its segment");
+}
