@@ -66,6 +66,7 @@ impl RunningBroker {
         );
         broker.replicas.spawn_tasks(&shutdown, &mut tasks);
         broker.groups.spawn_timers(&shutdown, &mut tasks);
+        broker.txn.spawn_timers(&shutdown, &mut tasks);
         tasks.spawn(server.run(shutdown.clone()));
         if let Err(e) = broker.join_cluster(&shutdown, &mut tasks).await {
             trigger.trigger();

@@ -17,6 +17,11 @@ fn topic() -> TopicName {
     TopicName(StrBytes::from_static_str("matrix"))
 }
 
+/// A transactional id no producer initialized.
+fn unknown_txn() -> TransactionalId {
+    TransactionalId(StrBytes::from_static_str("nobody-txn"))
+}
+
 #[tokio::test]
 async fn every_api_answers_at_every_accepted_version() {
     let b = TestBroker::start(&[]).await;
@@ -33,6 +38,18 @@ async fn every_api_answers_at_every_accepted_version() {
         )
         .await;
     let topic_id = md.topics[0].topic_id;
+    // The transaction samples need __transaction_state: finding a transaction coordinator
+    // creates it (and this broker loads every partition of it).
+    let found: FindCoordinatorResponse = c
+        .call(
+            ApiKey::FindCoordinator,
+            3,
+            &FindCoordinatorRequest::default()
+                .with_key_type(1)
+                .with_key(StrBytes::from_static_str("matrix-txn")),
+        )
+        .await;
+    assert_eq!(found.error_code, 0, "transaction coordinator not found");
     for api in SERVED_APIS {
         for v in api.accepted_min..=api.max {
             let what = format!("{:?} v{v}", api.key);
@@ -436,6 +453,101 @@ async fn every_api_answers_at_every_accepted_version() {
                         && sized
                         && dir.topics.len() == 1
                         && dir.topics[0].partitions[0].partition_size > 0
+                }
+                ApiKey::AddPartitionsToTxn => {
+                    let topics = vec![
+                        add_partitions_to_txn_request::AddPartitionsToTxnTopic::default()
+                            .with_name(topic())
+                            .with_partitions(vec![0]),
+                    ];
+                    if v >= 4 {
+                        let req = AddPartitionsToTxnRequest::default().with_transactions(vec![
+                            add_partitions_to_txn_request::AddPartitionsToTxnTransaction::default()
+                                .with_transactional_id(unknown_txn())
+                                .with_producer_id(ProducerId(1))
+                                .with_verify_only(true)
+                                .with_topics(topics),
+                        ]);
+                        let r: AddPartitionsToTxnResponse = c.call(api.key, v, &req).await;
+                        r.error_code == 0
+                            && r.results_by_transaction[0].topic_results[0].results_by_partition[0]
+                                .partition_error_code
+                                == ResponseError::InvalidProducerIdMapping.code()
+                    } else {
+                        let req = AddPartitionsToTxnRequest::default()
+                            .with_v3_and_below_transactional_id(unknown_txn())
+                            .with_v3_and_below_producer_id(ProducerId(1))
+                            .with_v3_and_below_topics(topics);
+                        let r: AddPartitionsToTxnResponse = c.call(api.key, v, &req).await;
+                        r.results_by_topic_v3_and_below[0].results_by_partition[0]
+                            .partition_error_code
+                            == ResponseError::InvalidProducerIdMapping.code()
+                    }
+                }
+                ApiKey::AddOffsetsToTxn => {
+                    let req = AddOffsetsToTxnRequest::default()
+                        .with_transactional_id(unknown_txn())
+                        .with_producer_id(ProducerId(1))
+                        .with_group_id(GroupId(StrBytes::from_static_str("matrix-group")));
+                    let r: AddOffsetsToTxnResponse = c.call(api.key, v, &req).await;
+                    r.error_code == ResponseError::InvalidProducerIdMapping.code()
+                }
+                ApiKey::EndTxn => {
+                    let req = EndTxnRequest::default()
+                        .with_transactional_id(unknown_txn())
+                        .with_producer_id(ProducerId(1))
+                        .with_committed(true);
+                    let r: EndTxnResponse = c.call(api.key, v, &req).await;
+                    r.error_code == ResponseError::InvalidProducerIdMapping.code()
+                }
+                ApiKey::WriteTxnMarkers => {
+                    // An abort marker for a producer without state is written (as Kafka does).
+                    let req = WriteTxnMarkersRequest::default().with_markers(vec![
+                        write_txn_markers_request::WritableTxnMarker::default()
+                            .with_producer_id(ProducerId(424_242))
+                            .with_transaction_result(false)
+                            .with_topics(vec![
+                                write_txn_markers_request::WritableTxnMarkerTopic::default()
+                                    .with_name(topic())
+                                    .with_partition_indexes(vec![0]),
+                            ]),
+                    ]);
+                    let r: WriteTxnMarkersResponse = c.call(api.key, v, &req).await;
+                    r.markers[0].producer_id == ProducerId(424_242)
+                        && r.markers[0].topics[0].partitions[0].error_code == 0
+                }
+                ApiKey::TxnOffsetCommit => {
+                    let req = TxnOffsetCommitRequest::default()
+                        .with_transactional_id(unknown_txn())
+                        .with_group_id(GroupId(StrBytes::from_string(format!("txn-commit-v{v}"))))
+                        .with_producer_id(ProducerId(424_243))
+                        .with_generation_id(-1)
+                        .with_group_instance_id(None)
+                        .with_topics(vec![
+                            txn_offset_commit_request::TxnOffsetCommitRequestTopic::default()
+                                .with_name(topic())
+                                .with_partitions(vec![
+                                    txn_offset_commit_request::TxnOffsetCommitRequestPartition::default()
+                                        .with_committed_offset(1)
+                                        .with_committed_metadata(None),
+                                ]),
+                        ]);
+                    let r: TxnOffsetCommitResponse = c.call(api.key, v, &req).await;
+                    r.topics[0].partitions[0].error_code == 0
+                }
+                ApiKey::DescribeTransactions => {
+                    let req = DescribeTransactionsRequest::default()
+                        .with_transactional_ids(vec![unknown_txn()]);
+                    let r: DescribeTransactionsResponse = c.call(api.key, v, &req).await;
+                    r.transaction_states[0].error_code
+                        == ResponseError::TransactionalIdNotFound.code()
+                }
+                ApiKey::ListTransactions => {
+                    let req = ListTransactionsRequest::default()
+                        .with_state_filters(vec![StrBytes::from_static_str("Bogus")])
+                        .with_duration_filter(-1);
+                    let r: ListTransactionsResponse = c.call(api.key, v, &req).await;
+                    r.error_code == 0 && r.unknown_state_filters.len() == 1
                 }
                 other => panic!("no case for served API {other:?}: add one"),
             };

@@ -18,6 +18,7 @@ use crate::broker::Broker;
 use crate::group::{JoinRequest, JoinResult, MemberLeave, SyncRequest};
 
 const KEY_TYPE_GROUP: i8 = 0;
+const KEY_TYPE_TRANSACTION: i8 = 1;
 
 pub async fn find_coordinator(
     broker: &Broker,
@@ -32,12 +33,14 @@ pub async fn find_coordinator(
     };
     let mut coordinators = Vec::with_capacity(keys.len());
     for key in keys {
-        let result = if req.key_type != KEY_TYPE_GROUP {
-            Err(ResponseError::CoordinatorNotAvailable)
-        } else if key.is_empty() {
-            Err(ResponseError::InvalidRequest)
-        } else {
-            broker.groups.find_coordinator(&key).await
+        let result = match req.key_type {
+            _ if key.is_empty() => Err(ResponseError::InvalidRequest),
+            KEY_TYPE_GROUP => broker.groups.find_coordinator(&key).await,
+            KEY_TYPE_TRANSACTION => broker.txn.find_coordinator(&key).await.map_err(|e| {
+                ResponseError::try_from_code(e.code())
+                    .unwrap_or(ResponseError::CoordinatorNotAvailable)
+            }),
+            _ => Err(ResponseError::InvalidRequest),
         };
         let c = Coordinator::default().with_key(str_bytes(key));
         coordinators.push(match result {

@@ -25,6 +25,7 @@ pub mod reassignments;
 pub mod reply;
 pub mod served;
 pub mod topics;
+pub mod transactions;
 
 pub use context::{Principal, RequestContext};
 pub use reply::Reply;

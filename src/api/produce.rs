@@ -1,7 +1,9 @@
 //! Produce: append record batches to partition logs. With acks=-1 the answer waits (per request,
 //! all partitions concurrently) until the in-sync replicas have the records, the request timeout
-//! expires or leadership is lost; other connections are never blocked.
+//! expires or leadership is lost; other connections are never blocked. A transactional batch that
+//! would open a transaction in a partition is verified with the coordinator first (KIP-890).
 
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,8 +19,9 @@ use tracing::debug;
 use super::error_codes::KafkaCode;
 use super::str_bytes;
 use super::{Reply, RequestContext};
+use crate::broker::transactions::produce_error_of_verification;
 use crate::broker::Broker;
-use crate::log::{AppendError, RecordError};
+use crate::log::{AppendError, BatchHeader, RecordError, TopicPartition, VerificationGuard};
 use crate::replica::{Partition, ProduceError};
 use crate::util::clock::now_ms;
 
@@ -35,13 +38,16 @@ enum Outcome {
 
 pub async fn handle(
     broker: &Broker,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     req: ProduceRequest,
 ) -> Reply<ProduceResponse> {
     let acks = req.acks;
-    let transactional = req.transactional_id.is_some();
     let now = now_ms();
     let deadline = Instant::now() + Duration::from_millis(req.timeout_ms.max(0) as u64);
+    let verified = match req.transactional_id.as_ref() {
+        Some(txn) => verify_transaction(broker, txn.as_str(), &req, ctx.api_version).await,
+        None => Verified::default(),
+    };
     let mut topics = Vec::with_capacity(req.topic_data.len());
     for topic in req.topic_data {
         let name = topic.name.0.to_string();
@@ -49,16 +55,26 @@ pub async fn handle(
             .partition_data
             .into_iter()
             .map(|p| {
+                let tp = TopicPartition::new(&name, p.index);
                 if !matches!(acks, -1..=1) {
                     Outcome::Done(failure(p.index, ResponseError::InvalidRequiredAcks, None))
-                } else if transactional {
+                } else if let Some(error) = verified.refused.get(&tp) {
                     Outcome::Done(failure(
                         p.index,
-                        ResponseError::InvalidRequest,
-                        Some("transactions are not supported yet"),
+                        *error,
+                        Some("the partition is not in the producer's transaction"),
                     ))
                 } else {
-                    append(broker, &name, p.index, p.records.as_deref(), acks, now)
+                    let guard = verified.guards.get(&tp).copied();
+                    append(
+                        broker,
+                        &name,
+                        p.index,
+                        p.records.as_deref(),
+                        acks,
+                        now,
+                        guard,
+                    )
                 }
             })
             .collect();
@@ -82,6 +98,77 @@ pub async fn handle(
         return Reply::none();
     }
     ProduceResponse::default().with_responses(responses).into()
+}
+
+/// The outcome of KIP-890 part 1 verification for one transactional Produce.
+#[derive(Default)]
+struct Verified {
+    /// Partitions whose first batch of a transaction was verified: the guard to append with.
+    guards: HashMap<TopicPartition, VerificationGuard>,
+    /// Partitions refused: not in the producer's transaction, or it could not be verified.
+    refused: HashMap<TopicPartition, ResponseError>,
+}
+
+/// Before a transactional batch opens a transaction in a partition led here, asks the
+/// transaction coordinator whether the partition is in the producer's transaction (KIP-890
+/// part 1). A guard is taken first: a marker written meanwhile voids it, so a late batch cannot
+/// open a transaction nobody will end.
+async fn verify_transaction(
+    broker: &Broker,
+    transactional_id: &str,
+    req: &ProduceRequest,
+    version: i16,
+) -> Verified {
+    let mut verified = Verified::default();
+    let mut producer = None;
+    for topic in &req.topic_data {
+        for p in &topic.partition_data {
+            let Some(header) = p.records.as_deref().and_then(BatchHeader::parse) else {
+                continue;
+            };
+            if !header.is_transactional() {
+                continue;
+            }
+            let Some(partition) = broker.replicas.partition(topic.name.as_str(), p.index) else {
+                continue;
+            };
+            if partition.is_leader() && partition.transaction_needs_verification(header.producer_id)
+            {
+                let tp = TopicPartition::new(topic.name.as_str(), p.index);
+                verified
+                    .guards
+                    .insert(tp, partition.verification_guard(header.producer_id));
+                producer = Some((header.producer_id, header.producer_epoch));
+            }
+        }
+    }
+    let Some((producer_id, producer_epoch)) = producer else {
+        return verified;
+    };
+    if !broker.config.current().txn.partition_verification_enable {
+        return verified;
+    }
+    let partitions: BTreeSet<TopicPartition> = verified.guards.keys().cloned().collect();
+    let codes = broker
+        .txn_link
+        .verify(
+            &broker.txn,
+            transactional_id,
+            producer_id,
+            producer_epoch,
+            &partitions,
+        )
+        .await;
+    for (tp, code) in codes {
+        if code != 0 {
+            debug!(partition = %tp, transactional_id, code, "transactional produce not verified");
+            verified.guards.remove(&tp);
+            verified
+                .refused
+                .insert(tp, produce_error_of_verification(code, version));
+        }
+    }
+    verified
 }
 
 async fn settle(outcome: Outcome, deadline: Instant) -> PartitionProduceResponse {
@@ -111,8 +198,9 @@ fn append(
     records: Option<&[u8]>,
     acks: i16,
     now: i64,
+    guard: Option<VerificationGuard>,
 ) -> Outcome {
-    if topic == crate::group::OFFSETS_TOPIC {
+    if topic == crate::group::OFFSETS_TOPIC || topic == crate::txn::TRANSACTION_STATE_TOPIC {
         return Outcome::Done(failure(
             index,
             ResponseError::InvalidTopicException,
@@ -129,7 +217,7 @@ fn append(
             Some("no record batches"),
         ));
     };
-    match partition.append_as_leader(records, acks, now) {
+    match partition.append_as_leader_verified(records, acks, now, guard) {
         Ok(info) => {
             let response = PartitionProduceResponse::default()
                 .with_index(index)

@@ -12,7 +12,7 @@ use super::reply::Reply;
 use super::{
     alter_configs, api_versions, cluster, configs, delete_records, elections, fetch, groups,
     leader_epoch, list_offsets, log_dirs, metadata, offsets, produce, producer_id, producers,
-    reassignments, topics,
+    reassignments, topics, transactions,
 };
 use crate::broker::Broker;
 use crate::protocol::encode::{EncodeError, ResponseFrame};
@@ -139,6 +139,15 @@ served_apis! {
     // Kafka 3.9 serves 0-4 (0 deprecated, removed in 4.0); kafka-protocol decodes 1-4.
     DescribeLogDirs: DescribeLogDirsRequest => log_dirs::handle, 1..=4;
     DescribeProducers: DescribeProducersRequest => producers::handle, 0..=0;
+    // Transactions v1 semantics (KIP-98, KIP-447, KIP-588, KIP-890 part 1): AddPartitionsToTxn
+    // v4 is the brokers' batched verify form; the versions above these mean transactions v2.
+    AddPartitionsToTxn: AddPartitionsToTxnRequest => transactions::add_partitions_to_txn, 0..=4;
+    AddOffsetsToTxn: AddOffsetsToTxnRequest => transactions::add_offsets_to_txn, 0..=4;
+    EndTxn: EndTxnRequest => transactions::end_txn, 0..=4;
+    WriteTxnMarkers: WriteTxnMarkersRequest => transactions::write_txn_markers, 1..=1;
+    TxnOffsetCommit: TxnOffsetCommitRequest => transactions::txn_offset_commit, 0..=4;
+    DescribeTransactions: DescribeTransactionsRequest => transactions::describe_transactions, 0..=0;
+    ListTransactions: ListTransactionsRequest => transactions::list_transactions, 0..=1;
 }
 
 /// The table entry of `key`, if it is served.

@@ -1,7 +1,8 @@
 //! The broker: the assembled whole. It owns the configuration, the cluster metadata backend,
 //! the hosted replicas and the group coordinator, the topic lifecycle operations that keep
 //! metadata and on-disk logs in step, and the glue between the layers: the [`sync`] that applies
-//! metadata to the replicas and the [`link`] that lets the metadata backend serve replication.
+//! metadata to the replicas, the [`link`] that lets the metadata backend serve replication and
+//! the [`transactions`] link that carries transaction markers and produce verification.
 //!
 //! Both modes run the same way; only the metadata backend differs (standalone: a file in the
 //! data directory, this broker leads every partition; cluster: ZooKeeper).
@@ -9,6 +10,7 @@
 pub mod configs;
 pub mod link;
 pub mod sync;
+pub mod transactions;
 
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
@@ -22,9 +24,11 @@ use crate::config::{BrokerConfig, ConfigHandle};
 use crate::group::GroupCoordinator;
 use crate::log::LogManager;
 use crate::replica::ReplicaManager;
+use crate::txn::TransactionCoordinator;
 use crate::util::task::Shutdown;
 use link::ReplicaLink;
 use sync::MetadataSync;
+use transactions::TxnLink;
 
 /// Shared state of one running broker; handlers receive `&Broker`.
 pub struct Broker {
@@ -32,6 +36,9 @@ pub struct Broker {
     pub cluster: Arc<dyn ClusterMetadata>,
     pub replicas: Arc<ReplicaManager>,
     pub groups: Arc<GroupCoordinator>,
+    pub txn: Arc<TransactionCoordinator>,
+    /// Markers and produce verification across brokers.
+    pub txn_link: Arc<TxnLink>,
     sync: MetadataSync,
     /// Held for the broker's lifetime so no second process opens the same data.
     _dir_lock: DirLock,
@@ -62,10 +69,18 @@ impl Broker {
             replicas.clone(),
             cluster.clone(),
         ));
+        let txn = TransactionCoordinator::new(config.clone(), replicas.clone(), cluster.clone());
+        let txn_link = Arc::new(TxnLink::new(
+            cluster.clone(),
+            replicas.clone(),
+            groups.clone(),
+        ));
+        txn.set_marker_sender(txn_link.clone());
         let sync = MetadataSync {
             cluster: cluster.clone(),
             replicas: replicas.clone(),
             groups: groups.clone(),
+            txn: txn.clone(),
             config: config.clone(),
             applied_generation: Arc::new(AtomicU64::new(u64::MAX)),
         };
@@ -74,6 +89,8 @@ impl Broker {
             cluster,
             replicas,
             groups,
+            txn,
+            txn_link,
             sync,
             _dir_lock: dir_lock,
         };

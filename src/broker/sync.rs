@@ -22,6 +22,7 @@ use crate::group::GroupCoordinator;
 use crate::log::cleaner::CleanerConfig;
 use crate::log::TopicPartition;
 use crate::replica::ReplicaManager;
+use crate::txn::TransactionCoordinator;
 use crate::util::task::Shutdown;
 
 /// What applying metadata touches; cheap to clone into the sync task.
@@ -30,6 +31,7 @@ pub struct MetadataSync {
     pub(super) cluster: Arc<dyn ClusterMetadata>,
     pub(super) replicas: Arc<ReplicaManager>,
     pub(super) groups: Arc<GroupCoordinator>,
+    pub(super) txn: Arc<TransactionCoordinator>,
     pub(super) config: ConfigHandle,
     /// The metadata generation the last full apply read (`u64::MAX`: none yet).
     pub(super) applied_generation: Arc<AtomicU64>,
@@ -48,12 +50,15 @@ impl MetadataSync {
             .apply_metadata(|| self.cluster.topics(), &config);
         self.groups.on_role_changes(&applied.changes);
         self.groups.on_replicas_stopped(&applied.stopped);
+        self.txn.on_role_changes(&applied.changes);
+        self.txn.on_replicas_stopped(&applied.stopped);
     }
 
     /// Applies one topic's metadata (a topic this broker just created or grew).
     pub fn apply_topic(&self, topic: &TopicMetadata) {
         let changes = self.replicas.apply_topic(topic, &self.config.current());
         self.groups.on_role_changes(&changes);
+        self.txn.on_role_changes(&changes);
     }
 
     /// Applies metadata changes until `shutdown`.

@@ -165,7 +165,7 @@ pub fn broker_doc(name: &str) -> Option<&'static str> {
             "How often expired transactional ids are removed."
         }
         "transaction.partition.verification.enable" => {
-            "Verify transactional partitions (no effect here)."
+            "Before the first transactional batch of a transaction, a partition leader checks with the coordinator that the partition is in the transaction (KIP-890)."
         }
         "producer.id.expiration.ms" => "Idle time after which a producer id's state is dropped.",
         "inter.broker.protocol.version" => "Protocol version brokers speak to each other.",

@@ -24,15 +24,24 @@
 //!   with an epoch bump that fences their producer; idle ids expire after
 //!   `transactional.id.expiration.ms` (settings in [`crate::config::TransactionSettings`]).
 //!
-//! Not wired yet (other pieces): the cache of metadata per owned partition and its loading on
-//! leadership, the writes to `__transaction_state`, the marker channel, producer id
-//! allocation, the periodic timeout and expiry jobs, and the API handlers. Transactions v2
-//! (KIP-890 part 2) is left out; [`state`] keeps its seams.
+//! - [`coordinator`]: the runtime: the `__transaction_state` topic, the ids of the partitions
+//!   this broker leads (loaded on leadership), writes answered once on the ISR; `operations`
+//!   holds the requests, `completion` the markers and periodic jobs, [`markers`] what the
+//!   broker layer provides to write markers wherever partition leaders are.
+//!
+//! Transactions v2 (KIP-890 part 2) is left out; [`state`] keeps its seams.
 
+mod completion;
+pub mod coordinator;
+pub mod markers;
+mod operations;
 pub mod partitioner;
 pub mod records;
 pub mod state;
 
+pub use coordinator::TransactionCoordinator;
+pub use markers::{MarkerOutcome, TxnMarker, TxnMarkerSender};
+pub use operations::TxnListing;
 pub use partitioner::partition_for;
 pub use records::{
     TxnLogKey, TxnLogPartitions, TxnLogValue, TxnRecordError, TRANSACTION_STATE_TOPIC,

@@ -152,6 +152,28 @@ pub fn batch(values: &[&str], compression: Compression) -> Bytes {
     batch_with(values, compression, -1, -1, -1, 1_700_000_000_000)
 }
 
+/// Encodes one transactional v2 batch of `producer_id` at `producer_epoch`, stamped now (a
+/// marker is stamped now too: an older batch would make it roll a new segment).
+pub fn txn_batch(
+    values: &[&str],
+    producer_id: i64,
+    producer_epoch: i16,
+    base_sequence: i32,
+) -> Bytes {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    encode_batch(
+        values,
+        Compression::None,
+        producer_id,
+        producer_epoch,
+        base_sequence,
+        now,
+        true,
+    )
+}
+
 /// Encodes one v2 batch with producer id/epoch/base sequence.
 pub fn batch_with(
     values: &[&str],
@@ -161,11 +183,31 @@ pub fn batch_with(
     base_sequence: i32,
     timestamp: i64,
 ) -> Bytes {
+    encode_batch(
+        values,
+        compression,
+        producer_id,
+        producer_epoch,
+        base_sequence,
+        timestamp,
+        false,
+    )
+}
+
+fn encode_batch(
+    values: &[&str],
+    compression: Compression,
+    producer_id: i64,
+    producer_epoch: i16,
+    base_sequence: i32,
+    timestamp: i64,
+    transactional: bool,
+) -> Bytes {
     let records: Vec<Record> = values
         .iter()
         .enumerate()
         .map(|(i, v)| Record {
-            transactional: false,
+            transactional,
             control: false,
             delete_horizon: false,
             partition_leader_epoch: -1,
