@@ -663,10 +663,18 @@ fn txn_batch(pid: i64, seq: i32, kvs: &[(&str, &str)]) -> Vec<u8> {
     b
 }
 
+/// A transactional batch appended as a verified client batch (KIP-890 part 1).
 fn txn_put(l: &PartitionLog, pid: i64, seq: i32, kvs: &[(&str, &str)]) -> i64 {
-    l.append(&txn_batch(pid, seq, kvs), 0, t0())
-        .unwrap()
-        .first_offset
+    let guard = l.verification_guard(pid);
+    l.append_from_verified(
+        &txn_batch(pid, seq, kvs),
+        0,
+        t0(),
+        crate::log::AppendOrigin::Client,
+        Some(guard),
+    )
+    .unwrap()
+    .first_offset
 }
 
 fn end_txn(l: &PartitionLog, pid: i64, commit: bool) -> i64 {
