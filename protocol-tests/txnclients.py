@@ -326,10 +326,15 @@ def find_txn_coordinator(broker, tid: str, version: int = 4):
 
 def init_pid(broker, tid: Optional[str], timeout_ms: int = 60000, version: int = 3,
              producer_id: int = -1, producer_epoch: int = -1, retry: bool = True):
-    """InitProducerId; retried while the coordinator answers a retriable error
-    (loading, or CONCURRENT_TRANSACTIONS while it aborts an open transaction).
-    Returns (error, producer_id, producer_epoch)."""
+    """InitProducerId, after FindCoordinator as a client does (the first
+    FindCoordinator for a transaction creates ``__transaction_state``; before
+    it the broker is nobody's coordinator); retried while the coordinator
+    answers a retriable error (loading, or CONCURRENT_TRANSACTIONS while it
+    aborts an open transaction).  Returns (error, producer_id, producer_epoch)."""
     from kafka.protocol.producer.transaction import InitProducerIdRequest, InitProducerIdResponse
+
+    if tid is not None:
+        find_txn_coordinator(broker, tid)
 
     def once():
         req = InitProducerIdRequest(transactional_id=tid, transaction_timeout_ms=timeout_ms,
