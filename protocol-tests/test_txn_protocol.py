@@ -20,7 +20,8 @@ from txnclients import (CONCURRENT_TRANSACTIONS, ILLEGAL_GENERATION, INVALID_PRO
                         INVALID_PRODUCER_ID_MAPPING, INVALID_TRANSACTION_TIMEOUT,
                         INVALID_TXN_STATE, NONE, PRODUCER_FENCED,
                         TRANSACTION_COORDINATOR_FENCED, TRANSACTIONAL_ID_NOT_FOUND,
-                        UNKNOWN_MEMBER_ID, READ_COMMITTED, READ_UNCOMMITTED)
+                        UNKNOWN_MEMBER_ID, UNSTABLE_OFFSET_COMMIT, READ_COMMITTED,
+                        READ_UNCOMMITTED)
 
 
 def init(broker, tid, timeout_ms=60000):
@@ -166,7 +167,8 @@ def test_txn_offset_commit_from_another_generation(shared_broker):
     group added, TxnOffsetCommit with generation g+1 is ILLEGAL_GENERATION and
     from an unknown member UNKNOWN_MEMBER_ID; the transaction commits and
     OffsetFetch shows nothing stored.  The same with the member's own
-    generation is stored once its transaction commits (and not before)."""
+    generation is stored once its transaction commits (and not before: plain
+    OffsetFetch shows the old offset, require_stable UNSTABLE_OFFSET_COMMIT)."""
     b = shared_broker
     topic = create_topic(b.bootstrap)
     group = f"txg-{uuid.uuid4().hex[:8]}"
@@ -193,6 +195,8 @@ def test_txn_offset_commit_from_another_generation(shared_broker):
         assert tx.txn_offset_commit(b, tid, pid, epoch, group, {tp: 7}, gen, member) == {tp: NONE}
         assert tx.offset_fetch(b, group, topic, [0], require_stable=False) == \
             (NONE, {0: (-1, NONE)}), "a transactional offset is visible before its commit"
+        assert tx.offset_fetch(b, group, topic, [0], require_stable=True) == \
+            (NONE, {0: (-1, UNSTABLE_OFFSET_COMMIT)}), "require_stable with a pending commit"
         assert tx.end_txn(b, tid, pid, epoch, True) == NONE
         tx.wait_txn_state(b, tid, "CompleteCommit")
         assert tx.offset_fetch(b, group, topic, [0], require_stable=True) == (NONE, {0: (7, NONE)})
@@ -208,7 +212,9 @@ def test_produce_to_partition_not_in_transaction(shared_broker):
     transactional Produce to 1 is refused with INVALID_TXN_STATE, appends
     nothing and opens no transaction there (LSO = high watermark = 0,
     DescribeProducers shows no open transaction), while 0 takes its batch and
-    holds its LSO until the commit."""
+    holds its LSO until the commit.  After the commit a late batch of the
+    finished transaction is refused the same way (KIP-890's hanging
+    transaction)."""
     b = shared_broker
     topic = create_topic(b.bootstrap, partitions=2)
     tid = tx.unique_tid("unadded")
@@ -229,6 +235,12 @@ def test_produce_to_partition_not_in_transaction(shared_broker):
     assert tx.end_txn(b, tid, pid, epoch, True) == NONE
     tx.wait_txn_state(b, tid, "CompleteCommit")
     assert tx.wait_lso_at_end(b, topic, 2) == {0: 4, 1: 0}
+    # A late batch of the finished transaction (same epoch, next sequence) must
+    # not open a new transaction in partition 0 that no coordinator would end.
+    assert produce(b, topic, 0, tid, pid, epoch, 3, [b"late"])[0] == INVALID_TXN_STATE
+    assert tx.lso_and_hw(b, topic, 2) == ({0: 4, 1: 0}, {0: 4, 1: 0})
+    err, producers = tx.describe_producers(b, topic, 0)
+    assert [(q.producer_id, q.current_txn_start_offset) for q in producers] == [(pid, -1)]
     got = tx.read_to_end("kafka-python", b.bootstrap, topic, 2, READ_COMMITTED)
     assert tx.values(got) == [b"in-0", b"in-1", b"in-2"]
 
@@ -364,3 +376,97 @@ def test_init_producer_id_while_a_transaction_is_open(shared_broker):
     assert pid2 == pid and epoch2 > epoch
     assert tx.wait_lso_at_end(b, topic, 1) == {0: 2}
     assert tx.read_to_end("kafka-python", b.bootstrap, topic, 1, READ_COMMITTED) == []
+
+
+# ------------------------------------------------------ read_committed Fetch ----
+
+def test_read_committed_fetch_with_interleaved_transactions(shared_broker):
+    """Producers X and Y interleave transactions in one partition:
+    x0 y0 x1 y1 [X aborts] [Y commits] x2 y2 [Y aborts] [X aborts].  While Y is
+    open the LSO is Y's first offset and a read_committed Fetch stops there
+    with X's aborted transaction listed; at the end it lists every aborted
+    transaction overlapping the fetched range, sorted by first offset, and
+    read_uncommitted lists none.  Consumers see y0 y1 at read_committed."""
+    b = shared_broker
+    topic = create_topic(b.bootstrap)
+    tx_, ty = tx.unique_tid("x"), tx.unique_tid("y")
+    px, ex = init(b, tx_)
+    py, ey = init(b, ty)
+    seq = {px: 0, py: 0}
+
+    def write(pid, epoch, tid, value, want_offset):
+        assert produce(b, topic, 0, tid, pid, epoch, seq[pid], [value]) == (NONE, want_offset)
+        seq[pid] += 1
+
+    begin_with(b, tx_, px, ex, topic, [0])
+    begin_with(b, ty, py, ey, topic, [0])
+    write(px, ex, tx_, b"x0", 0)
+    write(py, ey, ty, b"y0", 1)
+    write(px, ex, tx_, b"x1", 2)
+    write(py, ey, ty, b"y1", 3)
+    assert tx.end_txn(b, tx_, px, ex, False) == NONE
+    tx.wait_txn_state(b, tx_, "CompleteAbort")
+    assert tx.lso_and_hw(b, topic, 1) == ({0: 1}, {0: 5})
+    err, hw, lso, aborted, batches = tx.fetch_raw(b, topic, 0, 0, committed=True)
+    assert (err, hw, lso) == (NONE, 5, 1)
+    assert [(base, last, pid) for base, last, pid, _, _ in batches] == [(0, 0, px)], \
+        "a read_committed Fetch returned data past the LSO"
+    assert aborted == [(px, 0)]
+
+    assert tx.end_txn(b, ty, py, ey, True) == NONE
+    tx.wait_txn_state(b, ty, "CompleteCommit")
+    begin_with(b, tx_, px, ex, topic, [0])
+    begin_with(b, ty, py, ey, topic, [0])
+    write(px, ex, tx_, b"x2", 6)
+    write(py, ey, ty, b"y2", 7)
+    assert tx.end_txn(b, ty, py, ey, False) == NONE
+    tx.wait_txn_state(b, ty, "CompleteAbort")
+    assert tx.end_txn(b, tx_, px, ex, False) == NONE
+    tx.wait_txn_state(b, tx_, "CompleteAbort")
+    assert tx.wait_lso_at_end(b, topic, 1) == {0: 10}
+
+    err, hw, lso, aborted, batches = tx.fetch_raw(b, topic, 0, 0, committed=True)
+    assert (err, hw, lso) == (NONE, 10, 10)
+    assert aborted == [(px, 0), (px, 6), (py, 7)], "aborted transactions, by first offset"
+    controls = [(base, pid) for base, _, pid, _, control in batches if control]
+    assert controls == [(4, px), (5, py), (8, py), (9, px)]
+    assert all(t for _, _, _, t, _ in batches), "every batch here is transactional"
+    # From offset 5 on, X's first transaction (offsets 0-4) is out of range.
+    assert tx.fetch_raw(b, topic, 0, 5, committed=True)[3] == [(px, 6), (py, 7)]
+    assert tx.fetch_raw(b, topic, 0, 0, committed=False)[3] == []
+
+    for client in ("confluent", "kafka-python"):
+        assert tx.values(tx.read_to_end(client, b.bootstrap, topic, 1, READ_COMMITTED)) == \
+            [b"y0", b"y1"], client
+        assert tx.values(tx.read_to_end(client, b.bootstrap, topic, 1, READ_UNCOMMITTED)) == \
+            [b"x0", b"y0", b"x1", b"y1", b"x2", b"y2"], client
+
+
+# -------------------------------------------- transactional.id.expiration.ms ----
+
+def test_idle_transactional_ids_expire(broker_factory):
+    """transactional.id.expiration.ms=2000: an id whose transaction completed
+    and that then stays idle is removed (DescribeTransactions
+    TRANSACTIONAL_ID_NOT_FOUND, gone from ListTransactions); an id with an
+    Ongoing transaction, last updated before it, is not.  The expired id can
+    be initialised again."""
+    b = broker_factory({"transactional.id.expiration.ms": 2000,
+                        "transaction.remove.expired.transaction.cleanup.interval.ms": 500,
+                        "transaction.state.log.num.partitions": 5})
+    topic = create_topic(b.bootstrap)
+    busy, idle = tx.unique_tid("busy"), tx.unique_tid("idle")
+    pb, eb = init(b, busy, timeout_ms=600000)
+    begin_with(b, busy, pb, eb, topic, [0])  # last update of `busy`: before `idle`'s
+    pi, ei = init(b, idle)
+    begin_with(b, idle, pi, ei, topic, [0])
+    assert tx.end_txn(b, idle, pi, ei, True) == NONE
+    tx.wait_txn_state(b, idle, "CompleteCommit")
+    tx.poll(lambda: tx.describe_txns(b, [idle])[idle].error_code == TRANSACTIONAL_ID_NOT_FOUND,
+            what=f"{idle} expired")
+    assert idle not in tx.list_txns(b)[2]
+    d = tx.describe_txns(b, [busy])[busy]
+    assert (d.error_code, d.transaction_state, d.producer_id) == (NONE, "Ongoing", pb), \
+        "an id with an open transaction expired"
+    assert tx.list_txns(b, pids=[pb])[2] == {busy: (pb, "Ongoing")}
+    assert init(b, idle)[1] >= 0
+    assert tx.end_txn(b, busy, pb, eb, False) == NONE

@@ -549,3 +549,33 @@ def produce_raw(broker, topic: str, partition: int, batch: bytes, tid: Optional[
     r = raw_call(broker, req, version, Resp)
     p = r.responses[0].partition_responses[0]
     return p.error_code, p.base_offset
+
+
+def fetch_raw(broker, topic: str, partition: int, offset: int, committed: bool,
+              version: int = 11):
+    """Fetch v``version`` of one partition from ``offset`` at READ_COMMITTED or
+    READ_UNCOMMITTED: (error, high watermark, last stable offset, aborted
+    transactions [(producer id, first offset)], batches [(base offset, last
+    offset, producer id, transactional, control)])."""
+    from kafka.protocol.consumer.fetch import FetchRequest as Req, FetchResponse as Resp
+    from kafka.record import MemoryRecords
+
+    req = Req(replica_id=-1, max_wait_ms=100, min_bytes=0, max_bytes=4 << 20,
+              isolation_level=1 if committed else 0, session_id=0, session_epoch=-1,
+              topics=[Req.FetchTopic(topic=topic, partitions=[Req.FetchTopic.FetchPartition(
+                  partition=partition, current_leader_epoch=-1, fetch_offset=offset,
+                  log_start_offset=-1, partition_max_bytes=4 << 20)])],
+              forgotten_topics_data=[], rack_id="")
+    r = raw_call(broker, req, version, Resp)
+    p = r.responses[0].partitions[0]
+    batches = []
+    if p.records:
+        mr = MemoryRecords(bytes(p.records))
+        while True:
+            b = mr.next_batch()
+            if b is None:
+                break
+            batches.append((b.base_offset, b.last_offset, b.producer_id, b.is_transactional,
+                            b.is_control_batch))
+    aborted = [(a.producer_id, a.first_offset) for a in (p.aborted_transactions or [])]
+    return p.error_code, p.high_watermark, p.last_stable_offset, aborted, batches
