@@ -470,3 +470,47 @@ def test_idle_transactional_ids_expire(broker_factory):
     assert tx.list_txns(b, pids=[pb])[2] == {busy: (pb, "Ongoing")}
     assert init(b, idle)[1] >= 0
     assert tx.end_txn(b, busy, pb, eb, False) == NONE
+
+
+# ------------------------------------------------------------ sequences ----
+
+OUT_OF_ORDER_SEQUENCE_NUMBER = 45
+
+
+def test_transactional_sequences(shared_broker):
+    """Inside a transaction a retried batch (same sequence) is answered with
+    its first offset and not appended again; a gap in the sequence is
+    OUT_OF_ORDER_SEQUENCE_NUMBER.  After InitProducerId bumps the epoch the
+    first batch of the new epoch must start at sequence 0.  A transactional
+    batch whose producer id is not the transactional id's is refused with
+    INVALID_PRODUCER_ID_MAPPING.  None of the refused batches is appended."""
+    b = shared_broker
+    topic = create_topic(b.bootstrap)
+    tid = tx.unique_tid("seq")
+    pid, epoch = init(b, tid)
+    begin_with(b, tid, pid, epoch, topic, [0])
+    batch = tx.txn_batch(pid, epoch, 0, [b"a", b"b"])
+    assert tx.produce_raw(b, topic, 0, batch, tid) == (NONE, 0)
+    assert tx.produce_raw(b, topic, 0, batch, tid) == (NONE, 0), "a retried batch"
+    assert tx.lso_and_hw(b, topic, 1)[1] == {0: 2}, "the retried batch was appended again"
+    assert produce(b, topic, 0, tid, pid, epoch, 5, [b"gap"])[0] == OUT_OF_ORDER_SEQUENCE_NUMBER
+    other_tid = tx.unique_tid("seq-other")
+    other_pid, other_epoch = init(b, other_tid)
+    assert produce(b, topic, 0, tid, other_pid, other_epoch, 0, [b"wrong"])[0] == \
+        INVALID_PRODUCER_ID_MAPPING
+    assert tx.lso_and_hw(b, topic, 1)[1] == {0: 2}
+    assert produce(b, topic, 0, tid, pid, epoch, 2, [b"c"]) == (NONE, 2)
+    assert tx.end_txn(b, tid, pid, epoch, True) == NONE
+    tx.wait_txn_state(b, tid, "CompleteCommit")
+
+    pid2, epoch2 = init(b, tid)
+    assert (pid2, epoch2) == (pid, epoch + 1)
+    begin_with(b, tid, pid, epoch2, topic, [0])
+    assert produce(b, topic, 0, tid, pid, epoch2, 3, [b"old-seq"])[0] == \
+        OUT_OF_ORDER_SEQUENCE_NUMBER
+    assert produce(b, topic, 0, tid, pid, epoch2, 0, [b"d"]) == (NONE, 4)
+    assert tx.end_txn(b, tid, pid, epoch2, True) == NONE
+    tx.wait_txn_state(b, tid, "CompleteCommit")
+    assert tx.wait_lso_at_end(b, topic, 1) == {0: 6}
+    assert tx.values(tx.read_to_end("kafka-python", b.bootstrap, topic, 1, READ_UNCOMMITTED)) == \
+        [b"a", b"b", b"c", b"d"]

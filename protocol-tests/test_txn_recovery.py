@@ -149,10 +149,11 @@ def test_restart_right_after_commit(broker_factory, how):
 
 
 @pytest.mark.timeout(120)
-def test_kill9_while_end_txn_in_flight(broker_factory):
+@pytest.mark.parametrize("how", ["sigterm", "kill9"])
+def test_stop_while_end_txn_in_flight(broker_factory, how):
     """Raw requests: a transaction over 20 partitions (timeout 2 s), then
-    EndTxn(commit) is sent and the broker is SIGKILLed without waiting for the
-    answer, after a delay that differs per round (0 to 20 ms) so that the kill
+    EndTxn(commit) is sent and the broker is SIGKILLed (or SIGTERMed) without
+    waiting for the answer, after a delay that differs per round (0 to 20 ms) so that the stop
     lands before, during or after the PrepareCommit record and the markers.
     Whatever was reached, after the restart the transaction ends atomically:
     CompleteCommit with every partition's records visible to read_committed,
@@ -167,7 +168,8 @@ def test_kill9_while_end_txn_in_flight(broker_factory):
     n = 20
     topic = create_topic(bs, partitions=n)
     visible: list = []
-    for rnd, delay in enumerate((0.0, 0.001, 0.003, 0.02)):
+    delays = (0.0, 0.0005, 0.001, 0.002, 0.004, 0.02) if how == "kill9" else (0.0, 0.002, 0.02)
+    for rnd, delay in enumerate(delays):
         tid = tx.unique_tid(f"inflight{rnd}")
         err, pid, epoch = tx.init_pid(br, tid, timeout_ms=2000)
         assert err == tx.NONE
@@ -184,7 +186,7 @@ def test_kill9_while_end_txn_in_flight(broker_factory):
         with socket.create_connection((br.host, br.port), timeout=10) as s:
             s.sendall(frame)
             time.sleep(delay)
-            br.kill9()
+            br.kill9() if how == "kill9" else br.stop()
         br.start()
         d = tx.wait_txn_state(br, tid, ("CompleteCommit", "CompleteAbort"))
         tx.wait_lso_at_end(br, topic, n)
