@@ -332,9 +332,7 @@ impl TxnMarkerSender for TxnLink {
         let mut out = Vec::new();
         for tp in partitions {
             match self.leader_of(&tp) {
-                None if self.cluster.topic(&tp.topic).is_none() => {
-                    out.push((tp, MarkerOutcome::Gone))
-                }
+                // The topic or partition no longer exists.
                 None => out.push((tp, MarkerOutcome::Gone)),
                 Some(leader) if leader < 0 => {
                     out.push((tp, MarkerOutcome::Retry("no leader".into())))
