@@ -178,6 +178,8 @@ def copier_main(spec: dict) -> int:
         "retry.backoff.ms": 100,
         "retry.backoff.max.ms": 500,
     }
+    if spec.get("debug"):
+        common["debug"] = spec["debug"]  # librdkafka's own log, to the stderr file
     producer = Producer(dict(common, **{
         "transactional.id": spec["tid"],
         "transaction.timeout.ms": spec["txn_timeout_ms"],
@@ -202,6 +204,7 @@ def copier_main(spec: dict) -> int:
     def note(err, where):
         key = f"{where}:{err.name()}"
         stats["errors"][key] = stats["errors"].get(key, 0) + 1
+        emit("error", where=where, error=err.name(), detail=err.str())
 
     def fatal(err, where):
         emit("fatal", where=where, error=err.name(), detail=err.str(), **stats)
@@ -661,6 +664,9 @@ class TxnRun:
             "group": f"copiers-{tag}", "txn_size": sc.txn_size, "rate": sc.rate,
             "txn_timeout_ms": TXN_TIMEOUT_MS, "deadline_s": sc.deadline_s,
             "abort_every": sc.abort_every,
+            # e.g. ODRADEK_TXN_COPIER_DEBUG=eos,cgrp,protocol: librdkafka's debug log
+            # in each copier's stderr file (kept with --basetemp)
+            "debug": os.environ.get("ODRADEK_TXN_COPIER_DEBUG", ""),
         }) for p in range(sc.partitions)]
 
     def _until(self, cond, timeout: float, what: str):
@@ -760,10 +766,12 @@ def _bounce(c, run: TxnRun, victim: int, clean: bool, why: str, log: list):
     at = {cp.tid[-1]: cp.committed() for cp in run.copiers}
     led = {t: sorted(p for p, lead in c.leaders(t).items() if lead == victim)
            for t in (run.input, run.output)}
+    t_down = time.monotonic()
     if clean:
         b.stop()
     else:
         b.kill9()
+    print(f"[t={t_down:.1f}] {'stopped' if clean else 'killed'} broker {victim} ({why})", flush=True)
     others = [i for i in (1, 2, 3) if i != victim]
     c.wait_registered(others, timeout=SESSION_S + 30)
     run.wait_each_commits_again(timeout=90, what=f"with broker {victim} ({why}) down ")
@@ -773,8 +781,9 @@ def _bounce(c, run: TxnRun, victim: int, clean: bool, why: str, log: list):
     # awaits no under-replicated partitions), the internal topics too
     for t in (run.input, run.output, TXN_STATE, "__consumer_offsets"):
         c.wait_isr_full(t, timeout=90)
-    log.append(f"{'stopped' if clean else 'killed'} broker {victim} ({why}; it led input "
-               f"{led[run.input]}, output {led[run.output]}) with copiers at {at}")
+    log.append(f"[t={t_down:.1f}] {'stopped' if clean else 'killed'} broker {victim} ({why}; "
+               f"it led input {led[run.input]}, output {led[run.output]}) with copiers at {at}; "
+               f"back at t={time.monotonic():.1f}")
 
 
 @pytest.mark.timeout(240)
@@ -808,7 +817,7 @@ def test_copiers_survive_repeated_coordinator_and_leader_faults(txn_cluster, tmp
     comes back.  Same checks at the end."""
     c = txn_cluster
     run = TxnRun(c, tmp_path, Scenario(partitions=4, per_partition=6000, txn_size=100,
-                                       rate=60, abort_every=5, deadline_s=540))
+                                       rate=40, abort_every=5, deadline_s=540))
     rounds = [("coordinator", False), ("input leader", False), ("coordinator", True),
               ("output leader", False), ("coordinator", False), ("output leader", True)]
     log: list = []
