@@ -137,6 +137,11 @@ def coordinator_of(c, transactional_id: str, exclude: tuple = (), timeout: float
 
 # ------------------------------------------------------ the copier process ----
 
+HUNG_CLIENT = 4  # a copier's exit code when librdkafka hung (see copier_main's watchdog)
+MAX_RESTARTS = 3  # per copier, after HUNG_CLIENT
+CALL_TIMEOUT_S = 10.0  # each transactional call's timeout in the copier
+WATCHDOG_GRACE_S = 5.0  # a call still blocked this long after its timeout: HUNG_CLIENT
+
 def _kafka_error(e):
     err = e.args[0] if e.args else None
     return err if hasattr(err, "retriable") else None
@@ -161,8 +166,9 @@ def copier_main(spec: dict) -> int:
     signal.alarm(int(spec["deadline_s"]) + 15)  # the hard bound, even inside librdkafka
 
     def left() -> float:
-        """A client call's timeout: 30 s, less near the deadline."""
-        return max(1.0, min(30.0, deadline - time.monotonic()))
+        """A client call's timeout: CALL_TIMEOUT_S (a retriable timeout is
+        retried), less near the deadline."""
+        return max(1.0, min(CALL_TIMEOUT_S, deadline - time.monotonic()))
 
     def emit(event, **kw):
         kw.update(event=event, tid=spec["tid"], t=round(time.monotonic(), 3))
@@ -210,10 +216,27 @@ def copier_main(spec: dict) -> int:
         emit("fatal", where=where, error=err.name(), detail=err.str(), **stats)
         return 3
 
+    def watchdog(where):
+        """librdkafka 2.16 can block in send_offsets_to_transaction past its
+        timeout when the group coordinator's broker died (librdkafka issues
+        #5456 and #5511: the coordinator request's timeout is never checked,
+        and a broker gone from Metadata no longer wakes it up).  No call can
+        be interrupted, so the process leaves with HUNG_CLIENT; the test
+        starts a new copier with the same transactional id, which fences this
+        one, as Kafka's test does when it bounces its copiers."""
+        def fire():
+            emit("client_hang", where=where, **stats)
+            os._exit(HUNG_CLIENT)
+        t = threading.Timer(left() + WATCHDOG_GRACE_S, fire)
+        t.daemon = True
+        t.start()
+        return t
+
     def retrying(fn, where):
         """Call fn until it succeeds; retriable errors are retried (librdkafka's
         contract for the transactional calls); others are raised."""
         while True:
+            dog = watchdog(where)
             try:
                 return fn()
             except KafkaException as e:
@@ -221,6 +244,8 @@ def copier_main(spec: dict) -> int:
                 if err is None or not err.retriable() or err.fatal() or time.monotonic() > deadline:
                     raise
                 note(err, where)
+            finally:
+                dog.cancel()
 
     def committed_offset() -> int:
         """The group's committed offset of the input partition (OffsetFetch with
@@ -358,23 +383,37 @@ class Copier:
     end: int
     proc: subprocess.Popen
     stderr_path: Path
+    spec: dict = field(default_factory=dict)
+    workdir: Optional[Path] = None
+    restarts: int = 0
     events: list = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @staticmethod
+    def _spawn(workdir: Path, spec: dict, err_path: Path) -> subprocess.Popen:
+        return subprocess.Popen(
+            [sys.executable, str(Path(__file__).resolve()), "copy", json.dumps(spec)],
+            stdout=subprocess.PIPE, stderr=open(err_path, "ab"), stdin=subprocess.DEVNULL,
+            preexec_fn=die_with_parent, cwd=workdir)
 
     @classmethod
     def start(cls, workdir: Path, spec: dict) -> "Copier":
         err_path = workdir / f"{spec['tid']}.stderr"
-        proc = subprocess.Popen(
-            [sys.executable, str(Path(__file__).resolve()), "copy", json.dumps(spec)],
-            stdout=subprocess.PIPE, stderr=open(err_path, "wb"), stdin=subprocess.DEVNULL,
-            preexec_fn=die_with_parent, cwd=workdir)
-        c = cls(spec["tid"], spec["partition"], spec["end"], proc, err_path)
+        c = cls(spec["tid"], spec["partition"], spec["end"], cls._spawn(workdir, spec, err_path),
+                err_path, spec, workdir)
         _COPIERS.append(c)
-        threading.Thread(target=c._read, daemon=True, name=f"read-{c.tid}").start()
+        threading.Thread(target=c._read, args=(c.proc,), daemon=True, name=f"read-{c.tid}").start()
         return c
 
-    def _read(self):
-        for line in self.proc.stdout:
+    def restart(self):
+        """A new process with the same transactional id (after HUNG_CLIENT)."""
+        self.restarts += 1
+        self.proc = self._spawn(self.workdir, self.spec, self.stderr_path)
+        threading.Thread(target=self._read, args=(self.proc,), daemon=True,
+                         name=f"read-{self.tid}-{self.restarts}").start()
+
+    def _read(self, proc):
+        for line in proc.stdout:
             try:
                 ev = json.loads(line)
             except ValueError:
@@ -394,15 +433,19 @@ class Copier:
         return 0
 
     def txns(self) -> int:
-        ev = [e for e in self.snapshot() if "txns" in e]
-        return ev[-1]["txns"] if ev else 0
+        """Transactions committed, over all its processes."""
+        return sum(e["event"] == "commit" for e in self.snapshot())
 
     def done(self) -> bool:
         return any(e["event"] == "done" for e in self.snapshot())
 
     def check_alive(self):
-        """Raise if it exited without finishing (fatal error, deadline, crash)."""
+        """Raise if it exited without finishing (fatal error, deadline, crash);
+        after HUNG_CLIENT start it again, at most MAX_RESTARTS times."""
         rc = self.proc.poll()
+        if rc == HUNG_CLIENT and self.restarts < MAX_RESTARTS:
+            self.restart()
+            return
         if rc is not None and not (rc == 0 and self.done()):
             raise AssertionError(f"copier {self.tid} exited {rc}: {self.describe()}")
 
@@ -738,6 +781,9 @@ class TxnRun:
             (f"the copiers aborted transactions holding {delivered} delivered records, but the "
              f"output log holds only {stats['aborted_in_log']} records outside committed ones")
         stats["txns"] = {cp.tid[-1]: cp.txns() for cp in self.copiers}
+        stats["restarts_after_librdkafka_hang"] = {
+            cp.tid[-1]: [e["where"] for e in cp.snapshot() if e["event"] == "client_hang"]
+            for cp in self.copiers if cp.restarts}
         stats["aborts"] = {cp.tid[-1]: sum(e["event"] == "abort" for e in cp.snapshot())
                            for cp in self.copiers}
         last = {cp.tid[-1]: next((e for e in reversed(cp.snapshot()) if "errors" in e), {})
