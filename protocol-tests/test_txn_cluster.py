@@ -279,11 +279,6 @@ def copier_main(spec: dict) -> int:
             if time.monotonic() > deadline:
                 emit("deadline", committed=committed_pos, **stats)
                 return 2
-            # at most `rate` records per second (a copy that outlasts the faults)
-            ahead = stats["copied"] / spec["rate"] - (time.monotonic() - t0)
-            if ahead > 0:
-                time.sleep(min(ahead, 0.2))
-                continue
             msgs = consumer.consume(num_messages=spec["txn_size"], timeout=0.3)
             bad = [m.error() for m in msgs if m.error()]
             if bad:
@@ -307,6 +302,12 @@ def copier_main(spec: dict) -> int:
                         except BufferError:
                             producer.poll(0.05)
                 next_pos = msgs[-1].offset() + 1
+                # at most `rate` records per second, so that the copy outlasts
+                # the faults; the wait is inside the transaction, so a fault
+                # most likely finds one open (records written, not committed)
+                while (ahead := (stats["copied"] + len(msgs)) / spec["rate"]
+                        - (time.monotonic() - t0)) > 0:
+                    producer.poll(min(ahead, 0.1))
                 retrying(lambda: producer.send_offsets_to_transaction(
                     [TopicPartition(spec["input"], p, next_pos)],
                     consumer.consumer_group_metadata(), left()), "send_offsets")
