@@ -10,6 +10,7 @@ import time
 import pytest
 
 import kclients
+import offsets_topic
 from brokers import Broker, free_port
 from cluster import poll, start_expect_exit
 from durability import ContinuousProducer, converged_log, finish_and_verify, read_back
@@ -101,12 +102,8 @@ def test_seed_workflow_rf3_kill_one_and_rejoin(cluster_factory):
 
 
 def _offsets_partition(group: str, partitions: int = 5) -> int:
-    """Kafka's placement of a group: abs(Java String.hashCode) % partitions
-    (for an ASCII name: one UTF-16 unit per character)."""
-    h = 0
-    for ch in group:
-        h = (31 * h + ord(ch)) & 0xFFFFFFFF
-    return (h & 0x7FFFFFFF) % partitions
+    """Kafka's placement of a group: Utils.abs(String.hashCode) % partitions."""
+    return offsets_topic.partition_for(group, partitions)
 
 
 def _consume_group(bootstrap, topic, group, n, timeout=60):
