@@ -301,3 +301,36 @@ pub fn check_partition_count(count: i32) -> Result<(), ClusterError> {
     }
     Ok(())
 }
+
+/// Why an internal topic (`__consumer_offsets`, `__transaction_state`) was not created.
+#[derive(Debug, thiserror::Error)]
+pub enum InternalTopicError {
+    #[error("replication factor {required} needs more than the {live} live brokers")]
+    TooFewBrokers { required: i16, live: usize },
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+}
+
+/// Creates an internal topic on first use, as Kafka does: refused while fewer brokers are
+/// alive than its replication factor. `Ok(None)`: it exists already (perhaps created by
+/// another broker meanwhile); `Ok(Some)`: created, for the caller to host its replicas.
+pub async fn create_internal_topic(
+    cluster: &dyn ClusterMetadata,
+    spec: NewTopic,
+) -> Result<Option<Arc<TopicMetadata>>, InternalTopicError> {
+    if cluster.topic(&spec.name).is_some() {
+        return Ok(None);
+    }
+    let live = cluster.live_brokers().len();
+    if spec.replication_factor as usize > live {
+        return Err(InternalTopicError::TooFewBrokers {
+            required: spec.replication_factor,
+            live,
+        });
+    }
+    match cluster.create_topic(spec, false).await {
+        Ok(topic) => Ok(Some(topic)),
+        Err(ClusterError::TopicAlreadyExists(_)) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}

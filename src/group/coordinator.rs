@@ -16,7 +16,7 @@ use tracing::{info, warn};
 use super::groups::Groups;
 use super::records::build_batch;
 use super::{GroupEntry, KeyValue, OFFSETS_TOPIC};
-use crate::cluster::{BrokerInfo, ClusterError, ClusterMetadata, NewTopic};
+use crate::cluster::{create_internal_topic, BrokerInfo, ClusterMetadata, NewTopic};
 use crate::config::{ConfigHandle, GroupSettings};
 use crate::log::{AppendError, AppendOrigin, TopicPartition};
 use crate::replica::{Partition, ProduceError, ReplicaManager, RoleChange};
@@ -177,15 +177,6 @@ impl GroupCoordinator {
             return Ok(());
         }
         let settings = self.settings();
-        let live = self.cluster.live_brokers().len();
-        if settings.offsets_topic_replication_factor as usize > live {
-            warn!(
-                required = settings.offsets_topic_replication_factor,
-                live,
-                "too few brokers for offsets.topic.replication.factor; groups are unavailable"
-            );
-            return Err(ResponseError::CoordinatorNotAvailable);
-        }
         let configs = [
             ("cleanup.policy", "compact".to_string()),
             ("compression.type", "producer".to_string()),
@@ -204,16 +195,16 @@ impl GroupCoordinator {
             assignments: None,
             configs,
         };
-        match self.cluster.create_topic(spec, false).await {
-            Ok(topic) => {
+        match create_internal_topic(self.cluster.as_ref(), spec).await {
+            Ok(Some(topic)) => {
                 let changes = self.replicas.apply_topic(&topic, &self.config.current());
                 self.on_role_changes(&changes);
                 info!(topic = %topic.name, partitions = topic.partitions.len(), "topic created");
                 Ok(())
             }
-            Err(ClusterError::TopicAlreadyExists(_)) => Ok(()),
+            Ok(None) => Ok(()),
             Err(e) => {
-                warn!(error = %e, "creating __consumer_offsets failed");
+                warn!(error = %e, "creating __consumer_offsets failed; groups are unavailable");
                 Err(ResponseError::CoordinatorNotAvailable)
             }
         }

@@ -15,7 +15,7 @@ use super::records::{partition_for, GroupValue, MemberValue, OffsetValue, Record
 use super::state::{self, Group, GroupState};
 use super::{GroupEntry, KeyValue};
 use crate::config::GroupSettings;
-use crate::log::BatchHeader;
+use crate::log::whole_batches;
 
 /// Every group of this broker's loaded `__consumer_offsets` partitions.
 pub struct Groups {
@@ -214,17 +214,10 @@ impl Groups {
     /// Applies the records of stored batches of offsets partition `index`; returns the offset
     /// after the last whole batch. Offsets of a transactional batch stay pending for its producer
     /// until a control batch of that producer commits or aborts them (as Kafka loads them).
-    pub fn apply_batches(&self, index: i32, mut data: Bytes, now_ms: i64) -> Option<i64> {
+    pub fn apply_batches(&self, index: i32, data: Bytes, now_ms: i64) -> Option<i64> {
         let mut next = None;
-        while data.len() >= 12 {
-            let base = i64::from_be_bytes(data[0..8].try_into().ok()?);
-            let len = i32::from_be_bytes(data[8..12].try_into().ok()?);
-            let size = 12 + usize::try_from(len).ok()?;
-            if data.len() < size {
-                break;
-            }
-            let mut one = data.split_to(size);
-            let header = BatchHeader::parse(&one)?;
+        for (header, mut one) in whole_batches(data) {
+            let base = header.base_offset;
             next = Some(header.next_offset());
             let batch = BatchContext {
                 base_offset: base,

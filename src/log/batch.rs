@@ -118,6 +118,27 @@ impl BatchHeader {
 }
 
 /// `seq + inc` wrapping past i32::MAX to 0.
+/// The whole v2 batches at the start of `data`, each with its parsed header, in order; stops
+/// at a partial batch or at a length that cannot be a batch (what a bounded log read returns).
+pub fn whole_batches(data: bytes::Bytes) -> WholeBatches {
+    WholeBatches { rest: data }
+}
+
+/// See [`whole_batches`].
+pub struct WholeBatches {
+    rest: bytes::Bytes,
+}
+
+impl Iterator for WholeBatches {
+    type Item = (BatchHeader, bytes::Bytes);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let header = BatchHeader::parse(&self.rest)?;
+        let size = header.size().filter(|s| *s <= self.rest.len())?;
+        Some((header, self.rest.split_to(size)))
+    }
+}
+
 pub fn increment_sequence(seq: i32, inc: i32) -> i32 {
     if seq > i32::MAX - inc {
         inc - (i32::MAX - seq) - 1

@@ -93,7 +93,7 @@ mod txn_tests;
 
 use std::sync::Arc;
 
-pub use batch::BatchHeader;
+pub use batch::{whole_batches, BatchHeader};
 pub use cleaner::{CleanerConfig, CleanerStats};
 pub use codec::{Codec, CompressionLevels, CompressionType};
 pub use config::{CleanupPolicy, LogConfig, TimestampType};

@@ -16,11 +16,10 @@ use tracing::{info, warn};
 use super::markers::TxnMarkerSender;
 use super::records::{TxnLogKey, TxnLogValue, TxnRecordError, VALUE_VERSION_CLASSIC};
 use super::{partition_for, TransactionMetadata, TxnError, TxnTransit, TRANSACTION_STATE_TOPIC};
-use crate::cluster::{BrokerInfo, ClusterError, ClusterMetadata, NewTopic};
+use crate::cluster::{create_internal_topic, BrokerInfo, ClusterMetadata, NewTopic};
 use crate::config::{ConfigHandle, TransactionSettings};
 use crate::group::records::build_batch;
-use crate::log::batch::BatchHeader;
-use crate::log::{AppendError, AppendOrigin, TopicPartition};
+use crate::log::{whole_batches, AppendError, AppendOrigin, TopicPartition};
 use crate::replica::{ProduceError, ReplicaManager, RoleChange};
 use crate::util::clock::now_ms;
 
@@ -145,15 +144,6 @@ impl TransactionCoordinator {
             return Ok(());
         }
         let settings = self.settings();
-        let live = self.cluster.live_brokers().len();
-        if settings.state_log_replication_factor as usize > live {
-            warn!(
-                required = settings.state_log_replication_factor,
-                live,
-                "too few brokers for transaction.state.log.replication.factor; transactions are unavailable"
-            );
-            return Err(TxnError::CoordinatorNotAvailable);
-        }
         let configs = [
             ("cleanup.policy", "compact".to_string()),
             ("compression.type", "uncompressed".to_string()),
@@ -177,16 +167,16 @@ impl TransactionCoordinator {
             assignments: None,
             configs,
         };
-        match self.cluster.create_topic(spec, false).await {
-            Ok(topic) => {
+        match create_internal_topic(self.cluster.as_ref(), spec).await {
+            Ok(Some(topic)) => {
                 let changes = self.replicas.apply_topic(&topic, &self.config.current());
                 self.on_role_changes(&changes);
                 info!(topic = %topic.name, partitions = topic.partitions.len(), "topic created");
                 Ok(())
             }
-            Err(ClusterError::TopicAlreadyExists(_)) => Ok(()),
+            Ok(None) => Ok(()),
             Err(e) => {
-                warn!(error = %e, "creating __transaction_state failed");
+                warn!(error = %e, "creating __transaction_state failed; transactions are unavailable");
                 Err(TxnError::CoordinatorNotAvailable)
             }
         }
@@ -444,19 +434,11 @@ fn state_write_error(transactional_id: &str, e: &ProduceError) -> TxnError {
 /// (`None` when not one batch could be read).
 fn apply_batches(
     index: i32,
-    mut data: Bytes,
+    data: Bytes,
     ids: &mut HashMap<String, TransactionMetadata>,
 ) -> Option<i64> {
     let mut next = None;
-    while data.len() >= 12 {
-        let base = i64::from_be_bytes(data[0..8].try_into().ok()?);
-        let len = i32::from_be_bytes(data[8..12].try_into().ok()?);
-        let size = 12 + usize::try_from(len).ok()?;
-        if data.len() < size {
-            break;
-        }
-        let mut one = data.split_to(size);
-        let header = BatchHeader::parse(&one)?;
+    for (header, mut one) in whole_batches(data) {
         next = Some(header.next_offset());
         if header.is_control() {
             continue;
@@ -465,13 +447,13 @@ fn apply_batches(
             Ok(sets) => {
                 for record in sets.into_iter().flat_map(|s| s.records) {
                     if let Err(e) = apply_record(record.key, record.value, ids) {
-                        warn!(partition = index, offset = base, error = %e,
+                        warn!(partition = index, offset = header.base_offset, error = %e,
                             "unreadable __transaction_state record skipped");
                     }
                 }
             }
             Err(e) => {
-                warn!(partition = index, offset = base, error = %e,
+                warn!(partition = index, offset = header.base_offset, error = %e,
                     "undecodable batch in __transaction_state skipped")
             }
         }
