@@ -236,7 +236,8 @@ class _Reader:
         return [item() for _ in range(max(n, 0))]
 
 
-def _recv_exact(s, n):
+def recv_exact(s, n):
+    """Exactly ``n`` bytes from socket ``s`` (ConnectionError if it closes first)."""
     buf = bytearray()
     while len(buf) < n:
         chunk = s.recv(n - len(buf))
@@ -255,8 +256,8 @@ def raw_call(broker: Broker, request, version: int, response_cls, timeout: float
     with socket.create_connection((broker.host, broker.port), timeout=timeout) as s:
         s.settimeout(timeout)
         s.sendall(frame)
-        size = struct.unpack(">i", _recv_exact(s, 4))[0]
-        data = _recv_exact(s, size)
+        size = struct.unpack(">i", recv_exact(s, 4))[0]
+        data = recv_exact(s, size)
     resp = response_cls.decode(data, version=version, header=True)
     assert resp.header.correlation_id == 11, "correlation id mismatch"
     return resp
@@ -275,8 +276,8 @@ def metadata(host: str, port: int, topics: Optional[list] = None,
     with socket.create_connection((host, port), timeout=timeout) as s:
         s.settimeout(timeout)
         s.sendall(struct.pack(">i", len(req)) + req)
-        size = struct.unpack(">i", _recv_exact(s, 4))[0]
-        r = _Reader(_recv_exact(s, size))
+        size = struct.unpack(">i", recv_exact(s, 4))[0]
+        r = _Reader(recv_exact(s, size))
     assert r.take(">i") == 7, "correlation id mismatch"
     r.take(">i")  # throttle
     brokers = {}

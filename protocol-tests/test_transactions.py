@@ -22,6 +22,7 @@ import pytest
 import kclients
 import txnclients as tx
 from brokers import BrokerFactory
+from cluster import poll
 from kclients import Rec, consume, create_topic
 from txnclients import READ_COMMITTED, READ_UNCOMMITTED, TxnProducer
 
@@ -221,7 +222,7 @@ def _poll_n(client, consumer, n):
                 buf.extend((m.value, m.offset) for m in msgs)
         return len(buf) >= n
 
-    tx.poll(have, timeout=30, what=f"{n} input records")
+    poll(have, 30, f"{n} input records")
     out = buf[:n]
     del buf[:n]
     return out
@@ -267,8 +268,8 @@ def test_consume_transform_produce(txn_broker, client):
             p.flush()
             if commit:
                 p.commit()
-                assert tx.poll(lambda: _committed(client, consumer, src) == 5,
-                               what="offset 5 committed by the transaction")
+                assert poll(lambda: _committed(client, consumer, src) == 5, 30,
+                            "offset 5 committed by the transaction")
             else:
                 p.abort()
         tx.wait_txn_state(txn_broker, tid, "CompleteAbort")

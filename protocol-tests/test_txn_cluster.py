@@ -50,7 +50,7 @@ if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
 from brokers import die_with_parent  # noqa: E402
-from cluster import SESSION_TIMEOUT_MS, poll  # noqa: E402
+from cluster import SESSION_TIMEOUT_MS, poll, recv_exact  # noqa: E402
 
 pytestmark = pytest.mark.cluster
 
@@ -96,8 +96,8 @@ def find_coordinator(broker, key: str, key_type: int = 1, timeout: float = 10.0)
     with socket.create_connection((broker.host, broker.port), timeout=timeout) as s:
         s.settimeout(timeout)
         s.sendall(struct.pack(">i", len(req)) + req)
-        size = struct.unpack(">i", _recv_exact(s, 4))[0]
-        data = _recv_exact(s, size)
+        size = struct.unpack(">i", recv_exact(s, 4))[0]
+        data = recv_exact(s, size)
     corr, _throttle, err = struct.unpack_from(">iih", data, 0)
     assert corr == 17, "correlation id mismatch"
     i = 10
@@ -105,16 +105,6 @@ def find_coordinator(broker, key: str, key_type: int = 1, timeout: float = 10.0)
     i += 2 + max(msg_len, 0)
     node = struct.unpack_from(">i", data, i)[0]
     return err, node
-
-
-def _recv_exact(s, n):
-    buf = bytearray()
-    while len(buf) < n:
-        chunk = s.recv(n - len(buf))
-        if not chunk:
-            raise ConnectionError("connection closed by the broker")
-        buf += chunk
-    return bytes(buf)
 
 
 def coordinator_of(c, transactional_id: str, exclude: tuple = (), timeout: float = 45.0) -> int:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import uuid
 
 import txnclients as tx
+from cluster import poll
 from kclients import create_topic
 from test_group_bad_input import Conn
 from txnclients import (CONCURRENT_TRANSACTIONS, ILLEGAL_GENERATION, INVALID_PRODUCER_EPOCH,
@@ -461,8 +462,8 @@ def test_idle_transactional_ids_expire(broker_factory):
     begin_with(b, idle, pi, ei, topic, [0])
     assert tx.end_txn(b, idle, pi, ei, True) == NONE
     tx.wait_txn_state(b, idle, "CompleteCommit")
-    tx.poll(lambda: tx.describe_txns(b, [idle])[idle].error_code == TRANSACTIONAL_ID_NOT_FOUND,
-            what=f"{idle} expired")
+    poll(lambda: tx.describe_txns(b, [idle])[idle].error_code == TRANSACTIONAL_ID_NOT_FOUND,
+         30, f"{idle} expired")
     assert idle not in tx.list_txns(b)[2]
     d = tx.describe_txns(b, [busy])[busy]
     assert (d.error_code, d.transaction_state, d.producer_id) == (NONE, "Ongoing", pb), \

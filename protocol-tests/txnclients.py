@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Callable, Optional
+from typing import Optional
 
-from cluster import raw_call
+from cluster import poll, raw_call
 from kclients import TIMEOUT, Rec
 
 READ_COMMITTED = "read_committed"
@@ -46,24 +46,6 @@ _RETRIABLE = {COORDINATOR_LOAD_IN_PROGRESS, COORDINATOR_NOT_AVAILABLE, NOT_COORD
 
 def unique_tid(prefix: str = "txn") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
-
-
-def poll(cond: Callable, timeout: float = 30.0, interval: float = 0.2, what: str = "condition"):
-    """Call ``cond`` until it returns something truthy; that value.  Fails with
-    the last value (or exception) after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while True:
-        try:
-            v = cond()
-            if v:
-                return v
-            last = v
-        except AssertionError as e:
-            last = e
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
-        time.sleep(interval)
 
 
 # ------------------------------------------------- transactional producers ----
@@ -321,7 +303,7 @@ def find_txn_coordinator(broker, tid: str, version: int = 4):
         return r.error_code, r.node_id, r.host, r.port
 
     return poll(lambda: (lambda res: res if res[0] not in _RETRIABLE else None)(once()),
-                what=f"a transaction coordinator for {tid}")
+                30, f"a transaction coordinator for {tid}", interval=0.2)
 
 
 def init_pid(broker, tid: Optional[str], timeout_ms: int = 60000, version: int = 3,
@@ -345,7 +327,7 @@ def init_pid(broker, tid: Optional[str], timeout_ms: int = 60000, version: int =
     if not retry:
         return once()
     return poll(lambda: (lambda res: res if res[0] not in _RETRIABLE else None)(once()),
-                what=f"InitProducerId for {tid}")
+                30, f"InitProducerId for {tid}", interval=0.2)
 
 
 def add_partitions(broker, tid: str, pid: int, epoch: int, parts: dict, version: int = 3) -> dict:
@@ -391,7 +373,7 @@ def end_txn(broker, tid: str, pid: int, epoch: int, commit: bool, version: int =
         res.append(once())
         return res[-1] != CONCURRENT_TRANSACTIONS
 
-    poll(attempt, what="EndTxn without CONCURRENT_TRANSACTIONS")
+    poll(attempt, 30, "EndTxn without CONCURRENT_TRANSACTIONS", interval=0.2)
     return res[-1]
 
 
@@ -466,7 +448,7 @@ def wait_txn_state(broker, tid: str, states, timeout: float = 30.0):
         s = describe_txns(broker, [tid])[tid]
         return s if s.error_code == NONE and s.transaction_state in states else None
 
-    return poll(check, timeout=timeout, what=f"{tid} in {sorted(states)}")
+    return poll(check, timeout, f"{tid} in {sorted(states)}", interval=0.2)
 
 
 def list_txns(broker, states=(), pids=(), version: int = 0):
@@ -522,7 +504,7 @@ def wait_lso_at_end(broker, topic: str, partitions, timeout: float = 30.0) -> di
         lso, hw = lso_and_hw(broker, topic, partitions)
         return hw if lso == hw else None
 
-    return poll(check, timeout=timeout, what=f"LSO == high watermark on {topic}")
+    return poll(check, timeout, f"LSO == high watermark on {topic}", interval=0.2)
 
 
 def txn_batch(pid: int, epoch: int, seq: int, values_: list, transactional: bool = True) -> bytes:
