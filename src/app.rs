@@ -18,6 +18,19 @@ use crate::util::task::ShutdownTrigger;
 /// Builds the broker configuration from an optional server.properties file and `key=value`
 /// overrides (later wins). Without a file, Kafka's quickstart server.properties applies.
 pub fn load_config(file: Option<&Path>, overrides: &[String]) -> anyhow::Result<BrokerConfig> {
+    let (config, unknown) = read_config(file, overrides)?;
+    for key in unknown {
+        warn!(key, "unknown configuration key ignored");
+    }
+    Ok(config)
+}
+
+/// [`load_config`] without logging: the configuration and the unknown keys it ignored, for a
+/// caller that starts logging (in the configured format) only once the configuration is read.
+pub fn read_config(
+    file: Option<&Path>,
+    overrides: &[String],
+) -> anyhow::Result<(BrokerConfig, Vec<String>)> {
     let mut props: BTreeMap<String, String> = match file {
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -32,11 +45,7 @@ pub fn load_config(file: Option<&Path>, overrides: &[String]) -> anyhow::Result<
             .with_context(|| format!("--override {item:?} is not key=value"))?;
         props.insert(key.trim().to_string(), value.trim().to_string());
     }
-    let (config, unknown) = BrokerConfig::from_properties(props)?;
-    for key in unknown {
-        warn!(key, "unknown configuration key ignored");
-    }
-    Ok(config)
+    Ok(BrokerConfig::from_properties(props)?)
 }
 
 /// A broker serving in the current tokio runtime.

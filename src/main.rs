@@ -4,7 +4,10 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use odradek::app::{load_config, RunningBroker};
+use std::io::IsTerminal;
+
+use odradek::app::{read_config, RunningBroker};
+use odradek::config::LogFormat;
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
@@ -50,15 +53,15 @@ fn run() -> anyhow::Result<()> {
     // directory cleanly, not as a signal that kills the process (the JVM ignores it too).
     // SAFETY: setting a signal's disposition to ignored, before any thread exists.
     unsafe { libc::signal(libc::SIGXFSZ, libc::SIG_IGN) };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_target(false)
-        .init();
     match cli.command {
         Command::Serve { config, overrides } => {
-            let config = load_config(config.as_deref(), &overrides)?;
+            // The configuration names the log format, so it is read before logging starts; a
+            // configuration error is printed by `main` all the same.
+            let (config, unknown) = read_config(config.as_deref(), &overrides)?;
+            init_logging(config.log_format);
+            for key in unknown {
+                tracing::warn!(key, "unknown configuration key ignored");
+            }
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .thread_name("odradek")
@@ -66,6 +69,23 @@ fn run() -> anyhow::Result<()> {
                 .context("starting the async runtime")?;
             runtime.block_on(serve(config))
         }
+    }
+}
+
+/// Starts logging to stdout: `RUST_LOG` filters (default `info`); text lines are coloured only
+/// when stdout is a terminal and `NO_COLOR` is unset or empty; `json` writes one object a line.
+fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false);
+    match format {
+        LogFormat::Text => {
+            let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+            let ansi = std::io::stdout().is_terminal() && !no_color;
+            builder.with_ansi(ansi).init();
+        }
+        LogFormat::Json => builder.json().with_ansi(false).init(),
     }
 }
 

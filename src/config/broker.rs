@@ -10,6 +10,7 @@ use super::topic::{COMPRESSION_TYPES, GZIP_LEVEL, LZ4_LEVEL, ZSTD_LEVEL};
 
 const TIMESTAMP_TYPES: &[&str] = &["CreateTime", "LogAppendTime"];
 const CLEANUP_POLICIES: &[&str] = &["delete", "compact"];
+const LOG_FORMATS: &[&str] = &["text", "json"];
 
 /// Every broker key Odradek knows, with Kafka's default. Unknown keys only warn.
 pub static BROKER_CONFIGS: &[ConfigDef] = &[
@@ -25,6 +26,8 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
     ConfigDef::new("inter.broker.listener.name", T::String, None),
     ConfigDef::new("log.dirs", T::List, None),
     ConfigDef::new("log.dir", T::String, Some("/tmp/kafka-logs")),
+    // Odradek's own: the broker's log output (not Kafka's partition logs).
+    ConfigDef::new("log.format", T::String, Some("text")).with(Constraint::OneOf(LOG_FORMATS)),
     ConfigDef::new("num.partitions", T::Int, Some("1")).with(Constraint::AtLeast(1)),
     ConfigDef::new("default.replication.factor", T::Int, Some("1")).with(Constraint::AtLeast(1)),
     ConfigDef::new("auto.create.topics.enable", T::Boolean, Some("true")),
@@ -275,6 +278,26 @@ log.retention.check.interval.ms=300000
 group.initial.rebalance.delay.ms=0
 ";
 
+/// The shape of the broker's own log lines (`log.format`, a static key).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines; coloured only on a terminal.
+    Text,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
+impl LogFormat {
+    /// The format of an already validated `log.format` value.
+    fn parse(value: &str) -> LogFormat {
+        if value.trim() == "json" {
+            LogFormat::Json
+        } else {
+            LogFormat::Text
+        }
+    }
+}
+
 /// A configuration problem that stops start-up, naming the key.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -300,6 +323,8 @@ pub struct BrokerConfig {
     pub listeners: Vec<Listener>,
     pub advertised_listeners: Vec<Listener>,
     pub log_dirs: Vec<PathBuf>,
+    /// How the broker writes its own log lines (`log.format`).
+    pub log_format: LogFormat,
     pub num_partitions: i32,
     pub default_replication_factor: i32,
     pub auto_create_topics_enable: bool,
@@ -498,6 +523,7 @@ impl BrokerConfig {
             listeners,
             advertised_listeners,
             log_dirs,
+            log_format: LogFormat::parse(&view.string("log.format")),
             num_partitions: view.int("num.partitions"),
             default_replication_factor: view.int("default.replication.factor"),
             auto_create_topics_enable: view.bool("auto.create.topics.enable"),
@@ -750,6 +776,25 @@ mod tests {
         p.insert("num.partitions".into(), "lots".into());
         let err = BrokerConfig::from_properties(p).unwrap_err().to_string();
         assert!(err.contains("num.partitions"), "{err}");
+    }
+
+    #[test]
+    fn log_format_is_text_json_or_refused() {
+        let format = |value: Option<&str>| {
+            let mut p = parse(QUICKSTART_PROPERTIES);
+            if let Some(value) = value {
+                p.insert("log.format".into(), value.into());
+            }
+            BrokerConfig::from_properties(p).map(|(c, _)| c.log_format)
+        };
+        assert_eq!(format(None).unwrap(), LogFormat::Text);
+        assert_eq!(format(Some("text")).unwrap(), LogFormat::Text);
+        assert_eq!(format(Some(" json ")).unwrap(), LogFormat::Json);
+        for bad in ["JSON", "xml", ""] {
+            let err = format(Some(bad)).unwrap_err().to_string();
+            assert!(err.contains("log.format"), "{bad:?}: {err}");
+        }
+        assert!(crate::config::dynamic::read_only("log.format"));
     }
 
     #[test]

@@ -12,8 +12,8 @@ pub mod properties;
 pub mod topic;
 
 pub use broker::{
-    BrokerConfig, ClusterSettings, ConfigError, GroupSettings, ReplicationSettings, ThrottledRates,
-    TransactionSettings, QUICKSTART_PROPERTIES,
+    BrokerConfig, ClusterSettings, ConfigError, GroupSettings, LogFormat, ReplicationSettings,
+    ThrottledRates, TransactionSettings, QUICKSTART_PROPERTIES,
 };
 pub use def::{ConfigSource, ConfigType};
 pub use dynamic::{BrokerEntity, DynamicBrokerConfigs};

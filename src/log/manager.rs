@@ -6,6 +6,7 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use parking_lot::{Mutex, RwLock};
 
@@ -24,6 +25,17 @@ use crate::util::durable;
 /// Marker written last by a clean shutdown; its presence at startup means indexes can be trusted.
 pub const CLEAN_SHUTDOWN_FILE: &str = ".kafka_cleanshutdown";
 const DELETE_DIR_SUFFIX: &str = "-delete";
+
+/// How often start-up progress is logged while partition logs are opened.
+const PROGRESS_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Which of the partitions found on disk at start-up are not open yet.
+#[derive(Debug)]
+struct StartupProgress {
+    total: usize,
+    pending: HashSet<TopicPartition>,
+    last_report: Instant,
+}
 
 pub struct LogManager {
     dir: PathBuf,
@@ -44,6 +56,8 @@ pub struct LogManager {
     /// Partitions whose cleaning failed (corrupt data): skipped by `run_cleaner` until reopened,
     /// like Kafka's uncleanable partitions.
     uncleanable: Mutex<HashSet<TopicPartition>>,
+    /// Start-up progress: partitions found on disk and not opened yet.
+    startup: Mutex<StartupProgress>,
 }
 
 impl std::fmt::Debug for LogManager {
@@ -108,14 +122,18 @@ impl LogManager {
                 }
             }
         }
+        let mut on_disk = HashSet::new();
         for e in fs::read_dir(&dir)? {
             let e = e?;
-            if e.file_type()?.is_dir()
-                && e.file_name()
-                    .to_str()
-                    .is_some_and(|n| n.ends_with(DELETE_DIR_SUFFIX))
-            {
+            if !e.file_type()?.is_dir() {
+                continue;
+            }
+            let name = e.file_name();
+            let name = name.to_str();
+            if name.is_some_and(|n| n.ends_with(DELETE_DIR_SUFFIX)) {
                 fs::remove_dir_all(e.path())?;
+            } else if let Some(tp) = name.and_then(TopicPartition::parse_dir_name) {
+                on_disk.insert(tp);
             }
         }
         tracing::info!(dir = %dir.display(), clean = had_clean_shutdown, "opened log directory");
@@ -131,7 +149,32 @@ impl LogManager {
             cleaner_checkpoints: Mutex::new(cleaner_checkpoints),
             cleaner_config: RwLock::new(CleanerConfig::default()),
             uncleanable: Mutex::new(HashSet::new()),
+            startup: Mutex::new(StartupProgress {
+                total: on_disk.len(),
+                pending: on_disk,
+                last_report: Instant::now(),
+            }),
         }))
+    }
+
+    /// At most every [`PROGRESS_INTERVAL`] while partitions found on disk at start-up are still
+    /// being opened: how many are open, and which one is being recovered, if any. Cheap: one
+    /// clock read per partition opened.
+    fn report_progress(&self, recovering: Option<&TopicPartition>) {
+        let mut p = self.startup.lock();
+        if p.pending.is_empty() || p.last_report.elapsed() < PROGRESS_INTERVAL {
+            return;
+        }
+        p.last_report = Instant::now();
+        let opened = p.total - p.pending.len();
+        match recovering {
+            Some(tp) => tracing::info!(
+                partition = %tp,
+                "opening partition logs: {opened}/{} open; recovering {tp} (not shut down cleanly)",
+                p.total
+            ),
+            None => tracing::info!("opening partition logs: {opened}/{} open", p.total),
+        }
     }
 
     pub fn dir(&self) -> &Path {
@@ -158,7 +201,14 @@ impl LogManager {
         let rp = self.recovery_points.lock().get(tp).copied();
         let ls = self.log_starts.lock().get(tp).copied();
         let clean = self.had_clean_shutdown && !self.dirty.lock().contains(tp);
+        if !clean {
+            self.report_progress(Some(tp));
+        }
         let log = Arc::new(PartitionLog::open(tp.clone(), dir, config, clean, rp, ls)?);
+        let was_pending = self.startup.lock().pending.remove(tp);
+        if was_pending {
+            self.report_progress(None);
+        }
         if let Some(o) = self.cleaner_checkpoints.lock().get(tp) {
             log.set_cleaner_checkpoint(*o);
         }

@@ -7,12 +7,13 @@ use std::sync::Arc;
 
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufStream};
 use tokio::time::Instant;
-use tracing::{debug, warn};
+use tracing::debug;
 
 use super::dispatch::dispatch;
 use super::frame::{parse_request, read_frame, FrameError};
 use crate::api::Principal;
 use crate::broker::Broker;
+use crate::util::ratelog::warn_limited;
 
 /// The state of one client connection.
 #[derive(Debug)]
@@ -77,7 +78,7 @@ where
     match result {
         Ok(()) => debug!(%peer, "connection closed by client"),
         Err(FrameError::Io(e)) => debug!(%peer, error = %e, "connection ended"),
-        Err(e) => warn!(%peer, error = %e, "closing connection"),
+        Err(e) => warn_limited!(%peer, error = %e, "closing connection"),
     }
 }
 

@@ -12,7 +12,7 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
-use tracing::{info, warn};
+use tracing::info;
 
 use crate::broker::Broker;
 use crate::util::task::Shutdown;
@@ -105,7 +105,7 @@ async fn accept_loop(
                 });
             }
             Err(e) => {
-                warn!(error = %e, "accept failed");
+                crate::util::ratelog::warn_limited!(error = %e, "accept failed");
                 tokio::time::sleep(std::time::Duration::from_millis(50)).await;
             }
         }
