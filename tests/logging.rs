@@ -1,6 +1,9 @@
 //! The broker's own log output as an operator (or a log shipper) sees it: the `odradek` binary
 //! run with its output piped, not on a terminal.
 
+// Test code throughout (clippy.toml allows unwrap/expect only inside #[test] functions).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
