@@ -37,6 +37,20 @@ struct StartupProgress {
     last_report: Instant,
 }
 
+impl StartupProgress {
+    /// Partitions open and found at start-up, when a progress line is due at `now` (some are
+    /// still to open and the last line is [`PROGRESS_INTERVAL`] old); the line counts as written.
+    fn due(&mut self, now: Instant) -> Option<(usize, usize)> {
+        if self.pending.is_empty()
+            || now.saturating_duration_since(self.last_report) < PROGRESS_INTERVAL
+        {
+            return None;
+        }
+        self.last_report = now;
+        Some((self.total - self.pending.len(), self.total))
+    }
+}
+
 pub struct LogManager {
     dir: PathBuf,
     logs: RwLock<HashMap<TopicPartition, Arc<PartitionLog>>>,
@@ -161,19 +175,15 @@ impl LogManager {
     /// being opened: how many are open, and which one is being recovered, if any. Cheap: one
     /// clock read per partition opened.
     fn report_progress(&self, recovering: Option<&TopicPartition>) {
-        let mut p = self.startup.lock();
-        if p.pending.is_empty() || p.last_report.elapsed() < PROGRESS_INTERVAL {
+        let Some((opened, total)) = self.startup.lock().due(Instant::now()) else {
             return;
-        }
-        p.last_report = Instant::now();
-        let opened = p.total - p.pending.len();
+        };
         match recovering {
             Some(tp) => tracing::info!(
                 partition = %tp,
-                "opening partition logs: {opened}/{} open; recovering {tp} (not shut down cleanly)",
-                p.total
+                "opening partition logs: {opened}/{total} open; recovering {tp} (not shut down cleanly)"
             ),
-            None => tracing::info!("opening partition logs: {opened}/{} open", p.total),
+            None => tracing::info!("opening partition logs: {opened}/{total} open"),
         }
     }
 
@@ -450,5 +460,49 @@ impl LogManager {
         durable::write_atomically(&marker, text.as_bytes())?;
         tracing::info!(dir = %self.dir.display(), "log directory shut down cleanly");
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod progress_tests {
+    use super::*;
+
+    #[test]
+    fn progress_is_due_every_interval_until_every_partition_is_open() {
+        let t0 = Instant::now();
+        let a = TopicPartition::new("a", 0);
+        let b = TopicPartition::new("b", 0);
+        let mut p = StartupProgress {
+            total: 2,
+            pending: [a.clone(), b.clone()].into_iter().collect(),
+            last_report: t0,
+        };
+        assert_eq!(p.due(t0 + Duration::from_secs(1)), None);
+        p.pending.remove(&a);
+        assert_eq!(p.due(t0 + PROGRESS_INTERVAL), Some((1, 2)));
+        assert_eq!(p.due(t0 + PROGRESS_INTERVAL + Duration::from_secs(1)), None);
+        assert_eq!(p.due(t0 + PROGRESS_INTERVAL * 2), Some((1, 2)));
+        p.pending.remove(&b);
+        assert_eq!(p.due(t0 + PROGRESS_INTERVAL * 10), None, "all open: quiet");
+    }
+
+    #[test]
+    fn partitions_on_disk_at_open_are_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["t-0", "t-1", "u-0", "gone-0.abc-delete"] {
+            fs::create_dir(dir.path().join(name)).unwrap();
+        }
+        let m = LogManager::open(dir.path()).unwrap();
+        assert_eq!(m.startup.lock().total, 3);
+        m.open_partition(&TopicPartition::new("t", 1), LogConfig::default())
+            .unwrap();
+        assert_eq!(m.startup.lock().pending.len(), 2);
+        m.open_partition(&TopicPartition::new("new", 0), LogConfig::default())
+            .unwrap();
+        assert_eq!(
+            m.startup.lock().pending.len(),
+            2,
+            "a new partition is not counted"
+        );
     }
 }
