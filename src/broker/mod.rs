@@ -52,6 +52,7 @@ impl Broker {
     pub async fn open(config: BrokerConfig) -> anyhow::Result<Broker> {
         let dir = config.log_dirs[0].clone();
         let dir_lock = DirLock::acquire(&dir)?;
+        raise_fd_limit();
         let cluster = cluster::open(&config).await?;
         let logs = {
             let config = config.clone();
@@ -96,6 +97,25 @@ impl Broker {
         };
         let sync = broker.sync.clone();
         tokio::task::spawn_blocking(move || sync.apply_all()).await?;
+        if broker.replicas.logs().fd_exhausted() {
+            // Leave the logs as a clean shutdown would, so the next start does not recover them.
+            if let Err(e) = broker.shutdown() {
+                warn!(error = %e, "closing the logs after running out of file descriptors failed");
+            }
+            anyhow::bail!(
+                "out of file descriptors while opening {} partitions: the limit is {} \
+                 (each partition keeps its active segment's .log file open, plus one per \
+                 client connection); raise it with `ulimit -n` (or LimitNOFILE= under systemd) \
+                 and start again",
+                broker
+                    .cluster
+                    .topics()
+                    .iter()
+                    .map(|t| t.partitions.len())
+                    .sum::<usize>(),
+                fd_limit().map_or_else(|| "unknown".to_string(), |l| l.to_string())
+            );
+        }
         broker.tidy_logs_on_disk()?;
         info!(
             topics = broker.cluster.topics().len(),
@@ -259,6 +279,37 @@ impl DirLock {
             );
         }
         Ok(DirLock { _file: file })
+    }
+}
+
+/// The soft limit on open file descriptors (`ulimit -n`), if it can be read.
+fn fd_limit() -> Option<u64> {
+    let mut l = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit only writes the struct it is given.
+    let rc = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut l) };
+    (rc == 0).then_some(l.rlim_cur)
+}
+
+/// Raises the soft limit on open file descriptors to the hard limit, as the JVM does for Kafka
+/// (HotSpot's MaxFDLimit): a broker keeps one file open per partition and one per connection.
+fn raise_fd_limit() {
+    let mut l = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit only read or write the struct they are given.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut l) != 0 || l.rlim_cur >= l.rlim_max {
+            return;
+        }
+        let before = l.rlim_cur;
+        l.rlim_cur = l.rlim_max;
+        if libc::setrlimit(libc::RLIMIT_NOFILE, &l) == 0 {
+            info!(from = before, to = l.rlim_cur, "raised the open file limit");
+        }
     }
 }
 

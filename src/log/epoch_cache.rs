@@ -34,6 +34,14 @@ pub struct LeaderEpochCache {
     path: Option<PathBuf>,
     /// Strictly increasing in epoch and start offset.
     entries: Vec<EpochEntry>,
+    /// What the file holds, when known (read at open or last written): `flush` skips the write
+    /// when the entries equal it, so reopening a partition and re-assigning the epoch it already
+    /// recorded writes nothing.
+    persisted: Option<Vec<EpochEntry>>,
+    /// The file still holds entries cut in memory when the log was opened (at or beyond its end,
+    /// below its start): the next `assign` writes it, so no data is appended while the file
+    /// holds an entry the data contradicts.
+    stale: bool,
 }
 
 /// Outcome of reading a checkpoint file.
@@ -111,6 +119,8 @@ impl LeaderEpochCache {
         LeaderEpochCache {
             path: None,
             entries,
+            persisted: None,
+            stale: false,
         }
     }
 
@@ -119,7 +129,21 @@ impl LeaderEpochCache {
         LeaderEpochCache {
             path: Some(dir.join(LEADER_EPOCH_CHECKPOINT)),
             entries,
+            persisted: None,
+            stale: false,
         }
+    }
+
+    /// Records that the file holds `entries` (as just read), so a `flush` of the same entries
+    /// writes nothing. A missing file may be recorded as holding no entries: both mean "no
+    /// epoch recorded" once the log has been scanned for epochs.
+    pub fn set_persisted(&mut self, entries: Vec<EpochEntry>) {
+        self.persisted = Some(entries);
+    }
+
+    /// Marks the file as holding entries that were cut in memory only (see `stale`).
+    pub fn mark_stale(&mut self) {
+        self.stale = true;
     }
 
     pub fn entries(&self) -> &[EpochEntry] {
@@ -142,12 +166,17 @@ impl LeaderEpochCache {
         self.entries.first().copied()
     }
 
-    /// Writes the file (no-op for an in-memory cache).
-    pub fn flush(&self) -> io::Result<()> {
-        match &self.path {
-            Some(p) => write_checkpoint(p, &self.entries),
-            None => Ok(()),
+    /// Writes the file unless it already holds these entries (no-op for an in-memory cache).
+    pub fn flush(&mut self) -> io::Result<()> {
+        let Some(p) = &self.path else { return Ok(()) };
+        if self.persisted.as_deref() != Some(&self.entries[..]) {
+            // Unknown until the write succeeds (a failed write may have left either content).
+            self.persisted = None;
+            write_checkpoint(p, &self.entries)?;
+            self.persisted = Some(self.entries.clone());
         }
+        self.stale = false;
+        Ok(())
     }
 
     /// Kafka's `assign` without the file write: records that `epoch` starts at `start_offset`.
@@ -158,7 +187,7 @@ impl LeaderEpochCache {
     /// stores batches without an epoch, e.g. written by old clients' paths, without an entry).
     /// Returns whether the cache changed.
     pub fn assign_in_memory(&mut self, epoch: i32, start_offset: i64) -> bool {
-        if !self.needs_assign(epoch, start_offset) {
+        if !self.would_change(epoch, start_offset) {
             return false;
         }
         let mut removed = Vec::new();
@@ -189,9 +218,14 @@ impl LeaderEpochCache {
         true
     }
 
-    /// Whether `assign(epoch, start_offset)` would change the cache (cheap: lets callers check under
-    /// a read lock first, as appends of the current epoch never change it).
+    /// Whether `assign(epoch, start_offset)` would change the cache or write a stale file (cheap:
+    /// lets callers check under a read lock first, as appends of the current epoch never change
+    /// it).
     pub fn needs_assign(&self, epoch: i32, start_offset: i64) -> bool {
+        self.stale || self.would_change(epoch, start_offset)
+    }
+
+    fn would_change(&self, epoch: i32, start_offset: i64) -> bool {
         epoch >= 0
             && start_offset >= 0
             && self
@@ -203,7 +237,7 @@ impl LeaderEpochCache {
     /// `assign_in_memory` plus a synchronous file write when the cache changed (as Kafka's assign).
     pub fn assign(&mut self, epoch: i32, start_offset: i64) -> io::Result<bool> {
         let changed = self.assign_in_memory(epoch, start_offset);
-        if changed {
+        if changed || self.stale {
             self.flush()?;
         }
         Ok(changed)

@@ -1,14 +1,17 @@
 //! The log manager of one log directory: opens partition logs, keeps the recovery-point and
 //! log-start-offset checkpoints, runs retention and time-based flushes, and handles clean shutdown.
 
+use std::collections::hash_map::DefaultHasher;
 use std::collections::{HashMap, HashSet};
 use std::fs;
+use std::hash::{Hash, Hasher};
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use parking_lot::{Mutex, RwLock};
+use parking_lot::{Mutex, MutexGuard, RwLock};
 
 use super::checkpoint::{
     read_checkpoint, write_checkpoint, CLEANER_OFFSET_CHECKPOINT, LOG_START_OFFSET_CHECKPOINT,
@@ -25,6 +28,13 @@ use crate::util::durable;
 /// Marker written last by a clean shutdown; its presence at startup means indexes can be trusted.
 pub const CLEAN_SHUTDOWN_FILE: &str = ".kafka_cleanshutdown";
 const DELETE_DIR_SUFFIX: &str = "-delete";
+/// Stripes of the open/delete lock: partitions in different stripes open concurrently.
+const OPEN_LOCK_STRIPES: usize = 64;
+
+/// Whether `e` is the process (EMFILE) or system (ENFILE) running out of file descriptors.
+pub fn is_fd_exhaustion(e: &LogError) -> bool {
+    matches!(e, LogError::Io(io) if matches!(io.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)))
+}
 
 /// How often start-up progress is logged while partition logs are opened.
 const PROGRESS_INTERVAL: Duration = Duration::from_secs(5);
@@ -54,8 +64,11 @@ impl StartupProgress {
 pub struct LogManager {
     dir: PathBuf,
     logs: RwLock<HashMap<TopicPartition, Arc<PartitionLog>>>,
-    /// Serializes opening/deleting partitions (never held by appends or reads).
-    open_lock: Mutex<()>,
+    /// Serializes opening/deleting a partition, striped by partition (never held by appends or
+    /// reads), so different partitions open in parallel.
+    open_locks: Vec<Mutex<()>>,
+    /// Opening a partition failed for lack of file descriptors (EMFILE/ENFILE).
+    fd_exhausted: AtomicBool,
     /// Checkpoint values read at startup (kept for partitions not opened yet).
     recovery_points: Mutex<HashMap<TopicPartition, i64>>,
     log_starts: Mutex<HashMap<TopicPartition, i64>>,
@@ -154,7 +167,8 @@ impl LogManager {
         Ok(Arc::new(LogManager {
             dir,
             logs: RwLock::new(HashMap::new()),
-            open_lock: Mutex::new(()),
+            open_locks: (0..OPEN_LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
+            fd_exhausted: AtomicBool::new(false),
             recovery_points: Mutex::new(recovery_points),
             log_starts: Mutex::new(log_starts),
             had_clean_shutdown,
@@ -191,6 +205,18 @@ impl LogManager {
         &self.dir
     }
 
+    fn open_lock(&self, tp: &TopicPartition) -> MutexGuard<'_, ()> {
+        let mut h = DefaultHasher::new();
+        tp.hash(&mut h);
+        self.open_locks[(h.finish() as usize) % self.open_locks.len()].lock()
+    }
+
+    /// Whether opening a partition failed because the process or the system ran out of file
+    /// descriptors (each open partition keeps its active segment's log file open).
+    pub fn fd_exhausted(&self) -> bool {
+        self.fd_exhausted.load(Ordering::Relaxed)
+    }
+
     /// Whether the previous run ended with a clean shutdown.
     pub fn had_clean_shutdown(&self) -> bool {
         self.had_clean_shutdown
@@ -203,7 +229,7 @@ impl LogManager {
         config: LogConfig,
     ) -> Result<Arc<PartitionLog>, LogError> {
         tp.validate()?;
-        let _g = self.open_lock.lock();
+        let _g = self.open_lock(tp);
         if let Some(l) = self.logs.read().get(tp) {
             return Ok(l.clone());
         }
@@ -214,7 +240,15 @@ impl LogManager {
         if !clean {
             self.report_progress(Some(tp));
         }
-        let log = Arc::new(PartitionLog::open(tp.clone(), dir, config, clean, rp, ls)?);
+        let log = match PartitionLog::open(tp.clone(), dir, config, clean, rp, ls) {
+            Ok(l) => Arc::new(l),
+            Err(e) => {
+                if is_fd_exhaustion(&e) {
+                    self.fd_exhausted.store(true, Ordering::Relaxed);
+                }
+                return Err(e);
+            }
+        };
         let was_pending = self.startup.lock().pending.remove(tp);
         if was_pending {
             self.report_progress(None);
@@ -262,7 +296,7 @@ impl LogManager {
 
     /// Closes the partition and removes its directory (renamed to `<dir>.<counter>-delete` first).
     pub fn delete_partition(&self, tp: &TopicPartition) -> Result<(), LogError> {
-        let _g = self.open_lock.lock();
+        let _g = self.open_lock(tp);
         if let Some(log) = self.logs.write().remove(tp) {
             log.mark_closed();
         }

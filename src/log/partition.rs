@@ -359,16 +359,17 @@ impl PartitionLog {
     ) -> Result<bool, LogError> {
         let path = self.dir.join(epoch_cache::LEADER_EPOCH_CHECKPOINT);
         let (mut cache, scan_from, rebuilt) = match epoch_cache::read_checkpoint(&path)? {
-            CheckpointRead::Entries(v) => (
-                LeaderEpochCache::with_file(&self.dir, v),
-                resume_from,
-                false,
-            ),
-            CheckpointRead::Missing => (
-                LeaderEpochCache::with_file(&self.dir, Vec::new()),
-                Some(i64::MIN),
-                true,
-            ),
+            CheckpointRead::Entries(v) => {
+                let mut cache = LeaderEpochCache::with_file(&self.dir, v.clone());
+                cache.set_persisted(v);
+                (cache, resume_from, false)
+            }
+            CheckpointRead::Missing => {
+                // A rebuild that finds no epoch in the log leaves the file missing (same meaning).
+                let mut cache = LeaderEpochCache::with_file(&self.dir, Vec::new());
+                cache.set_persisted(Vec::new());
+                (cache, Some(i64::MIN), true)
+            }
             CheckpointRead::Damaged(why) => {
                 tracing::warn!(partition = %self.tp, %why,
                     "damaged leader-epoch-checkpoint; rebuilding it from the log");
@@ -401,10 +402,16 @@ impl PartitionLog {
                 })?;
             }
         }
-        changed |= cache.truncate_from_end_in_memory(leo);
-        changed |= cache.truncate_from_start_in_memory(lso);
+        // Entries at or beyond the log end and below the log start are cut in memory only: the
+        // next open cuts them again, and the next assign (before any data is appended, or on
+        // becoming leader) writes the file unless it then holds the same entries, as a restarted
+        // leader re-assigning the epoch it recorded at the empty log end does. Only what the scan
+        // re-derived is written now.
+        let cut = cache.truncate_from_end_in_memory(leo) | cache.truncate_from_start_in_memory(lso);
         if changed {
             cache.flush()?;
+        } else if cut {
+            cache.mark_stale();
         }
         *self.epochs.write() = cache;
         Ok(rebuilt && leo > lso)

@@ -1003,3 +1003,160 @@ fn recovered_segments_are_synced_before_the_recovery_point_passes_them() {
         "a scan marks the log file for the next flush"
     );
 }
+
+/// (inode, modification time, content) of every file in the partition directory.
+fn dir_state(d: &Path) -> Vec<(String, u64, std::time::SystemTime, Vec<u8>)> {
+    use std::os::unix::fs::MetadataExt;
+    let mut v: Vec<_> = fs::read_dir(d.join(tp().dir_name()))
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            let md = e.metadata().unwrap();
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                md.ino(),
+                md.modified().unwrap(),
+                fs::read(e.path()).unwrap(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn clean_reopen_rewrites_no_file() {
+    for records in [0usize, 40] {
+        let d = tempfile::tempdir().unwrap();
+        {
+            let (m, l) = open(d.path(), small_cfg());
+            l.maybe_assign_epoch_start_offset(3, 0).unwrap();
+            for i in 0..records {
+                l.append(&batch(2, i as i64), 3, 0).unwrap();
+            }
+            m.shutdown().unwrap();
+        }
+        let before = dir_state(d.path());
+        assert!(before
+            .iter()
+            .any(|(n, ..)| n == epoch_cache::LEADER_EPOCH_CHECKPOINT));
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let (m, l) = open(d.path(), small_cfg());
+        assert!(m.had_clean_shutdown());
+        assert_eq!(l.recovery_stats().segments_recovered, 0);
+        // Becoming leader again at the same epoch, as a restarted broker does.
+        l.maybe_assign_epoch_start_offset(3, l.log_end_offset())
+            .unwrap();
+        assert_eq!(l.epoch_entries(), vec![(3, 0)], "{records} records");
+        assert_eq!(
+            dir_state(d.path()),
+            before,
+            "a clean reopen of a log of {records} records changed files"
+        );
+    }
+}
+
+#[test]
+fn epoch_cut_at_open_is_written_by_the_next_change() {
+    let d = tempfile::tempdir().unwrap();
+    let path = d
+        .path()
+        .join(tp().dir_name())
+        .join(epoch_cache::LEADER_EPOCH_CHECKPOINT);
+    {
+        let (m, l) = open(d.path(), cfg());
+        l.maybe_assign_epoch_start_offset(3, 0).unwrap();
+        m.shutdown().unwrap();
+    }
+    {
+        // The entry at the (empty) log end is dropped in memory; the file keeps it.
+        let (m, l) = open(d.path(), cfg());
+        assert!(l.epoch_entries().is_empty());
+        assert_eq!(fs::read_to_string(&path).unwrap(), "0\n1\n3 0\n");
+        l.maybe_assign_epoch_start_offset(4, 0).unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), "0\n1\n4 0\n");
+        l.append(&batch(2, 0), 4, 0).unwrap();
+        m.shutdown().unwrap();
+    }
+    let (_m, l) = open(d.path(), cfg());
+    assert_eq!(l.epoch_entries(), vec![(4, 0)]);
+}
+
+#[test]
+fn unclean_reopen_after_clean_one_still_recovers() {
+    let d = tempfile::tempdir().unwrap();
+    {
+        let (m, l) = open(d.path(), small_cfg());
+        for i in 0..20 {
+            l.append(&batch(2, i), 0, 0).unwrap();
+        }
+        m.shutdown().unwrap();
+    }
+    // A clean reopen, then appends and a crash: the next open scans and cuts the torn tail.
+    crash_with(d.path(), small_cfg(), 5);
+    let log = last_log(d.path());
+    let len = fs::metadata(&log).unwrap().len();
+    let f = fs::OpenOptions::new().write(true).open(&log).unwrap();
+    f.set_len(len - 7).unwrap();
+    let (m, l) = open(d.path(), small_cfg());
+    assert!(!m.had_clean_shutdown());
+    let st = l.recovery_stats();
+    assert!(st.segments_recovered >= 1, "{st:?}");
+    assert!(st.bytes_truncated > 0, "{st:?}");
+    assert_eq!(l.log_end_offset(), 48);
+    assert_contiguous(&read_all(&l), 0);
+}
+
+#[test]
+fn partitions_open_concurrently() {
+    let d = tempfile::tempdir().unwrap();
+    let m = LogManager::open(d.path()).unwrap();
+    let tps: Vec<TopicPartition> = (0..32).map(|p| TopicPartition::new("par", p)).collect();
+    let opened: Vec<Vec<Arc<PartitionLog>>> = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..4)
+            .map(|_| {
+                s.spawn(|| {
+                    tps.iter()
+                        .map(|tp| m.open_partition(tp, cfg()).unwrap())
+                        .collect()
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for v in &opened[1..] {
+        for (a, b) in v.iter().zip(&opened[0]) {
+            assert!(Arc::ptr_eq(a, b), "one log per partition");
+        }
+    }
+    assert_eq!(m.open_partitions().len(), 32);
+}
+
+#[test]
+fn epoch_entry_cut_at_open_never_survives_appends() {
+    // The file holds an entry beyond the log end; appends at the current epoch (no cache change)
+    // must still rewrite it, or a later open would keep it once the log grew past it.
+    let d = tempfile::tempdir().unwrap();
+    let path = d
+        .path()
+        .join(tp().dir_name())
+        .join(epoch_cache::LEADER_EPOCH_CHECKPOINT);
+    {
+        let (m, l) = open(d.path(), cfg());
+        l.maybe_assign_epoch_start_offset(2, 0).unwrap();
+        l.append(&batch(2, 0), 2, 0).unwrap();
+        m.shutdown().unwrap();
+    }
+    fs::write(&path, "0\n2\n2 0\n9 5\n").unwrap();
+    {
+        let (m, l) = open(d.path(), cfg());
+        assert_eq!(l.epoch_entries(), vec![(2, 0)]);
+        for i in 0..5 {
+            l.append(&batch(2, i), 2, 0).unwrap();
+        }
+        m.shutdown().unwrap();
+    }
+    assert_eq!(fs::read_to_string(&path).unwrap(), "0\n1\n2 0\n");
+    let (_m, l) = open(d.path(), cfg());
+    assert_eq!(l.epoch_entries(), vec![(2, 0)]);
+}

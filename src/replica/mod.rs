@@ -45,7 +45,7 @@ mod partition;
 pub mod peer;
 pub mod quota;
 
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -56,7 +56,11 @@ use tokio::task::JoinSet;
 
 use tracing::{error, info, warn};
 
-use crate::cluster::TopicMetadata;
+/// Threads opening partition logs in parallel (`open_logs_in_parallel`): enough to overlap the
+/// fsyncs of new files, bounded so a start-up does not spawn a thread per partition.
+const OPEN_THREADS: usize = 8;
+
+use crate::cluster::{PartitionState, TopicMetadata};
 use crate::config::topic::min_insync_replicas;
 use crate::config::{BrokerConfig, ThrottledRates};
 use crate::log::checkpoint::{read_checkpoint, write_checkpoint};
@@ -294,6 +298,7 @@ impl ReplicaManager {
         let min_isr = min_insync_replicas(&topic.configs, broker);
         let throttles = TopicThrottles::of(&topic.configs);
         let name: Arc<str> = Arc::from(topic.name.as_str());
+        self.open_logs_in_parallel(topic, &name, &config);
         let mut applied = Vec::new();
         for p in topic.partitions.iter().filter(|p| p.replicas.contains(&me)) {
             let tp = TopicPartition {
@@ -355,6 +360,58 @@ impl ReplicaManager {
             applied.stopped.push(tp);
         }
         applied
+    }
+
+    /// Claims and opens, on a bounded pool of threads, the logs of `topic`'s partitions that are
+    /// assigned here, have a state and are not hosted yet (a broker starting, a topic created),
+    /// and records the leader epoch of those this broker leads, as becoming leader would: the
+    /// file work of many partitions (directory listings, reads, the fsyncs of new files) overlaps
+    /// instead of running one partition after another (Kafka opens logs on
+    /// num.recovery.threads.per.data.dir threads). Failures are left to the sequential pass that
+    /// follows, which retries and reports them.
+    fn open_logs_in_parallel(&self, topic: &TopicMetadata, name: &Arc<str>, config: &LogConfig) {
+        let me = self.shared.broker_id;
+        let todo: Vec<(TopicPartition, &PartitionState)> = topic
+            .partitions
+            .iter()
+            .filter(|p| p.replicas.contains(&me) && p.leader_epoch >= 0)
+            .map(|p| {
+                let tp = TopicPartition {
+                    topic: name.clone(),
+                    partition: p.partition,
+                };
+                (tp, p)
+            })
+            .filter(|(tp, _)| !self.is_hosted(tp) && self.logs.get(tp).is_none())
+            .collect();
+        if todo.len() < 2 {
+            return;
+        }
+        let next = AtomicUsize::new(0);
+        let threads = OPEN_THREADS.min(todo.len());
+        std::thread::scope(|scope| {
+            for _ in 0..threads {
+                scope.spawn(|| loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some((tp, p)) = todo.get(i) else { break };
+                    if self.logs.fd_exhausted() {
+                        break;
+                    }
+                    if !topic.id.is_nil() && self.logs.claim_for_topic(tp, topic.id).is_err() {
+                        continue;
+                    }
+                    let Ok(log) = self.logs.open_partition(tp, config.clone()) else {
+                        continue;
+                    };
+                    if p.leader == me {
+                        // What Partition::apply does first on becoming leader; it then finds the
+                        // epoch recorded and writes nothing.
+                        let _ = log
+                            .maybe_assign_epoch_start_offset(p.leader_epoch, log.log_end_offset());
+                    }
+                });
+            }
+        });
     }
 
     /// Before a partition is first hosted, its directory is claimed for the topic's id (a stale
