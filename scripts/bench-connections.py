@@ -172,9 +172,14 @@ def consume(port, topic, n, size):
 def throughput(b, tag, args):
     topic = f"bench-{tag}"
     b.create_topics([(topic, 1)])
+    cpu0 = bench.proc_cpu_seconds(b.pid)
     p = produce(b.port, topic, args.records, args.size)
+    cpu1 = bench.proc_cpu_seconds(b.pid)
     c = consume(b.port, topic, args.records, args.size)
-    bench.log(f"{tag}: produce {p:.1f} MB/s, consume {c:.1f} MB/s")
+    cpu2 = bench.proc_cpu_seconds(b.pid)
+    # Broker CPU per run is the steadier figure on a busy machine (MB/s is bounded by the client).
+    bench.log(f"{tag}: produce {p:.1f} MB/s (broker CPU {cpu1 - cpu0:.2f} s), "
+              f"consume {c:.1f} MB/s (broker CPU {cpu2 - cpu1:.2f} s)")
     return p, c
 
 
