@@ -335,6 +335,14 @@ pub struct BrokerConfig {
     pub message_max_bytes: i32,
     pub socket_request_max_bytes: usize,
     pub max_connections: usize,
+    /// `max.connections.per.ip`: most connections open at once from one address.
+    pub max_connections_per_ip: usize,
+    /// `max.connections.per.ip.overrides` (`host:count,...`): per-host limits, hosts as given
+    /// (addresses or names, resolved by the acceptor).
+    pub max_connections_per_ip_overrides: Vec<(String, usize)>,
+    /// `connections.max.idle.ms`: a connection with nothing read for this long is closed
+    /// (`None` when negative, as in Kafka: never).
+    pub connections_max_idle: Option<std::time::Duration>,
     pub zookeeper_connect: Option<String>,
     pub min_insync_replicas: i32,
     pub producer_id_expiration_ms: i64,
@@ -536,6 +544,13 @@ impl BrokerConfig {
             message_max_bytes: view.int("message.max.bytes"),
             socket_request_max_bytes: view.int("socket.request.max.bytes") as usize,
             max_connections: view.int("max.connections") as usize,
+            max_connections_per_ip: view.int("max.connections.per.ip").max(0) as usize,
+            max_connections_per_ip_overrides: parse_per_ip_overrides(
+                &view.string("max.connections.per.ip.overrides"),
+            )?,
+            connections_max_idle: u64::try_from(view.long("connections.max.idle.ms"))
+                .ok()
+                .map(std::time::Duration::from_millis),
             zookeeper_connect: view.opt("zookeeper.connect").filter(|s| !s.is_empty()),
             min_insync_replicas: view.int("min.insync.replicas"),
             producer_id_expiration_ms: view.long("producer.id.expiration.ms"),
@@ -683,6 +698,34 @@ impl BrokerConfig {
     }
 }
 
+/// Parses Kafka's `max.connections.per.ip.overrides`: `host:count` pairs separated by commas
+/// (the count after the last colon, so IPv6 addresses work); an empty value means none.
+pub fn parse_per_ip_overrides(value: &str) -> Result<Vec<(String, usize)>, InvalidValue> {
+    let bad = |reason: String| InvalidValue {
+        key: "max.connections.per.ip.overrides".into(),
+        value: value.into(),
+        reason,
+    };
+    let mut out = Vec::new();
+    for entry in value.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let (host, count) = entry
+            .rsplit_once(':')
+            .ok_or_else(|| bad(format!("`{entry}` is not host:count")))?;
+        let host = host.trim().trim_start_matches('[').trim_end_matches(']');
+        if host.is_empty() {
+            return Err(bad(format!("`{entry}` has no host")));
+        }
+        let count: i32 = count
+            .trim()
+            .parse()
+            .map_err(|_| bad(format!("`{entry}`: the count is not an integer")))?;
+        let count =
+            usize::try_from(count).map_err(|_| bad(format!("`{entry}`: negative count")))?;
+        out.push((host.to_string(), count));
+    }
+    Ok(out)
+}
+
 /// Looks up a known broker key.
 pub fn broker_def(key: &str) -> Option<&'static ConfigDef> {
     BROKER_CONFIGS.iter().find(|d| d.name == key)
@@ -803,5 +846,46 @@ mod tests {
         p.insert("made.up.key".into(), "1".into());
         let (_, unknown) = BrokerConfig::from_properties(p).unwrap();
         assert_eq!(unknown, vec!["made.up.key".to_string()]);
+    }
+
+    #[test]
+    fn per_ip_overrides_parse_as_kafka_writes_them() {
+        assert_eq!(parse_per_ip_overrides("").unwrap(), vec![]);
+        assert_eq!(
+            parse_per_ip_overrides("127.0.0.1:5, broker-a:0,[::1]:7").unwrap(),
+            vec![
+                ("127.0.0.1".to_string(), 5),
+                ("broker-a".to_string(), 0),
+                ("::1".to_string(), 7)
+            ]
+        );
+        for bad in ["127.0.0.1", "h:x", "h:-1", ":3"] {
+            let err = parse_per_ip_overrides(bad).unwrap_err();
+            assert_eq!(err.key, "max.connections.per.ip.overrides", "{bad}");
+        }
+        let mut p = parse(crate::config::QUICKSTART_PROPERTIES);
+        p.insert("max.connections.per.ip.overrides".into(), "nope".into());
+        assert!(BrokerConfig::from_properties(p).is_err());
+    }
+
+    #[test]
+    fn idle_timeout_and_per_ip_defaults() {
+        let (c, _) =
+            BrokerConfig::from_properties(parse(crate::config::QUICKSTART_PROPERTIES)).unwrap();
+        assert_eq!(
+            c.connections_max_idle,
+            Some(std::time::Duration::from_secs(600))
+        );
+        assert_eq!(c.max_connections_per_ip, i32::MAX as usize);
+        assert!(c.max_connections_per_ip_overrides.is_empty());
+        let mut p = parse(crate::config::QUICKSTART_PROPERTIES);
+        p.insert("connections.max.idle.ms".into(), "-1".into());
+        assert_eq!(
+            BrokerConfig::from_properties(p)
+                .unwrap()
+                .0
+                .connections_max_idle,
+            None
+        );
     }
 }

@@ -54,6 +54,7 @@ impl Server {
     pub async fn run(self, shutdown: Shutdown) {
         let limit = limit::ConnectionLimit::new(&self.broker.config);
         let permits = limit.permits();
+        let per_ip = limit::PerIpLimit::default();
         let mut acceptors = JoinSet::new();
         acceptors.spawn(limit.follow(self.broker.config.clone(), shutdown.clone()));
         for (name, listener) in self.listeners {
@@ -62,6 +63,7 @@ impl Server {
                 listener,
                 self.broker.clone(),
                 permits.clone(),
+                per_ip.clone(),
                 shutdown.clone(),
             ));
         }
@@ -74,24 +76,39 @@ async fn accept_loop(
     listener: TcpListener,
     broker: Arc<Broker>,
     permits: Arc<Semaphore>,
+    per_ip: limit::PerIpLimit,
     shutdown: Shutdown,
 ) {
     let mut connections = JoinSet::new();
     loop {
-        while connections.try_join_next().is_some() {}
+        // Finished connections are reaped as they end (not only at the next accept), so a burst
+        // of closed connections leaves no task memory behind.
         let permit = tokio::select! {
             _ = shutdown.triggered() => break,
+            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
             permit = permits.clone().acquire_owned() => match permit {
                 Ok(p) => p,
                 Err(_) => break,
             },
         };
-        let accepted = tokio::select! {
-            _ = shutdown.triggered() => break,
-            accepted = listener.accept() => accepted,
+        let accepted = loop {
+            tokio::select! {
+                _ = shutdown.triggered() => break None,
+                Some(_) = connections.join_next(), if !connections.is_empty() => {}
+                accepted = listener.accept() => break Some(accepted),
+            }
         };
+        let Some(accepted) = accepted else { break };
         match accepted {
             Ok((stream, peer)) => {
+                let config = broker.config.current();
+                per_ip
+                    .update_overrides(&config.max_connections_per_ip_overrides)
+                    .await;
+                let Some(slot) = per_ip.try_admit(peer.ip(), config.max_connections_per_ip) else {
+                    // Over this address's limit: closed at accept (dropping the stream).
+                    continue;
+                };
                 let _ = stream.set_nodelay(true);
                 let broker = broker.clone();
                 let conn = Connection::new(name.clone(), peer);
@@ -101,6 +118,7 @@ async fn accept_loop(
                         _ = connection::serve_connection(broker, stream, conn) => {}
                         _ = stop.triggered() => {}
                     }
+                    drop(slot);
                     drop(permit);
                 });
             }
