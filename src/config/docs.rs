@@ -98,8 +98,8 @@ pub fn broker_doc(name: &str) -> Option<&'static str> {
         }
         "background.threads" => "Background task thread count (no effect here).",
         "max.connections" => "Most client connections open at once.",
-        "max.connections.per.ip" => "Most connections from one address (no effect here).",
-        "max.connections.per.ip.overrides" => "Per-address connection limits (no effect here).",
+        "max.connections.per.ip" => "Most connections from one address; more are closed at accept.",
+        "max.connections.per.ip.overrides" => "Per-address limits overriding max.connections.per.ip (host:count,host:count).",
         "max.connection.creation.rate" => "Most new connections per second (no effect here).",
         "connections.max.idle.ms" => "Idle time after which a connection is closed.",
         "queued.max.requests" => "Requests queued before reading stops (no effect here).",

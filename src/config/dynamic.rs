@@ -52,7 +52,7 @@ pub enum LiveMode {
 }
 
 /// Dynamic keys that take effect here: the log defaults topics inherit (re-applied to every
-/// open log), the cleaner's settings, the connection limit, producer expiry and the replication
+/// open log), the cleaner's settings, the connection limits, producer expiry and the replication
 /// throttle rates.
 const APPLIED: &[&str] = &[
     "message.max.bytes",
@@ -81,6 +81,8 @@ const APPLIED: &[&str] = &[
     "compression.zstd.level",
     "producer.id.expiration.ms",
     "max.connections",
+    "max.connections.per.ip",
+    "max.connections.per.ip.overrides",
     "log.cleaner.backoff.ms",
     "log.cleaner.dedupe.buffer.size",
     "log.cleaner.io.buffer.load.factor",
@@ -98,8 +100,6 @@ const NO_EFFECT: &[&str] = &[
     "num.recovery.threads.per.data.dir",
     "background.threads",
     "metric.reporters",
-    "max.connections.per.ip",
-    "max.connections.per.ip.overrides",
     "max.connection.creation.rate",
     "log.cleaner.io.buffer.size",
     "log.cleaner.io.max.bytes.per.second",
