@@ -39,7 +39,6 @@ import shutil
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 import bench  # noqa: E402
 
@@ -51,14 +50,6 @@ except ImportError:  # pragma: no cover
 
 MIB = 1024 * 1024
 MB = 1_000_000
-
-
-def default_binary():
-    env = os.environ.get("ODRADEK_BIN")
-    if env:
-        return env
-    target = os.environ.get("CARGO_TARGET_DIR") or os.path.join(REPO, "target")
-    return os.path.join(target, "release", "odradek")
 
 
 def rss(pid):
@@ -185,7 +176,7 @@ def throughput(b, tag, args):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--bin", default=default_binary())
+    ap.add_argument("--bin", default=bench.default_binary())
     ap.add_argument("--rounds", type=int, default=10)
     ap.add_argument("--churn", type=int, default=2000)
     ap.add_argument("--idle", type=int, default=10000)

@@ -34,7 +34,6 @@ import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 import bench  # noqa: E402
 
@@ -46,14 +45,6 @@ except ImportError:  # pragma: no cover
              "(scripts/install-deps.sh makes .venv)")
 
 MB = 1_000_000
-
-
-def default_binary():
-    env = os.environ.get("ODRADEK_BIN")
-    if env:
-        return env
-    target = os.environ.get("CARGO_TARGET_DIR") or os.path.join(REPO, "target")
-    return os.path.join(target, "release", "odradek")
 
 
 def producer_conf(port, extra):
@@ -177,13 +168,6 @@ def consume(port, topic, n, size, parts, isolation):
     return {"records_s": n / dt, "mb_s": nbytes / MB / dt, "seconds": dt}
 
 
-def measured(broker, fn):
-    cpu0 = bench.proc_cpu_seconds(broker.pid)
-    r = fn()
-    r["cpu_s"] = bench.proc_cpu_seconds(broker.pid) - cpu0
-    return r
-
-
 def med(runs, key):
     return statistics.median(r[key] for r in runs)
 
@@ -195,7 +179,7 @@ def fmt(runs, key):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--bin", default=default_binary(), help="the broker binary")
+    ap.add_argument("--bin", default=bench.default_binary(), help="the broker binary")
     ap.add_argument("--records", type=int, default=1_000_000)
     ap.add_argument("--size", type=int, default=100, help="value bytes per record")
     ap.add_argument("--partitions", type=int, default=3)
@@ -232,11 +216,11 @@ def main():
                 topic = f"{side[:3]}-{rnd}"
                 b.create_topics([(topic, parts)])
                 if side == "idempotent":
-                    r = measured(b, lambda: produce_idempotent(b.port, topic, n, size, parts))
+                    r = bench.measured(b, lambda: produce_idempotent(b.port, topic, n, size, parts))
                     idem.append(r)
                     extra = ""
                 else:
-                    r = measured(b, lambda: produce_transactional(b.port, topic, n, size, parts,
+                    r = bench.measured(b, lambda: produce_transactional(b.port, topic, n, size, parts,
                                                                   args.commit_ms, f"bench-txn-{rnd}"))
                     txn.append(r)
                     extra = f", {r['commits']} commits (median {r['commit_ms_median']:.1f} ms)"
@@ -247,7 +231,7 @@ def main():
             if rnd % 2:
                 sides.reverse()
             for iso in sides:
-                r = measured(b, lambda: consume(b.port, "tra-0", n, size, parts, iso))
+                r = bench.measured(b, lambda: consume(b.port, "tra-0", n, size, parts, iso))
                 (rc if iso == "read_committed" else ru).append(r)
                 bench.log(f"round {rnd + 1} consume {iso}: {r['records_s']:.4g} records/s, "
                           f"{r['mb_s']:.4g} MB/s, broker cpu {r['cpu_s']:.2f} s")

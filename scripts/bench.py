@@ -163,6 +163,16 @@ class KafkaConn:
         return out
 
 
+def default_binary():
+    """The broker binary: $ODRADEK_BIN, else the release build of this checkout."""
+    env = os.environ.get("ODRADEK_BIN")
+    if env:
+        return env
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    target = os.environ.get("CARGO_TARGET_DIR") or os.path.join(repo, "target")
+    return os.path.join(target, "release", "odradek")
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
