@@ -736,18 +736,13 @@ fn swap_next_offset(path: &Path, base: i64) -> io::Result<i64> {
 
 /// Finishes or rolls back interrupted cleaner swaps in a partition directory (Kafka's LogLoader:
 /// `.cleaned` files are deleted, `.swap` files completed). Returns the base offsets of installed
-/// swap segments: their indexes are gone and they must be fully recovered.
-pub(crate) fn complete_swaps(dir: &Path) -> io::Result<Vec<i64>> {
-    let mut names = Vec::new();
-    for e in fs::read_dir(dir)? {
-        if let Some(n) = e?.file_name().to_str() {
-            names.push(n.to_string());
-        }
-    }
+/// swap segments: their indexes are gone and they must be fully recovered, and whether any file
+/// was changed (then `names`, the directory's file names, are out of date).
+pub(crate) fn complete_swaps(dir: &Path, names: &[String]) -> io::Result<(Vec<i64>, bool)> {
     let mut changed = false;
     let mut log_bases = Vec::new();
     let mut swap_logs = Vec::new();
-    for n in &names {
+    for n in names {
         if n.ends_with(CLEANED_SUFFIX) {
             remove_if_exists(&dir.join(n))?;
             changed = true;
@@ -794,7 +789,7 @@ pub(crate) fn complete_swaps(dir: &Path) -> io::Result<Vec<i64>> {
         changed = true;
     }
     // Index swaps and sidecars without a committed log swap belong to a rolled-back pass.
-    for n in &names {
+    for n in names {
         if (n.ends_with(SWAP_SUFFIX) && !n.ends_with(&format!("{LOG_SUFFIX}{SWAP_SUFFIX}")))
             || n.ends_with(SWAP_END_SUFFIX)
         {
@@ -805,7 +800,7 @@ pub(crate) fn complete_swaps(dir: &Path) -> io::Result<Vec<i64>> {
     if changed {
         sync_dir(dir)?;
     }
-    Ok(swap_logs)
+    Ok((swap_logs, changed))
 }
 
 /// Groups consecutive segments so that each group's total size, index size and offset span fit in

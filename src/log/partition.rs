@@ -148,16 +148,27 @@ fn closed_err() -> io::Error {
     io::Error::other("partition log is closed")
 }
 
-/// Segment base offsets of the `.log` files in `dir`; removes leftovers of interrupted deletions
-/// and temporary files.
-fn scan_dir(dir: &Path) -> io::Result<Vec<i64>> {
-    let mut bases = Vec::new();
+/// The file names in `dir` (one listing, shared by the steps of opening a partition).
+fn list_names(dir: &Path) -> io::Result<Vec<String>> {
+    let mut names = Vec::new();
     for e in fs::read_dir(dir)? {
-        let e = e?;
-        let name = e.file_name();
-        let Some(name) = name.to_str() else { continue };
+        if let Some(name) = e?.file_name().to_str() {
+            names.push(name.to_string());
+        }
+    }
+    Ok(names)
+}
+
+/// Segment base offsets of the `.log` files among `names` (the files of `dir`); removes leftovers
+/// of interrupted deletions, temporary files and index files without a log file. The removed
+/// names are dropped from `names`.
+fn scan_dir(dir: &Path, names: &mut Vec<String>) -> io::Result<Vec<i64>> {
+    let mut bases = Vec::new();
+    let mut removed = Vec::new();
+    for name in names.iter() {
         if name.ends_with(segment::DELETED_SUFFIX) || name.ends_with(".tmp") {
-            fs::remove_file(e.path())?;
+            fs::remove_file(dir.join(name))?;
+            removed.push(name.clone());
             continue;
         }
         if let Some(stem) = name.strip_suffix(segment::LOG_SUFFIX) {
@@ -172,10 +183,7 @@ fn scan_dir(dir: &Path) -> io::Result<Vec<i64>> {
     }
     bases.sort_unstable();
     // Index files without a log file are orphans.
-    for e in fs::read_dir(dir)? {
-        let e = e?;
-        let name = e.file_name();
-        let Some(name) = name.to_str() else { continue };
+    for name in names.iter() {
         let stem = name
             .strip_suffix(segment::INDEX_SUFFIX)
             .or_else(|| name.strip_suffix(segment::TIME_INDEX_SUFFIX))
@@ -183,11 +191,13 @@ fn scan_dir(dir: &Path) -> io::Result<Vec<i64>> {
         if let Some(stem) = stem {
             if let Ok(b) = stem.parse::<i64>() {
                 if bases.binary_search(&b).is_err() {
-                    fs::remove_file(e.path())?;
+                    fs::remove_file(dir.join(name))?;
+                    removed.push(name.clone());
                 }
             }
         }
     }
+    names.retain(|n| !removed.contains(n));
     Ok(bases)
 }
 
@@ -203,9 +213,15 @@ impl PartitionLog {
         log_start_checkpoint: Option<i64>,
     ) -> Result<PartitionLog, LogError> {
         fs::create_dir_all(&dir)?;
+        // The directory is listed once; only a completed cleaner swap changes it on the way.
+        let mut names = list_names(&dir)?;
         // Finish or roll back an interrupted cleaner swap before listing segments.
-        let swapped = cleaner::complete_swaps(&dir)?;
-        let bases = scan_dir(&dir)?;
+        let (swapped, swap_changed) = cleaner::complete_swaps(&dir, &names)?;
+        if swap_changed {
+            names = list_names(&dir)?;
+        }
+        let bases = scan_dir(&dir, &mut names)?;
+        let snapshots = producer_state::snapshot_offsets(&names);
         let mut stats = RecoveryStats {
             segments_loaded: bases.len(),
             ..Default::default()
@@ -333,7 +349,7 @@ impl PartitionLog {
             unstable: Mutex::new(UnstableTxns::default()),
             stats,
         };
-        let (producers, replayed) = log.load_producer_state(leo, &scanned_bases)?;
+        let (producers, replayed) = log.load_producer_state(leo, &scanned_bases, snapshots)?;
         log.append.lock().producers = producers;
         let mut stats = log.stats;
         stats.batches_replayed = replayed;
@@ -417,18 +433,19 @@ impl PartitionLog {
         Ok(rebuilt && leo > lso)
     }
 
-    /// Producer state from the newest snapshot <= `leo` plus the batches after it (transaction
-    /// markers read from the log). The transaction indexes of the segments in `rebuild` (recovered
+    /// Producer state from the newest snapshot <= `leo` (among `snapshots`, the snapshot offsets
+    /// on disk) plus the batches after it (transaction markers read from the log). The transaction indexes of the segments in `rebuild` (recovered
     /// ones) are rebuilt from the markers replayed: the snapshot is then taken at or below the
     /// first of them. Publishes the unstable transactions for the last stable offset.
     fn load_producer_state(
         &self,
         leo: i64,
         rebuild: &[i64],
+        snapshots: Vec<i64>,
     ) -> Result<(ProducerState, u64), LogError> {
-        producer_state::delete_snapshots_above(&self.dir, leo)?;
+        let snapshots = producer_state::delete_listed_snapshots_above(&self.dir, snapshots, leo)?;
         let upto = rebuild.first().map_or(leo, |b| (*b).min(leo));
-        let (mut state, from) = match producer_state::load_latest(&self.dir, upto)? {
+        let (mut state, from) = match producer_state::load_latest(&self.dir, snapshots, upto)? {
             Some((s, o)) => (s, o),
             None => (ProducerState::default(), i64::MIN),
         };
@@ -1425,7 +1442,8 @@ impl PartitionLog {
         self.epochs.write().truncate_from_end(new_leo)?;
         // Producer state = newest snapshot at or below the new end + replay of the batches kept,
         // so batches cut away are forgotten (a retry of one is appended again, not deduplicated).
-        let (producers, _) = self.load_producer_state(new_leo, &[])?;
+        let snapshots = producer_state::list_snapshots(&self.dir)?;
+        let (producers, _) = self.load_producer_state(new_leo, &[], snapshots)?;
         st.producers = producers;
         // Guards were handed out against the state cut away.
         st.verification.clear_all();

@@ -589,21 +589,25 @@ pub(crate) fn snapshot_path(dir: &Path, offset: i64) -> PathBuf {
 
 /// Offsets of the snapshot files in `dir`, ascending.
 pub(crate) fn list_snapshots(dir: &Path) -> io::Result<Vec<i64>> {
-    let mut out = Vec::new();
+    let mut names = Vec::new();
     for e in fs::read_dir(dir)? {
-        let e = e?;
-        let name = e.file_name();
-        let Some(name) = name.to_str() else { continue };
-        if let Some(stem) = name.strip_suffix(SNAPSHOT_SUFFIX) {
-            if stem.len() == 20 {
-                if let Ok(o) = stem.parse::<i64>() {
-                    out.push(o);
-                }
-            }
+        if let Some(name) = e?.file_name().to_str() {
+            names.push(name.to_string());
         }
     }
+    Ok(snapshot_offsets(&names))
+}
+
+/// Offsets of the snapshot files among a directory's file `names`, ascending.
+pub(crate) fn snapshot_offsets(names: &[String]) -> Vec<i64> {
+    let mut out: Vec<i64> = names
+        .iter()
+        .filter_map(|name| name.strip_suffix(SNAPSHOT_SUFFIX))
+        .filter(|stem| stem.len() == 20)
+        .filter_map(|stem| stem.parse::<i64>().ok())
+        .collect();
     out.sort_unstable();
-    Ok(out)
+    out
 }
 
 /// Writes a snapshot atomically (tmp, fsync, rename) and keeps only the 2 newest. Returns false
@@ -630,18 +634,30 @@ pub(crate) fn write_snapshot(dir: &Path, offset: i64, state: &ProducerState) -> 
 
 /// Removes snapshots at offsets above `offset` (after truncation/recovery).
 pub(crate) fn delete_snapshots_above(dir: &Path, offset: i64) -> io::Result<()> {
-    for o in list_snapshots(dir)? {
-        if o > offset {
-            fs::remove_file(snapshot_path(dir, o))?;
-        }
-    }
-    Ok(())
+    delete_listed_snapshots_above(dir, list_snapshots(dir)?, offset).map(|_| ())
 }
 
-/// The newest readable snapshot at or below `max_offset`: (state, offset). Damaged ones are removed.
-pub(crate) fn load_latest(dir: &Path, max_offset: i64) -> io::Result<Option<(ProducerState, i64)>> {
-    let snaps = list_snapshots(dir)?;
-    for o in snaps.into_iter().rev() {
+/// [`delete_snapshots_above`] for the snapshots `listed` (ascending); returns those kept.
+pub(crate) fn delete_listed_snapshots_above(
+    dir: &Path,
+    mut listed: Vec<i64>,
+    offset: i64,
+) -> io::Result<Vec<i64>> {
+    for o in listed.iter().filter(|o| **o > offset) {
+        fs::remove_file(snapshot_path(dir, *o))?;
+    }
+    listed.retain(|o| *o <= offset);
+    Ok(listed)
+}
+
+/// The newest readable snapshot at or below `max_offset` among the snapshots `listed`
+/// (ascending): (state, offset). Damaged ones are removed.
+pub(crate) fn load_latest(
+    dir: &Path,
+    listed: Vec<i64>,
+    max_offset: i64,
+) -> io::Result<Option<(ProducerState, i64)>> {
+    for o in listed.into_iter().rev() {
         if o > max_offset {
             continue;
         }
@@ -688,10 +704,30 @@ mod tests {
             write_snapshot(dir.path(), o, &s).unwrap();
         }
         assert_eq!(list_snapshots(dir.path()).unwrap(), vec![5, 9]);
-        assert_eq!(load_latest(dir.path(), 8).unwrap().unwrap().1, 5);
+        assert_eq!(
+            load_latest(dir.path(), list_snapshots(dir.path()).unwrap(), 8)
+                .unwrap()
+                .unwrap()
+                .1,
+            5
+        );
         fs::write(snapshot_path(dir.path(), 9), b"junk").unwrap();
-        assert_eq!(load_latest(dir.path(), 100).unwrap().unwrap().1, 5);
+        assert_eq!(
+            load_latest(dir.path(), list_snapshots(dir.path()).unwrap(), 100)
+                .unwrap()
+                .unwrap()
+                .1,
+            5
+        );
         assert_eq!(list_snapshots(dir.path()).unwrap(), vec![5]);
+        let names: Vec<String> = ["00000000000000000007.snapshot", "7.snapshot", "x.log"]
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
+        assert_eq!(snapshot_offsets(&names), vec![7]);
+        let kept = delete_listed_snapshots_above(dir.path(), vec![5], 4).unwrap();
+        assert!(kept.is_empty());
+        assert!(list_snapshots(dir.path()).unwrap().is_empty());
     }
 
     fn header(b: &[u8], offset: i64) -> BatchHeader {
