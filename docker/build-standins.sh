@@ -36,7 +36,7 @@ rootfs_tarball() {
     fi
     if ! command -v debootstrap >/dev/null; then
         log "installing debootstrap"
-        apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >&2 \
+        { apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >&2; } \
             || die "debootstrap is missing (apt-get install debootstrap)"
     fi
     mkdir -p "$CACHE"
