@@ -121,8 +121,7 @@ async fn secured_listeners_stop_start_up_naming_the_key() {
         None,
         &["listeners=PLAINTEXT://127.0.0.1:0,SSL://127.0.0.1:0".to_string()],
     )
-    .err()
-    .expect("refused");
+    .expect_err("refused");
     let text = format!("{err:#}");
     assert!(text.contains("listeners"), "{text}");
     assert!(
