@@ -15,6 +15,8 @@ use crate::config::{properties, BrokerConfig, QUICKSTART_PROPERTIES};
 use crate::server::Server;
 use crate::util::task::ShutdownTrigger;
 
+pub mod health;
+
 /// Builds the broker configuration from an optional server.properties file and `key=value`
 /// overrides (later wins). Without a file, Kafka's quickstart server.properties applies.
 pub fn load_config(file: Option<&Path>, overrides: &[String]) -> anyhow::Result<BrokerConfig> {

@@ -33,6 +33,15 @@ enum Command {
         #[arg(long = "override", value_name = "KEY=VALUE")]
         overrides: Vec<String>,
     },
+    /// Ask a broker for its API versions; exit 0 when it answers validly (container health checks).
+    Healthcheck {
+        /// The broker's listener, `host:port`.
+        #[arg(long, default_value = "127.0.0.1:9092")]
+        bootstrap: String,
+        /// Milliseconds allowed for the connection, and again for the answer.
+        #[arg(long, default_value_t = 5000)]
+        timeout_ms: u64,
+    },
 }
 
 fn main() -> std::process::ExitCode {
@@ -69,7 +78,23 @@ fn run() -> anyhow::Result<()> {
                 .context("starting the async runtime")?;
             runtime.block_on(serve(config))
         }
+        Command::Healthcheck {
+            bootstrap,
+            timeout_ms,
+        } => healthcheck(&bootstrap, timeout_ms),
     }
+}
+
+/// One ApiVersions round trip on a single-threaded runtime; prints what the broker advertised.
+fn healthcheck(bootstrap: &str, timeout_ms: u64) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let timeout = std::time::Duration::from_millis(timeout_ms);
+    let healthy = runtime.block_on(odradek::app::health::check(bootstrap, timeout))?;
+    println!("{bootstrap}: healthy, {} APIs advertised", healthy.apis);
+    Ok(())
 }
 
 /// Starts logging to stdout: `RUST_LOG` filters (default `info`); text lines are coloured only

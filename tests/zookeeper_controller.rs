@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use odradek::cluster::zookeeper::{CreateMode, ZkClient, ZkCluster};
-use odradek::cluster::{BrokerInfo, ClusterMetadata, NewTopic, TopicMetadata};
+use odradek::cluster::{BrokerInfo, ClusterMetadata, Endpoint, NewTopic, TopicMetadata};
 use odradek::config::{BrokerEntity, ClusterSettings};
 use odradek::util::task::ShutdownTrigger;
 use zk_harness::ZkServer;
@@ -62,13 +62,18 @@ impl Node {
     async fn start(connect: &str, id: i32) -> Node {
         let me = BrokerInfo {
             id,
-            host: "127.0.0.1".into(),
-            port: 9000 + id as u16,
+            endpoints: vec![Endpoint {
+                listener: "PLAINTEXT".into(),
+                host: "127.0.0.1".into(),
+                port: 9000 + id as u16,
+            }],
             rack: None,
         };
-        let cluster = ZkCluster::connect(connect, me, settings(), "test-cluster-id-000001")
-            .await
-            .expect("connect");
+        let protocols = BTreeMap::from([("PLAINTEXT".to_string(), "PLAINTEXT".to_string())]);
+        let cluster =
+            ZkCluster::connect(connect, me, protocols, settings(), "test-cluster-id-000001")
+                .await
+                .expect("connect");
         cluster.register().await.expect("register");
         let stop = ShutdownTrigger::new();
         let tasks = vec![

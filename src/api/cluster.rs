@@ -28,12 +28,16 @@ pub async fn describe(
         .cluster
         .live_brokers()
         .into_iter()
-        .map(|b| {
-            DescribeClusterBroker::default()
-                .with_broker_id(BrokerId(b.id))
-                .with_host(str_bytes(b.host))
-                .with_port(i32::from(b.port))
-                .with_rack(b.rack.map(str_bytes))
+        .filter_map(|b| {
+            // Only brokers reachable on the request's listener, at that listener's address.
+            let e = b.endpoint(&ctx.listener)?;
+            Some(
+                DescribeClusterBroker::default()
+                    .with_broker_id(BrokerId(b.id))
+                    .with_host(str_bytes(e.host.clone()))
+                    .with_port(i32::from(e.port))
+                    .with_rack(b.rack.map(str_bytes)),
+            )
         })
         .collect();
     response

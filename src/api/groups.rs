@@ -42,12 +42,20 @@ pub async fn find_coordinator(
             }),
             _ => Err(ResponseError::InvalidRequest),
         };
+        // The coordinator as reached on the request's listener; a coordinator without that
+        // listener is not available to this client (as Kafka).
+        let result = result.and_then(|node| {
+            let e = node
+                .endpoint(&ctx.listener)
+                .ok_or(ResponseError::CoordinatorNotAvailable)?;
+            Ok((node.id, e.host.clone(), e.port))
+        });
         let c = Coordinator::default().with_key(str_bytes(key));
         coordinators.push(match result {
-            Ok(node) => c
-                .with_node_id(BrokerId(node.id))
-                .with_host(str_bytes(node.host))
-                .with_port(i32::from(node.port)),
+            Ok((id, host, port)) => c
+                .with_node_id(BrokerId(id))
+                .with_host(str_bytes(host))
+                .with_port(i32::from(port)),
             Err(e) => c
                 .with_node_id(BrokerId(-1))
                 .with_port(-1)

@@ -25,15 +25,27 @@ pub async fn handle(
 ) -> MetadataResponse {
     let version = ctx.api_version;
     let live_brokers = broker.cluster.live_brokers();
-    let live: BTreeSet<i32> = live_brokers.iter().map(|b| b.id).collect();
+    let live = Live {
+        ids: live_brokers.iter().map(|b| b.id).collect(),
+        on_listener: live_brokers
+            .iter()
+            .filter(|b| b.endpoint(&ctx.listener).is_some())
+            .map(|b| b.id)
+            .collect(),
+        listener_not_found: version >= 6,
+    };
+    // Only the brokers reachable on the listener the request came in on, at that address.
     let brokers = live_brokers
         .into_iter()
-        .map(|b| {
-            MetadataResponseBroker::default()
-                .with_node_id(BrokerId(b.id))
-                .with_host(str_bytes(b.host))
-                .with_port(i32::from(b.port))
-                .with_rack(b.rack.map(str_bytes))
+        .filter_map(|b| {
+            let e = b.endpoint(&ctx.listener)?;
+            Some(
+                MetadataResponseBroker::default()
+                    .with_node_id(BrokerId(b.id))
+                    .with_host(str_bytes(e.host.clone()))
+                    .with_port(i32::from(e.port))
+                    .with_rack(b.rack.map(str_bytes)),
+            )
         })
         .collect();
     let mut topics: Vec<MetadataResponseTopic> = match requested(&req, version) {
@@ -79,6 +91,16 @@ pub async fn handle(
         .with_topics(topics)
 }
 
+/// The live brokers, as seen from the listener a request came in on.
+struct Live {
+    ids: BTreeSet<i32>,
+    /// Those advertising that listener.
+    on_listener: BTreeSet<i32>,
+    /// Whether a leader without the listener is LISTENER_NOT_FOUND (v6+, as Kafka) rather than
+    /// LEADER_NOT_AVAILABLE.
+    listener_not_found: bool,
+}
+
 /// A topic asked for by name or (v10+) by id.
 enum Wanted {
     Name(String),
@@ -104,7 +126,7 @@ fn requested(req: &MetadataRequest, version: i16) -> Option<Vec<Wanted>> {
 
 async fn lookup(
     broker: &Broker,
-    live: &BTreeSet<i32>,
+    live: &Live,
     wanted: Wanted,
     auto_create: bool,
 ) -> MetadataResponseTopic {
@@ -155,8 +177,9 @@ async fn lookup(
     }
 }
 
-/// `live`: ids of the live brokers (partitions led elsewhere are LEADER_NOT_AVAILABLE).
-fn describe_topic(live: &BTreeSet<i32>, topic: &Arc<TopicMetadata>) -> MetadataResponseTopic {
+/// `live`: the live brokers (partitions led elsewhere are LEADER_NOT_AVAILABLE; led by a broker
+/// without the request's listener, LISTENER_NOT_FOUND from v6 on, with no leader id, as Kafka).
+fn describe_topic(live: &Live, topic: &Arc<TopicMetadata>) -> MetadataResponseTopic {
     let partitions = topic
         .partitions
         .iter()
@@ -166,18 +189,25 @@ fn describe_topic(live: &BTreeSet<i32>, topic: &Arc<TopicMetadata>) -> MetadataR
                 .replicas
                 .iter()
                 .copied()
-                .filter(|r| !live.contains(r))
+                .filter(|r| !live.ids.contains(r))
                 .collect();
-            let error = if p.leader < 0 || !live.contains(&p.leader) {
-                ResponseError::LeaderNotAvailable.code()
+            let (error, leader) = if p.leader < 0 || !live.ids.contains(&p.leader) {
+                (ResponseError::LeaderNotAvailable.code(), p.leader)
+            } else if !live.on_listener.contains(&p.leader) {
+                let error = if live.listener_not_found {
+                    ResponseError::ListenerNotFound
+                } else {
+                    ResponseError::LeaderNotAvailable
+                };
+                (error.code(), -1)
             } else {
-                0
+                (0, p.leader)
             };
             MetadataResponsePartition::default()
                 .with_error_code(error)
                 .with_offline_replicas(ids(&offline))
                 .with_partition_index(p.partition)
-                .with_leader_id(BrokerId(p.leader))
+                .with_leader_id(BrokerId(leader))
                 .with_leader_epoch(p.leader_epoch)
                 .with_replica_nodes(ids(&p.replicas))
                 .with_isr_nodes(ids(&p.isr))

@@ -12,11 +12,16 @@ use crate::replica::{ClusterLink, LeaderAndIsr};
 /// The replica layer's link to whichever metadata backend the broker runs with.
 pub struct ReplicaLink {
     cluster: Arc<dyn ClusterMetadata>,
+    /// The listener name other brokers are reached on (`inter.broker.listener.name`).
+    inter_broker_listener: String,
 }
 
 impl ReplicaLink {
-    pub fn new(cluster: Arc<dyn ClusterMetadata>) -> ReplicaLink {
-        ReplicaLink { cluster }
+    pub fn new(cluster: Arc<dyn ClusterMetadata>, inter_broker_listener: String) -> ReplicaLink {
+        ReplicaLink {
+            cluster,
+            inter_broker_listener,
+        }
     }
 }
 
@@ -46,6 +51,6 @@ impl ClusterLink for ReplicaLink {
             .live_brokers()
             .into_iter()
             .find(|b| b.id == broker_id)
-            .map(|b| (b.host, b.port))
+            .and_then(|b| b.address(&self.inter_broker_listener))
     }
 }

@@ -63,7 +63,11 @@ impl Broker {
             logs,
             config.replication.clone(),
         ));
-        replicas.set_cluster_link(Arc::new(ReplicaLink::new(cluster.clone())));
+        let inter_broker = config.inter_broker_listener.clone();
+        replicas.set_cluster_link(Arc::new(ReplicaLink::new(
+            cluster.clone(),
+            inter_broker.clone(),
+        )));
         let config = ConfigHandle::new(config);
         let groups = Arc::new(GroupCoordinator::new(
             config.clone(),
@@ -75,6 +79,7 @@ impl Broker {
             cluster.clone(),
             replicas.clone(),
             groups.clone(),
+            inter_broker,
         ));
         txn.set_marker_sender(txn_link.clone());
         let sync = MetadataSync {

@@ -85,13 +85,14 @@ impl TxnLink {
         cluster: Arc<dyn ClusterMetadata>,
         replicas: Arc<ReplicaManager>,
         groups: Arc<GroupCoordinator>,
+        inter_broker_listener: String,
     ) -> TxnLink {
         let client_id = format!("broker-{}-txn", replicas.broker_id());
         TxnLink {
             cluster,
             replicas,
             groups,
-            peers: PeerPool::new(client_id),
+            peers: PeerPool::new(client_id, inter_broker_listener),
         }
     }
 
@@ -354,16 +355,19 @@ impl TxnMarkerSender for TxnLink {
     }
 }
 
-/// One connection per peer broker for transaction requests, one request at a time each.
+/// One connection per peer broker for transaction requests, one request at a time each, over
+/// the inter-broker listener.
 struct PeerPool {
     client_id: String,
+    listener: String,
     connections: Mutex<HashMap<i32, Arc<tokio::sync::Mutex<Option<PeerConnection>>>>>,
 }
 
 impl PeerPool {
-    fn new(client_id: String) -> PeerPool {
+    fn new(client_id: String, listener: String) -> PeerPool {
         PeerPool {
             client_id,
+            listener,
             connections: Mutex::new(HashMap::new()),
         }
     }
@@ -386,10 +390,16 @@ impl PeerPool {
             let Some(b) = cluster.live_brokers().into_iter().find(|b| b.id == broker) else {
                 return Err(PeerError::Protocol(format!("broker {broker} is not alive")));
             };
+            let Some((host, port)) = b.address(&self.listener) else {
+                return Err(PeerError::Protocol(format!(
+                    "broker {broker} has no {} listener",
+                    self.listener
+                )));
+            };
             *conn = Some(
                 PeerConnection::connect(
-                    &b.host,
-                    b.port,
+                    &host,
+                    port,
                     self.client_id.clone(),
                     PEER_MAX_RESPONSE_BYTES,
                     PEER_TIMEOUT,

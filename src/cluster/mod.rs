@@ -25,7 +25,7 @@ use uuid::Uuid;
 use crate::config::{BrokerConfig, BrokerEntity, DynamicBrokerConfigs};
 use crate::util::task::Shutdown;
 
-pub use model::{is_internal_topic, BrokerInfo, PartitionState, TopicMetadata};
+pub use model::{is_internal_topic, BrokerInfo, Endpoint, PartitionState, TopicMetadata};
 
 /// Upper bound on partitions of one topic, so a request cannot make the broker allocate without
 /// limit (Kafka has no such bound and would exhaust memory instead).
@@ -249,9 +249,15 @@ pub async fn open(config: &BrokerConfig) -> anyhow::Result<Arc<dyn ClusterMetada
         anyhow::bail!("cluster mode needs an explicit broker.id (generated ids are not supported)");
     }
     let proposed = standalone::stored_cluster_id(dir).unwrap_or_else(standalone::new_cluster_id);
-    let zk = zookeeper::ZkCluster::connect(connect, me, config.cluster.clone(), &proposed)
-        .await
-        .with_context(|| format!("joining the cluster at zookeeper.connect={connect}"))?;
+    let protocols = config
+        .listener_protocols
+        .iter()
+        .map(|(name, protocol)| (name.clone(), protocol.name().to_string()))
+        .collect();
+    let zk =
+        zookeeper::ZkCluster::connect(connect, me, protocols, config.cluster.clone(), &proposed)
+            .await
+            .with_context(|| format!("joining the cluster at zookeeper.connect={connect}"))?;
     standalone::check_meta_properties(dir, config.broker_id, &zk.cluster_id()).with_context(
         || {
             format!(

@@ -7,25 +7,71 @@ use uuid::Uuid;
 
 use crate::config::BrokerConfig;
 
-/// A live broker as clients should reach it.
+/// One advertised endpoint of a broker: where its listener `listener` is reached.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Endpoint {
+    pub listener: String,
+    pub host: String,
+    pub port: u16,
+}
+
+impl Endpoint {
+    /// Parses `LISTENER://host:port` (IPv6 hosts in brackets).
+    pub fn parse(s: &str) -> Option<Endpoint> {
+        let (listener, rest) = s.split_once("://")?;
+        let (host, port) = rest.rsplit_once(':')?;
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        Some(Endpoint {
+            listener: listener.to_string(),
+            host: host.to_string(),
+            port: port.parse().ok()?,
+        })
+    }
+
+    /// `LISTENER://host:port`, IPv6 hosts in brackets.
+    pub fn connection_string(&self) -> String {
+        if self.host.contains(':') {
+            format!("{}://[{}]:{}", self.listener, self.host, self.port)
+        } else {
+            format!("{}://{}:{}", self.listener, self.host, self.port)
+        }
+    }
+}
+
+/// A live broker and the endpoints it advertises, one per listener name.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BrokerInfo {
     pub id: i32,
-    pub host: String,
-    pub port: u16,
+    pub endpoints: Vec<Endpoint>,
     pub rack: Option<String>,
 }
 
 impl BrokerInfo {
-    /// This broker as clients reach it, from its configuration: its first advertised listener.
+    /// This broker as others reach it, from its configuration: every advertised listener.
     pub fn advertised(config: &BrokerConfig) -> BrokerInfo {
-        let advertised = config.advertised();
         BrokerInfo {
             id: config.broker_id.max(0),
-            host: advertised_host(&advertised.host),
-            port: advertised.port,
+            endpoints: config
+                .advertised_listeners
+                .iter()
+                .map(|l| Endpoint {
+                    listener: l.name.clone(),
+                    host: advertised_host(&l.host),
+                    port: l.port,
+                })
+                .collect(),
             rack: config.rack.clone(),
         }
+    }
+
+    /// Its endpoint on listener `listener`, if it advertises one.
+    pub fn endpoint(&self, listener: &str) -> Option<&Endpoint> {
+        self.endpoints.iter().find(|e| e.listener == listener)
+    }
+
+    /// Its `(host, port)` on `listener`, if it advertises that listener.
+    pub fn address(&self, listener: &str) -> Option<(String, u16)> {
+        self.endpoint(listener).map(|e| (e.host.clone(), e.port))
     }
 }
 

@@ -516,8 +516,11 @@ mod tests {
     fn broker() -> BrokerInfo {
         BrokerInfo {
             id: 0,
-            host: "127.0.0.1".into(),
-            port: 9092,
+            endpoints: vec![crate::cluster::Endpoint {
+                listener: "PLAINTEXT".into(),
+                host: "127.0.0.1".into(),
+                port: 9092,
+            }],
             rack: None,
         }
     }

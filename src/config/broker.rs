@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use super::def::{ConfigDef, ConfigSource, ConfigType as T, Constraint, InvalidValue};
 use super::dynamic::{merge_layers, DynamicBrokerConfigs};
-use super::listener::{parse_listeners, Listener};
+use super::listener::{self, Listener, ListenerKeys, SecurityProtocol};
 use super::topic::{COMPRESSION_TYPES, GZIP_LEVEL, LZ4_LEVEL, ZSTD_LEVEL};
 
 const TIMESTAMP_TYPES: &[&str] = &["CreateTime", "LogAppendTime"];
@@ -24,6 +24,7 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
         Some("PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL"),
     ),
     ConfigDef::new("inter.broker.listener.name", T::String, None),
+    ConfigDef::new("security.inter.broker.protocol", T::String, None),
     ConfigDef::new("log.dirs", T::List, None),
     ConfigDef::new("log.dir", T::String, Some("/tmp/kafka-logs")),
     // Odradek's own: the broker's log output (not Kafka's partition logs).
@@ -322,6 +323,10 @@ pub struct BrokerConfig {
     pub rack: Option<String>,
     pub listeners: Vec<Listener>,
     pub advertised_listeners: Vec<Listener>,
+    /// `listener.security.protocol.map`: listener name → security protocol.
+    pub listener_protocols: BTreeMap<String, SecurityProtocol>,
+    /// The listener name other brokers are reached on (`inter.broker.listener.name`).
+    pub inter_broker_listener: String,
     pub log_dirs: Vec<PathBuf>,
     /// How the broker writes its own log lines (`log.format`).
     pub log_format: LogFormat,
@@ -503,11 +508,13 @@ impl BrokerConfig {
         let view = View {
             explicit: &effective,
         };
-        let listeners = parse_listeners("listeners", &view.string("listeners"))?;
-        let advertised_listeners = match view.opt("advertised.listeners") {
-            Some(value) => parse_listeners("advertised.listeners", &value)?,
-            None => listeners.clone(),
-        };
+        let listener_config = listener::resolve(ListenerKeys {
+            listeners: &view.string("listeners"),
+            advertised_listeners: view.opt("advertised.listeners").as_deref(),
+            protocol_map: &view.string("listener.security.protocol.map"),
+            inter_broker_listener_name: view.opt("inter.broker.listener.name").as_deref(),
+            security_inter_broker_protocol: view.opt("security.inter.broker.protocol").as_deref(),
+        })?;
         let log_dirs: Vec<PathBuf> = view
             .opt("log.dirs")
             .unwrap_or_else(|| view.string("log.dir"))
@@ -528,8 +535,10 @@ impl BrokerConfig {
         let config = BrokerConfig {
             broker_id: view.int("broker.id"),
             rack: view.opt("broker.rack"),
-            listeners,
-            advertised_listeners,
+            listeners: listener_config.listeners,
+            advertised_listeners: listener_config.advertised,
+            listener_protocols: listener_config.protocol_map,
+            inter_broker_listener: listener_config.inter_broker,
             log_dirs,
             log_format: LogFormat::parse(&view.string("log.format")),
             num_partitions: view.int("num.partitions"),
@@ -690,11 +699,6 @@ impl BrokerConfig {
     /// The dynamic configs in force.
     pub fn dynamic(&self) -> &DynamicBrokerConfigs {
         &self.dynamic
-    }
-
-    /// The listener clients reach this broker on (the first advertised one).
-    pub fn advertised(&self) -> &Listener {
-        &self.advertised_listeners[0]
     }
 }
 

@@ -6,10 +6,22 @@ pub fn broker_doc(name: &str) -> Option<&'static str> {
     Some(match name {
         "broker.id" => "Id of this broker in its cluster.",
         "broker.rack" => "Rack of this broker, used to spread replicas over racks.",
-        "listeners" => "Addresses the broker listens on, as NAME://host:port, comma-separated.",
-        "advertised.listeners" => "Addresses clients are told to use; the listeners when unset.",
-        "listener.security.protocol.map" => "Security protocol of each listener name.",
-        "inter.broker.listener.name" => "Listener brokers use to reach each other.",
+        "listeners" => {
+            "Addresses the broker listens on, as NAME://host:port, comma-separated; one per name \
+             and port. Only PLAINTEXT listeners are supported yet."
+        }
+        "advertised.listeners" => {
+            "Addresses other brokers and clients are told to use, per listener name (a subset of \
+             listeners, never 0.0.0.0); the listeners when unset."
+        }
+        "listener.security.protocol.map" => "Security protocol of each listener name (NAME:PROTOCOL).",
+        "inter.broker.listener.name" => {
+            "Listener brokers use to reach each other; must be advertised. Excludes \
+             security.inter.broker.protocol."
+        }
+        "security.inter.broker.protocol" => {
+            "Names the inter-broker listener when inter.broker.listener.name is unset (PLAINTEXT)."
+        }
         "log.dirs" => "Directories holding the partition logs (one is supported).",
         "log.dir" => "Log directory used when log.dirs is not set.",
         "log.format" => "Odradek's own log lines: text (colour on a terminal only) or json.",

@@ -92,9 +92,11 @@ impl ZkCluster {
     /// Connects to ZooKeeper, creates Kafka's persistent paths, settles the cluster id
     /// (`proposed_cluster_id` if the cluster has none) and reads the whole cluster once.
     /// Does not register the broker yet: call [`ZkCluster::register`] once its listener is up.
+    /// `protocols` maps listener names to security protocol names, for the registration.
     pub async fn connect(
         connect: &str,
         me: BrokerInfo,
+        protocols: BTreeMap<String, String>,
         settings: ClusterSettings,
         proposed_cluster_id: &str,
     ) -> Result<Arc<ZkCluster>, StartError> {
@@ -102,9 +104,9 @@ impl ZkCluster {
         let store = ZkStore::new(client);
         store.ensure_layout().await?;
         let cluster_id = store.get_or_create_cluster_id(proposed_cluster_id).await?;
-        let registration = BrokerRegistration::plaintext(
-            &me.host,
-            me.port,
+        let registration = BrokerRegistration::new(
+            &me.endpoints,
+            &protocols,
             me.rack.clone(),
             crate::util::clock::now_ms(),
         );

@@ -196,9 +196,8 @@ fn listed(lists: &BTreeMap<i32, Vec<i32>>, partition: i32) -> Vec<i32> {
 
 /// A broker registration as a live broker of the view.
 pub fn live_broker(id: i32, reg: &BrokerRegistration, epoch: i64) -> Option<LiveBroker> {
-    reg.to_broker_info(id, Some("PLAINTEXT"))
-        .or_else(|| reg.to_broker_info(id, None))
-        .map(|info| LiveBroker { info, epoch })
+    let info = reg.to_broker_info(id);
+    (!info.endpoints.is_empty()).then_some(LiveBroker { info, epoch })
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use super::client::ZkError;
 use crate::cluster::BrokerInfo;
+pub use crate::cluster::Endpoint;
 
 fn decode_json<T: DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T, ZkError> {
     serde_json::from_slice(bytes).map_err(|e| {
@@ -95,36 +96,6 @@ fn minus_one() -> i32 {
     -1
 }
 
-/// One advertised endpoint of a broker.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Endpoint {
-    pub listener: String,
-    pub host: String,
-    pub port: u16,
-}
-
-impl Endpoint {
-    /// Parses `LISTENER://host:port` (IPv6 hosts in brackets).
-    pub fn parse(s: &str) -> Option<Endpoint> {
-        let (listener, rest) = s.split_once("://")?;
-        let (host, port) = rest.rsplit_once(':')?;
-        let host = host.trim_start_matches('[').trim_end_matches(']');
-        Some(Endpoint {
-            listener: listener.to_string(),
-            host: host.to_string(),
-            port: port.parse().ok()?,
-        })
-    }
-
-    pub fn connection_string(&self) -> String {
-        if self.host.contains(':') {
-            format!("{}://[{}]:{}", self.listener, self.host, self.port)
-        } else {
-            format!("{}://{}:{}", self.listener, self.host, self.port)
-        }
-    }
-}
-
 impl BrokerRegistration {
     /// A version-5 registration with one PLAINTEXT listener, as Kafka writes it.
     pub fn plaintext(host: &str, port: u16, rack: Option<String>, timestamp_ms: i64) -> Self {
@@ -133,18 +104,40 @@ impl BrokerRegistration {
             host: host.into(),
             port,
         };
+        let protocols = BTreeMap::from([("PLAINTEXT".to_string(), "PLAINTEXT".to_string())]);
+        BrokerRegistration::new(&[endpoint], &protocols, rack, timestamp_ms)
+    }
+
+    /// A version-5 registration of `endpoints` as Kafka writes it: every endpoint, the
+    /// security protocol of each endpoint's listener (from `protocols`, listener name →
+    /// protocol name), and in `host`/`port` the first PLAINTEXT endpoint (null and -1 without).
+    pub fn new(
+        endpoints: &[Endpoint],
+        protocols: &BTreeMap<String, String>,
+        rack: Option<String>,
+        timestamp_ms: i64,
+    ) -> Self {
+        let protocol_of = |e: &Endpoint| {
+            protocols
+                .get(&e.listener)
+                .cloned()
+                .unwrap_or_else(|| e.listener.clone())
+        };
+        let plaintext = endpoints.iter().find(|e| protocol_of(e) == "PLAINTEXT");
         BrokerRegistration {
             version: 5,
-            host: Some(host.to_string()),
-            port: i32::from(port),
-            endpoints: vec![endpoint.connection_string()],
+            host: plaintext.map(|e| e.host.clone()),
+            port: plaintext.map_or(-1, |e| i32::from(e.port)),
+            endpoints: endpoints.iter().map(Endpoint::connection_string).collect(),
             jmx_port: -1,
             timestamp: timestamp_ms,
             rack,
-            listener_security_protocol_map: Some(BTreeMap::from([(
-                "PLAINTEXT".to_string(),
-                "PLAINTEXT".to_string(),
-            )])),
+            listener_security_protocol_map: Some(
+                endpoints
+                    .iter()
+                    .map(|e| (e.listener.clone(), protocol_of(e)))
+                    .collect(),
+            ),
             features: Some(BTreeMap::new()),
         }
     }
@@ -182,19 +175,13 @@ impl BrokerRegistration {
             .collect()
     }
 
-    /// The broker as clients reach it through `listener` (the first endpoint if absent).
-    pub fn to_broker_info(&self, id: i32, listener: Option<&str>) -> Option<BrokerInfo> {
-        let endpoints = self.parsed_endpoints();
-        let endpoint = match listener {
-            Some(l) => endpoints.into_iter().find(|e| e.listener == l)?,
-            None => endpoints.into_iter().next()?,
-        };
-        Some(BrokerInfo {
+    /// The broker with every endpoint it registered.
+    pub fn to_broker_info(&self, id: i32) -> BrokerInfo {
+        BrokerInfo {
             id,
-            host: endpoint.host,
-            port: endpoint.port,
+            endpoints: self.parsed_endpoints(),
             rack: self.rack.clone(),
-        })
+        }
     }
 }
 
@@ -707,10 +694,11 @@ mod tests {
             BrokerRegistration::plaintext("localhost", 9091, None, 1707276552023)
         );
         assert_eq!(as_value(&reg.encode()), as_value(kafka));
-        let info = reg.to_broker_info(101, None).unwrap();
+        let info = reg.to_broker_info(101);
+        assert_eq!(info.id, 101);
         assert_eq!(
-            (info.id, info.host.as_str(), info.port),
-            (101, "localhost", 9091)
+            info.address("PLAINTEXT"),
+            Some(("localhost".to_string(), 9091))
         );
     }
 
@@ -719,9 +707,25 @@ mod tests {
         let multi = br#"{"features":{},"listener_security_protocol_map":{"INTERNAL":"PLAINTEXT","EXTERNAL":"PLAINTEXT"},"endpoints":["INTERNAL://kafka3:29092","EXTERNAL://kafka3:9092"],"jmx_port":-1,"port":29092,"host":"kafka3","version":5,"timestamp":"1731163180710","rack":"dc1"}"#;
         let reg = BrokerRegistration::decode(multi).unwrap();
         assert_eq!(reg.rack.as_deref(), Some("dc1"));
-        let ext = reg.to_broker_info(3, Some("EXTERNAL")).unwrap();
-        assert_eq!((ext.host.as_str(), ext.port), ("kafka3", 9092));
-        assert!(reg.to_broker_info(3, Some("SSL")).is_none());
+        let info = reg.to_broker_info(3);
+        assert_eq!(info.address("EXTERNAL"), Some(("kafka3".to_string(), 9092)));
+        assert_eq!(
+            info.address("INTERNAL"),
+            Some(("kafka3".to_string(), 29092))
+        );
+        assert!(info.endpoint("SSL").is_none());
+        // Written back as Kafka writes it.
+        let protocols = reg.listener_security_protocol_map.clone().unwrap();
+        let again =
+            BrokerRegistration::new(&info.endpoints, &protocols, reg.rack.clone(), reg.timestamp);
+        assert_eq!(as_value(&again.encode()), as_value(multi));
+        // Without a PLAINTEXT endpoint, host is null and port -1, as in Kafka.
+        let ssl = BTreeMap::from([
+            ("INTERNAL".to_string(), "SSL".to_string()),
+            ("EXTERNAL".to_string(), "SSL".to_string()),
+        ]);
+        let reg = BrokerRegistration::new(&info.endpoints, &ssl, None, 1);
+        assert_eq!((reg.host, reg.port), (None, -1));
         // Version 1: host and port only.
         let v1 = br#"{"version":1,"host":"localhost","port":9092,"jmx_port":9999,"timestamp":"2233345666"}"#;
         let reg = BrokerRegistration::decode(v1).unwrap();
