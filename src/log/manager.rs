@@ -7,7 +7,7 @@ use std::fs;
 use std::hash::{Hash, Hasher};
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -30,6 +30,10 @@ pub const CLEAN_SHUTDOWN_FILE: &str = ".kafka_cleanshutdown";
 const DELETE_DIR_SUFFIX: &str = "-delete";
 /// Stripes of the open/delete lock: partitions in different stripes open concurrently.
 const OPEN_LOCK_STRIPES: usize = 64;
+
+/// Threads closing partition logs at shutdown: enough to overlap their fsyncs, bounded so a
+/// shutdown does not spawn a thread per partition.
+const CLOSE_THREADS: usize = 8;
 
 /// Whether `e` is the process (EMFILE) or system (ENFILE) running out of file descriptors.
 pub fn is_fd_exhaustion(e: &LogError) -> bool {
@@ -467,17 +471,31 @@ impl LogManager {
         stats
     }
 
+    /// Closes every open partition log on [`CLOSE_THREADS`] threads (each close may fsync the
+    /// active segment and write a producer snapshot); returns the first error.
+    fn close_all(&self) -> Option<LogError> {
+        let logs = self.open_partitions();
+        let next = AtomicUsize::new(0);
+        let first_err: Mutex<Option<LogError>> = Mutex::new(None);
+        std::thread::scope(|scope| {
+            for _ in 0..CLOSE_THREADS.min(logs.len()) {
+                scope.spawn(|| {
+                    while let Some((tp, log)) = logs.get(next.fetch_add(1, Ordering::Relaxed)) {
+                        if let Err(e) = log.close() {
+                            tracing::error!(partition = %tp, error = %e, "closing partition log failed");
+                            first_err.lock().get_or_insert(e);
+                        }
+                    }
+                });
+            }
+        });
+        first_err.into_inner()
+    }
+
     /// Clean shutdown: close (flush + producer snapshot) every partition, write the checkpoints, then
     /// the fsynced `.kafka_cleanshutdown` marker. The marker is not written if anything failed.
     pub fn shutdown(&self) -> Result<(), LogError> {
-        let mut first_err = None;
-        for (tp, log) in self.open_partitions() {
-            if let Err(e) = log.close() {
-                tracing::error!(partition = %tp, error = %e, "closing partition log failed");
-                first_err.get_or_insert(e);
-            }
-        }
-        if let Some(e) = first_err {
+        if let Some(e) = self.close_all() {
             return Err(e);
         }
         self.checkpoint()?;
