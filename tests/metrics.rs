@@ -2,6 +2,8 @@
 //! BrokerTopicMetrics move with produce and fetch (per topic and broker-wide), failed produce
 //! requests are counted, consumer-group lag is end offset minus committed offset, unknown
 //! paths and methods are refused, and a bad `http.listener` stops start-up naming the key.
+// Test code throughout (clippy.toml allows unwrap/expect only inside #[test] functions).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
