@@ -21,6 +21,7 @@ import os
 import shutil
 import subprocess
 import time
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -269,6 +270,9 @@ def test_acks_all_with_one_broker_stopped(compose):
     # Two of three replicas are left: acks=all with min.insync.replicas=2 still succeeds.
     acked += produce(ALL, topic, [f"during-{i}".encode() for i in range(300)])
     assert len(acked) == 400
+    # The survivors' published HTTP listeners say so.
+    wait_until(lambda: sum(metric(HTTP_PORTS[n], "kafka_server_replicamanager_underreplicatedpartitions")
+                           for n in (1, 3)) > 0, 60, "under-replicated partitions in /metrics")
     compose("start", "broker2")
     compose.wait_healthy()
     wait_until(lambda: all(2 in isr and len(isr) == 3
@@ -280,6 +284,25 @@ def test_acks_all_with_one_broker_stopped(compose):
         *(f"before-{i}".encode() for i in range(100)),
         *(f"during-{i}".encode() for i in range(300)),
         *(f"after-{i}".encode() for i in range(100))}
+
+
+def metric(port: int, name: str) -> float:
+    """The value of an unlabelled sample in a broker's /metrics, through its published port."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+        for line in r.read().decode().splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+    raise AssertionError(f"{name} not in the metrics of port {port}")
+
+
+def test_metrics_and_console_on_every_broker(compose):
+    assert sum(metric(HTTP_PORTS[n], "kafka_controller_kafkacontroller_activecontrollercount")
+               for n in HTTP_PORTS) == 1
+    for n, port in HTTP_PORTS.items():
+        assert metric(port, "kafka_server_replicamanager_partitioncount") > 0
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/topics/replicated", timeout=10) as r:
+            page = r.read().decode()
+        assert "replicated" in page and "broker1" in page, f"console of broker {n}"
 
 
 def test_down_and_up_keeps_every_acked_record(compose):

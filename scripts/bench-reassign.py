@@ -119,7 +119,7 @@ def main():
 
     workdir = Path(tempfile.mkdtemp(prefix="odradek-reassign-"))
     env = dict(os.environ, ODRADEK_CLUSTER_DIR=str(workdir), ODRADEK_ZK_PORT="12281",
-               ODRADEK_BASE_PORT="19192")
+               ODRADEK_BASE_PORT="19192", ODRADEK_HTTP_BASE_PORT="19744")
     ports = [19193, 19194, 19195]
     bs = ",".join(f"127.0.0.1:{p}" for p in ports)
     try:

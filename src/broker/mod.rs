@@ -8,7 +8,9 @@
 //! data directory, this broker leads every partition; cluster: ZooKeeper).
 
 pub mod configs;
+pub mod lag;
 pub mod link;
+pub(crate) mod peers;
 pub mod sync;
 pub mod transactions;
 
@@ -39,6 +41,8 @@ pub struct Broker {
     pub txn: Arc<TransactionCoordinator>,
     /// Markers and produce verification across brokers.
     pub txn_link: Arc<TxnLink>,
+    /// End offsets asked of other leaders (consumer-group lag, the console).
+    end_offsets: lag::EndOffsetCache,
     sync: MetadataSync,
     /// Held for the broker's lifetime so no second process opens the same data.
     _dir_lock: DirLock,
@@ -79,7 +83,7 @@ impl Broker {
             cluster.clone(),
             replicas.clone(),
             groups.clone(),
-            inter_broker,
+            inter_broker.clone(),
         ));
         txn.set_marker_sender(txn_link.clone());
         let sync = MetadataSync {
@@ -90,7 +94,9 @@ impl Broker {
             config: config.clone(),
             applied_generation: Arc::new(AtomicU64::new(u64::MAX)),
         };
+        let end_offsets = lag::EndOffsetCache::new(replicas.broker_id(), inter_broker.clone());
         let broker = Broker {
+            end_offsets,
             config,
             cluster,
             replicas,
@@ -189,6 +195,11 @@ impl Broker {
 
     pub fn broker_id(&self) -> i32 {
         self.replicas.broker_id()
+    }
+
+    /// The broker's metric registry.
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        self.replicas.metrics()
     }
 
     /// Creates a topic and opens this broker's replicas of it (a replica whose log cannot be
