@@ -9,6 +9,7 @@
 
 pub mod configs;
 pub mod link;
+pub mod overview;
 pub mod sync;
 pub mod transactions;
 
