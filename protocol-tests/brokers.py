@@ -121,6 +121,9 @@ class Broker:
             "advertised.listeners": f"PLAINTEXT://{self.host}:{self.port}",
             "log.dirs": str(self.data_dir),
             "broker.id": str(self.broker_id),
+            # No HTTP listener (its default port would collide between brokers) unless a
+            # test gives this broker its own with the override http.listener=host:port.
+            "http.listener": "",
         }
         settings.update({k: str(v) for k, v in self.overrides.items()})
         cmd = self.prefix + [str(self.binary), "serve"]

@@ -63,7 +63,8 @@ def raise_nofile():
 
 def start(binary: str, data: str, port: int, log_path: str, strace: str = ""):
     cmd = [binary, "serve", "--override", f"log.dirs={data}",
-           "--override", f"listeners=PLAINTEXT://127.0.0.1:{port}"]
+           "--override", f"listeners=PLAINTEXT://127.0.0.1:{port}",
+           "--override", "http.listener="]
     if strace:
         cmd = ["strace", "-c", "-f", "-o", strace] + cmd
     print("$", " ".join(cmd), flush=True)

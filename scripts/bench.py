@@ -226,7 +226,9 @@ class Broker:
         if self.kind == "odradek":
             cmd = [self.binary, "serve",
                    "--override", f"listeners=PLAINTEXT://127.0.0.1:{self.port}",
-                   "--override", f"log.dirs={self.data}"]
+                   "--override", f"log.dirs={self.data}",
+                   # No HTTP listener: its default port would collide between brokers.
+                   "--override", "http.listener="]
             for kv in self.extra:
                 cmd += ["--override", kv]
             return cmd

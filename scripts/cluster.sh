@@ -10,7 +10,8 @@
 #
 # State (configs, data, logs, pid files) lives in $ODRADEK_CLUSTER_DIR (default ./cluster):
 #   zookeeper/{zoo.cfg,data/,zookeeper.log,pid}   broker-<id>/{server.properties,data/,broker.log,pid}
-# Ports: ZooKeeper $ODRADEK_ZK_PORT (default 12181), broker <id> $ODRADEK_BASE_PORT+<id> (default 19092+id).
+# Ports: ZooKeeper $ODRADEK_ZK_PORT (default 12181), broker <id> $ODRADEK_BASE_PORT+<id> (default 19092+id),
+# broker <id>'s HTTP listener (/metrics, console) $ODRADEK_HTTP_BASE_PORT+<id> (default 19644+id).
 # The broker binary is $ODRADEK_BIN, else ${CARGO_TARGET_DIR:-target}/release/odradek (built if missing).
 set -euo pipefail
 
@@ -18,6 +19,7 @@ REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DIR="${ODRADEK_CLUSTER_DIR:-./cluster}"
 ZK_PORT="${ODRADEK_ZK_PORT:-12181}"
 BASE_PORT="${ODRADEK_BASE_PORT:-19092}"
+HTTP_BASE_PORT="${ODRADEK_HTTP_BASE_PORT:-19644}"
 STOP_TIMEOUT="${ODRADEK_STOP_TIMEOUT:-30}"
 START_TIMEOUT="${ODRADEK_START_TIMEOUT:-30}"
 CHROOT=/odradek
@@ -102,6 +104,7 @@ broker.id=$id
 listeners=PLAINTEXT://127.0.0.1:$(port_of "$id")
 advertised.listeners=PLAINTEXT://127.0.0.1:$(port_of "$id")
 log.dirs=$d/data
+http.listener=127.0.0.1:$((HTTP_BASE_PORT + id))
 zookeeper.connect=127.0.0.1:$ZK_PORT$CHROOT
 zookeeper.session.timeout.ms=6000
 num.partitions=1
@@ -182,7 +185,7 @@ cmd_status() {
     for id in $(broker_ids); do
         d="$DIR/broker-$id"
         if running "$d"; then state="running (pid $(pid_of "$d"))"; else state=stopped; fi
-        echo "broker $id   127.0.0.1:$(port_of "$id")  $state  log: $d/broker.log"
+        echo "broker $id   127.0.0.1:$(port_of "$id")  http://127.0.0.1:$((HTTP_BASE_PORT + id))/  $state  log: $d/broker.log"
     done
     echo "bootstrap.servers=$(bootstrap)"
 }

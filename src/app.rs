@@ -12,6 +12,7 @@ use tracing::{info, warn};
 
 use crate::broker::Broker;
 use crate::config::{properties, BrokerConfig, QUICKSTART_PROPERTIES};
+use crate::server::http::HttpServer;
 use crate::server::Server;
 use crate::util::task::ShutdownTrigger;
 
@@ -52,6 +53,7 @@ pub fn read_config(
 pub struct RunningBroker {
     pub broker: Arc<Broker>,
     addrs: Vec<SocketAddr>,
+    http_addr: Option<SocketAddr>,
     shutdown: ShutdownTrigger,
     tasks: JoinSet<()>,
 }
@@ -63,6 +65,8 @@ impl RunningBroker {
         let broker = Arc::new(Broker::open(config).await?);
         let server = Server::bind(broker.clone()).await?;
         let addrs = server.local_addrs();
+        let http = HttpServer::bind(broker.clone()).await?;
+        let http_addr = http.as_ref().and_then(HttpServer::local_addr);
         let trigger = ShutdownTrigger::new();
         let shutdown = trigger.subscribe();
         let mut tasks = JoinSet::new();
@@ -77,6 +81,9 @@ impl RunningBroker {
         broker.groups.spawn_timers(&shutdown, &mut tasks);
         broker.txn.spawn_timers(&shutdown, &mut tasks);
         tasks.spawn(server.run(shutdown.clone()));
+        if let Some(http) = http {
+            tasks.spawn(http.run(shutdown.clone()));
+        }
         if let Err(e) = broker.join_cluster(&shutdown, &mut tasks).await {
             trigger.trigger();
             while tasks.join_next().await.is_some() {}
@@ -86,6 +93,7 @@ impl RunningBroker {
         Ok(RunningBroker {
             broker,
             addrs,
+            http_addr,
             shutdown: trigger,
             tasks,
         })
@@ -94,6 +102,11 @@ impl RunningBroker {
     /// The bound listener addresses.
     pub fn addrs(&self) -> &[SocketAddr] {
         &self.addrs
+    }
+
+    /// The bound HTTP listener (`http.listener`), if there is one.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http_addr
     }
 
     /// The log directory's failure state (see [`RunningBroker::halt`]).

@@ -5,7 +5,7 @@
 //! [`api`] (one handler file per API family) → [`broker`] (the assembled whole and its glue) →
 //! [`group`], [`txn`] (coordinators) → [`replica`] (hosted partitions, replication) → [`cluster`]
 //! (metadata and membership behind one trait) → [`log`] (segments on disk) → the ground:
-//! [`util`], [`config`], [`protocol`].
+//! [`util`], [`config`], [`protocol`], [`metrics`].
 
 pub mod api;
 pub mod app;
@@ -14,6 +14,7 @@ pub mod cluster;
 pub mod config;
 pub mod group;
 pub mod log;
+pub mod metrics;
 pub mod protocol;
 pub mod replica;
 pub mod server;

@@ -544,6 +544,7 @@ async fn a_second_broker_cannot_open_the_same_data_directory() {
     let overrides = vec![
         "listeners=PLAINTEXT://127.0.0.1:0".to_string(),
         format!("log.dirs={}", b.dir.path().display()),
+        "http.listener=".to_string(),
     ];
     let config = odradek::app::load_config(None, &overrides).unwrap();
     let err = odradek::app::RunningBroker::start(config)

@@ -28,7 +28,8 @@ impl Broker {
             .arg("--override")
             .arg("listeners=PLAINTEXT://127.0.0.1:0")
             .arg("--override")
-            .arg(format!("log.dirs={}", dir.path().display()));
+            .arg(format!("log.dirs={}", dir.path().display()))
+            .args(["--override", "http.listener="]);
         for e in extra {
             cmd.arg("--override").arg(e);
         }

@@ -18,6 +18,7 @@ use super::error_codes::KafkaCode;
 use super::{Reply, RequestContext};
 use crate::broker::Broker;
 use crate::log::{Codec, CompressionType, TopicPartition};
+use crate::metrics::TopicCounters;
 use crate::replica::{
     FetchIsolation, FetchParams, FetchReader, FetchedPartition, PartitionFetch, ServeError,
 };
@@ -48,7 +49,14 @@ pub async fn handle(
     if ctx.api_version < ZSTD_FETCH_VERSION && matches!(params.reader, FetchReader::Consumer(_)) {
         refuse_zstd_topics(broker, &mut partitions);
     }
-    let mut fetched = broker.replicas.fetch(params, partitions).await.into_iter();
+    let consumer = matches!(params.reader, FetchReader::Consumer(_));
+    let topics: Vec<Option<Arc<str>>> = partitions
+        .iter()
+        .map(|p| p.as_ref().ok().map(|f| f.tp.topic.clone()))
+        .collect();
+    let fetched = broker.replicas.fetch(params, partitions).await;
+    count_fetch(broker, &topics, &fetched, consumer);
+    let mut fetched = fetched.into_iter();
     let responses = req
         .topics
         .into_iter()
@@ -70,6 +78,64 @@ pub async fn handle(
         .with_responses(responses);
     let shared = fetch_record_sets(&response, SHARE_RECORDS_MIN);
     Reply::sharing(response, shared)
+}
+
+/// Kafka's BrokerTopicMetrics of a fetch: per partition a fetch request, a failure for an
+/// unexpected error, and the bytes sent to a consumer (bytes to followers are replication).
+/// A topic's counters are looked up once per run of its partitions; an unknown topic counts
+/// broker-wide only.
+fn count_fetch(
+    broker: &Broker,
+    topics: &[Option<Arc<str>>],
+    fetched: &[FetchedPartition],
+    consumer: bool,
+) {
+    let metrics = broker.metrics();
+    let mut current: Option<(&Arc<str>, Arc<TopicCounters>)> = None;
+    for (topic, f) in topics.iter().zip(fetched) {
+        let error = f
+            .error
+            .as_ref()
+            .and_then(|e| ResponseError::try_from_code(e.code()));
+        let unknown = matches!(
+            error,
+            Some(ResponseError::UnknownTopicOrPartition | ResponseError::UnknownTopicId)
+        );
+        let counters = match topic {
+            Some(name) if !unknown => {
+                if current.as_ref().is_none_or(|(n, _)| *n != name) {
+                    current = Some((name, metrics.topic(name)));
+                }
+                current.as_ref().map(|(_, c)| &**c)
+            }
+            _ => None,
+        };
+        let failed = error.is_some_and(fetch_counts_as_failed);
+        let bytes = if consumer { f.records.len() as u64 } else { 0 };
+        metrics.count(counters, |c| {
+            c.total_fetch_requests.inc();
+            c.bytes_out.add(bytes);
+            if failed {
+                c.failed_fetch_requests.inc();
+            }
+        });
+    }
+}
+
+/// Whether a partition's fetch error counts in failedfetchrequests: as in Kafka, every error
+/// but those of normal operation (leadership moved, epochs, unknown partitions, a failed disk).
+fn fetch_counts_as_failed(error: ResponseError) -> bool {
+    !matches!(
+        error,
+        ResponseError::UnknownTopicOrPartition
+            | ResponseError::UnknownTopicId
+            | ResponseError::NotLeaderOrFollower
+            | ResponseError::UnknownLeaderEpoch
+            | ResponseError::FencedLeaderEpoch
+            | ResponseError::ReplicaNotAvailable
+            | ResponseError::KafkaStorageError
+            | ResponseError::InconsistentTopicId
+    )
 }
 
 fn params(req: &FetchRequest, version: i16) -> FetchParams {

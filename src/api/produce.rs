@@ -22,6 +22,7 @@ use super::{Reply, RequestContext};
 use crate::broker::transactions::produce_error_of_verification;
 use crate::broker::Broker;
 use crate::log::{AppendError, BatchHeader, RecordError, TopicPartition, VerificationGuard};
+use crate::metrics::TopicCounters;
 use crate::replica::{Partition, ProduceError};
 use crate::util::clock::now_ms;
 
@@ -51,6 +52,10 @@ pub async fn handle(
     let mut topics = Vec::with_capacity(req.topic_data.len());
     for topic in req.topic_data {
         let name = topic.name.0.to_string();
+        let mut target = TargetTopic {
+            name: &name,
+            counters: None,
+        };
         let outcomes: Vec<Outcome> = topic
             .partition_data
             .into_iter()
@@ -68,7 +73,7 @@ pub async fn handle(
                     let guard = verified.guards.get(&tp).copied();
                     append(
                         broker,
-                        &name,
+                        &mut target,
                         p.index,
                         p.records.as_deref(),
                         acks,
@@ -191,15 +196,23 @@ async fn settle(outcome: Outcome, deadline: Instant) -> PartitionProduceResponse
     }
 }
 
+/// The topic a request's partitions are appended to, with its counters, looked up once per
+/// request (and only once a partition of it is found hosted here).
+struct TargetTopic<'a> {
+    name: &'a str,
+    counters: Option<Arc<TopicCounters>>,
+}
+
 fn append(
     broker: &Broker,
-    topic: &str,
+    target: &mut TargetTopic<'_>,
     index: i32,
     records: Option<&[u8]>,
     acks: i16,
     now: i64,
     guard: Option<VerificationGuard>,
 ) -> Outcome {
+    let topic = target.name;
     if topic == crate::group::OFFSETS_TOPIC || topic == crate::txn::TRANSACTION_STATE_TOPIC {
         return Outcome::Done(failure(
             index,
@@ -207,10 +220,15 @@ fn append(
             Some("cannot append to an internal topic"),
         ));
     }
+    let metrics = broker.metrics();
     let Some(partition) = broker.replicas.partition(topic, index) else {
+        metrics.count(None, |c| c.total_produce_requests.inc());
         return Outcome::Done(failure(index, ResponseError::UnknownTopicOrPartition, None));
     };
+    let counters = &**target.counters.get_or_insert_with(|| metrics.topic(topic));
+    metrics.count(Some(counters), |c| c.total_produce_requests.inc());
     let Some(records) = records.filter(|r| !r.is_empty()) else {
+        metrics.count(Some(counters), |c| c.failed_produce_requests.inc());
         return Outcome::Done(failure(
             index,
             ResponseError::CorruptMessage,
@@ -219,6 +237,15 @@ fn append(
     };
     match partition.append_as_leader_verified(records, acks, now, guard) {
         Ok(info) => {
+            let appended = if info.duplicate {
+                0
+            } else {
+                u64::from(info.records_count)
+            };
+            metrics.count(Some(counters), |c| {
+                c.messages_in.add(appended);
+                c.bytes_in.add(records.len() as u64);
+            });
             let response = PartitionProduceResponse::default()
                 .with_index(index)
                 .with_base_offset(info.first_offset)
@@ -236,6 +263,9 @@ fn append(
         }
         Err(e) => {
             debug!(topic, partition = index, error = %e, "produce rejected");
+            if counts_as_failed(e.kafka_error()) {
+                metrics.count(Some(counters), |c| c.failed_produce_requests.inc());
+            }
             let response = failure(index, e.kafka_error(), Some(&e.to_string()));
             Outcome::Done(match &e {
                 ProduceError::Append(AppendError::RejectedRecords { errors, .. }) => {
@@ -245,6 +275,21 @@ fn append(
             })
         }
     }
+}
+
+/// Whether a partition's produce error counts in failedproducerequests: as in Kafka, every
+/// error but those a client meets in normal operation (leadership moved, unknown partition, a
+/// batch too large or corrupt, a failed disk).
+fn counts_as_failed(error: ResponseError) -> bool {
+    !matches!(
+        error,
+        ResponseError::UnknownTopicOrPartition
+            | ResponseError::NotLeaderOrFollower
+            | ResponseError::MessageTooLarge
+            | ResponseError::RecordListTooLarge
+            | ResponseError::CorruptMessage
+            | ResponseError::KafkaStorageError
+    )
 }
 
 /// KIP-467: the records a partition's data was rejected for (Produce v8+ carries them), with the

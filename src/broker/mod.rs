@@ -8,8 +8,10 @@
 //! data directory, this broker leads every partition; cluster: ZooKeeper).
 
 pub mod configs;
+pub mod lag;
 pub mod link;
 pub mod overview;
+pub(crate) mod peers;
 pub mod sync;
 pub mod transactions;
 
@@ -40,6 +42,8 @@ pub struct Broker {
     pub txn: Arc<TransactionCoordinator>,
     /// Markers and produce verification across brokers.
     pub txn_link: Arc<TxnLink>,
+    /// End offsets asked of other leaders (consumer-group lag, the console).
+    end_offsets: lag::EndOffsetCache,
     sync: MetadataSync,
     /// Held for the broker's lifetime so no second process opens the same data.
     _dir_lock: DirLock,
@@ -86,7 +90,9 @@ impl Broker {
             config: config.clone(),
             applied_generation: Arc::new(AtomicU64::new(u64::MAX)),
         };
+        let end_offsets = lag::EndOffsetCache::new(replicas.broker_id());
         let broker = Broker {
+            end_offsets,
             config,
             cluster,
             replicas,
@@ -185,6 +191,11 @@ impl Broker {
 
     pub fn broker_id(&self) -> i32 {
         self.replicas.broker_id()
+    }
+
+    /// The broker's metric registry.
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        self.replicas.metrics()
     }
 
     /// Creates a topic and opens this broker's replicas of it (a replica whose log cannot be

@@ -22,13 +22,13 @@ use kafka_protocol::messages::{
     TransactionalId, WriteTxnMarkersRequest, WriteTxnMarkersResponse,
 };
 use kafka_protocol::protocol::StrBytes;
-use parking_lot::Mutex;
 use tracing::debug;
 
+use super::peers::PeerPool;
 use crate::cluster::ClusterMetadata;
 use crate::group::{GroupCoordinator, OFFSETS_TOPIC};
 use crate::log::{AppendError, TopicPartition};
-use crate::replica::peer::{PeerConnection, PeerError};
+use crate::replica::peer::PeerError;
 use crate::replica::{ProduceError, ReplicaManager};
 use crate::txn::{
     MarkerOutcome, TransactionCoordinator, TxnError, TxnMarker, TxnMarkerSender, TxnResult,
@@ -91,7 +91,7 @@ impl TxnLink {
             cluster,
             replicas,
             groups,
-            peers: PeerPool::new(client_id),
+            peers: PeerPool::new(client_id, PEER_TIMEOUT, PEER_MAX_RESPONSE_BYTES),
         }
     }
 
@@ -351,60 +351,6 @@ impl TxnMarkerSender for TxnLink {
         out.extend(local);
         out.extend(others.into_iter().flatten());
         out
-    }
-}
-
-/// One connection per peer broker for transaction requests, one request at a time each.
-struct PeerPool {
-    client_id: String,
-    connections: Mutex<HashMap<i32, Arc<tokio::sync::Mutex<Option<PeerConnection>>>>>,
-}
-
-impl PeerPool {
-    fn new(client_id: String) -> PeerPool {
-        PeerPool {
-            client_id,
-            connections: Mutex::new(HashMap::new()),
-        }
-    }
-
-    async fn call<Req, Resp>(
-        &self,
-        cluster: &Arc<dyn ClusterMetadata>,
-        broker: i32,
-        key: ApiKey,
-        version: i16,
-        request: &Req,
-    ) -> Result<Resp, PeerError>
-    where
-        Req: kafka_protocol::protocol::Encodable + kafka_protocol::protocol::HeaderVersion,
-        Resp: kafka_protocol::protocol::Decodable + kafka_protocol::protocol::HeaderVersion,
-    {
-        let slot = self.connections.lock().entry(broker).or_default().clone();
-        let mut conn = slot.lock().await;
-        if conn.is_none() {
-            let Some(b) = cluster.live_brokers().into_iter().find(|b| b.id == broker) else {
-                return Err(PeerError::Protocol(format!("broker {broker} is not alive")));
-            };
-            *conn = Some(
-                PeerConnection::connect(
-                    &b.host,
-                    b.port,
-                    self.client_id.clone(),
-                    PEER_MAX_RESPONSE_BYTES,
-                    PEER_TIMEOUT,
-                )
-                .await?,
-            );
-        }
-        let Some(c) = conn.as_mut() else {
-            return Err(PeerError::Protocol("no connection".into()));
-        };
-        let result = c.call(key, version, request, Duration::ZERO).await;
-        if result.is_err() {
-            *conn = None;
-        }
-        result
     }
 }
 

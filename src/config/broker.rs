@@ -28,6 +28,9 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
     ConfigDef::new("log.dir", T::String, Some("/tmp/kafka-logs")),
     // Odradek's own: the broker's log output (not Kafka's partition logs).
     ConfigDef::new("log.format", T::String, Some("text")).with(Constraint::OneOf(LOG_FORMATS)),
+    // Odradek's own: the HTTP listener serving /metrics and the web console (empty: none).
+    ConfigDef::new("http.listener", T::String, Some("127.0.0.1:9644"))
+        .with(Constraint::HostPortOrEmpty),
     ConfigDef::new("num.partitions", T::Int, Some("1")).with(Constraint::AtLeast(1)),
     ConfigDef::new("default.replication.factor", T::Int, Some("1")).with(Constraint::AtLeast(1)),
     ConfigDef::new("auto.create.topics.enable", T::Boolean, Some("true")),
@@ -325,6 +328,9 @@ pub struct BrokerConfig {
     pub log_dirs: Vec<PathBuf>,
     /// How the broker writes its own log lines (`log.format`).
     pub log_format: LogFormat,
+    /// `http.listener`: `host:port` of the HTTP listener (/metrics, the console); `None` when
+    /// the key is empty (no HTTP listener).
+    pub http_listener: Option<String>,
     pub num_partitions: i32,
     pub default_replication_factor: i32,
     pub auto_create_topics_enable: bool,
@@ -532,6 +538,8 @@ impl BrokerConfig {
             advertised_listeners,
             log_dirs,
             log_format: LogFormat::parse(&view.string("log.format")),
+            http_listener: Some(view.string("http.listener").trim().to_string())
+                .filter(|v| !v.is_empty()),
             num_partitions: view.int("num.partitions"),
             default_replication_factor: view.int("default.replication.factor"),
             auto_create_topics_enable: view.bool("auto.create.topics.enable"),

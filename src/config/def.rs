@@ -86,6 +86,8 @@ pub enum Constraint {
     Ratio,
     /// Kafka's throttled-replica list: `*`, or `partition:broker` pairs.
     ThrottledReplicas,
+    /// `host:port` (host may be empty or a bracketed IPv6 address), or empty.
+    HostPortOrEmpty,
 }
 
 /// One known configuration key.
@@ -204,9 +206,23 @@ impl ConfigDef {
                     Err("must be * or a list of partition:broker pairs".into())
                 }
             }
+            Constraint::HostPortOrEmpty if !value.is_empty() => check_host_port(value),
             _ => Ok(()),
         }
     }
+}
+
+/// `host:port` with a port number (0 picks a free port); the host may be empty (every
+/// interface), a name, an IPv4 address or a bracketed IPv6 address.
+fn check_host_port(value: &str) -> Result<(), String> {
+    let usage = || "must be host:port (or empty for none)".to_string();
+    let (host, port) = value.rsplit_once(':').ok_or_else(usage)?;
+    port.parse::<u16>().map_err(|_| usage())?;
+    let bracketed = host.starts_with('[') && host.ends_with(']') && host.len() > 2;
+    if host.contains(':') && !bracketed || host.contains(char::is_whitespace) {
+        return Err(usage());
+    }
+    Ok(())
 }
 
 /// The items of a list value: comma-separated, trimmed; an empty value is the empty list.
@@ -262,6 +278,20 @@ mod tests {
         assert!(or.validate("-1").is_ok() && or.validate("1").is_ok() && or.validate("9").is_ok());
         assert!(or.validate("0").is_err() && or.validate("10").is_err());
         assert!(or.validate("-2").is_err());
+        let hp = ConfigDef::new("h", ConfigType::String, None).with(Constraint::HostPortOrEmpty);
+        for good in ["", "127.0.0.1:9644", ":9644", "localhost:0", "[::1]:9644"] {
+            assert!(hp.validate(good).is_ok(), "{good:?}");
+        }
+        for bad in [
+            "9644",
+            "localhost",
+            "host:99999",
+            "host:x",
+            "::1:9644",
+            "a b:1",
+        ] {
+            assert!(hp.validate(bad).is_err(), "{bad:?}");
+        }
         let b = ConfigDef::new("b", ConfigType::Boolean, None);
         assert!(b.validate("TRUE").is_ok());
         assert!(b.validate("yes").is_err());

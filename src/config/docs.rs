@@ -13,6 +13,7 @@ pub fn broker_doc(name: &str) -> Option<&'static str> {
         "log.dirs" => "Directories holding the partition logs (one is supported).",
         "log.dir" => "Log directory used when log.dirs is not set.",
         "log.format" => "Odradek's own log lines: text (colour on a terminal only) or json.",
+        "http.listener" => "host:port of the HTTP listener serving /metrics and the web console; empty: none.",
         "num.partitions" => "Partition count of topics created without one.",
         "default.replication.factor" => "Replication factor of topics created without one.",
         "auto.create.topics.enable" => "Create a topic when a client asks for an unknown one.",

@@ -76,9 +76,11 @@ pub use link::{ClusterLink, IsrWriteError, LeaderAndIsr};
 pub use log_dir::{LogDirContents, LogDirDescription, LogDirError, ReplicaLogInfo};
 pub use partition::{
     DeleteRecordsError, EpochMismatch, FetchIsolation, FetchedPartition, FollowerFetchError,
-    OffsetLookup, OffsetSpec, Partition, ProduceError, RecordsDeleted, ServeError, Throttled,
+    OffsetLookup, OffsetSpec, Partition, ProduceError, RecordsDeleted, ReplicaStatus, ServeError,
+    Throttled,
 };
 
+use crate::metrics::Metrics;
 use fetcher::Fetchers;
 use quota::{
     ReplicationQuotas, ThrottledReplicas, FOLLOWER_THROTTLED_REPLICAS, LEADER_THROTTLED_REPLICAS,
@@ -120,6 +122,8 @@ pub(crate) struct Shared {
     pub(crate) logs: Arc<LogManager>,
     /// The replication throttles (leader and follower byte-rate quotas).
     pub(crate) quotas: ReplicationQuotas,
+    /// The broker's metric registry (ISR shrinks and expands are counted here).
+    pub(crate) metrics: Arc<Metrics>,
 }
 
 impl Shared {
@@ -137,6 +141,7 @@ impl Shared {
             logs,
             quotas: ReplicationQuotas::new(&settings),
             settings,
+            metrics: Arc::new(Metrics::new()),
         }
     }
 
@@ -218,6 +223,12 @@ impl ReplicaManager {
             checkpointed: Arc::new(Mutex::new(checkpointed)),
             applying: Mutex::new(()),
         }
+    }
+
+    /// The broker's metric registry. It lives here, made with the manager, because every layer
+    /// that counts (handlers, the network front, replication) reaches the replica manager.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.shared.metrics
     }
 
     pub fn logs(&self) -> &Arc<LogManager> {

@@ -5,12 +5,13 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use kafka_protocol::messages::ApiKey;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant;
 use tracing::debug;
 
 use super::dispatch::dispatch;
-use super::frame::{parse_request, read_frame, FrameError};
+use super::frame::{parse_request, read_frame, FrameError, Request};
 use crate::api::Principal;
 use crate::broker::Broker;
 use crate::util::ratelog::warn_limited;
@@ -89,13 +90,18 @@ where
             let Some(frame) = frame else {
                 return Ok(());
             };
+            let received = std::time::Instant::now();
             let request = parse_request(frame)?;
+            let (api_key, follower) = (request.api_key as i16, is_follower_fetch(&request));
             // Boxed: the handling's state is large and only exists while a request is handled.
             if let Some(mut response) = Box::pin(dispatch(&broker, &conn, request)).await? {
                 // Vectored: record sets go from their read buffers straight to the socket.
                 stream.write_all_buf(&mut response).await?;
                 stream.flush().await?;
             }
+            broker
+                .metrics()
+                .request_time(api_key, follower, received.elapsed());
         }
     }
     .await;
@@ -105,6 +111,19 @@ where
         Err(FrameError::Io(e)) => debug!(%peer, error = %e, "connection ended"),
         Err(e) => warn_limited!(%peer, error = %e, "closing connection"),
     }
+}
+
+/// Whether a request is a follower's Fetch (Kafka reports FetchFollower apart from
+/// FetchConsumer): up to v14 the body starts with the replica id, -1 for consumers. From v15
+/// the id moved into a tagged field; such fetches count as consumers' (brokers of this
+/// cluster fetch with v12).
+fn is_follower_fetch(request: &Request) -> bool {
+    request.api_key == ApiKey::Fetch
+        && request.api_version <= 14
+        && request
+            .body
+            .first_chunk::<4>()
+            .is_some_and(|id| i32::from_be_bytes(*id) >= 0)
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 pub mod connection;
 pub mod dispatch;
 pub mod frame;
+pub mod http;
 pub mod limit;
 
 use std::net::SocketAddr;
@@ -80,6 +81,8 @@ async fn accept_loop(
     shutdown: Shutdown,
 ) {
     let mut connections = JoinSet::new();
+    // This listener's open-connection gauge (kafka_server_socket_server_metrics_connection_count).
+    let open = broker.metrics().listener_gauge(&name);
     loop {
         // Finished connections are reaped as they end (not only at the next accept), so a burst
         // of closed connections leaves no task memory behind.
@@ -110,6 +113,7 @@ async fn accept_loop(
                     continue;
                 };
                 let _ = stream.set_nodelay(true);
+                let counted = crate::metrics::connection_opened(&open);
                 let broker = broker.clone();
                 let conn = Connection::new(name.clone(), peer);
                 let stop = shutdown.clone();
@@ -118,6 +122,7 @@ async fn accept_loop(
                         _ = connection::serve_connection(broker, stream, conn) => {}
                         _ = stop.triggered() => {}
                     }
+                    drop(counted);
                     drop(slot);
                     drop(permit);
                 });

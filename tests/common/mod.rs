@@ -37,6 +37,8 @@ impl TestBroker {
         let mut overrides = vec![
             "listeners=PLAINTEXT://127.0.0.1:0".to_string(),
             format!("log.dirs={}", dir.display()),
+            // No HTTP listener unless a test asks for one (`http.listener=127.0.0.1:0`).
+            "http.listener=".to_string(),
         ];
         overrides.extend(extra.iter().cloned());
         let config = load_config(None, &overrides).expect("config");
@@ -45,6 +47,11 @@ impl TestBroker {
 
     pub fn addr(&self) -> std::net::SocketAddr {
         self.running.as_ref().expect("running").addrs()[0]
+    }
+
+    /// The bound HTTP listener, when the test asked for one.
+    pub fn http_addr(&self) -> Option<std::net::SocketAddr> {
+        self.running.as_ref().expect("running").http_addr()
     }
 
     pub async fn client(&self) -> Client {

@@ -128,6 +128,19 @@ impl ReplicaState {
     }
 }
 
+/// A replica's role and replication health (see [`Partition::status`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReplicaStatus {
+    /// Whether this broker leads the partition (and is not fenced).
+    pub is_leader: bool,
+    /// Size of the ISR.
+    pub isr: usize,
+    /// Number of assigned replicas.
+    pub replicas: usize,
+    /// The topic's min.insync.replicas.
+    pub min_isr: i32,
+}
+
 /// A partition replica hosted by this broker.
 pub struct Partition {
     pub tp: TopicPartition,
@@ -618,6 +631,12 @@ impl Partition {
             Ok(version) => {
                 info!(partition = %self.tp, isr = ?proposal.isr, previous = ?st.isr,
                     version, "ISR changed");
+                let metrics = &self.shared.metrics;
+                match proposal.isr.len().cmp(&st.isr.len()) {
+                    std::cmp::Ordering::Less => metrics.isr_shrinks.inc(),
+                    std::cmp::Ordering::Greater => metrics.isr_expands.inc(),
+                    std::cmp::Ordering::Equal => {}
+                }
                 st.isr = proposal.isr.clone();
                 st.state_version = version;
             }
@@ -843,6 +862,22 @@ impl Partition {
     /// The assigned replicas.
     pub fn replicas(&self) -> Vec<i32> {
         self.state.read().replicas.clone()
+    }
+
+    /// Role and replication health at one instant, for metrics and the console.
+    pub fn status(&self) -> ReplicaStatus {
+        let st = self.state.read();
+        ReplicaStatus {
+            is_leader: st.is_leader(self.me()),
+            isr: st.isr.len(),
+            replicas: st.replicas.len(),
+            min_isr: st.min_isr,
+        }
+    }
+
+    /// Bytes of this replica's log on disk (every segment).
+    pub fn log_size_bytes(&self) -> u64 {
+        self.log.size_bytes()
     }
 
     /// The producers with state in this replica's log (DescribeProducers: leader or follower).
