@@ -1,11 +1,13 @@
 """The built-in web console on the HTTP listener (``http.listener``).
 
 Default run: one broker with its console on a fixed port (21641; 21640-21649
-are this file's), a topic of 3 partitions with 10 / 7 / 4 records, a
+are this file's, 21644-21646 for a three-broker cluster), a topic of 3 partitions with 10 / 7 / 4 records, a
 kafka-python group member that commits 3 / 7 / 1 and stays in the group; the
 pages fetched over HTTP show the partitions with their offsets, the member with
 its assignment and lag = produced - committed per partition, and 404 pages for
-unknown names.
+unknown names. On three brokers (``cluster`` mark), every broker's console
+lists the group with its coordinator and shows its lag (asked of the
+coordinator) and the end offsets of partitions led elsewhere.
 
 With ``ODRADEK_BROWSER_TESTS=1`` (skipped otherwise): the same pages in
 headless Chromium (Debian's ``chromium`` + ``chromium-driver``, selenium from
@@ -103,6 +105,27 @@ def group_path(group: str) -> str:
     return "/groups/" + urllib.parse.quote(group, safe="")
 
 
+def produce_and_commit(bootstrap, topic, group):
+    """PRODUCED records into `topic`'s partitions; a kafka-python member of `group`
+    (returned, still in the group) commits COMMITTED."""
+    from kafka import KafkaConsumer, TopicPartition
+    from kafka.structs import OffsetAndMetadata
+
+    recs = [Rec(value=f"v{p}-{i}".encode(), key=None, partition=p)
+            for p, n in enumerate(PRODUCED) for i in range(n)]
+    kclients.produce("kafka-python", bootstrap, topic, recs)
+    c = KafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=group,
+                      client_id="console-test-client", enable_auto_commit=False,
+                      auto_offset_reset="earliest")
+    deadline = time.monotonic() + 30
+    while len(c.assignment()) < 3:
+        assert time.monotonic() < deadline, f"no full assignment: {c.assignment()}"
+        c.poll(timeout_ms=200)
+    c.commit({TopicPartition(topic, p): OffsetAndMetadata(o, "", -1)
+              for p, o in enumerate(COMMITTED)})
+    return c
+
+
 class Scenario:
     """A broker with a produced topic and a group member that committed part of it."""
 
@@ -113,25 +136,7 @@ class Scenario:
         self.http_port = http_port
         b = self.broker.bootstrap
         kclients.create_topic(b, TOPIC, partitions=3, config={"retention.ms": "123456789"})
-        recs = [Rec(value=f"v{p}-{i}".encode(), key=None, partition=p)
-                for p, n in enumerate(PRODUCED) for i in range(n)]
-        kclients.produce("kafka-python", b, TOPIC, recs)
-        self.consumer = self._join_and_commit(b)
-
-    def _join_and_commit(self, bootstrap):
-        from kafka import KafkaConsumer, TopicPartition
-        from kafka.structs import OffsetAndMetadata
-
-        c = KafkaConsumer(TOPIC, bootstrap_servers=bootstrap, group_id=GROUP,
-                          client_id="console-test-client", enable_auto_commit=False,
-                          auto_offset_reset="earliest")
-        deadline = time.monotonic() + 30
-        while len(c.assignment()) < 3:
-            assert time.monotonic() < deadline, f"no full assignment: {c.assignment()}"
-            c.poll(timeout_ms=200)
-        c.commit({TopicPartition(TOPIC, p): OffsetAndMetadata(o, "", -1)
-                  for p, o in enumerate(COMMITTED)})
-        return c
+        self.consumer = produce_and_commit(b, TOPIC, GROUP)
 
     def close(self):
         try:
@@ -225,6 +230,51 @@ def test_unknown_names_get_a_404_page(scenario):
         status, ctype, body = get(scenario.http_port, path)
         assert status == 404, path
         assert ctype.startswith("text/html") and "does not exist" in body, path
+
+
+CLUSTER_HTTP_BASE = 21643  # brokers 1..3 on 21644-21646
+
+
+@pytest.mark.cluster
+def test_groups_of_other_coordinators_and_partitions_led_elsewhere(cluster_factory):
+    """Three brokers: every broker's console lists the group with its coordinator, shows its
+    members and lag per partition (asked of the coordinator), and the end offset of every
+    partition, hosted there or not."""
+    c = cluster_factory(3, start=False)
+    for b in c.brokers:
+        b.overrides["http.listener"] = f"127.0.0.1:{CLUSTER_HTTP_BASE + b.broker_id}"
+    c.start()
+    topic = c.create_topic(partitions=3, rf=1)
+    group = "console cluster/group"
+    consumer = produce_and_commit(c.bootstrap, topic, group)
+    try:
+        ports = {b.broker_id: CLUSTER_HTTP_BASE + b.broker_id for b in c.brokers}
+        coordinators = set()
+        for broker_id, port in ports.items():
+            status, _, body = get(port, "/groups")
+            assert status == 200, broker_id
+            listed = {r["group"]: r for r in rows(parse(body).tables["groups"])}
+            assert group in listed, (broker_id, body)
+            coordinators.add(listed[group]["coordinator"])
+
+            status, _, body = get(port, group_path(group))
+            assert status == 200, (broker_id, body)
+            page = parse(body)
+            assert len(rows(page.tables["members"])) == 1, broker_id
+            got = [(r["partition"], r["committed offset"], r["end offset"], r["lag"])
+                   for r in rows(page.tables["lag"])]
+            assert got == [(str(p), str(COMMITTED[p]), str(PRODUCED[p]),
+                            str(PRODUCED[p] - COMMITTED[p])) for p in range(3)], broker_id
+
+            status, _, body = get(port, f"/topics/{topic}")
+            parts = rows(parse(body).tables["partitions"])
+            assert [r["high watermark"] for r in parts] == [str(n) for n in PRODUCED], \
+                (broker_id, parts)
+            hosted = [r for r in parts if r["log end"] != "—"]
+            assert all(r["leader"] == str(broker_id) for r in hosted), (broker_id, parts)
+        assert len(coordinators) == 1, coordinators
+    finally:
+        consumer.close(autocommit=False)
 
 
 # ---------------------------------------------------------------- browser ----
