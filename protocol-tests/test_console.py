@@ -272,6 +272,13 @@ def test_groups_of_other_coordinators_and_partitions_led_elsewhere(cluster_facto
                 (broker_id, parts)
             hosted = [r for r in parts if r["log end"] != "—"]
             assert all(r["leader"] == str(broker_id) for r in hosted), (broker_id, parts)
+
+            # Another broker's configs, as it answers DescribeConfigs.
+            other = broker_id % 3 + 1
+            status, _, body = get(port, f"/brokers/{other}/configs")
+            assert status == 200, (broker_id, body)
+            configs = {r["name"]: r for r in rows(parse(body).tables["broker-configs"])}
+            assert configs["broker.id"]["value"] == str(other), (broker_id, configs["broker.id"])
         assert len(coordinators) == 1, coordinators
     finally:
         consumer.close(autocommit=False)

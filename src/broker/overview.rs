@@ -169,7 +169,12 @@ impl Broker {
         })
     }
 
-    fn partition_view(&self, topic: &str, p: &PartitionState, live: &HashSet<i32>) -> PartitionView {
+    fn partition_view(
+        &self,
+        topic: &str,
+        p: &PartitionState,
+        live: &HashSet<i32>,
+    ) -> PartitionView {
         PartitionView {
             partition: p.partition,
             leader: p.leader,
@@ -205,6 +210,27 @@ impl Broker {
         let mut entries = broker_entries(&self.config.current());
         entries.sort_by(|a, b| a.name.cmp(&b.name));
         entries
+    }
+
+    /// The configs of broker `id`: this broker's own, or a live peer's as it answers
+    /// DescribeConfigs (an error text when it does not); `None` when no such broker is alive.
+    pub async fn broker_config_view_of(
+        &self,
+        id: i32,
+    ) -> Option<Result<Vec<DescribedConfig>, String>> {
+        if id == self.broker_id() {
+            return Some(Ok(self.broker_config_view()));
+        }
+        let peer = self
+            .cluster
+            .live_brokers()
+            .into_iter()
+            .find(|b| b.id == id)?;
+        Some(
+            peers::broker_configs(&peer)
+                .await
+                .map_err(|e| e.to_string()),
+        )
     }
 }
 

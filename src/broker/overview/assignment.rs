@@ -78,7 +78,10 @@ mod tests {
         let b = blob(&[("zeta", &[2, 0]), ("alpha", &[1])]);
         assert_eq!(
             decode_assignment(&b),
-            vec![("alpha".to_string(), vec![1]), ("zeta".to_string(), vec![0, 2])]
+            vec![
+                ("alpha".to_string(), vec![1]),
+                ("zeta".to_string(), vec![0, 2])
+            ]
         );
     }
 

@@ -196,7 +196,6 @@ impl Broker {
         let me = self.broker_id();
         Some(view(group, me, description, lag, None))
     }
-
 }
 
 /// A lag row from a committed offset and, when known, the partition's end offset.

@@ -1,17 +1,23 @@
-//! Asking another broker about the groups it coordinates, as an admin client would: ListGroups,
-//! DescribeGroups and OffsetFetch over one short-lived connection, everything within
-//! [`PEER_TIMEOUT`].
+//! Asking another broker what only it knows, as an admin client would, over one short-lived
+//! connection and within [`PEER_TIMEOUT`]: the groups it coordinates (ListGroups,
+//! DescribeGroups, OffsetFetch) and its own configs (DescribeConfigs).
 
 use std::time::Duration;
 
 use bytes::Bytes;
+use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
+use kafka_protocol::messages::describe_configs_response::DescribeConfigsResourceResult;
 use kafka_protocol::messages::{
-    ApiKey, DescribeGroupsRequest, DescribeGroupsResponse, GroupId, ListGroupsRequest,
-    ListGroupsResponse, OffsetFetchRequest, OffsetFetchResponse,
+    ApiKey, DescribeConfigsRequest, DescribeConfigsResponse, DescribeGroupsRequest,
+    DescribeGroupsResponse, GroupId, ListGroupsRequest, ListGroupsResponse, OffsetFetchRequest,
+    OffsetFetchResponse,
 };
 use kafka_protocol::protocol::StrBytes;
 
 use crate::cluster::BrokerInfo;
+use crate::config::broker::broker_def;
+use crate::config::describe::DescribedConfig;
+use crate::config::{ConfigSource, ConfigType};
 use crate::group::{GroupDescription, GroupState, MemberDescription};
 use crate::replica::peer::{PeerConnection, PeerError};
 
@@ -46,7 +52,12 @@ pub async fn list_groups(broker: &BrokerInfo) -> Result<Vec<GroupSummary>, PeerE
     within(async {
         let mut conn = connect(broker).await?;
         let listed: ListGroupsResponse = conn
-            .call(ApiKey::ListGroups, 3, &ListGroupsRequest::default(), Duration::ZERO)
+            .call(
+                ApiKey::ListGroups,
+                3,
+                &ListGroupsRequest::default(),
+                Duration::ZERO,
+            )
             .await?;
         check(listed.error_code, "ListGroups")?;
         let ids: Vec<GroupId> = listed.groups.iter().map(|g| g.group_id.clone()).collect();
@@ -92,11 +103,15 @@ pub async fn describe_group(broker: &BrokerInfo, group: &str) -> Result<Describe
             .call(ApiKey::DescribeGroups, 5, &req, Duration::ZERO)
             .await?;
         let Some(d) = described.groups.into_iter().next() else {
-            return Err(PeerError::Protocol("DescribeGroups answered no group".into()));
+            return Err(PeerError::Protocol(
+                "DescribeGroups answered no group".into(),
+            ));
         };
         check(d.error_code, "DescribeGroups")?;
         let state = state_of(&d.group_state);
-        let req = OffsetFetchRequest::default().with_group_id(id).with_topics(None);
+        let req = OffsetFetchRequest::default()
+            .with_group_id(id)
+            .with_topics(None);
         let fetched: OffsetFetchResponse = conn
             .call(ApiKey::OffsetFetch, 7, &req, Duration::ZERO)
             .await?;
@@ -137,6 +152,68 @@ pub async fn describe_group(broker: &BrokerInfo, group: &str) -> Result<Describe
     .await
 }
 
+/// Kafka's resource type of a broker in DescribeConfigs.
+const RESOURCE_BROKER: i8 = 4;
+
+/// The configs of `broker` as it reports them (DescribeConfigs of its own broker resource, v3:
+/// sources, types, sensitive flags; values of sensitive entries are never sent).
+pub async fn broker_configs(broker: &BrokerInfo) -> Result<Vec<DescribedConfig>, PeerError> {
+    within(async {
+        let mut conn = connect(broker).await?;
+        let req = DescribeConfigsRequest::default().with_resources(vec![
+            DescribeConfigsResource::default()
+                .with_resource_type(RESOURCE_BROKER)
+                .with_resource_name(StrBytes::from_string(broker.id.to_string()))
+                .with_configuration_keys(None),
+        ]);
+        let resp: DescribeConfigsResponse = conn
+            .call(ApiKey::DescribeConfigs, 3, &req, Duration::ZERO)
+            .await?;
+        let Some(result) = resp.results.into_iter().next() else {
+            return Err(PeerError::Protocol(
+                "DescribeConfigs answered no resource".into(),
+            ));
+        };
+        check(result.error_code, "DescribeConfigs")?;
+        let mut configs: Vec<DescribedConfig> = result.configs.into_iter().map(described).collect();
+        configs.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(configs)
+    })
+    .await
+}
+
+fn described(c: DescribeConfigsResourceResult) -> DescribedConfig {
+    let name = c.name.to_string();
+    DescribedConfig {
+        kind: broker_def(&name).map_or(ConfigType::Unknown, |d| d.kind),
+        value: if c.is_sensitive {
+            None
+        } else {
+            c.value.map(|v| v.to_string())
+        },
+        source: source_of(c.config_source),
+        read_only: c.read_only,
+        sensitive: c.is_sensitive,
+        synonyms: Vec::new(),
+        documentation: None,
+        name,
+    }
+}
+
+/// A wire config source back to [`ConfigSource`] (codes a broker does not report for its own
+/// resource count as the default).
+fn source_of(code: i8) -> ConfigSource {
+    [
+        ConfigSource::TopicOverride,
+        ConfigSource::DynamicBroker,
+        ConfigSource::DynamicDefaultBroker,
+        ConfigSource::StaticBroker,
+    ]
+    .into_iter()
+    .find(|s| s.wire_code() == code)
+    .unwrap_or(ConfigSource::Default)
+}
+
 async fn within<T>(
     work: impl std::future::Future<Output = Result<T, PeerError>>,
 ) -> Result<T, PeerError> {
@@ -149,7 +226,9 @@ fn check(code: i16, api: &str) -> Result<(), PeerError> {
     if code == NONE {
         Ok(())
     } else {
-        Err(PeerError::Protocol(format!("{api} answered error code {code}")))
+        Err(PeerError::Protocol(format!(
+            "{api} answered error code {code}"
+        )))
     }
 }
 
@@ -164,4 +243,26 @@ fn state_of(name: &str) -> GroupState {
     .into_iter()
     .find(|s| s.name() == name)
     .unwrap_or(GroupState::Dead)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_names_and_codes_map_back() {
+        for s in [
+            GroupState::Empty,
+            GroupState::PreparingRebalance,
+            GroupState::CompletingRebalance,
+            GroupState::Stable,
+        ] {
+            assert_eq!(state_of(s.name()), s);
+        }
+        assert_eq!(state_of("Assigning"), GroupState::Dead);
+        assert_eq!(source_of(4), ConfigSource::StaticBroker);
+        assert_eq!(source_of(2), ConfigSource::DynamicBroker);
+        assert_eq!(source_of(5), ConfigSource::Default);
+        assert_eq!(source_of(6), ConfigSource::Default);
+    }
 }

@@ -1,6 +1,7 @@
-//! `/configs` and `/brokers/<id>/configs`: this broker's configs as DescribeConfigs reports
-//! them (sensitive values masked, as Kafka reports them: without a value), and the config table
-//! the topic page shares. Entries not at their built-in default are marked.
+//! `/configs` and `/brokers/<id>/configs`: a broker's configs as DescribeConfigs reports them
+//! (this broker's from its configuration, another's asked of it; sensitive values masked, as
+//! Kafka reports them: without a value), and the config table the topic page shares. Entries
+//! not at their built-in default are marked.
 
 use crate::broker::Broker;
 use crate::config::describe::DescribedConfig;
@@ -9,48 +10,41 @@ use crate::config::ConfigSource;
 use super::html::{badge, esc, layout, UNKNOWN};
 
 pub fn render(broker: &Broker) -> String {
-    let configs = broker.broker_config_view();
-    let set = configs
-        .iter()
-        .filter(|c| c.source != ConfigSource::Default)
-        .count();
-    let body = format!(
-        "<p>{} configs, {set} set (marked) and the rest at their defaults.</p>\n{}",
-        configs.len(),
-        config_table("broker-configs", &configs)
-    );
-    layout(
-        &format!("Broker {} configs", broker.broker_id()),
-        "/configs",
-        &super::context(broker),
-        &body,
-    )
+    page(broker, broker.broker_id(), Ok(broker.broker_config_view()))
 }
 
-/// `/brokers/<id>/configs`: this broker's page when `id` is this broker; a live peer gets a
-/// short page pointing at its own console; `None` for any other id.
-pub fn of_broker(broker: &Broker, id: &str) -> Option<String> {
+/// `/brokers/<id>/configs`: this broker's configs, or a live peer's as it reports them;
+/// `None` for an id that is not a live broker.
+pub async fn of_broker(broker: &Broker, id: &str) -> Option<String> {
     let id: i32 = id.parse().ok()?;
-    if id == broker.broker_id() {
-        return Some(render(broker));
-    }
-    let peer = broker
-        .cluster
-        .live_brokers()
-        .into_iter()
-        .find(|b| b.id == id)?;
-    let body = format!(
-        "<p class=\"note\">Each broker's console shows its own configs: open the console of \
-         broker {id} ({}:{}, on its <code>http.listener</code>).</p>\n",
-        esc(&peer.host),
-        peer.port
-    );
-    Some(layout(
+    let configs = broker.broker_config_view_of(id).await?;
+    Some(page(broker, id, configs))
+}
+
+fn page(broker: &Broker, id: i32, configs: Result<Vec<DescribedConfig>, String>) -> String {
+    let body = match configs {
+        Ok(configs) => {
+            let set = configs
+                .iter()
+                .filter(|c| c.source != ConfigSource::Default)
+                .count();
+            format!(
+                "<p>{} configs, {set} set (marked) and the rest at their defaults.</p>\n{}",
+                configs.len(),
+                config_table("broker-configs", &configs)
+            )
+        }
+        Err(e) => format!(
+            "<p class=\"note\">Broker {id} did not answer DescribeConfigs: {}</p>\n",
+            esc(&e)
+        ),
+    };
+    layout(
         &format!("Broker {id} configs"),
         "/configs",
         &super::context(broker),
         &body,
-    ))
+    )
 }
 
 /// A table of config entries: name, value (masked when sensitive), source, flags.
@@ -92,5 +86,62 @@ fn source_name(source: ConfigSource) -> &'static str {
         ConfigSource::DynamicDefaultBroker => "DYNAMIC_DEFAULT_BROKER_CONFIG",
         ConfigSource::StaticBroker => "STATIC_BROKER_CONFIG",
         ConfigSource::Default => "DEFAULT_CONFIG",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ConfigType;
+
+    fn entry(
+        name: &str,
+        value: Option<&str>,
+        source: ConfigSource,
+        sensitive: bool,
+    ) -> DescribedConfig {
+        DescribedConfig {
+            name: name.to_string(),
+            value: value.map(str::to_string),
+            source,
+            kind: ConfigType::String,
+            read_only: false,
+            sensitive,
+            synonyms: Vec::new(),
+            documentation: None,
+        }
+    }
+
+    #[test]
+    fn sensitive_values_are_never_rendered_and_overrides_are_marked() {
+        let html = config_table(
+            "c",
+            &[
+                entry(
+                    "ssl.key.password",
+                    Some("s3cret"),
+                    ConfigSource::StaticBroker,
+                    true,
+                ),
+                entry(
+                    "retention.ms",
+                    Some("<1>"),
+                    ConfigSource::TopicOverride,
+                    false,
+                ),
+                entry(
+                    "cleanup.policy",
+                    Some("delete"),
+                    ConfigSource::Default,
+                    false,
+                ),
+            ],
+        );
+        assert!(!html.contains("s3cret"));
+        assert!(html.contains("sensitive, hidden"));
+        assert!(html.contains("&lt;1&gt;") && !html.contains("<1>"));
+        assert_eq!(html.matches("<tr class=\"override\">").count(), 2);
+        assert_eq!(html.matches(">override<").count(), 1);
+        assert!(html.contains("<td>DEFAULT_CONFIG</td>"));
     }
 }

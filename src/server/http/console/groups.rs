@@ -31,7 +31,14 @@ pub async fn list(broker: &Broker) -> String {
     let rows: Vec<Vec<String>> = groups.iter().map(summary_row).collect();
     let mut body = table(
         "groups",
-        &["group", "state", "protocol type", "members", "coordinator", "total lag"],
+        &[
+            "group",
+            "state",
+            "protocol type",
+            "members",
+            "coordinator",
+            "total lag",
+        ],
         &rows,
         "No consumer groups.",
     );
@@ -74,7 +81,10 @@ pub async fn detail(broker: &Broker, id: &str) -> Option<String> {
         ("Assignor", esc(&view.protocol)),
         ("Coordinator", view.coordinator.to_string()),
         ("Members", view.members.len().to_string()),
-        ("Total lag", format!("<span id=\"total-lag\">{total}</span>")),
+        (
+            "Total lag",
+            format!("<span id=\"total-lag\">{total}</span>"),
+        ),
     ]);
     if let Some(note) = &view.note {
         let _ = writeln!(body, "<p class=\"note\">{}</p>", esc(note));
@@ -95,7 +105,13 @@ fn members(view: &GroupView) -> String {
     let rows: Vec<Vec<String>> = view.members.iter().map(member_row).collect();
     table(
         "members",
-        &["member id", "instance id", "client id", "host", "assigned partitions"],
+        &[
+            "member id",
+            "instance id",
+            "client id",
+            "host",
+            "assigned partitions",
+        ],
         &rows,
         "No members (the group is empty).",
     )
@@ -126,7 +142,14 @@ fn lag(view: &GroupView) -> String {
     let rows: Vec<Vec<String>> = view.lag.iter().map(lag_row).collect();
     table(
         "lag",
-        &["topic", "partition", "committed offset", "end offset", "lag", "member"],
+        &[
+            "topic",
+            "partition",
+            "committed offset",
+            "end offset",
+            "lag",
+            "member",
+        ],
         &rows,
         "No committed offsets.",
     )
@@ -139,8 +162,9 @@ fn lag_row(l: &LagRow) -> Vec<String> {
         l.committed_offset.to_string(),
         opt(l.end_offset),
         opt(l.lag),
-        l.owner
-            .as_deref()
-            .map_or_else(|| UNKNOWN.to_string(), |o| format!("<code>{}</code>", esc(o))),
+        l.owner.as_deref().map_or_else(
+            || UNKNOWN.to_string(),
+            |o| format!("<code>{}</code>", esc(o)),
+        ),
     ]
 }

@@ -184,7 +184,9 @@ mod tests {
 
     #[test]
     fn segments_round_trip_through_percent_encoding() {
-        for name in ["orders", "a/b", "50% off", "q?x#y", "späß", "a+b", "", "%2F"] {
+        for name in [
+            "orders", "a/b", "50% off", "q?x#y", "späß", "a+b", "", "%2F",
+        ] {
             let encoded = encode_segment(name);
             assert!(encoded.bytes().all(|b| b.is_ascii_graphic() && b != b'/'));
             assert_eq!(decode_segment(&encoded).as_deref(), Some(name), "{encoded}");

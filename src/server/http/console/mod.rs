@@ -6,7 +6,7 @@
 //! | `/` | cluster id, brokers and controller, counts |
 //! | `/topics`, `/topics/<name>` | topics; one topic's partitions (leader, replicas, ISR, offsets, size) and configs |
 //! | `/groups`, `/groups/<id>` | consumer groups; one group's members and lag per partition |
-//! | `/configs`, `/brokers/<id>/configs` | this broker's configs |
+//! | `/configs`, `/brokers/<id>/configs` | this broker's configs; another live broker's, asked of it |
 //!
 //! Names in paths are one percent-encoded segment (a group id may hold `/`). An unknown topic,
 //! group or broker gets a 404 page; a path outside these routes is `None`.
@@ -111,7 +111,7 @@ pub async fn page(broker: &Broker, path: &str, _query: Option<&str>) -> Option<P
             None => Page::not_found(&format!("Consumer group '{id}'")),
         },
         Route::Configs => Page::html(configs::render(broker)),
-        Route::BrokerConfigs(id) => match configs::of_broker(broker, &id) {
+        Route::BrokerConfigs(id) => match configs::of_broker(broker, &id).await {
             Some(body) => Page::html(body),
             None => Page::not_found(&format!("Broker '{id}'")),
         },
@@ -144,13 +144,23 @@ mod tests {
             Some(Route::Group("team/a b".into()))
         );
         assert_eq!(route("/groups/a%2"), Some(Route::BadName));
-        assert_eq!(route("/brokers/2/configs"), Some(Route::BrokerConfigs("2".into())));
+        assert_eq!(
+            route("/brokers/2/configs"),
+            Some(Route::BrokerConfigs("2".into()))
+        );
         assert_eq!(route("/configs"), Some(Route::Configs));
     }
 
     #[test]
     fn paths_outside_the_console_are_not_routed() {
-        for p in ["/metrics", "/topicsx", "/topics/a/b", "/groups/a/b", "/brokers/1", "/x"] {
+        for p in [
+            "/metrics",
+            "/topicsx",
+            "/topics/a/b",
+            "/groups/a/b",
+            "/brokers/1",
+            "/x",
+        ] {
             assert_eq!(route(p), None, "{p}");
         }
     }

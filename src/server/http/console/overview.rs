@@ -32,11 +32,17 @@ fn summary(view: &ClusterView, groups_here: usize) -> Vec<(&'static str, String)
         UNKNOWN.to_string()
     };
     vec![
-        ("Cluster id", format!("<code id=\"cluster-id\">{}</code>", esc(&view.cluster_id))),
+        (
+            "Cluster id",
+            format!("<code id=\"cluster-id\">{}</code>", esc(&view.cluster_id)),
+        ),
         ("This broker", view.this_broker.to_string()),
         ("Controller", controller),
         ("Brokers", view.brokers.len().to_string()),
-        ("Topics", format!("{user} (+{} internal)", view.topics.len() - user)),
+        (
+            "Topics",
+            format!("{user} (+{} internal)", view.topics.len() - user),
+        ),
         ("Partitions", partitions.to_string()),
         ("Under-replicated", under.to_string()),
         ("Offline", offline.to_string()),
@@ -62,12 +68,13 @@ fn brokers(view: &ClusterView) -> String {
                 b.port.to_string(),
                 b.rack.as_deref().map_or_else(|| UNKNOWN.to_string(), esc),
                 roles,
+                format!("<a href=\"/brokers/{}/configs\">configs</a>", b.id),
             ]
         })
         .collect();
     table(
         "brokers",
-        &["id", "host", "port", "rack", "role"],
+        &["id", "host", "port", "rack", "role", ""],
         &rows,
         "No live broker is registered.",
     )

@@ -144,7 +144,8 @@ fn partition_row(p: &PartitionView) -> Vec<String> {
         ),
         None => (
             UNKNOWN.to_string(),
-            p.end_offset.map_or_else(|| UNKNOWN.to_string(), |e| e.to_string()),
+            p.end_offset
+                .map_or_else(|| UNKNOWN.to_string(), |e| e.to_string()),
             UNKNOWN.to_string(),
             UNKNOWN.to_string(),
         ),
