@@ -3,9 +3,11 @@
 - Debian's Prometheus scrapes one broker (scrape_interval 1 s, its own data dir
   in tmp) and its HTTP API answers a query for messages-in whose value moves
   after a produce, per topic and broker-wide.
-- In a three-broker ZooKeeper cluster, once one broker is killed, a surviving
-  broker reports under-replicated partitions (scraped from /metrics directly),
-  and exactly one survivor reports itself as the active controller.
+- In a three-broker ZooKeeper cluster (scraped from /metrics directly): a
+  group's lag, end offset minus committed offset, exported once by its
+  coordinator for partitions led by every broker; exactly one active
+  controller; once one broker is killed, a surviving broker reports
+  under-replicated partitions.
 
 Ports: brokers' HTTP listeners 23640-23649, Prometheus 23650 (fixed, below
 32768; the Kafka listeners and ZooKeeper take free ports as elsewhere).
@@ -131,13 +133,53 @@ def test_prometheus_sees_messages_in_move_after_a_produce(broker_factory, promet
     assert prom.query(f"rate({total}[1m])") != []
 
 
+def check_lag_across_leaders(c, topic: str, http_port: dict):
+    """kafka_consumergroup_lag, exported by the group's coordinator only, is the
+    end offset minus the committed offset on every partition, the ones led by
+    other brokers included (their leaders asked with ListOffsets)."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    produced = {0: 5, 1: 8, 2: 3}
+    recs = [Rec(value=f"{p}-{i}".encode(), partition=p)
+            for p, n in produced.items() for i in range(n)]
+    kclients.produce("confluent", c.bootstrap, topic, recs)
+    committed = {0: 2, 1: 8, 2: 0}
+    group = f"lag-{topic}"
+    consumer = Consumer({"bootstrap.servers": c.bootstrap, "group.id": group,
+                         "enable.auto.commit": False})
+    try:
+        consumer.commit(offsets=[TopicPartition(topic, p, o) for p, o in committed.items()],
+                        asynchronous=False)
+    finally:
+        consumer.close()
+    leaders = c.leaders(topic)
+
+    def lag_everywhere():
+        seen = {}
+        for i, port in http_port.items():
+            for key, v in samples(port).items():
+                if key.startswith("kafka_consumergroup_lag{") and f'consumergroup="{group}"' in key:
+                    part = int(key.split('partition="')[1].split('"')[0])
+                    assert part not in seen, f"partition {part} exported twice: {key}"
+                    seen[part] = (i, v)
+        want = {p: produced[p] - committed[p] for p in produced}
+        assert {p: v for p, (_, v) in seen.items()} == want, (seen, want)
+        return seen
+
+    seen = poll(lag_everywhere, 20, "consumer-group lag from the coordinator")
+    coordinator = {i for i, _ in seen.values()}
+    assert len(coordinator) == 1, seen
+    assert set(leaders.values()) - coordinator, f"no partition led away from {coordinator}"
+    print(f"lag exported by broker {coordinator}, leaders {leaders}: {seen}")
+
+
 def test_under_replicated_partitions_after_a_broker_is_killed(cluster_factory):
     c = cluster_factory(3, start=False)
     for b in c.brokers:
         b.overrides["http.listener"] = f"127.0.0.1:{HTTP_BASE + b.broker_id}"
     c.start()
     http_port = {b.broker_id: HTTP_BASE + b.broker_id for b in c.brokers}
-    c.create_topic(partitions=3, rf=3)
+    topic = c.create_topic(partitions=3, rf=3)
     urp = "kafka_server_replicamanager_underreplicatedpartitions"
 
     def all_replicated():
@@ -146,6 +188,7 @@ def test_under_replicated_partitions_after_a_broker_is_killed(cluster_factory):
         return per
 
     poll(all_replicated, 20, "no under-replicated partitions with every broker up")
+    check_lag_across_leaders(c, topic, http_port)
     controller = c.controller()
     active = {i: samples(port)["kafka_controller_kafkacontroller_activecontrollercount"]
               for i, port in http_port.items()}

@@ -2,6 +2,8 @@
 //! BrokerTopicMetrics move with produce and fetch (per topic and broker-wide), failed produce
 //! requests are counted, consumer-group lag is end offset minus committed offset, unknown
 //! paths and methods are refused, and a bad `http.listener` stops start-up naming the key.
+// Test code throughout (clippy.toml allows unwrap/expect only inside #[test] functions).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
@@ -9,13 +11,15 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use common::{batch, Client, TestBroker};
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::offset_commit_request::{
     OffsetCommitRequestPartition, OffsetCommitRequestTopic,
 };
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
-    ApiKey, CreateTopicsResponse, FindCoordinatorRequest, FindCoordinatorResponse, GroupId,
-    OffsetCommitRequest, OffsetCommitResponse, ProduceRequest, ProduceResponse, TopicName,
+    ApiKey, BrokerId, CreateTopicsResponse, FetchRequest, FetchResponse, FindCoordinatorRequest,
+    FindCoordinatorResponse, GroupId, OffsetCommitRequest, OffsetCommitResponse, ProduceRequest,
+    ProduceResponse, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::Compression;
@@ -73,8 +77,12 @@ async fn create_topic(c: &mut Client, topic: &str, partitions: i32, configs: &[(
     assert_eq!(r.topics[0].error_code, 0, "{r:?}");
 }
 
-/// Produce (acks=1, v9) of one batch; the partition's error code.
+/// Produce (acks=1, v9) of one batch of `values`; the partition's error code.
 async fn produce(c: &mut Client, topic: &str, partition: i32, values: &[&str]) -> i16 {
+    produce_batch(c, topic, partition, batch(values, Compression::None)).await
+}
+
+async fn produce_batch(c: &mut Client, topic: &str, partition: i32, records: bytes::Bytes) -> i16 {
     let req = ProduceRequest::default()
         .with_acks(1)
         .with_timeout_ms(5000)
@@ -82,7 +90,7 @@ async fn produce(c: &mut Client, topic: &str, partition: i32, values: &[&str]) -
             .with_name(name(topic))
             .with_partition_data(vec![PartitionProduceData::default()
                 .with_index(partition)
-                .with_records(Some(batch(values, Compression::None)))])]);
+                .with_records(Some(records))])]);
     let r: ProduceResponse = c.call(ApiKey::Produce, 9, &req).await;
     r.responses[0].partition_responses[0].error_code
 }
@@ -161,16 +169,66 @@ async fn produce_moves_messages_and_bytes_in_per_topic_and_in_total() {
 }
 
 #[tokio::test]
+async fn a_consumer_fetch_moves_bytes_out_and_fetch_requests() {
+    let b = TestBroker::start(&[HTTP_ON]).await;
+    let mut c = b.client().await;
+    create_topic(&mut c, "out", 1, &[]).await;
+    assert_eq!(produce(&mut c, "out", 0, &["a", "b"]).await, 0);
+    let req = FetchRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_max_bytes(1 << 20)
+        .with_session_epoch(-1)
+        .with_topics(vec![FetchTopic::default()
+            .with_topic(name("out"))
+            .with_partitions(vec![
+                FetchPartition::default()
+                    .with_partition(0)
+                    .with_partition_max_bytes(1 << 20),
+                FetchPartition::default()
+                    .with_partition(0)
+                    .with_fetch_offset(99)
+                    .with_partition_max_bytes(1 << 20),
+            ])]);
+    let r: FetchResponse = c.call(ApiKey::Fetch, 12, &req).await;
+    let sent = r.responses[0].partitions[0].records.as_ref().unwrap().len() as f64;
+    assert!(sent > 0.0);
+    // OFFSET_OUT_OF_RANGE: counted as a failed fetch, as Kafka counts it.
+    assert_eq!(r.responses[0].partitions[1].error_code, 1);
+    let m = scrape(&b).await;
+    let out = "kafka_server_brokertopicmetrics_bytesout_total";
+    assert_eq!(value(&m, out), sent);
+    assert_eq!(value(&m, &format!("{out}{{topic=\"out\"}}")), sent);
+    let fetches = "kafka_server_brokertopicmetrics_totalfetchrequests_total";
+    assert_eq!(value(&m, &format!("{fetches}{{topic=\"out\"}}")), 2.0);
+    let failed = "kafka_server_brokertopicmetrics_failedfetchrequests_total";
+    assert_eq!(value(&m, &format!("{failed}{{topic=\"out\"}}")), 1.0);
+    let consumer = "kafka_network_requestmetrics_totaltimems_count{request=\"FetchConsumer\"}";
+    assert_eq!(value(&m, consumer), 1.0);
+}
+
+#[tokio::test]
 async fn a_refused_produce_counts_as_failed() {
     let b = TestBroker::start(&[HTTP_ON]).await;
     let mut c = b.client().await;
-    create_topic(&mut c, "compacted", 1, &[("cleanup.policy", "compact")]).await;
-    // Records without keys on a compacted topic: INVALID_RECORD (87).
-    assert_eq!(produce(&mut c, "compacted", 0, &["no key"]).await, 87);
+    create_topic(
+        &mut c,
+        "strict",
+        1,
+        &[("message.timestamp.before.max.ms", "3600000")],
+    )
+    .await;
+    // A record from 1970 on a topic that takes the last hour only: INVALID_TIMESTAMP (32).
+    let old = common::batch_with(&["old"], Compression::None, -1, -1, -1, 1000);
+    assert_eq!(produce_batch(&mut c, "strict", 0, old).await, 32);
+    // An unknown partition is a client's everyday error, not a failure (as in Kafka).
+    assert_eq!(produce(&mut c, "strict", 7, &["x"]).await, 3);
     let m = scrape(&b).await;
     let failed = "kafka_server_brokertopicmetrics_failedproducerequests_total";
     assert_eq!(value(&m, failed), 1.0);
-    assert_eq!(value(&m, &format!("{failed}{{topic=\"compacted\"}}")), 1.0);
+    assert_eq!(value(&m, &format!("{failed}{{topic=\"strict\"}}")), 1.0);
+    let requests = "kafka_server_brokertopicmetrics_totalproducerequests_total";
+    assert_eq!(value(&m, requests), 2.0);
+    assert_eq!(value(&m, &format!("{requests}{{topic=\"strict\"}}")), 1.0);
     assert_eq!(
         value(&m, "kafka_server_brokertopicmetrics_messagesin_total"),
         0.0

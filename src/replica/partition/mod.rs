@@ -1216,6 +1216,11 @@ mod tests {
         assert!(p.maybe_shrink_isr(now_ms()));
         settle().await;
         assert_eq!(p.isr(), vec![1, 2]);
+        assert_eq!(
+            p.shared.metrics.isr_shrinks.get(),
+            0,
+            "a failed write is no shrink"
+        );
         assert!(
             !p.maybe_shrink_isr(now_ms()),
             "backing off after the failure"
@@ -1225,6 +1230,8 @@ mod tests {
         settle().await;
         assert_eq!(p.isr(), vec![1]);
         assert_eq!(link.calls.lock().len(), 2);
+        assert_eq!(p.shared.metrics.isr_shrinks.get(), 1);
+        assert_eq!(p.shared.metrics.isr_expands.get(), 0);
     }
 
     #[tokio::test]
@@ -1240,5 +1247,10 @@ mod tests {
         settle().await;
         assert_eq!(p.isr(), vec![1, 2]);
         assert_eq!(p.state.read().state_version, 1);
+        assert_eq!(
+            p.shared.metrics.isr_expands.get(),
+            1,
+            "the expansion is counted"
+        );
     }
 }

@@ -69,10 +69,15 @@ impl HttpServer {
                 Some(_) = connections.join_next(), if !connections.is_empty() => continue,
                 p = permits.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
             };
-            let accepted = tokio::select! {
-                _ = shutdown.triggered() => break,
-                a = self.listener.accept() => a,
+            // Finished connections are reaped while waiting, so none lingers until the next accept.
+            let accepted = loop {
+                tokio::select! {
+                    _ = shutdown.triggered() => break None,
+                    Some(_) = connections.join_next(), if !connections.is_empty() => {}
+                    a = self.listener.accept() => break Some(a),
+                }
             };
+            let Some(accepted) = accepted else { break };
             let (stream, peer) = match accepted {
                 Ok(a) => a,
                 Err(e) => {
