@@ -10,6 +10,7 @@
 pub mod configs;
 pub mod lag;
 pub mod link;
+pub mod overview;
 pub(crate) mod peers;
 pub mod sync;
 pub mod transactions;
