@@ -158,7 +158,7 @@ def test_overview_lists_the_broker_as_controller(scenario):
     page = parse(body)
     (broker,) = rows(page.tables["brokers"])
     assert broker["id"] == str(scenario.broker.broker_id)
-    assert broker["port"] == str(scenario.broker.port)
+    assert broker["endpoints"] == f"PLAINTEXT://127.0.0.1:{scenario.broker.port}"
     assert "controller" in broker["role"] and "this broker" in broker["role"]
 
 

@@ -300,9 +300,14 @@ def test_metrics_and_console_on_every_broker(compose):
                for n in HTTP_PORTS) == 1
     for n, port in HTTP_PORTS.items():
         assert metric(port, "kafka_server_replicamanager_partitioncount") > 0
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as r:
+            overview = r.read().decode()
+        # Every broker with both of its endpoints, as registered in ZooKeeper.
+        for b in (1, 2, 3):
+            assert f"INTERNAL://broker{b}:19092" in overview, f"console of broker {n}"
+            assert f"EXTERNAL://127.0.0.1:{BROKER_PORTS[b]}" in overview, f"console of broker {n}"
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/topics/replicated", timeout=10) as r:
-            page = r.read().decode()
-        assert "replicated" in page and "broker1" in page, f"console of broker {n}"
+            assert r.status == 200 and "replicated" in r.read().decode()
 
 
 def test_down_and_up_keeps_every_acked_record(compose):
