@@ -7,7 +7,7 @@
 mod common;
 
 use bytes::{BufMut, BytesMut};
-use common::{batch, decode_records, Client, TestBroker};
+use common::{batch, decode_records, produce_request, Client, TestBroker};
 use kafka_protocol::messages::*;
 use kafka_protocol::records::Compression;
 use tokio::io::AsyncWriteExt;
@@ -36,16 +36,7 @@ async fn assert_healthy(b: &TestBroker) {
 async fn broker_with_data() -> TestBroker {
     let b = TestBroker::start(&[]).await;
     let mut c = b.client().await;
-    let req = ProduceRequest::default()
-        .with_acks(1)
-        .with_timeout_ms(1000)
-        .with_topic_data(vec![produce_request::TopicProduceData::default()
-            .with_name(TopicName("victim".into()))
-            .with_partition_data(vec![
-                produce_request::PartitionProduceData::default()
-                    .with_index(0)
-                    .with_records(Some(batch(&["safe"], Compression::None))),
-            ])]);
+    let req = produce_request("victim", 0, batch(&["safe"], Compression::None), 1000);
     // Auto-create through Metadata first.
     let md = MetadataRequest::default()
         .with_allow_auto_topic_creation(true)
@@ -152,16 +143,7 @@ async fn malformed_records_get_error_codes() {
         v[16] = 1; // magic 1
         v
     }] {
-        let req = ProduceRequest::default()
-            .with_acks(1)
-            .with_timeout_ms(1000)
-            .with_topic_data(vec![produce_request::TopicProduceData::default()
-                .with_name(TopicName("victim".into()))
-                .with_partition_data(vec![
-                    produce_request::PartitionProduceData::default()
-                        .with_index(0)
-                        .with_records(Some(junk.into())),
-                ])]);
+        let req = produce_request("victim", 0, junk.into(), 1000);
         let resp: ProduceResponse = c.call(ApiKey::Produce, 9, &req).await;
         assert_ne!(resp.responses[0].partition_responses[0].error_code, 0);
     }

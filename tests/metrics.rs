@@ -10,16 +10,15 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use common::{batch, Client, TestBroker};
+use common::{batch, produce_request, Client, TestBroker};
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::offset_commit_request::{
     OffsetCommitRequestPartition, OffsetCommitRequestTopic,
 };
-use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
     ApiKey, BrokerId, CreateTopicsResponse, FetchRequest, FetchResponse, FindCoordinatorRequest,
-    FindCoordinatorResponse, GroupId, OffsetCommitRequest, OffsetCommitResponse, ProduceRequest,
-    ProduceResponse, TopicName,
+    FindCoordinatorResponse, GroupId, OffsetCommitRequest, OffsetCommitResponse, ProduceResponse,
+    TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::Compression;
@@ -83,14 +82,7 @@ async fn produce(c: &mut Client, topic: &str, partition: i32, values: &[&str]) -
 }
 
 async fn produce_batch(c: &mut Client, topic: &str, partition: i32, records: bytes::Bytes) -> i16 {
-    let req = ProduceRequest::default()
-        .with_acks(1)
-        .with_timeout_ms(5000)
-        .with_topic_data(vec![TopicProduceData::default()
-            .with_name(name(topic))
-            .with_partition_data(vec![PartitionProduceData::default()
-                .with_index(partition)
-                .with_records(Some(records))])]);
+    let req = produce_request(topic, partition, records, 5000);
     let r: ProduceResponse = c.call(ApiKey::Produce, 9, &req).await;
     r.responses[0].partition_responses[0].error_code
 }

@@ -8,10 +8,9 @@
 mod common;
 
 use bytes::{Bytes, BytesMut};
-use common::{batch_with, decode_records, Client, TestBroker};
+use common::{batch_with, decode_records, produce_request, Client, TestBroker};
 use indexmap::IndexMap;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::produce_response::PartitionProduceResponse;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
@@ -48,14 +47,7 @@ async fn produce(
     topic: &str,
     records: Bytes,
 ) -> PartitionProduceResponse {
-    let req = ProduceRequest::default()
-        .with_acks(1)
-        .with_timeout_ms(5000)
-        .with_topic_data(vec![TopicProduceData::default()
-            .with_name(name(topic))
-            .with_partition_data(vec![PartitionProduceData::default()
-                .with_index(0)
-                .with_records(Some(records))])]);
+    let req = produce_request(topic, 0, records, 5000);
     let resp: ProduceResponse = c.call(ApiKey::Produce, version, &req).await;
     resp.responses[0].partition_responses[0].clone()
 }

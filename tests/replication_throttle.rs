@@ -16,7 +16,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{batch, Client, TestBroker};
+use common::{batch, produce_request, Client, TestBroker};
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::Compression;
@@ -92,16 +92,12 @@ fn apply_with(b: &TestBroker, epoch: i32, isr: &[i32], configs: &[(&str, &str)])
 
 /// Produces three records to `partition`.
 async fn produce(c: &mut Client, partition: i32) {
-    let req = ProduceRequest::default()
-        .with_acks(1)
-        .with_timeout_ms(5000)
-        .with_topic_data(vec![produce_request::TopicProduceData::default()
-            .with_name(TopicName(s(TOPIC)))
-            .with_partition_data(vec![
-                produce_request::PartitionProduceData::default()
-                    .with_index(partition)
-                    .with_records(Some(batch(&["a", "b", "c"], Compression::None))),
-            ])]);
+    let req = produce_request(
+        TOPIC,
+        partition,
+        batch(&["a", "b", "c"], Compression::None),
+        5000,
+    );
     let r: ProduceResponse = c.call(ApiKey::Produce, 9, &req).await;
     assert_eq!(r.responses[0].partition_responses[0].error_code, 0);
 }

@@ -287,6 +287,25 @@ pub fn create_topics_request(
             .with_configs(configs)])
 }
 
+/// A Produce request (acks=1) of `records` to one partition.
+pub fn produce_request(
+    topic: &str,
+    partition: i32,
+    records: Bytes,
+    timeout_ms: i32,
+) -> kafka_protocol::messages::ProduceRequest {
+    use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+    use kafka_protocol::messages::{ProduceRequest, TopicName};
+    ProduceRequest::default()
+        .with_acks(1)
+        .with_timeout_ms(timeout_ms)
+        .with_topic_data(vec![TopicProduceData::default()
+            .with_name(TopicName(StrBytes::from_string(topic.to_string())))
+            .with_partition_data(vec![PartitionProduceData::default()
+                .with_index(partition)
+                .with_records(Some(records))])])
+}
+
 /// A fresh idempotent producer id (InitProducerId v4 without a transactional id).
 pub async fn init_producer_id(c: &mut Client) -> i64 {
     use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
