@@ -255,6 +255,17 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
         T::Boolean,
         Some("true"),
     ),
+    ConfigDef::new("ssl.keystore.type", T::String, Some("JKS")),
+    ConfigDef::new("ssl.keystore.location", T::String, None),
+    ConfigDef::new("ssl.keystore.certificate.chain", T::Password, None),
+    ConfigDef::new("ssl.keystore.key", T::Password, None),
+    ConfigDef::new("ssl.truststore.type", T::String, Some("JKS")),
+    ConfigDef::new("ssl.truststore.location", T::String, None),
+    ConfigDef::new("ssl.truststore.certificates", T::Password, None),
+    ConfigDef::new("ssl.client.auth", T::String, Some("none")),
+    ConfigDef::new("ssl.enabled.protocols", T::List, Some("TLSv1.2,TLSv1.3")),
+    ConfigDef::new("ssl.cipher.suites", T::List, Some("")),
+    ConfigDef::new("ssl.principal.mapping.rules", T::String, Some("DEFAULT")),
     ConfigDef::new("ssl.keystore.password", T::Password, None),
     ConfigDef::new("ssl.key.password", T::Password, None),
     ConfigDef::new("ssl.truststore.password", T::Password, None),
@@ -330,6 +341,8 @@ pub struct BrokerConfig {
     pub listener_protocols: BTreeMap<String, SecurityProtocol>,
     /// The listener name other brokers are reached on (`inter.broker.listener.name`).
     pub inter_broker_listener: String,
+    /// The TLS settings of each SSL listener, by listener name.
+    pub listener_ssl: BTreeMap<String, super::ssl::SslConfig>,
     pub log_dirs: Vec<PathBuf>,
     /// How the broker writes its own log lines (`log.format`).
     pub log_format: LogFormat,
@@ -521,6 +534,12 @@ impl BrokerConfig {
             inter_broker_listener_name: view.opt("inter.broker.listener.name").as_deref(),
             security_inter_broker_protocol: view.opt("security.inter.broker.protocol").as_deref(),
         })?;
+        let mut listener_ssl = BTreeMap::new();
+        for l in &listener_config.listeners {
+            if l.protocol == SecurityProtocol::Ssl {
+                listener_ssl.insert(l.name.clone(), super::ssl::resolve(&effective, &l.name)?);
+            }
+        }
         let log_dirs: Vec<PathBuf> = view
             .opt("log.dirs")
             .unwrap_or_else(|| view.string("log.dir"))
@@ -545,6 +564,7 @@ impl BrokerConfig {
             advertised_listeners: listener_config.advertised,
             listener_protocols: listener_config.protocol_map,
             inter_broker_listener: listener_config.inter_broker,
+            listener_ssl,
             log_dirs,
             log_format: LogFormat::parse(&view.string("log.format")),
             http_listener: Some(view.string("http.listener").trim().to_string())
