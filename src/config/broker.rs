@@ -272,6 +272,14 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
     ConfigDef::new("password.encoder.secret", T::Password, None),
 ];
 
+/// `listener.name.<listener>.ssl.*` with a known `ssl.*` key: read by that listener's TLS set-up
+/// (`super::ssl`), so not an unknown key.
+fn is_listener_ssl_key(key: &str) -> bool {
+    key.strip_prefix("listener.name.")
+        .and_then(|rest| rest.split_once('.'))
+        .is_some_and(|(_, k)| k.starts_with("ssl.") && broker_def(k).is_some())
+}
+
 /// What `odradek serve` runs with when given no `--config`: Kafka's single-broker quickstart
 /// server.properties, listening on 127.0.0.1 and storing data under ./data.
 pub const QUICKSTART_PROPERTIES: &str = "\
@@ -515,6 +523,7 @@ impl BrokerConfig {
         for (key, value) in &explicit {
             match broker_def(key) {
                 Some(def) => def.validate(value)?,
+                None if is_listener_ssl_key(key) => {}
                 None => unknown.push(key.clone()),
             }
         }
@@ -876,8 +885,17 @@ mod tests {
     fn unknown_keys_are_reported_not_fatal() {
         let mut p = parse(QUICKSTART_PROPERTIES);
         p.insert("made.up.key".into(), "1".into());
+        // A listener's own form of a known ssl.* key is known; of anything else, not.
+        p.insert("listener.name.ssl.ssl.client.auth".into(), "none".into());
+        p.insert("listener.name.ssl.made.up".into(), "1".into());
         let (_, unknown) = BrokerConfig::from_properties(p).unwrap();
-        assert_eq!(unknown, vec!["made.up.key".to_string()]);
+        assert_eq!(
+            unknown,
+            vec![
+                "listener.name.ssl.made.up".to_string(),
+                "made.up.key".to_string()
+            ]
+        );
     }
 
     #[test]
