@@ -97,7 +97,7 @@ def test_clients_see_external_brokers_replicate_internal(cluster_factory):
 
 def test_secured_listener_refused_at_start(broker_factory):
     b = broker_factory(overrides={
-        "listeners": "PLAINTEXT://127.0.0.1:0,SSL://127.0.0.1:0",
+        "listeners": "PLAINTEXT://127.0.0.1:0,SASL_PLAINTEXT://127.0.0.1:0",
         "advertised.listeners": "PLAINTEXT://127.0.0.1:1",
     }, start=False)
     rc = start_expect_exit(b, 10)
@@ -105,4 +105,4 @@ def test_secured_listener_refused_at_start(broker_factory):
     log = "\n".join(ln for ln in b.log_file.read_text(errors="replace").splitlines()
                     if not ln.startswith("==== start"))
     assert rc != 0, log
-    assert "SSL/SASL listeners are not supported yet" in log and "listeners" in log, log
+    assert "SASL listeners are not supported yet" in log and "listeners" in log, log

@@ -117,15 +117,18 @@ async fn a_listener_not_advertised_sees_no_broker() {
 
 #[tokio::test]
 async fn secured_listeners_stop_start_up_naming_the_key() {
-    let err = odradek::app::load_config(
-        None,
-        &["listeners=PLAINTEXT://127.0.0.1:0,SSL://127.0.0.1:0".to_string()],
-    )
-    .expect_err("refused");
-    let text = format!("{err:#}");
+    let refusal = |listeners: &str| {
+        let err = odradek::app::load_config(None, &[format!("listeners={listeners}")])
+            .expect_err("refused");
+        format!("{err:#}")
+    };
+    let text = refusal("PLAINTEXT://127.0.0.1:0,SASL_PLAINTEXT://127.0.0.1:0");
     assert!(text.contains("listeners"), "{text}");
     assert!(
-        text.contains("SSL/SASL listeners are not supported yet"),
+        text.contains("SASL listeners are not supported yet"),
         "{text}"
     );
+    // SSL is served, but not without a keystore.
+    let text = refusal("PLAINTEXT://127.0.0.1:0,SSL://127.0.0.1:0");
+    assert!(text.contains("ssl.keystore.location"), "{text}");
 }

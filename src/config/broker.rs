@@ -255,11 +255,30 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
         T::Boolean,
         Some("true"),
     ),
+    ConfigDef::new("ssl.keystore.type", T::String, Some("JKS")),
+    ConfigDef::new("ssl.keystore.location", T::String, None),
+    ConfigDef::new("ssl.keystore.certificate.chain", T::Password, None),
+    ConfigDef::new("ssl.keystore.key", T::Password, None),
+    ConfigDef::new("ssl.truststore.type", T::String, Some("JKS")),
+    ConfigDef::new("ssl.truststore.location", T::String, None),
+    ConfigDef::new("ssl.truststore.certificates", T::Password, None),
+    ConfigDef::new("ssl.client.auth", T::String, Some("none")),
+    ConfigDef::new("ssl.enabled.protocols", T::List, Some("TLSv1.2,TLSv1.3")),
+    ConfigDef::new("ssl.cipher.suites", T::List, Some("")),
+    ConfigDef::new("ssl.principal.mapping.rules", T::String, Some("DEFAULT")),
     ConfigDef::new("ssl.keystore.password", T::Password, None),
     ConfigDef::new("ssl.key.password", T::Password, None),
     ConfigDef::new("ssl.truststore.password", T::Password, None),
     ConfigDef::new("password.encoder.secret", T::Password, None),
 ];
+
+/// `listener.name.<listener>.ssl.*` with a known `ssl.*` key: read by that listener's TLS set-up
+/// (`super::ssl`), so not an unknown key.
+fn is_listener_ssl_key(key: &str) -> bool {
+    key.strip_prefix("listener.name.")
+        .and_then(|rest| rest.split_once('.'))
+        .is_some_and(|(_, k)| k.starts_with("ssl.") && broker_def(k).is_some())
+}
 
 /// What `odradek serve` runs with when given no `--config`: Kafka's single-broker quickstart
 /// server.properties, listening on 127.0.0.1 and storing data under ./data.
@@ -330,6 +349,8 @@ pub struct BrokerConfig {
     pub listener_protocols: BTreeMap<String, SecurityProtocol>,
     /// The listener name other brokers are reached on (`inter.broker.listener.name`).
     pub inter_broker_listener: String,
+    /// The TLS settings of each SSL listener, by listener name.
+    pub listener_ssl: BTreeMap<String, super::ssl::SslConfig>,
     pub log_dirs: Vec<PathBuf>,
     /// How the broker writes its own log lines (`log.format`).
     pub log_format: LogFormat,
@@ -502,6 +523,7 @@ impl BrokerConfig {
         for (key, value) in &explicit {
             match broker_def(key) {
                 Some(def) => def.validate(value)?,
+                None if is_listener_ssl_key(key) => {}
                 None => unknown.push(key.clone()),
             }
         }
@@ -521,6 +543,12 @@ impl BrokerConfig {
             inter_broker_listener_name: view.opt("inter.broker.listener.name").as_deref(),
             security_inter_broker_protocol: view.opt("security.inter.broker.protocol").as_deref(),
         })?;
+        let mut listener_ssl = BTreeMap::new();
+        for l in &listener_config.listeners {
+            if l.protocol == SecurityProtocol::Ssl {
+                listener_ssl.insert(l.name.clone(), super::ssl::resolve(&effective, &l.name)?);
+            }
+        }
         let log_dirs: Vec<PathBuf> = view
             .opt("log.dirs")
             .unwrap_or_else(|| view.string("log.dir"))
@@ -545,6 +573,7 @@ impl BrokerConfig {
             advertised_listeners: listener_config.advertised,
             listener_protocols: listener_config.protocol_map,
             inter_broker_listener: listener_config.inter_broker,
+            listener_ssl,
             log_dirs,
             log_format: LogFormat::parse(&view.string("log.format")),
             http_listener: Some(view.string("http.listener").trim().to_string())
@@ -856,8 +885,17 @@ mod tests {
     fn unknown_keys_are_reported_not_fatal() {
         let mut p = parse(QUICKSTART_PROPERTIES);
         p.insert("made.up.key".into(), "1".into());
+        // A listener's own form of a known ssl.* key is known; of anything else, not.
+        p.insert("listener.name.ssl.ssl.client.auth".into(), "none".into());
+        p.insert("listener.name.ssl.made.up".into(), "1".into());
         let (_, unknown) = BrokerConfig::from_properties(p).unwrap();
-        assert_eq!(unknown, vec!["made.up.key".to_string()]);
+        assert_eq!(
+            unknown,
+            vec![
+                "listener.name.ssl.made.up".to_string(),
+                "made.up.key".to_string()
+            ]
+        );
     }
 
     #[test]

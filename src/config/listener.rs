@@ -149,18 +149,33 @@ pub fn resolve<'a>(keys: ListenerKeys<'a>) -> Result<ListenerConfig, InvalidValu
             ),
         ));
     }
-    if let Some(l) = listeners
-        .iter()
-        .find(|l| l.protocol != SecurityProtocol::Plaintext)
-    {
+    if let Some(l) = listeners.iter().find(|l| {
+        matches!(
+            l.protocol,
+            SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl
+        )
+    }) {
         return Err(invalid(
             "listeners",
             keys.listeners,
             format!(
-                "listener {} uses {}: SSL/SASL listeners are not supported yet",
+                "listener {} uses {}: SASL listeners are not supported yet",
                 l.name,
                 l.protocol.name()
             ),
+        ));
+    }
+    if protocol_map.get(&inter_broker) != Some(&SecurityProtocol::Plaintext) {
+        let key = if keys.inter_broker_listener_name.is_some() {
+            "inter.broker.listener.name"
+        } else {
+            "security.inter.broker.protocol"
+        };
+        return Err(invalid(
+            key,
+            &inter_broker,
+            "brokers reach each other over PLAINTEXT only for now: the inter-broker listener \
+             must be a PLAINTEXT listener (SSL listeners serve clients)",
         ));
     }
     Ok(ListenerConfig {
@@ -511,13 +526,15 @@ mod tests {
     }
 
     #[test]
-    fn refuses_secured_listeners_for_now() {
-        let (key, reason) = err(keys("PLAINTEXT://a:1,SSL://a:2"));
-        assert_eq!(key, "listeners");
-        assert!(
-            reason.contains("SSL/SASL listeners are not supported yet"),
-            "{reason}"
-        );
+    fn serves_ssl_for_clients_and_refuses_sasl_and_ssl_between_brokers() {
+        let c = resolve(keys("PLAINTEXT://a:1,SSL://a:2")).unwrap();
+        assert_eq!(c.listeners[1].protocol, SecurityProtocol::Ssl);
+        let (key, reason) = err(ListenerKeys {
+            security_inter_broker_protocol: Some("SSL"),
+            ..keys("PLAINTEXT://a:1,SSL://a:2")
+        });
+        assert_eq!(key, "security.inter.broker.protocol");
+        assert!(reason.contains("PLAINTEXT only for now"), "{reason}");
         let (_, reason) = err(ListenerKeys {
             protocol_map: "PLAINTEXT:PLAINTEXT,EXTERNAL:SASL_PLAINTEXT",
             ..keys("PLAINTEXT://a:1,EXTERNAL://a:2")

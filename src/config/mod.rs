@@ -9,6 +9,7 @@ pub mod handle;
 pub mod incremental;
 pub mod listener;
 pub mod properties;
+pub mod ssl;
 pub mod topic;
 
 pub use broker::{

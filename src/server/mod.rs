@@ -2,9 +2,11 @@
 
 pub mod connection;
 pub mod dispatch;
+pub mod dn;
 pub mod frame;
 pub mod http;
 pub mod limit;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -22,8 +24,8 @@ use connection::Connection;
 /// Listening sockets bound for a broker, not yet accepting.
 pub struct Server {
     broker: Arc<Broker>,
-    /// Each socket with its listener's name.
-    listeners: Vec<(Arc<str>, TcpListener)>,
+    /// Each socket with its listener's name, and its TLS set-up on an SSL listener.
+    listeners: Vec<(Arc<str>, TcpListener, Option<tls::TlsListener>)>,
 }
 
 impl Server {
@@ -36,8 +38,12 @@ impl Server {
             let socket = TcpListener::bind(&addr)
                 .await
                 .with_context(|| format!("binding listener {}://{addr}", l.name))?;
-            info!(listener = %l.name, address = %socket.local_addr()?, "listening");
-            listeners.push((Arc::from(l.name.as_str()), socket));
+            let tls = match config.listener_ssl.get(&l.name) {
+                Some(ssl) => Some(tls::TlsListener::new(&l.name, ssl)?),
+                None => None,
+            };
+            info!(listener = %l.name, protocol = l.protocol.name(), address = %socket.local_addr()?, "listening");
+            listeners.push((Arc::from(l.name.as_str()), socket, tls));
         }
         Ok(Server { broker, listeners })
     }
@@ -46,7 +52,7 @@ impl Server {
     pub fn local_addrs(&self) -> Vec<SocketAddr> {
         self.listeners
             .iter()
-            .filter_map(|(_, l)| l.local_addr().ok())
+            .filter_map(|(_, l, _)| l.local_addr().ok())
             .collect()
     }
 
@@ -58,10 +64,11 @@ impl Server {
         let per_ip = limit::PerIpLimit::default();
         let mut acceptors = JoinSet::new();
         acceptors.spawn(limit.follow(self.broker.config.clone(), shutdown.clone()));
-        for (name, listener) in self.listeners {
+        for (name, listener, tls) in self.listeners {
             acceptors.spawn(accept_loop(
                 name,
                 listener,
+                tls,
                 self.broker.clone(),
                 permits.clone(),
                 per_ip.clone(),
@@ -75,6 +82,7 @@ impl Server {
 async fn accept_loop(
     name: Arc<str>,
     listener: TcpListener,
+    tls: Option<tls::TlsListener>,
     broker: Arc<Broker>,
     permits: Arc<Semaphore>,
     per_ip: limit::PerIpLimit,
@@ -117,9 +125,10 @@ async fn accept_loop(
                 let broker = broker.clone();
                 let conn = Connection::new(name.clone(), peer);
                 let stop = shutdown.clone();
+                let tls = tls.clone();
                 connections.spawn(async move {
                     tokio::select! {
-                        _ = connection::serve_connection(broker, stream, conn) => {}
+                        _ = serve(broker, stream, conn, tls) => {}
                         _ = stop.triggered() => {}
                     }
                     drop(counted);
@@ -135,4 +144,27 @@ async fn accept_loop(
     }
     // Every connection has seen the stop signal; wait for them so none outlives the broker.
     while connections.join_next().await.is_some() {}
+}
+
+/// Serves one accepted socket: straight away on a PLAINTEXT listener; after the TLS handshake,
+/// with the client's principal, on an SSL one. A failed handshake closes this connection only.
+async fn serve(
+    broker: Arc<Broker>,
+    stream: tokio::net::TcpStream,
+    mut conn: Connection,
+    tls: Option<tls::TlsListener>,
+) {
+    let Some(tls) = tls else {
+        return connection::serve_connection(broker, stream, conn).await;
+    };
+    match tls.accept(stream).await {
+        Ok((stream, principal)) => {
+            tracing::debug!(peer = %conn.peer, %principal, "TLS connection");
+            conn.principal = principal;
+            connection::serve_connection(broker, stream, conn).await
+        }
+        Err(e) => {
+            crate::util::ratelog::warn_limited!(peer = %conn.peer, listener = %conn.listener, error = %e, "closing connection");
+        }
+    }
 }
