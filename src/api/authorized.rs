@@ -29,6 +29,47 @@ pub fn authorize_cluster(broker: &Broker, ctx: &RequestContext, operation: Opera
     authorize(broker, ctx, operation, ResourceType::Cluster, CLUSTER_NAME)
 }
 
+/// Whether the request may perform `operation` on some resource of the type.
+pub fn authorize_any(
+    broker: &Broker,
+    ctx: &RequestContext,
+    operation: Operation,
+    resource_type: ResourceType,
+) -> bool {
+    let authorizer = &broker.authorizer;
+    !authorizer.enabled()
+        || authorizer.allows_any(
+            &ctx.principal.to_string(),
+            ctx.client_address.ip(),
+            operation,
+            resource_type,
+        )
+}
+
+/// The error for a config resource (DescribeConfigs, AlterConfigs) the request may not use
+/// with `operation`: topics need it on the topic, brokers and broker loggers on the cluster.
+pub fn config_resource_denied(
+    broker: &Broker,
+    ctx: &RequestContext,
+    operation: Operation,
+    resource_type: i8,
+    name: &str,
+) -> Option<kafka_protocol::error::ResponseError> {
+    use kafka_protocol::error::ResponseError;
+    const TOPIC: i8 = 2;
+    const BROKER: i8 = 4;
+    const BROKER_LOGGER: i8 = 8;
+    match resource_type {
+        TOPIC if !authorize(broker, ctx, operation, ResourceType::Topic, name) => {
+            Some(ResponseError::TopicAuthorizationFailed)
+        }
+        BROKER | BROKER_LOGGER if !authorize_cluster(broker, ctx, operation) => {
+            Some(ResponseError::ClusterAuthorizationFailed)
+        }
+        _ => None,
+    }
+}
+
 fn allows(
     authorizer: &Authorizer,
     ctx: &RequestContext,

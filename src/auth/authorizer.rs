@@ -211,6 +211,63 @@ pub fn authorize(
         .any(|op| entries.iter().any(|e| applies(e, *op, Permission::Allow)))
 }
 
+/// Whether `who` may perform `operation` on some resource of `resource_type` (Kafka's
+/// `authorizeByResourceType`, used by idempotent InitProducerId: WRITE on any topic): a
+/// literal `*` DENY refuses; `allow.everyone.if.no.acl.found` allows; otherwise some ALLOW
+/// pattern must not be covered by a DENY (the same literal name, or a denied prefix of it).
+pub fn authorize_any(
+    settings: &AuthorizerSettings,
+    acls: &AclSet,
+    who: Requester<'_>,
+    operation: Operation,
+    resource_type: ResourceType,
+) -> bool {
+    if settings.super_users.contains(who.principal) {
+        return true;
+    }
+    let host = who.host.to_string();
+    let host = host.as_str();
+    let matching = |permission: Permission| {
+        acls.by_pattern
+            .iter()
+            .filter(move |(p, _)| p.resource_type == resource_type)
+            .filter(move |(_, entries)| {
+                entries.iter().any(|e| {
+                    e.permission == permission
+                        && (e.principal == who.principal || e.principal == WILDCARD_PRINCIPAL)
+                        && (e.operation == operation || e.operation == Operation::All)
+                        && (e.host == WILDCARD_HOST || e.host == host)
+                })
+            })
+            .map(|(p, _)| p)
+    };
+    let denies: Vec<&ResourcePattern> = matching(Permission::Deny).collect();
+    if denies
+        .iter()
+        .any(|p| p.pattern_type == PatternType::Literal && p.name == super::acl::WILDCARD_RESOURCE)
+    {
+        return false;
+    }
+    if settings.allow_if_no_acl {
+        return true;
+    }
+    let denied_prefix = |name: &str| {
+        denies
+            .iter()
+            .any(|d| d.pattern_type == PatternType::Prefixed && name.starts_with(&d.name))
+    };
+    matching(Permission::Allow).any(|a| match a.pattern_type {
+        PatternType::Literal if a.name == super::acl::WILDCARD_RESOURCE => true,
+        PatternType::Literal => {
+            !denied_prefix(&a.name)
+                && !denies
+                    .iter()
+                    .any(|d| d.pattern_type == PatternType::Literal && d.name == a.name)
+        }
+        PatternType::Prefixed => !denied_prefix(&a.name),
+    })
+}
+
 /// The literal pattern of a resource, as checks name it.
 pub fn literal(resource_type: ResourceType, name: &str) -> ResourcePattern {
     ResourcePattern {
@@ -460,6 +517,50 @@ mod tests {
             ResourceType::Group,
             "anything"
         ));
+    }
+
+    #[test]
+    fn by_resource_type_needs_an_undenied_allow() {
+        let write = |acls: &AclSet| {
+            authorize_any(
+                &strict(),
+                acls,
+                who(ALICE),
+                Operation::Write,
+                ResourceType::Topic,
+            )
+        };
+        assert!(!write(&AclSet::default()));
+        assert!(write(&AclSet::from_bindings([topic_acl(
+            "t",
+            Operation::Write,
+            Permission::Allow
+        )])));
+        assert!(!write(&AclSet::from_bindings([topic_acl(
+            "t",
+            Operation::Read,
+            Permission::Allow
+        )])));
+        assert!(!write(&AclSet::from_bindings([
+            topic_acl("t", Operation::Write, Permission::Allow),
+            topic_acl("t", Operation::Write, Permission::Deny),
+        ])));
+        assert!(!write(&AclSet::from_bindings([
+            topic_acl("t", Operation::All, Permission::Allow),
+            acl(
+                ResourceType::Topic,
+                "",
+                PatternType::Prefixed,
+                ALICE,
+                "*",
+                Operation::Write,
+                Permission::Deny
+            ),
+        ])));
+        assert!(!write(&AclSet::from_bindings([
+            topic_acl("t", Operation::Write, Permission::Allow),
+            topic_acl("*", Operation::Write, Permission::Deny),
+        ])));
     }
 
     #[test]

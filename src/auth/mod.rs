@@ -8,4 +8,4 @@ pub mod authorizer;
 pub use acl::{
     AclBinding, AclFilter, Operation, PatternType, Permission, ResourcePattern, ResourceType,
 };
-pub use authorizer::{authorize, AclSet, AuthorizerSettings, Requester};
+pub use authorizer::{authorize, authorize_any, AclSet, AuthorizerSettings, Requester};

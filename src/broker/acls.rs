@@ -8,7 +8,7 @@ use std::sync::{Arc, RwLock};
 use tracing::info;
 
 use crate::auth::acl::{AclBinding, AclFilter, Operation, ResourceType};
-use crate::auth::{authorize, AclSet, AuthorizerSettings, Requester};
+use crate::auth::{authorize, authorize_any, AclSet, AuthorizerSettings, Requester};
 use crate::cluster::acls::{AclStoreError, FileAclStore};
 use crate::config::BrokerConfig;
 
@@ -86,6 +86,26 @@ impl Authorizer {
             operation,
             resource_type,
             name,
+        )
+    }
+
+    /// Whether `principal` at `host` may perform `operation` on some resource of the type.
+    pub fn allows_any(
+        &self,
+        principal: &str,
+        host: IpAddr,
+        operation: Operation,
+        resource_type: ResourceType,
+    ) -> bool {
+        let Some(settings) = &self.settings else {
+            return true;
+        };
+        authorize_any(
+            settings,
+            &self.snapshot(),
+            Requester { principal, host },
+            operation,
+            resource_type,
         )
     }
 
