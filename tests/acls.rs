@@ -20,6 +20,7 @@ use kafka_protocol::records::Compression;
 const TOPIC_AUTHORIZATION_FAILED: i16 = 29;
 const GROUP_AUTHORIZATION_FAILED: i16 = 30;
 const CLUSTER_AUTHORIZATION_FAILED: i16 = 31;
+const TRANSACTIONAL_ID_AUTHORIZATION_FAILED: i16 = 53;
 const SECURITY_DISABLED: i16 = 54;
 const INVALID_REQUEST: i16 = 42;
 
@@ -31,6 +32,7 @@ const ANY: i8 = 1;
 const LITERAL: i8 = 3;
 const PREFIXED: i8 = 4;
 const ALL: i8 = 2;
+const READ: i8 = 3;
 const WRITE: i8 = 4;
 const ALTER: i8 = 7;
 const DESCRIBE: i8 = 8;
@@ -223,6 +225,141 @@ async fn acls_round_trip_and_are_enforced() {
     assert_eq!(deleted.filter_results[0].error_code, 0);
     assert_eq!(deleted.filter_results[0].matching_acls.len(), 1);
     assert_eq!(produce(&mut c, "open").await, 0);
+}
+
+async fn fetch(c: &mut Client, topic: &str) -> i16 {
+    use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+    let req = FetchRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_max_wait_ms(0)
+        .with_max_bytes(1 << 20)
+        .with_topics(vec![FetchTopic::default()
+            .with_topic(TopicName(s(topic)))
+            .with_partitions(vec![FetchPartition::default()
+                .with_partition(0)
+                .with_fetch_offset(0)
+                .with_partition_max_bytes(1 << 20)])]);
+    let resp: FetchResponse = c.call(ApiKey::Fetch, 12, &req).await;
+    resp.responses[0].partitions[0].error_code
+}
+
+async fn commit(c: &mut Client, group: &str, topic: &str) -> i16 {
+    use kafka_protocol::messages::offset_commit_request::{
+        OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+    };
+    let req = OffsetCommitRequest::default()
+        .with_group_id(GroupId(s(group)))
+        .with_generation_id_or_member_epoch(-1)
+        .with_member_id(s(""))
+        .with_topics(vec![OffsetCommitRequestTopic::default()
+            .with_name(TopicName(s(topic)))
+            .with_partitions(vec![OffsetCommitRequestPartition::default()
+                .with_partition_index(0)
+                .with_committed_offset(1)])]);
+    let resp: OffsetCommitResponse = c.call(ApiKey::OffsetCommit, 8, &req).await;
+    resp.topics[0].partitions[0].error_code
+}
+
+async fn init_producer(c: &mut Client, transactional_id: Option<&str>) -> i16 {
+    let req = InitProducerIdRequest::default()
+        .with_transactional_id(transactional_id.map(|t| TransactionalId(s(t))))
+        .with_producer_id(ProducerId(-1))
+        .with_producer_epoch(-1)
+        .with_transaction_timeout_ms(60000);
+    let resp: InitProducerIdResponse = c.call(ApiKey::InitProducerId, 4, &req).await;
+    resp.error_code
+}
+
+/// One principal, read-only on `ro`, read-write on group `rw`: each API answers Kafka's error
+/// for what it may not do, and authorized operations show only what it may.
+#[tokio::test]
+async fn consumers_and_producers_are_checked_api_by_api() {
+    let mut broker = TestBroker::start(&[AUTHORIZER, "super.users=User:ANONYMOUS"]).await;
+    let mut c = broker.client().await;
+    for t in ["ro", "hidden"] {
+        assert_eq!(create_topic(&mut c, t).await, 0);
+        assert_eq!(produce(&mut c, t).await, 0);
+    }
+    let codes = create_acls(
+        &mut c,
+        vec![
+            creation(TOPIC, "ro", LITERAL, READ, ALLOW),
+            creation(GROUP, "rw", LITERAL, READ, ALLOW),
+        ],
+    )
+    .await;
+    assert_eq!(codes, vec![0, 0]);
+    broker.extra = vec![AUTHORIZER.to_string()];
+    broker.restart().await;
+    let mut c = broker.client().await;
+
+    assert_eq!(fetch(&mut c, "ro").await, 0);
+    assert_eq!(fetch(&mut c, "hidden").await, TOPIC_AUTHORIZATION_FAILED);
+    assert_eq!(produce(&mut c, "ro").await, TOPIC_AUTHORIZATION_FAILED);
+    assert_eq!(
+        commit(&mut c, "other", "ro").await,
+        GROUP_AUTHORIZATION_FAILED
+    );
+    assert_eq!(
+        commit(&mut c, "rw", "hidden").await,
+        TOPIC_AUTHORIZATION_FAILED
+    );
+    // Idempotence needs IDEMPOTENT_WRITE on the cluster or WRITE on some topic: READ is not enough.
+    assert_eq!(
+        init_producer(&mut c, None).await,
+        CLUSTER_AUTHORIZATION_FAILED
+    );
+    assert_eq!(
+        init_producer(&mut c, Some("tx")).await,
+        TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+    );
+
+    let configs: DescribeConfigsResponse = c
+        .call(
+            ApiKey::DescribeConfigs,
+            4,
+            &DescribeConfigsRequest::default().with_resources(vec![
+                describe_configs_request::DescribeConfigsResource::default()
+                    .with_resource_type(2)
+                    .with_resource_name(s("hidden"))
+                    .with_configuration_keys(None),
+            ]),
+        )
+        .await;
+    assert_eq!(configs.results[0].error_code, TOPIC_AUTHORIZATION_FAILED);
+
+    // READ implies DESCRIBE; nothing else on `ro`.
+    let md: MetadataResponse = c
+        .call(
+            ApiKey::Metadata,
+            12,
+            &MetadataRequest::default()
+                .with_topics(Some(vec![
+                    MetadataRequestTopic::default().with_name(Some(TopicName(s("ro"))))
+                ]))
+                .with_include_topic_authorized_operations(true),
+        )
+        .await;
+    assert_eq!(md.topics[0].error_code, 0);
+    assert_eq!(
+        md.topics[0].topic_authorized_operations,
+        (1 << READ) | (1 << DESCRIBE)
+    );
+    let groups: DescribeGroupsResponse = c
+        .call(
+            ApiKey::DescribeGroups,
+            5,
+            &DescribeGroupsRequest::default()
+                .with_groups(vec![GroupId(s("rw")), GroupId(s("other"))])
+                .with_include_authorized_operations(true),
+        )
+        .await;
+    assert_eq!(groups.groups[0].error_code, 0);
+    assert_eq!(
+        groups.groups[0].authorized_operations,
+        (1 << READ) | (1 << DESCRIBE)
+    );
+    assert_eq!(groups.groups[1].error_code, GROUP_AUTHORIZATION_FAILED);
 }
 
 #[tokio::test]
