@@ -391,10 +391,18 @@ pub async fn txn_offset_commit(
             })
             .collect(),
     };
+    let unreadable = req
+        .topics
+        .iter()
+        .any(|t| !authorize(broker, ctx, Operation::Read, ResourceType::Topic, &t.name));
     let outcome = if !may_write_txn(broker, ctx, &req.transactional_id) {
         Err(ResponseError::TransactionalIdAuthorizationFailed)
     } else if !may_read_group(broker, ctx, &req.group_id) {
         Err(ResponseError::GroupAuthorizationFailed)
+    } else if unreadable {
+        // Kafka refuses the unreadable topics and commits the rest; this broker commits
+        // nothing and answers TOPIC_AUTHORIZATION_FAILED for every partition.
+        Err(ResponseError::TopicAuthorizationFailed)
     } else {
         broker.groups.commit_transactional_offsets(commit).await
     };
@@ -580,6 +588,16 @@ pub async fn list_transactions(
         Ok(listed) => response.with_transaction_states(
             listed
                 .into_iter()
+                // Only the transactional ids the principal may describe.
+                .filter(|l| {
+                    authorize(
+                        broker,
+                        ctx,
+                        Operation::Describe,
+                        ResourceType::TransactionalId,
+                        &l.transactional_id,
+                    )
+                })
                 .map(|l| {
                     ListedTxn::default()
                         .with_transactional_id(TransactionalId(str_bytes(l.transactional_id)))
