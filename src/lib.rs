@@ -5,10 +5,11 @@
 //! [`api`] (one handler file per API family) → [`broker`] (the assembled whole and its glue) →
 //! [`group`], [`txn`] (coordinators) → [`replica`] (hosted partitions, replication) → [`cluster`]
 //! (metadata and membership behind one trait) → [`log`] (segments on disk) → the ground:
-//! [`util`], [`config`], [`protocol`], [`metrics`].
+//! [`util`], [`config`], [`protocol`], [`metrics`], [`auth`].
 
 pub mod api;
 pub mod app;
+pub mod auth;
 pub mod broker;
 pub mod cluster;
 pub mod config;

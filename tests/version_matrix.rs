@@ -24,7 +24,13 @@ fn unknown_txn() -> TransactionalId {
 
 #[tokio::test]
 async fn every_api_answers_at_every_accepted_version() {
-    let b = TestBroker::start(&[]).await;
+    // Kafka's ACL authorizer on, with the anonymous principal a super user: every check runs
+    // and passes, and the ACL APIs answer.
+    let b = TestBroker::start(&[
+        "authorizer.class.name=kafka.security.authorizer.AclAuthorizer",
+        "super.users=User:ANONYMOUS",
+    ])
+    .await;
     let mut c = b.client().await;
     let md: MetadataResponse = c
         .call(
@@ -548,6 +554,49 @@ async fn every_api_answers_at_every_accepted_version() {
                         .with_duration_filter(-1);
                     let r: ListTransactionsResponse = c.call(api.key, v, &req).await;
                     r.error_code == 0 && r.unknown_state_filters.len() == 1
+                }
+                ApiKey::CreateAcls => {
+                    let req = CreateAclsRequest::default().with_creations(vec![
+                        create_acls_request::AclCreation::default()
+                            .with_resource_type(2)
+                            .with_resource_name(StrBytes::from_string(format!("acl-v{v}")))
+                            .with_resource_pattern_type(3)
+                            .with_principal(StrBytes::from_static_str("User:alice"))
+                            .with_host(StrBytes::from_static_str("*"))
+                            .with_operation(3)
+                            .with_permission_type(3),
+                    ]);
+                    let r: CreateAclsResponse = c.call(api.key, v, &req).await;
+                    r.results.len() == 1 && r.results[0].error_code == 0
+                }
+                ApiKey::DescribeAcls => {
+                    let req = DescribeAclsRequest::default()
+                        .with_resource_type_filter(2)
+                        .with_resource_name_filter(Some(StrBytes::from_static_str("acl-v1")))
+                        .with_pattern_type_filter(3)
+                        .with_principal_filter(None)
+                        .with_host_filter(None)
+                        .with_operation(1)
+                        .with_permission_type(1);
+                    let r: DescribeAclsResponse = c.call(api.key, v, &req).await;
+                    r.error_code == 0 && r.resources.len() == 1 && r.resources[0].acls.len() == 1
+                }
+                ApiKey::DeleteAcls => {
+                    let req = DeleteAclsRequest::default().with_filters(vec![
+                        delete_acls_request::DeleteAclsFilter::default()
+                            .with_resource_type_filter(2)
+                            .with_resource_name_filter(Some(StrBytes::from_string(format!(
+                                "acl-v{v}"
+                            ))))
+                            .with_pattern_type_filter(3)
+                            .with_principal_filter(None)
+                            .with_host_filter(None)
+                            .with_operation(1)
+                            .with_permission_type(1),
+                    ]);
+                    let r: DeleteAclsResponse = c.call(api.key, v, &req).await;
+                    r.filter_results[0].error_code == 0
+                        && r.filter_results[0].matching_acls.len() == 1
                 }
                 other => panic!("no case for served API {other:?}: add one"),
             };

@@ -13,12 +13,14 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 use tracing::debug;
 
+use super::authorized::config_resource_denied;
 use super::configs::{
     RESOURCE_BROKER, RESOURCE_BROKER_LOGGER, RESOURCE_CLIENT_METRICS, RESOURCE_TOPIC,
 };
 use super::error_codes::KafkaCode;
 use super::str_bytes;
 use super::RequestContext;
+use crate::auth::acl::Operation;
 use crate::broker::configs::{ConfigChange, ConfigUpdateError};
 use crate::broker::Broker;
 use crate::config::incremental::ConfigOp;
@@ -41,7 +43,7 @@ struct Outcome {
 
 pub async fn alter(
     broker: &Broker,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     req: AlterConfigsRequest,
 ) -> AlterConfigsResponse {
     let resources = req
@@ -60,7 +62,7 @@ pub async fn alter(
             }
         })
         .collect();
-    let responses = run(broker, resources, req.validate_only, false)
+    let responses = run(broker, ctx, resources, req.validate_only, false)
         .await
         .into_iter()
         .map(|o| {
@@ -76,7 +78,7 @@ pub async fn alter(
 
 pub async fn incremental_alter(
     broker: &Broker,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     req: IncrementalAlterConfigsRequest,
 ) -> IncrementalAlterConfigsResponse {
     let resources = req
@@ -101,7 +103,7 @@ pub async fn incremental_alter(
             }
         })
         .collect();
-    let responses = run(broker, resources, req.validate_only, true)
+    let responses = run(broker, ctx, resources, req.validate_only, true)
         .await
         .into_iter()
         .map(|o| {
@@ -118,6 +120,7 @@ pub async fn incremental_alter(
 /// Checks and applies every resource in request order; a resource named twice fails both times.
 async fn run(
     broker: &Broker,
+    ctx: &RequestContext,
     resources: Vec<Resource>,
     validate_only: bool,
     incremental: bool,
@@ -132,6 +135,20 @@ async fn run(
     for r in resources {
         let result = if repeated.contains(&(r.resource_type, r.name.to_string())) {
             Err(invalid_request("Each resource must appear at most once."))
+        } else if let Some(error) = config_resource_denied(
+            broker,
+            ctx,
+            Operation::AlterConfigs,
+            r.resource_type,
+            &r.name,
+        ) {
+            outcomes.push(Outcome {
+                resource_type: r.resource_type,
+                name: r.name,
+                error: error.code(),
+                message: None,
+            });
+            continue;
         } else {
             apply_one(broker, &r, validate_only, incremental).await
         };

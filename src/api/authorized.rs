@@ -1,79 +1,139 @@
-//! The operations a client may perform on a resource, as Metadata (v8+), DescribeCluster and
-//! DescribeGroups (v3+) report them when asked: a bit field with bit `1 << code` set for each of
-//! Kafka's ACL operations allowed. With no authorizer configured Kafka allows every operation a
-//! resource supports, and so does this broker until the security issue brings an authorizer,
-//! which will narrow the answer to what `ctx.principal` may do.
+//! The one place handlers ask whether a request may do something: [`authorize`] checks the
+//! request's principal and client address against the broker's authorizer (every check passes,
+//! at the cost of one branch, when no authorizer is configured). Also the operations a client
+//! may perform on a resource, as Metadata (v8+), DescribeCluster and DescribeGroups (v3+) report
+//! them when asked: a bit field with bit `1 << code` set for each of Kafka's ACL operations
+//! allowed (every operation the resource supports when no authorizer is configured, as in Kafka).
 
 use super::RequestContext;
+use crate::auth::acl::{Operation, ResourceType, CLUSTER_NAME};
+use crate::broker::acls::Authorizer;
+use crate::broker::Broker;
 
 /// "Not provided": what the field carries when the client did not ask for it.
 pub const NOT_PROVIDED: i32 = i32::MIN;
 
-/// Kafka's ACL operations (`AclOperation`) with their wire codes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(i8)]
-pub enum AclOperation {
-    Read = 3,
-    Write = 4,
-    Create = 5,
-    Delete = 6,
-    Alter = 7,
-    Describe = 8,
-    ClusterAction = 9,
-    DescribeConfigs = 10,
-    AlterConfigs = 11,
-    IdempotentWrite = 12,
+/// Whether the request may perform `operation` on the resource `name` of `resource_type`.
+pub fn authorize(
+    broker: &Broker,
+    ctx: &RequestContext,
+    operation: Operation,
+    resource_type: ResourceType,
+    name: &str,
+) -> bool {
+    allows(&broker.authorizer, ctx, operation, resource_type, name)
 }
 
-/// The kinds of resource whose operations are reported.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ResourceKind {
-    Topic,
-    Cluster,
-    Group,
+/// Whether the request may perform `operation` on the cluster.
+pub fn authorize_cluster(broker: &Broker, ctx: &RequestContext, operation: Operation) -> bool {
+    authorize(broker, ctx, operation, ResourceType::Cluster, CLUSTER_NAME)
 }
 
-impl ResourceKind {
-    /// The operations Kafka defines for this kind of resource (`AclEntry.supportedOperations`).
-    pub fn supported_operations(self) -> &'static [AclOperation] {
-        use AclOperation::*;
-        match self {
-            ResourceKind::Topic => &[
-                Read,
-                Write,
-                Create,
-                Describe,
-                Delete,
-                Alter,
-                DescribeConfigs,
-                AlterConfigs,
-            ],
-            ResourceKind::Cluster => &[
-                Create,
-                ClusterAction,
-                DescribeConfigs,
-                AlterConfigs,
-                IdempotentWrite,
-                Alter,
-                Describe,
-            ],
-            ResourceKind::Group => &[Read, Describe, Delete],
+/// Whether the request may perform `operation` on some resource of the type.
+pub fn authorize_any(
+    broker: &Broker,
+    ctx: &RequestContext,
+    operation: Operation,
+    resource_type: ResourceType,
+) -> bool {
+    let authorizer = &broker.authorizer;
+    !authorizer.enabled()
+        || authorizer.allows_any(
+            &ctx.principal.to_string(),
+            ctx.client_address.ip(),
+            operation,
+            resource_type,
+        )
+}
+
+/// The error for a config resource (DescribeConfigs, AlterConfigs) the request may not use
+/// with `operation`: topics need it on the topic, brokers and broker loggers on the cluster.
+pub fn config_resource_denied(
+    broker: &Broker,
+    ctx: &RequestContext,
+    operation: Operation,
+    resource_type: i8,
+    name: &str,
+) -> Option<kafka_protocol::error::ResponseError> {
+    use kafka_protocol::error::ResponseError;
+    const TOPIC: i8 = 2;
+    const BROKER: i8 = 4;
+    const BROKER_LOGGER: i8 = 8;
+    match resource_type {
+        TOPIC if !authorize(broker, ctx, operation, ResourceType::Topic, name) => {
+            Some(ResponseError::TopicAuthorizationFailed)
         }
+        BROKER | BROKER_LOGGER if !authorize_cluster(broker, ctx, operation) => {
+            Some(ResponseError::ClusterAuthorizationFailed)
+        }
+        _ => None,
     }
 }
 
-/// The bit field of the operations the request's principal may perform on a resource of `kind`
-/// (every supported one: no authorizer is configured).
-pub fn authorized_operations(_ctx: &RequestContext, kind: ResourceKind) -> i32 {
-    kind.supported_operations()
+fn allows(
+    authorizer: &Authorizer,
+    ctx: &RequestContext,
+    operation: Operation,
+    resource_type: ResourceType,
+    name: &str,
+) -> bool {
+    if !authorizer.enabled() {
+        return true;
+    }
+    let allowed = authorizer.allows(
+        &ctx.principal.to_string(),
+        ctx.client_address.ip(),
+        operation,
+        resource_type,
+        name,
+    );
+    if !allowed {
+        tracing::debug!(
+            principal = %ctx.principal,
+            host = %ctx.client_address.ip(),
+            ?operation,
+            ?resource_type,
+            name,
+            api = ?ctx.api_key,
+            "denied"
+        );
+    }
+    allowed
+}
+
+/// The bit field of the operations the request's principal may perform on the resource.
+pub fn authorized_operations(
+    broker: &Broker,
+    ctx: &RequestContext,
+    resource_type: ResourceType,
+    name: &str,
+) -> i32 {
+    operation_bits(&broker.authorizer, ctx, resource_type, name)
+}
+
+fn operation_bits(
+    authorizer: &Authorizer,
+    ctx: &RequestContext,
+    resource_type: ResourceType,
+    name: &str,
+) -> i32 {
+    resource_type
+        .supported_operations()
         .iter()
+        .filter(|op| allows(authorizer, ctx, **op, resource_type, name))
         .fold(0, |bits, op| bits | 1 << (*op as i8))
 }
 
 /// The field's value: the operations if the client asked for them, else [`NOT_PROVIDED`].
-pub fn if_requested(requested: bool, ctx: &RequestContext, kind: ResourceKind) -> i32 {
+pub fn if_requested(
+    requested: bool,
+    broker: &Broker,
+    ctx: &RequestContext,
+    resource_type: ResourceType,
+    name: &str,
+) -> i32 {
     if requested {
-        authorized_operations(ctx, kind)
+        authorized_operations(broker, ctx, resource_type, name)
     } else {
         NOT_PROVIDED
     }
@@ -97,24 +157,21 @@ mod tests {
 
     #[test]
     fn every_supported_operation_is_allowed_without_an_authorizer() {
+        let off = Authorizer::disabled();
         // READ, WRITE, CREATE, DELETE, ALTER, DESCRIBE, DESCRIBE_CONFIGS, ALTER_CONFIGS.
         assert_eq!(
-            authorized_operations(&ctx(), ResourceKind::Topic),
+            operation_bits(&off, &ctx(), ResourceType::Topic, "t"),
             0b1101_1111_1000
         );
         // CREATE, ALTER, DESCRIBE, CLUSTER_ACTION, DESCRIBE_CONFIGS, ALTER_CONFIGS, IDEMPOTENT_WRITE.
         assert_eq!(
-            authorized_operations(&ctx(), ResourceKind::Cluster),
+            operation_bits(&off, &ctx(), ResourceType::Cluster, CLUSTER_NAME),
             0b1_1111_1010_0000
         );
         // READ, DELETE, DESCRIBE.
         assert_eq!(
-            authorized_operations(&ctx(), ResourceKind::Group),
+            operation_bits(&off, &ctx(), ResourceType::Group, "g"),
             0b1_0100_1000
-        );
-        assert_eq!(
-            if_requested(false, &ctx(), ResourceKind::Group),
-            NOT_PROVIDED
         );
     }
 }

@@ -4,9 +4,10 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
 use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeClusterResponse};
 
-use super::authorized::{if_requested, ResourceKind};
+use super::authorized::if_requested;
 use super::str_bytes;
 use super::RequestContext;
+use crate::auth::acl::{ResourceType, CLUSTER_NAME};
 use crate::broker::Broker;
 
 /// Endpoint type "brokers" (the only one a broker serves; controllers are KRaft-only).
@@ -46,7 +47,9 @@ pub async fn describe(
         .with_brokers(brokers)
         .with_cluster_authorized_operations(if_requested(
             req.include_cluster_authorized_operations,
+            broker,
             ctx,
-            ResourceKind::Cluster,
+            ResourceType::Cluster,
+            CLUSTER_NAME,
         ))
 }

@@ -9,9 +9,11 @@ use kafka_protocol::messages::describe_configs_response::{
 };
 use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
 
+use super::authorized::config_resource_denied;
 use super::error_codes::KafkaCode;
 use super::str_bytes;
 use super::RequestContext;
+use crate::auth::acl::Operation;
 use crate::broker::Broker;
 use crate::cluster::names::validate_topic_name;
 use crate::config::describe::{
@@ -27,7 +29,7 @@ pub const RESOURCE_CLIENT_METRICS: i8 = 16;
 
 pub async fn describe(
     broker: &Broker,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     req: DescribeConfigsRequest,
 ) -> DescribeConfigsResponse {
     let options = Options {
@@ -37,7 +39,21 @@ pub async fn describe(
     let results = req
         .resources
         .into_iter()
-        .map(|r| describe_resource(broker, r, options))
+        .map(|r| {
+            match config_resource_denied(
+                broker,
+                ctx,
+                Operation::DescribeConfigs,
+                r.resource_type,
+                &r.resource_name,
+            ) {
+                Some(error) => DescribeConfigsResult::default()
+                    .with_resource_type(r.resource_type)
+                    .with_resource_name(r.resource_name)
+                    .with_error_code(error.code()),
+                None => describe_resource(broker, r, options),
+            }
+        })
         .collect();
     DescribeConfigsResponse::default().with_results(results)
 }

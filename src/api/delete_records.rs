@@ -13,8 +13,10 @@ use kafka_protocol::messages::delete_records_response::{
 };
 use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse, TopicName};
 
+use super::authorized::authorize;
 use super::error_codes::KafkaCode;
 use super::RequestContext;
+use crate::auth::acl::{Operation, ResourceType};
 use crate::broker::Broker;
 use crate::log::TopicPartition;
 use crate::replica::DeleteRecordsOutcome;
@@ -24,7 +26,7 @@ const INVALID_LOW_WATERMARK: i64 = -1;
 
 pub async fn handle(
     broker: &Broker,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     req: DeleteRecordsRequest,
 ) -> DeleteRecordsResponse {
     let timeout = Duration::from_millis(req.timeout_ms.max(0) as u64);
@@ -39,11 +41,20 @@ pub async fn handle(
             }
         }
     }
+    // DELETE on the topic; refused partitions answer TOPIC_AUTHORIZATION_FAILED below.
+    let deletable: HashMap<TopicName, bool> = order
+        .iter()
+        .map(|(name, _)| {
+            let ok = authorize(broker, ctx, Operation::Delete, ResourceType::Topic, name);
+            (name.clone(), ok)
+        })
+        .collect();
     let known = |(name, index): &(TopicName, i32)| {
-        broker
-            .cluster
-            .topic(name)
-            .is_some_and(|t| t.partition(*index).is_some())
+        deletable.get(name).copied().unwrap_or(false)
+            && broker
+                .cluster
+                .topic(name)
+                .is_some_and(|t| t.partition(*index).is_some())
     };
     // Looked up once: the answers below pair with the partitions sent to the replica layer.
     let is_known: Vec<bool> = order.iter().map(known).collect();
@@ -62,6 +73,8 @@ pub async fn handle(
     for (key, known) in order.iter().zip(is_known) {
         let result = if known {
             outcome_result(key.1, outcomes.next())
+        } else if !deletable.get(&key.0).copied().unwrap_or(false) {
+            failed(key.1, ResponseError::TopicAuthorizationFailed)
         } else {
             failed(key.1, ResponseError::UnknownTopicOrPartition)
         };

@@ -8,8 +8,10 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::elect_leaders_response::{PartitionResult, ReplicaElectionResult};
 use kafka_protocol::messages::{ElectLeadersRequest, ElectLeadersResponse};
 
+use super::authorized::authorize_cluster;
 use super::error_codes::KafkaCode;
 use super::{str_bytes, topic_name, RequestContext};
+use crate::auth::acl::Operation;
 use crate::broker::Broker;
 use crate::cluster::{ControllerError, ElectionType, PartitionKey};
 
@@ -27,6 +29,12 @@ pub async fn handle(
     ctx: &RequestContext,
     req: ElectLeadersRequest,
 ) -> ElectLeadersResponse {
+    if !authorize_cluster(broker, ctx, Operation::Alter) {
+        // The error field exists from v1 on; v0 clients see no partition elected.
+        return ElectLeadersResponse::default().with_error_code(
+            kafka_protocol::error::ResponseError::ClusterAuthorizationFailed.code(),
+        );
+    }
     let partitions: Option<Vec<PartitionKey>> = req.topic_partitions.as_ref().map(|topics| {
         topics
             .iter()

@@ -141,6 +141,7 @@ impl KafkaCode for ServeError {
             ServeError::Read(e) => e.kafka_error(),
             ServeError::Storage(_) => ResponseError::KafkaStorageError,
             ServeError::UnsupportedCompressionType => ResponseError::UnsupportedCompressionType,
+            ServeError::TopicAuthorizationFailed => ResponseError::TopicAuthorizationFailed,
         }
     }
 }

@@ -14,8 +14,10 @@ use kafka_protocol::messages::fetch_response::{
 };
 use kafka_protocol::messages::{FetchRequest, FetchResponse, ProducerId};
 
+use super::authorized::{authorize, authorize_cluster};
 use super::error_codes::KafkaCode;
 use super::{Reply, RequestContext};
+use crate::auth::acl::{Operation, ResourceType};
 use crate::broker::Broker;
 use crate::log::{Codec, CompressionType, TopicPartition};
 use crate::metrics::TopicCounters;
@@ -45,7 +47,19 @@ pub async fn handle(
             .into();
     }
     let params = params(&req, ctx.api_version);
+    if !matches!(params.reader, FetchReader::Consumer(_))
+        && !authorize_cluster(broker, ctx, Operation::ClusterAction)
+    {
+        // Followers need CLUSTER_ACTION on the cluster.
+        return FetchResponse::default()
+            .with_error_code(ResponseError::ClusterAuthorizationFailed.code())
+            .with_session_id(0)
+            .into();
+    }
     let mut partitions = partitions(broker, &req, ctx.api_version);
+    if matches!(params.reader, FetchReader::Consumer(_)) {
+        refuse_unreadable_topics(broker, ctx, &mut partitions);
+    }
     if ctx.api_version < ZSTD_FETCH_VERSION && matches!(params.reader, FetchReader::Consumer(_)) {
         refuse_zstd_topics(broker, &mut partitions);
     }
@@ -202,6 +216,28 @@ fn partitions(
 /// Kafka refuses consumer fetches below `ZSTD_FETCH_VERSION` of partitions whose topic is
 /// configured `compression.type=zstd` (UNSUPPORTED_COMPRESSION_TYPE): those clients may not
 /// decode zstd. Batches a producer compressed with zstd on other topics are served as they are.
+/// Consumers need READ on each topic.
+fn refuse_unreadable_topics(
+    broker: &Broker,
+    ctx: &RequestContext,
+    partitions: &mut [Result<PartitionFetch, ServeError>],
+) {
+    if !broker.authorizer.enabled() {
+        return;
+    }
+    let mut decided: std::collections::HashMap<Arc<str>, bool> = Default::default();
+    for p in partitions.iter_mut() {
+        let Ok(fetch) = p else { continue };
+        let topic = fetch.tp.topic.clone();
+        let readable = *decided.entry(topic.clone()).or_insert_with(|| {
+            authorize(broker, ctx, Operation::Read, ResourceType::Topic, &topic)
+        });
+        if !readable {
+            *p = Err(ServeError::TopicAuthorizationFailed);
+        }
+    }
+}
+
 fn refuse_zstd_topics(broker: &Broker, partitions: &mut [Result<PartitionFetch, ServeError>]) {
     for p in partitions.iter_mut() {
         let Ok(fetch) = p else { continue };

@@ -11,11 +11,19 @@ use kafka_protocol::messages::leave_group_response::MemberResponse;
 use kafka_protocol::messages::list_groups_response::ListedGroup;
 use kafka_protocol::messages::*;
 
-use super::authorized::{if_requested, ResourceKind};
+use super::authorized::{authorize, authorize_cluster, if_requested};
 use super::str_bytes;
 use super::RequestContext;
+use crate::auth::acl::{Operation, ResourceType};
 use crate::broker::Broker;
 use crate::group::{JoinRequest, JoinResult, MemberLeave, SyncRequest};
+
+/// Whether the request may perform `operation` on the group.
+fn on_group(broker: &Broker, ctx: &RequestContext, operation: Operation, group: &str) -> bool {
+    authorize(broker, ctx, operation, ResourceType::Group, group)
+}
+
+const GROUP_DENIED: i16 = 30; // GROUP_AUTHORIZATION_FAILED
 
 const KEY_TYPE_GROUP: i8 = 0;
 const KEY_TYPE_TRANSACTION: i8 = 1;
@@ -35,6 +43,20 @@ pub async fn find_coordinator(
     for key in keys {
         let result = match req.key_type {
             _ if key.is_empty() => Err(ResponseError::InvalidRequest),
+            KEY_TYPE_GROUP if !on_group(broker, ctx, Operation::Describe, &key) => {
+                Err(ResponseError::GroupAuthorizationFailed)
+            }
+            KEY_TYPE_TRANSACTION
+                if !authorize(
+                    broker,
+                    ctx,
+                    Operation::Describe,
+                    ResourceType::TransactionalId,
+                    &key,
+                ) =>
+            {
+                Err(ResponseError::TransactionalIdAuthorizationFailed)
+            }
             KEY_TYPE_GROUP => broker.groups.find_coordinator(&key).await,
             KEY_TYPE_TRANSACTION => broker.txn.find_coordinator(&key).await.map_err(|e| {
                 ResponseError::try_from_code(e.code())
@@ -83,6 +105,13 @@ pub async fn join_group(
     req: JoinGroupRequest,
 ) -> JoinGroupResponse {
     let version = ctx.api_version;
+    if !on_group(broker, ctx, Operation::Read, &req.group_id) {
+        return JoinGroupResponse::default()
+            .with_error_code(GROUP_DENIED)
+            .with_generation_id(-1)
+            .with_member_id(req.member_id.clone())
+            .with_protocol_name((version < 7).then(Default::default));
+    }
     let join = JoinRequest {
         member_id: req.member_id.to_string(),
         group_instance_id: req.group_instance_id.as_ref().map(|s| s.to_string()),
@@ -142,6 +171,9 @@ pub async fn sync_group(
     ctx: &RequestContext,
     req: SyncGroupRequest,
 ) -> SyncGroupResponse {
+    if !on_group(broker, ctx, Operation::Read, &req.group_id) {
+        return SyncGroupResponse::default().with_error_code(GROUP_DENIED);
+    }
     let sync = SyncRequest {
         member_id: &req.member_id,
         instance: req.group_instance_id.as_deref(),
@@ -168,9 +200,12 @@ pub async fn sync_group(
 
 pub async fn heartbeat(
     broker: &Broker,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     req: HeartbeatRequest,
 ) -> HeartbeatResponse {
+    if !on_group(broker, ctx, Operation::Read, &req.group_id) {
+        return HeartbeatResponse::default().with_error_code(GROUP_DENIED);
+    }
     let result = broker
         .groups
         .heartbeat(
@@ -189,6 +224,9 @@ pub async fn leave_group(
     req: LeaveGroupRequest,
 ) -> LeaveGroupResponse {
     let version = ctx.api_version;
+    if !on_group(broker, ctx, Operation::Read, &req.group_id) {
+        return LeaveGroupResponse::default().with_error_code(GROUP_DENIED);
+    }
     let leaving: Vec<(String, Option<String>)> = if version >= 3 {
         req.members
             .iter()
@@ -229,10 +267,13 @@ pub async fn list_groups(
 ) -> ListGroupsResponse {
     let states: Vec<String> = req.states_filter.iter().map(|s| s.to_lowercase()).collect();
     let types: Vec<String> = req.types_filter.iter().map(|s| s.to_lowercase()).collect();
+    // DESCRIBE on the cluster lists every group, else only the groups the principal may describe.
+    let every = authorize_cluster(broker, ctx, Operation::Describe);
     let groups = broker
         .groups
         .list_groups(&states, &types)
         .into_iter()
+        .filter(|g| every || on_group(broker, ctx, Operation::Describe, &g.group_id))
         .map(|g| {
             let mut listed = ListedGroup::default()
                 .with_group_id(GroupId(str_bytes(g.group_id)))
@@ -255,14 +296,20 @@ pub async fn describe_groups(
     req: DescribeGroupsRequest,
 ) -> DescribeGroupsResponse {
     // Authorized operations exist from v3 on, when asked for.
-    let operations = if_requested(
-        ctx.api_version >= 3 && req.include_authorized_operations,
-        ctx,
-        ResourceKind::Group,
-    );
     let mut described = Vec::with_capacity(req.groups.len());
     for id in &req.groups {
         let base = DescribedGroup::default().with_group_id(id.clone());
+        if !on_group(broker, ctx, Operation::Describe, id) {
+            described.push(base.with_error_code(GROUP_DENIED));
+            continue;
+        }
+        let operations = if_requested(
+            ctx.api_version >= 3 && req.include_authorized_operations,
+            broker,
+            ctx,
+            ResourceType::Group,
+            id,
+        );
         let group = match broker.groups.describe_group(id).await {
             Ok(group) => group,
             Err(e) => {
@@ -300,12 +347,16 @@ pub async fn describe_groups(
 
 pub async fn delete_groups(
     broker: &Broker,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     req: DeleteGroupsRequest,
 ) -> DeleteGroupsResponse {
     let mut results = Vec::with_capacity(req.groups_names.len());
     for id in &req.groups_names {
-        let result = broker.groups.delete_group(id).await;
+        let result = if on_group(broker, ctx, Operation::Delete, id) {
+            broker.groups.delete_group(id).await
+        } else {
+            Err(ResponseError::GroupAuthorizationFailed)
+        };
         results.push(
             DeletableGroupResult::default()
                 .with_group_id(id.clone())

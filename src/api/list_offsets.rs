@@ -7,8 +7,10 @@ use kafka_protocol::messages::list_offsets_response::{
 };
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
+use super::authorized::authorize;
 use super::error_codes::KafkaCode;
 use super::RequestContext;
+use crate::auth::acl::{Operation, ResourceType};
 use crate::broker::Broker;
 use crate::replica::{FetchIsolation, OffsetSpec};
 
@@ -34,6 +36,14 @@ pub async fn handle(
         .topics
         .into_iter()
         .map(|topic| {
+            // DESCRIBE on the topic, as Kafka checks it.
+            let describable = authorize(
+                broker,
+                ctx,
+                Operation::Describe,
+                ResourceType::Topic,
+                &topic.name,
+            );
             let partitions = topic
                 .partitions
                 .into_iter()
@@ -41,18 +51,23 @@ pub async fn handle(
                     let answer = ListOffsetsPartitionResponse::default()
                         .with_partition_index(p.partition_index);
                     let epoch = p.current_leader_epoch;
-                    let found = broker
-                        .replicas
-                        .partition(&topic.name, p.partition_index)
-                        .ok_or(ResponseError::UnknownTopicOrPartition)
-                        .and_then(|partition| match offset_spec(p.timestamp) {
-                            Some(spec) => partition
-                                .offset_lookup_isolated(spec, epoch, isolation)
-                                .map_err(|e| e.kafka_error()),
-                            None => match partition.check_serving(epoch) {
-                                Ok(()) => Err(ResponseError::InvalidRequest),
-                                Err(e) => Err(e.kafka_error()),
-                            },
+                    let found = Some(())
+                        .filter(|_| describable)
+                        .ok_or(ResponseError::TopicAuthorizationFailed)
+                        .and_then(|_| {
+                            broker
+                                .replicas
+                                .partition(&topic.name, p.partition_index)
+                                .ok_or(ResponseError::UnknownTopicOrPartition)
+                                .and_then(|partition| match offset_spec(p.timestamp) {
+                                    Some(spec) => partition
+                                        .offset_lookup_isolated(spec, epoch, isolation)
+                                        .map_err(|e| e.kafka_error()),
+                                    None => match partition.check_serving(epoch) {
+                                        Ok(()) => Err(ResponseError::InvalidRequest),
+                                        Err(e) => Err(e.kafka_error()),
+                                    },
+                                })
                         });
                     match found {
                         Err(e) => answer.with_error_code(e.code()),

@@ -10,17 +10,25 @@ use kafka_protocol::messages::describe_log_dirs_response::{
 };
 use kafka_protocol::messages::{DescribeLogDirsRequest, DescribeLogDirsResponse};
 
+use super::authorized::authorize_cluster;
 use super::error_codes::KafkaCode;
 use super::{str_bytes, topic_name, RequestContext};
+use crate::auth::acl::Operation;
 use crate::broker::Broker;
 use crate::log::TopicPartition;
 use crate::replica::ReplicaLogInfo;
 
 pub async fn handle(
     broker: &Broker,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     req: DescribeLogDirsRequest,
 ) -> DescribeLogDirsResponse {
+    if !authorize_cluster(broker, ctx, Operation::Describe) {
+        // No directories (the error field exists from v3 on).
+        return DescribeLogDirsResponse::default().with_error_code(
+            kafka_protocol::error::ResponseError::ClusterAuthorizationFailed.code(),
+        );
+    }
     let wanted: Option<HashSet<TopicPartition>> = req.topics.map(|topics| {
         topics
             .iter()

@@ -10,10 +10,11 @@ use kafka_protocol::messages::metadata_response::{
 use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse};
 use uuid::Uuid;
 
-use super::authorized::{authorized_operations, if_requested, ResourceKind};
+use super::authorized::{authorize, authorize_cluster, authorized_operations, if_requested};
 use super::error_codes::KafkaCode;
 use super::RequestContext;
 use super::{str_bytes, topic_name};
+use crate::auth::acl::{Operation, ResourceType, CLUSTER_NAME};
 use crate::broker::Broker;
 use crate::cluster::names::validate_topic_name;
 use crate::cluster::TopicMetadata;
@@ -53,6 +54,16 @@ pub async fn handle(
             .cluster
             .topics()
             .iter()
+            // Only the topics the principal may describe are listed.
+            .filter(|t| {
+                authorize(
+                    broker,
+                    ctx,
+                    Operation::Describe,
+                    ResourceType::Topic,
+                    &t.name,
+                )
+            })
             .map(|t| describe_topic(&live, t))
             .collect(),
         Some(list) => {
@@ -60,7 +71,7 @@ pub async fn handle(
                 && (version < 4 || req.allow_auto_topic_creation);
             let mut out = Vec::with_capacity(list.len());
             for wanted in list {
-                out.push(lookup(broker, &live, wanted, auto_create).await);
+                out.push(lookup(broker, ctx, &live, wanted, auto_create).await);
             }
             out
         }
@@ -73,15 +84,19 @@ pub async fn handle(
     }
     // Authorized operations exist from v8 on (the cluster's only up to v10), when asked for.
     if version >= 8 && req.include_topic_authorized_operations {
-        let operations = authorized_operations(ctx, ResourceKind::Topic);
         for t in &mut topics {
-            t.topic_authorized_operations = operations;
+            if let Some(name) = &t.name {
+                t.topic_authorized_operations =
+                    authorized_operations(broker, ctx, ResourceType::Topic, name);
+            }
         }
     }
     let cluster_operations = if_requested(
         (8..=10).contains(&version) && req.include_cluster_authorized_operations,
+        broker,
         ctx,
-        ResourceKind::Cluster,
+        ResourceType::Cluster,
+        CLUSTER_NAME,
     );
     MetadataResponse::default()
         .with_brokers(brokers)
@@ -126,6 +141,7 @@ fn requested(req: &MetadataRequest, version: i16) -> Option<Vec<Wanted>> {
 
 async fn lookup(
     broker: &Broker,
+    ctx: &RequestContext,
     live: &Live,
     wanted: Wanted,
     auto_create: bool,
@@ -133,6 +149,19 @@ async fn lookup(
     let name = match wanted {
         Wanted::Id(id) => {
             return match broker.cluster.topic_by_id(id) {
+                Some(t)
+                    if !authorize(
+                        broker,
+                        ctx,
+                        Operation::Describe,
+                        ResourceType::Topic,
+                        &t.name,
+                    ) =>
+                {
+                    MetadataResponseTopic::default()
+                        .with_topic_id(id)
+                        .with_error_code(ResponseError::TopicAuthorizationFailed.code())
+                }
                 Some(t) => describe_topic(live, &t),
                 None => MetadataResponseTopic::default()
                     .with_topic_id(id)
@@ -146,10 +175,20 @@ async fn lookup(
             .with_name(Some(topic_name(name.clone())))
             .with_error_code(code.code())
     };
+    let existing = broker.cluster.topic(&name);
+    let may_create = || {
+        authorize_cluster(broker, ctx, Operation::Create)
+            || authorize(broker, ctx, Operation::Create, ResourceType::Topic, &name)
+    };
+    if !authorize(broker, ctx, Operation::Describe, ResourceType::Topic, &name)
+        || (existing.is_none() && auto_create && !may_create())
+    {
+        return failed(ResponseError::TopicAuthorizationFailed);
+    }
     if validate_topic_name(&name).is_err() {
         return failed(ResponseError::InvalidTopicException);
     }
-    if let Some(topic) = broker.cluster.topic(&name) {
+    if let Some(topic) = existing {
         return describe_topic(live, &topic);
     }
     if name == crate::group::OFFSETS_TOPIC {

@@ -2,6 +2,7 @@
 //! handler turns a decoded request and its [`RequestContext`] into a response, calling the broker
 //! and its coordinators; it never touches sockets.
 
+pub mod acls;
 pub mod alter_configs;
 pub mod api_versions;
 pub mod authorized;

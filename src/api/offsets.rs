@@ -14,9 +14,63 @@ use kafka_protocol::messages::offset_fetch_response::{
 };
 use kafka_protocol::messages::*;
 
+use super::authorized::authorize;
 use super::{str_bytes, topic_name, RequestContext};
+use crate::auth::acl::{Operation, ResourceType};
 use crate::broker::Broker;
-use crate::group::{OffsetCommit, OffsetToCommit};
+use crate::group::{CommittedOffsets, OffsetCommit, OffsetToCommit};
+
+fn may(broker: &Broker, ctx: &RequestContext, op: Operation, t: ResourceType, name: &str) -> bool {
+    authorize(broker, ctx, op, t, name)
+}
+
+/// Offsets of topics the principal may not DESCRIBE: dropped when every topic was asked for,
+/// else answered TOPIC_AUTHORIZATION_FAILED.
+async fn fetch_authorized(
+    broker: &Broker,
+    ctx: &RequestContext,
+    group_id: &str,
+    wanted: Option<Vec<(String, Vec<i32>)>>,
+    require_stable: bool,
+) -> (Option<ResponseError>, CommittedOffsets) {
+    if !may(
+        broker,
+        ctx,
+        Operation::Describe,
+        ResourceType::Group,
+        group_id,
+    ) {
+        return (Some(ResponseError::GroupAuthorizationFailed), Vec::new());
+    }
+    let every_topic = wanted.is_none();
+    let (error, found) = broker
+        .groups
+        .fetch_offsets(group_id, wanted, require_stable)
+        .await;
+    if !broker.authorizer.enabled() {
+        return (error, found);
+    }
+    let found = found
+        .into_iter()
+        .filter_map(|(topic, parts)| {
+            if may(
+                broker,
+                ctx,
+                Operation::Describe,
+                ResourceType::Topic,
+                &topic,
+            ) {
+                return Some((topic, parts));
+            }
+            let denied = parts
+                .into_iter()
+                .map(|(p, _, _)| (p, None, Some(ResponseError::TopicAuthorizationFailed)))
+                .collect();
+            (!every_topic).then_some((topic, denied))
+        })
+        .collect();
+    (error, found)
+}
 
 pub async fn offset_commit(
     broker: &Broker,
@@ -24,6 +78,18 @@ pub async fn offset_commit(
     req: OffsetCommitRequest,
 ) -> OffsetCommitResponse {
     let version = ctx.api_version;
+    let group_denied = !may(
+        broker,
+        ctx,
+        Operation::Read,
+        ResourceType::Group,
+        &req.group_id,
+    );
+    let readable: Vec<bool> = req
+        .topics
+        .iter()
+        .map(|t| may(broker, ctx, Operation::Read, ResourceType::Topic, &t.name))
+        .collect();
     let commit = OffsetCommit {
         group_id: req.group_id.to_string(),
         member_id: req.member_id.to_string(),
@@ -33,7 +99,9 @@ pub async fn offset_commit(
         offsets: req
             .topics
             .iter()
-            .flat_map(|t| {
+            .zip(&readable)
+            .filter(|(_, readable)| **readable)
+            .flat_map(|(t, _)| {
                 t.partitions.iter().map(|p| OffsetToCommit {
                     topic: t.name.to_string(),
                     partition: p.partition_index,
@@ -52,20 +120,31 @@ pub async fn offset_commit(
             })
             .collect(),
     };
-    let outcome = broker.groups.commit_offsets(commit).await;
+    let outcome = if group_denied {
+        Err(ResponseError::GroupAuthorizationFailed)
+    } else {
+        broker.groups.commit_offsets(commit).await
+    };
     // One error for every partition, or each partition's own, in request order.
     let mut errors = outcome.as_ref().ok().map(|v| v.iter());
     let failed = outcome.as_ref().err().copied();
     let topics = req
         .topics
         .into_iter()
-        .map(|t| {
+        .zip(readable)
+        .map(|(t, readable)| {
             let partitions = t
                 .partitions
                 .iter()
                 .map(|p| {
-                    let own = errors.as_mut().and_then(|e| e.next().copied().flatten());
-                    let error = failed.or(own);
+                    let error = if group_denied {
+                        failed
+                    } else if !readable {
+                        Some(ResponseError::TopicAuthorizationFailed)
+                    } else {
+                        let own = errors.as_mut().and_then(|e| e.next().copied().flatten());
+                        failed.or(own)
+                    };
                     OffsetCommitResponsePartition::default()
                         .with_partition_index(p.partition_index)
                         .with_error_code(error.map_or(0, |e| e.code()))
@@ -93,10 +172,8 @@ pub async fn offset_fetch(
                     .map(|t| (t.name.to_string(), t.partition_indexes.clone()))
                     .collect()
             });
-            let (error, found) = broker
-                .groups
-                .fetch_offsets(&g.group_id, wanted, req.require_stable)
-                .await;
+            let (error, found) =
+                fetch_authorized(broker, ctx, &g.group_id, wanted, req.require_stable).await;
             let topics = found
                 .into_iter()
                 .map(|(topic, parts)| {
@@ -135,10 +212,8 @@ pub async fn offset_fetch(
             .collect()
     });
     // require_stable is read from v7 on (false before).
-    let (error, found) = broker
-        .groups
-        .fetch_offsets(&req.group_id, wanted, req.require_stable)
-        .await;
+    let (error, found) =
+        fetch_authorized(broker, ctx, &req.group_id, wanted, req.require_stable).await;
     let topics = found
         .into_iter()
         .map(|(topic, parts)| {
@@ -177,9 +252,19 @@ pub async fn offset_fetch(
 
 pub async fn offset_delete(
     broker: &Broker,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     req: OffsetDeleteRequest,
 ) -> OffsetDeleteResponse {
+    if !may(
+        broker,
+        ctx,
+        Operation::Delete,
+        ResourceType::Group,
+        &req.group_id,
+    ) {
+        return OffsetDeleteResponse::default()
+            .with_error_code(ResponseError::GroupAuthorizationFailed.code());
+    }
     let asked = req
         .topics
         .iter()

@@ -16,9 +16,11 @@ use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use tokio::time::Instant;
 use tracing::debug;
 
+use super::authorized::authorize;
 use super::error_codes::KafkaCode;
 use super::str_bytes;
 use super::{Reply, RequestContext};
+use crate::auth::acl::{Operation, ResourceType};
 use crate::broker::transactions::produce_error_of_verification;
 use crate::broker::Broker;
 use crate::log::{AppendError, BatchHeader, RecordError, TopicPartition, VerificationGuard};
@@ -45,13 +47,31 @@ pub async fn handle(
     let acks = req.acks;
     let now = now_ms();
     let deadline = Instant::now() + Duration::from_millis(req.timeout_ms.max(0) as u64);
+    // Kafka's checks: WRITE on the transactional id (if any), WRITE on each topic.
+    let txn_denied = req.transactional_id.as_ref().is_some_and(|t| {
+        !authorize(
+            broker,
+            ctx,
+            Operation::Write,
+            ResourceType::TransactionalId,
+            t,
+        )
+    });
     let verified = match req.transactional_id.as_ref() {
+        Some(_) if txn_denied => Verified::default(),
         Some(txn) => verify_transaction(broker, txn.as_str(), &req, ctx.api_version).await,
         None => Verified::default(),
     };
     let mut topics = Vec::with_capacity(req.topic_data.len());
     for topic in req.topic_data {
         let name = topic.name.0.to_string();
+        let denied = if txn_denied {
+            Some(ResponseError::TransactionalIdAuthorizationFailed)
+        } else if !authorize(broker, ctx, Operation::Write, ResourceType::Topic, &name) {
+            Some(ResponseError::TopicAuthorizationFailed)
+        } else {
+            None
+        };
         let mut target = TargetTopic {
             name: &name,
             counters: None,
@@ -61,7 +81,9 @@ pub async fn handle(
             .into_iter()
             .map(|p| {
                 let tp = TopicPartition::new(&name, p.index);
-                if !matches!(acks, -1..=1) {
+                if let Some(error) = denied {
+                    Outcome::Done(failure(p.index, error, None))
+                } else if !matches!(acks, -1..=1) {
                     Outcome::Done(failure(p.index, ResponseError::InvalidRequiredAcks, None))
                 } else if let Some(error) = verified.refused.get(&tp) {
                     Outcome::Done(failure(

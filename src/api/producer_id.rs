@@ -5,7 +5,9 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
 use tracing::warn;
 
+use super::authorized::{authorize, authorize_any, authorize_cluster};
 use super::RequestContext;
+use crate::auth::acl::{Operation, ResourceType};
 use crate::broker::Broker;
 
 /// Hands out a fresh producer id at epoch 0 to an idempotent producer.
@@ -14,12 +16,28 @@ pub async fn handle(
     ctx: &RequestContext,
     req: InitProducerIdRequest,
 ) -> InitProducerIdResponse {
-    if req.transactional_id.is_some() {
-        return super::transactions::init_producer_id(broker, ctx, req).await;
-    }
     let response = InitProducerIdResponse::default()
         .with_producer_id(ProducerId(-1))
         .with_producer_epoch(-1);
+    if let Some(id) = &req.transactional_id {
+        if !authorize(
+            broker,
+            ctx,
+            Operation::Write,
+            ResourceType::TransactionalId,
+            id,
+        ) {
+            return response
+                .with_error_code(ResponseError::TransactionalIdAuthorizationFailed.code());
+        }
+        return super::transactions::init_producer_id(broker, ctx, req).await;
+    }
+    // Idempotence: IDEMPOTENT_WRITE on the cluster, or WRITE on some topic (KIP-679).
+    if !authorize_cluster(broker, ctx, Operation::IdempotentWrite)
+        && !authorize_any(broker, ctx, Operation::Write, ResourceType::Topic)
+    {
+        return response.with_error_code(ResponseError::ClusterAuthorizationFailed.code());
+    }
     match broker.cluster.allocate_producer_id().await {
         Ok(id) => response
             .with_producer_id(ProducerId(id))

@@ -8,23 +8,34 @@ use kafka_protocol::messages::describe_producers_response::{
 };
 use kafka_protocol::messages::{DescribeProducersRequest, DescribeProducersResponse, ProducerId};
 
+use super::authorized::authorize;
 use super::RequestContext;
+use crate::auth::acl::{Operation, ResourceType};
 use crate::broker::Broker;
 use crate::log::{ActiveProducer, TopicPartition};
 
 pub async fn handle(
     broker: &Broker,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     req: DescribeProducersRequest,
 ) -> DescribeProducersResponse {
     let topics = req
         .topics
         .iter()
         .map(|t| {
+            let readable = authorize(broker, ctx, Operation::Read, ResourceType::Topic, &t.name);
             let partitions = t
                 .partition_indexes
                 .iter()
-                .map(|p| describe_partition(broker, t.name.as_str(), *p))
+                .map(|p| {
+                    if readable {
+                        describe_partition(broker, t.name.as_str(), *p)
+                    } else {
+                        PartitionResponse::default()
+                            .with_partition_index(*p)
+                            .with_error_code(ResponseError::TopicAuthorizationFailed.code())
+                    }
+                })
                 .collect();
             TopicResponse::default()
                 .with_name(t.name.clone())

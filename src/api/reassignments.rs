@@ -14,8 +14,10 @@ use kafka_protocol::messages::{
     ListPartitionReassignmentsRequest, ListPartitionReassignmentsResponse,
 };
 
+use super::authorized::authorize_cluster;
 use super::error_codes::KafkaCode;
 use super::{str_bytes, RequestContext};
+use crate::auth::acl::Operation;
 use crate::broker::Broker;
 use crate::cluster::{ControllerError, PartitionReassignment, TopicMetadata};
 
@@ -24,6 +26,11 @@ pub async fn alter(
     ctx: &RequestContext,
     req: AlterPartitionReassignmentsRequest,
 ) -> AlterPartitionReassignmentsResponse {
+    if !authorize_cluster(broker, ctx, Operation::Alter) {
+        return AlterPartitionReassignmentsResponse::default().with_error_code(
+            kafka_protocol::error::ResponseError::ClusterAuthorizationFailed.code(),
+        );
+    }
     let allow_rf_change = ctx.api_version < 1 || req.allow_replication_factor_change;
     let mut changes = Vec::new();
     let mut refused: Vec<Option<ControllerError>> = Vec::new();
@@ -136,9 +143,14 @@ fn group_answers(
 
 pub async fn list(
     broker: &Broker,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     req: ListPartitionReassignmentsRequest,
 ) -> ListPartitionReassignmentsResponse {
+    if !authorize_cluster(broker, ctx, Operation::Describe) {
+        return ListPartitionReassignmentsResponse::default().with_error_code(
+            kafka_protocol::error::ResponseError::ClusterAuthorizationFailed.code(),
+        );
+    }
     if broker.cluster.controller_id() != broker.broker_id() {
         let e = ControllerError::NotController;
         return ListPartitionReassignmentsResponse::default()

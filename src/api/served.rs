@@ -10,7 +10,7 @@ use kafka_protocol::protocol::{Decodable, Message, Request};
 use super::context::RequestContext;
 use super::reply::Reply;
 use super::{
-    alter_configs, api_versions, cluster, configs, delete_records, elections, fetch, groups,
+    acls, alter_configs, api_versions, cluster, configs, delete_records, elections, fetch, groups,
     leader_epoch, list_offsets, log_dirs, metadata, offsets, produce, producer_id, producers,
     reassignments, topics, transactions,
 };
@@ -148,6 +148,10 @@ served_apis! {
     TxnOffsetCommit: TxnOffsetCommitRequest => transactions::txn_offset_commit, 0..=4;
     DescribeTransactions: DescribeTransactionsRequest => transactions::describe_transactions, 0..=0;
     ListTransactions: ListTransactionsRequest => transactions::list_transactions, 0..=1;
+    // Kafka 3.9 serves 0-3 (0 removed in 4.0); kafka-protocol decodes 1-3.
+    CreateAcls: CreateAclsRequest => acls::create_acls, 1..=3;
+    DescribeAcls: DescribeAclsRequest => acls::describe_acls, 1..=3;
+    DeleteAcls: DeleteAclsRequest => acls::delete_acls, 1..=3;
 }
 
 /// The table entry of `key`, if it is served.

@@ -12,18 +12,22 @@ use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use kafka_protocol::messages::*;
 use uuid::Uuid;
 
+use super::authorized::{authorize, authorize_cluster};
 use super::error_codes::KafkaCode;
 use super::RequestContext;
 use super::{str_bytes, topic_name};
+use crate::auth::acl::{Operation, ResourceType};
 use crate::broker::Broker;
 use crate::cluster::NewTopic;
 use crate::config::topic::{resolve_all, validate_overrides};
 
 pub async fn create_topics(
     broker: &Broker,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     req: CreateTopicsRequest,
 ) -> CreateTopicsResponse {
+    // CREATE on the cluster covers every topic; else CREATE on each topic.
+    let cluster_create = authorize_cluster(broker, ctx, Operation::Create);
     let mut seen: HashMap<String, usize> = HashMap::new();
     for t in &req.topics {
         *seen.entry(t.name.0.to_string()).or_default() += 1;
@@ -36,6 +40,14 @@ pub async fn create_topics(
                 &name,
                 ResponseError::InvalidRequest,
                 "topic appears more than once in the request".into(),
+            )
+        } else if !cluster_create
+            && !authorize(broker, ctx, Operation::Create, ResourceType::Topic, &name)
+        {
+            failed_create(
+                &name,
+                ResponseError::TopicAuthorizationFailed,
+                "not authorized to create the topic".into(),
             )
         } else {
             create_one(broker, topic, req.validate_only).await
@@ -172,6 +184,10 @@ pub async fn delete_topics(
             continue;
         };
         let result = result.with_name(Some(topic_name(name.clone())));
+        if !authorize(broker, ctx, Operation::Delete, ResourceType::Topic, &name) {
+            responses.push(result.with_error_code(ResponseError::TopicAuthorizationFailed.code()));
+            continue;
+        }
         if !broker.config.current().delete_topic_enable {
             responses.push(result.with_error_code(ResponseError::TopicDeletionDisabled.code()));
             continue;
@@ -188,7 +204,7 @@ pub async fn delete_topics(
 
 pub async fn create_partitions(
     broker: &Broker,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     req: CreatePartitionsRequest,
 ) -> CreatePartitionsResponse {
     let mut results = Vec::with_capacity(req.topics.len());
@@ -200,6 +216,10 @@ pub async fn create_partitions(
                 .collect()
         });
         let result = CreatePartitionsTopicResult::default().with_name(topic.name);
+        if !authorize(broker, ctx, Operation::Alter, ResourceType::Topic, &name) {
+            results.push(result.with_error_code(ResponseError::TopicAuthorizationFailed.code()));
+            continue;
+        }
         results.push(
             match broker
                 .create_partitions(&name, topic.count, assignments, req.validate_only)

@@ -23,8 +23,10 @@ use kafka_protocol::messages::write_txn_markers_response::{
 use kafka_protocol::messages::*;
 use tracing::debug;
 
+use super::authorized::{authorize, authorize_cluster};
 use super::error_codes::KafkaCode;
 use super::{str_bytes, RequestContext};
+use crate::auth::acl::{Operation, ResourceType};
 use crate::broker::transactions::write_marker_here;
 use crate::broker::Broker;
 use crate::group::{OffsetToCommit, TxnOffsetCommit, OFFSETS_TOPIC};
@@ -175,6 +177,54 @@ async fn add_partitions_for(
     }
 }
 
+/// Whether the request may WRITE to the transactional id.
+fn may_write_txn(broker: &Broker, ctx: &RequestContext, id: &str) -> bool {
+    authorize(
+        broker,
+        ctx,
+        Operation::Write,
+        ResourceType::TransactionalId,
+        id,
+    )
+}
+
+fn may_read_group(broker: &Broker, ctx: &RequestContext, group: &str) -> bool {
+    authorize(broker, ctx, Operation::Read, ResourceType::Group, group)
+}
+
+/// Kafka's answer to a client AddPartitionsToTxn it may not make: the transactional id
+/// refused for every partition, or the topics it may not WRITE refused and the rest not
+/// attempted. `None`: allowed.
+fn add_partitions_denied(
+    broker: &Broker,
+    ctx: &RequestContext,
+    id: &str,
+    topics: &[AddPartitionsToTxnTopic],
+) -> Option<BTreeMap<TopicPartition, i16>> {
+    let txn_ok = may_write_txn(broker, ctx, id);
+    let writable: Vec<bool> = topics
+        .iter()
+        .map(|t| authorize(broker, ctx, Operation::Write, ResourceType::Topic, &t.name))
+        .collect();
+    if txn_ok && writable.iter().all(|w| *w) {
+        return None;
+    }
+    let mut codes = BTreeMap::new();
+    for (t, writable) in topics.iter().zip(writable) {
+        let code = if !txn_ok {
+            ResponseError::TransactionalIdAuthorizationFailed
+        } else if !writable {
+            ResponseError::TopicAuthorizationFailed
+        } else {
+            ResponseError::OperationNotAttempted
+        };
+        for p in &t.partitions {
+            codes.insert(TopicPartition::new(t.name.as_str(), *p), code.code());
+        }
+    }
+    Some(codes)
+}
+
 pub async fn add_partitions_to_txn(
     broker: &Broker,
     ctx: &RequestContext,
@@ -182,6 +232,15 @@ pub async fn add_partitions_to_txn(
 ) -> AddPartitionsToTxnResponse {
     let version = ctx.api_version;
     if version <= 3 {
+        if let Some(codes) = add_partitions_denied(
+            broker,
+            ctx,
+            req.v3_and_below_transactional_id.as_str(),
+            &req.v3_and_below_topics,
+        ) {
+            return AddPartitionsToTxnResponse::default()
+                .with_results_by_topic_v3_and_below(topic_results(codes));
+        }
         let codes = add_partitions_for(
             broker,
             version,
@@ -196,6 +255,10 @@ pub async fn add_partitions_to_txn(
             .with_results_by_topic_v3_and_below(topic_results(codes));
     }
     // v4: sent by brokers (KIP-890), possibly for several transactions at once.
+    if !authorize_cluster(broker, ctx, Operation::ClusterAction) {
+        return AddPartitionsToTxnResponse::default()
+            .with_error_code(ResponseError::ClusterAuthorizationFailed.code());
+    }
     let mut results = Vec::with_capacity(req.transactions.len());
     for t in &req.transactions {
         let codes = add_partitions_for(
@@ -222,6 +285,14 @@ pub async fn add_offsets_to_txn(
     ctx: &RequestContext,
     req: AddOffsetsToTxnRequest,
 ) -> AddOffsetsToTxnResponse {
+    if !may_write_txn(broker, ctx, &req.transactional_id) {
+        return AddOffsetsToTxnResponse::default()
+            .with_error_code(ResponseError::TransactionalIdAuthorizationFailed.code());
+    }
+    if !may_read_group(broker, ctx, &req.group_id) {
+        return AddOffsetsToTxnResponse::default()
+            .with_error_code(ResponseError::GroupAuthorizationFailed.code());
+    }
     let offsets_partitions = broker
         .cluster
         .topic(OFFSETS_TOPIC)
@@ -245,6 +316,12 @@ pub async fn add_offsets_to_txn(
 }
 
 pub async fn end_txn(broker: &Broker, ctx: &RequestContext, req: EndTxnRequest) -> EndTxnResponse {
+    if !may_write_txn(broker, ctx, &req.transactional_id) {
+        return EndTxnResponse::default()
+            .with_producer_id(ProducerId(-1))
+            .with_producer_epoch(-1)
+            .with_error_code(ResponseError::TransactionalIdAuthorizationFailed.code());
+    }
     let result = if req.committed {
         TxnResult::Commit
     } else {
@@ -314,7 +391,21 @@ pub async fn txn_offset_commit(
             })
             .collect(),
     };
-    let outcome = broker.groups.commit_transactional_offsets(commit).await;
+    let unreadable = req
+        .topics
+        .iter()
+        .any(|t| !authorize(broker, ctx, Operation::Read, ResourceType::Topic, &t.name));
+    let outcome = if !may_write_txn(broker, ctx, &req.transactional_id) {
+        Err(ResponseError::TransactionalIdAuthorizationFailed)
+    } else if !may_read_group(broker, ctx, &req.group_id) {
+        Err(ResponseError::GroupAuthorizationFailed)
+    } else if unreadable {
+        // Kafka refuses the unreadable topics and commits the rest; this broker commits
+        // nothing and answers TOPIC_AUTHORIZATION_FAILED for every partition.
+        Err(ResponseError::TopicAuthorizationFailed)
+    } else {
+        broker.groups.commit_transactional_offsets(commit).await
+    };
     let mut errors = outcome.as_ref().ok().map(|v| v.iter());
     let failed = outcome.as_ref().err().copied();
     let topics = req
@@ -344,9 +435,10 @@ pub async fn txn_offset_commit(
 /// broker leads and answered once on its in-sync replicas.
 pub async fn write_txn_markers(
     broker: &Broker,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     req: WriteTxnMarkersRequest,
 ) -> WriteTxnMarkersResponse {
+    let allowed = authorize_cluster(broker, ctx, Operation::ClusterAction);
     let mut results = Vec::with_capacity(req.markers.len());
     for m in &req.markers {
         let marker = TxnMarker {
@@ -363,7 +455,11 @@ pub async fn write_txn_markers(
             let partitions = futures::future::join_all(t.partition_indexes.iter().map(|p| {
                 let tp = TopicPartition::new(t.name.as_str(), *p);
                 async move {
-                    let code = marker_code(broker, &marker, &tp).await;
+                    let code = if allowed {
+                        marker_code(broker, &marker, &tp).await
+                    } else {
+                        ResponseError::ClusterAuthorizationFailed.code()
+                    };
                     WritableTxnMarkerPartitionResult::default()
                         .with_partition_index(tp.partition)
                         .with_error_code(code)
@@ -399,7 +495,7 @@ async fn marker_code(broker: &Broker, marker: &TxnMarker, tp: &TopicPartition) -
 
 pub async fn describe_transactions(
     broker: &Broker,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     req: DescribeTransactionsRequest,
 ) -> DescribeTransactionsResponse {
     let states = req
@@ -412,6 +508,17 @@ pub async fn describe_transactions(
                 .with_producer_epoch(-1)
                 .with_transaction_start_time_ms(-1)
                 .with_transaction_state(str_bytes(""));
+            let describable = authorize(
+                broker,
+                ctx,
+                Operation::Describe,
+                ResourceType::TransactionalId,
+                id.as_str(),
+            );
+            if !describable {
+                return answer
+                    .with_error_code(ResponseError::TransactionalIdAuthorizationFailed.code());
+            }
             match broker.txn.describe(id.as_str()) {
                 Ok(m) => {
                     let mut topics: BTreeMap<String, Vec<i32>> = BTreeMap::new();
@@ -481,6 +588,16 @@ pub async fn list_transactions(
         Ok(listed) => response.with_transaction_states(
             listed
                 .into_iter()
+                // Only the transactional ids the principal may describe.
+                .filter(|l| {
+                    authorize(
+                        broker,
+                        ctx,
+                        Operation::Describe,
+                        ResourceType::TransactionalId,
+                        &l.transactional_id,
+                    )
+                })
                 .map(|l| {
                     ListedTxn::default()
                         .with_transactional_id(TransactionalId(str_bytes(l.transactional_id)))

@@ -7,6 +7,7 @@
 //! Both modes run the same way; only the metadata backend differs (standalone: a file in the
 //! data directory, this broker leads every partition; cluster: ZooKeeper).
 
+pub mod acls;
 pub mod configs;
 pub mod lag;
 pub mod link;
@@ -36,6 +37,8 @@ use transactions::TxnLink;
 /// Shared state of one running broker; handlers receive `&Broker`.
 pub struct Broker {
     pub config: ConfigHandle,
+    /// The ACLs and whether they are enforced.
+    pub authorizer: Arc<acls::Authorizer>,
     pub cluster: Arc<dyn ClusterMetadata>,
     pub replicas: Arc<ReplicaManager>,
     pub groups: Arc<GroupCoordinator>,
@@ -57,6 +60,7 @@ impl Broker {
     pub async fn open(config: BrokerConfig) -> anyhow::Result<Broker> {
         let dir = config.log_dirs[0].clone();
         let dir_lock = DirLock::acquire(&dir)?;
+        let authorizer = Arc::new(acls::Authorizer::open(&config)?);
         raise_fd_limit();
         let cluster = cluster::open(&config).await?;
         let logs = {
@@ -98,6 +102,7 @@ impl Broker {
         let end_offsets = lag::EndOffsetCache::new(replicas.broker_id(), inter_broker.clone());
         let broker = Broker {
             end_offsets,
+            authorizer,
             config,
             cluster,
             replicas,

@@ -7,6 +7,7 @@
 //! (`/config/topics`, `/config/brokers`, change notifications under `/config/changes`). Nothing outside this module talks
 //! to the metadata store directly; [`open`] picks the backend.
 
+pub mod acls;
 pub mod assignment;
 pub mod model;
 pub mod names;

@@ -157,6 +157,9 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
     ConfigDef::new("replication.quota.window.size.seconds", T::Int, Some("1"))
         .with(Constraint::AtLeast(1)),
     ConfigDef::new("reserved.broker.max.id", T::Int, Some("1000")),
+    ConfigDef::new("authorizer.class.name", T::String, Some("")),
+    ConfigDef::new("super.users", T::String, None),
+    ConfigDef::new("allow.everyone.if.no.acl.found", T::Boolean, Some("false")),
     ConfigDef::new("broker.id.generation.enable", T::Boolean, Some("true")),
     ConfigDef::new("zookeeper.connect", T::String, None),
     ConfigDef::new("zookeeper.session.timeout.ms", T::Int, Some("18000")),

@@ -146,6 +146,12 @@ pub fn broker_doc(name: &str) -> Option<&'static str> {
             "Length of one sample window of the replication throttle rates."
         }
         "reserved.broker.max.id" => "Highest broker id that may be set by hand.",
+        "authorizer.class.name" => {
+            "kafka.security.authorizer.AclAuthorizer turns on ACL authorization (standalone \
+             brokers only for now); empty: none."
+        }
+        "super.users" => "Principals allowed everything, semicolon-separated (User:admin;User:kafka).",
+        "allow.everyone.if.no.acl.found" => "Allow an operation on a resource no ACL matches.",
         "broker.id.generation.enable" => "Generate broker ids (not supported here).",
         "zookeeper.connect" => "ZooKeeper hosts and chroot; unset runs standalone.",
         "zookeeper.session.timeout.ms" => "ZooKeeper session timeout, in ms.",

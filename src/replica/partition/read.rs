@@ -50,6 +50,9 @@ pub enum ServeError {
     /// (Kafka refuses consumer fetches below v10 of such topics).
     #[error("the topic stores zstd batches, which this fetch version cannot carry")]
     UnsupportedCompressionType,
+    /// The requester may not READ the topic (refused before the replica layer is asked).
+    #[error("not authorized to read the topic")]
+    TopicAuthorizationFailed,
 }
 
 /// One partition's part of a fetch answer. The offsets are -1 when the partition is not hosted.
