@@ -1,6 +1,7 @@
 //! SSL listeners: an in-process broker with a TLS listener (certificates made at test time)
 //! answers ApiVersions and Metadata over TLS; with `ssl.client.auth=required` a client without a
-//! certificate is refused; bad input on either listener closes that connection only.
+//! certificate is refused; bad input on either listener closes that connection only; the client
+//! certificate's mapped principal is the one ACLs see.
 
 // Test code throughout (clippy.toml allows unwrap/expect only inside #[test] functions).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -76,19 +77,27 @@ fn pki() -> Pki {
 
 /// PLAINTEXT first, SSL second, client certificates required on SSL.
 async fn broker(pki: &Pki) -> TestBroker {
+    broker_with(pki, &[]).await
+}
+
+/// [`broker`] with `extra` properties.
+async fn broker_with(pki: &Pki, extra: &[&str]) -> TestBroker {
     let path = |f: &str| pki.dir.path().join(f).display().to_string();
-    TestBroker::start(&[
+    let keystore = format!(
+        "listener.name.ssl.ssl.keystore.location={}",
+        path("server.pem")
+    );
+    let truststore = format!("ssl.truststore.location={}", path("ca.pem"));
+    let mut props = vec![
         "listeners=PLAINTEXT://127.0.0.1:0,SSL://127.0.0.1:0",
         "ssl.keystore.type=PEM",
-        &format!(
-            "listener.name.ssl.ssl.keystore.location={}",
-            path("server.pem")
-        ),
+        &keystore,
         "ssl.truststore.type=PEM",
-        &format!("ssl.truststore.location={}", path("ca.pem")),
+        &truststore,
         "ssl.client.auth=required",
-    ])
-    .await
+    ];
+    props.extend_from_slice(extra);
+    TestBroker::start(&props).await
 }
 
 fn connector(pki: &Pki, with_certificate: bool) -> TlsConnector {
@@ -256,4 +265,38 @@ async fn bad_input_on_either_listener_closes_that_connection_only() {
         .call(ApiKey::ApiVersions, 0, &ApiVersionsRequest::default())
         .await;
     assert_eq!(r.error_code, 0, "and so does a plaintext one");
+}
+
+/// The client certificate's subject, `CN=client,O=Acme,C=US` in RFC 2253 form, mapped to `CLIENT`
+/// by `ssl.principal.mapping.rules`, is a super user: it may create a topic over TLS, while the
+/// anonymous plaintext principal is refused by the authorizer.
+#[tokio::test]
+async fn the_mapped_certificate_principal_is_what_the_authorizer_sees() {
+    let pki = pki();
+    let b = broker_with(
+        &pki,
+        &[
+            r"ssl.principal.mapping.rules=RULE:^CN=([^,]+),O=Acme,C=US$/$1/U,DEFAULT",
+            "authorizer.class.name=kafka.security.authorizer.AclAuthorizer",
+            "super.users=User:CLIENT",
+        ],
+    )
+    .await;
+    let create = |topic: &str| common::create_topics_request(topic, 1, &[]);
+    let mut plain = b.client().await;
+    let refused: CreateTopicsResponse = plain.call(ApiKey::CreateTopics, 7, &create("anon")).await;
+    assert_eq!(
+        refused.topics[0].error_code, 29,
+        "TOPIC_AUTHORIZATION_FAILED"
+    );
+    let mut tls = tls_connect(ssl_addr(&b), &connector(&pki, true))
+        .await
+        .unwrap();
+    let created: CreateTopicsResponse = call(&mut tls, ApiKey::CreateTopics, 7, &create("mapped"))
+        .await
+        .expect("CreateTopics over TLS");
+    assert_eq!(
+        created.topics[0].error_code, 0,
+        "the mapped principal is a super user"
+    );
 }
