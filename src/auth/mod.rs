@@ -1,9 +1,11 @@
 //! Authorization with Kafka's ACL model: the model and its stored JSON form ([`acl`]), and the
 //! decisions of Kafka's AclAuthorizer ([`authorizer`]). Where ACLs are stored is the cluster
-//! layer's business; this layer only knows the model.
+//! layer's business; this layer only knows the model. SCRAM credentials ([`scram`]) are the
+//! stored side of SASL/SCRAM authentication.
 
 pub mod acl;
 pub mod authorizer;
+pub mod scram;
 
 pub use acl::{
     AclBinding, AclFilter, Operation, PatternType, Permission, ResourcePattern, ResourceType,

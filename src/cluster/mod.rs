@@ -23,7 +23,9 @@ use async_trait::async_trait;
 use tokio::task::JoinSet;
 use uuid::Uuid;
 
-use crate::config::{BrokerConfig, BrokerEntity, DynamicBrokerConfigs};
+use crate::config::{
+    BrokerConfig, BrokerEntity, ClientEntity, ClientEntityConfigs, DynamicBrokerConfigs,
+};
 use crate::util::task::Shutdown;
 
 pub use model::{is_internal_topic, BrokerInfo, Endpoint, PartitionState, TopicMetadata};
@@ -174,6 +176,22 @@ pub trait ClusterMetadata: Send + Sync {
     /// The dynamic broker configs stored for the cluster-wide default entity and for this
     /// broker, as stored (not yet checked).
     fn broker_configs(&self) -> DynamicBrokerConfigs;
+    /// The configs of every user and client entity (SCRAM credentials, quotas), as stored.
+    /// Changes announce themselves through [`ClusterMetadata::subscribe`].
+    fn client_entities(&self) -> Arc<ClientEntityConfigs> {
+        Arc::default()
+    }
+    /// Changes user and client entity configs: per entity, each key set (`Some`) or removed
+    /// (`None`); all of it, or nothing on error. Every broker's metadata follows.
+    async fn alter_client_entities(
+        &self,
+        changes: Vec<(ClientEntity, BTreeMap<String, Option<String>>)>,
+    ) -> Result<(), ClusterError> {
+        let _ = changes;
+        Err(ClusterError::Unavailable(
+            "user and client configs are not stored by this backend".into(),
+        ))
+    }
     /// Replaces every config override of a topic; every broker's metadata follows.
     async fn set_topic_configs(
         &self,

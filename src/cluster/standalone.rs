@@ -1,5 +1,5 @@
 //! Standalone metadata: a single broker whose topics, partitions, topic configs, dynamic broker
-//! configs and producer-id blocks live in `odradek-metadata.json` inside its log directory,
+//! configs, user and client configs (SCRAM credentials, quotas) and producer-id blocks live in `odradek-metadata.json` inside its log directory,
 //! written atomically on every change.
 
 use std::collections::BTreeMap;
@@ -19,7 +19,7 @@ use super::{
     ControllerError, ElectionType, IsrWriteError, NewTopic, PartitionKey, PartitionReassignment,
     PartitionState, TopicMetadata,
 };
-use crate::config::{BrokerEntity, DynamicBrokerConfigs};
+use crate::config::{BrokerEntity, ClientEntity, ClientEntityConfigs, DynamicBrokerConfigs};
 use crate::util::durable::write_atomically;
 use crate::util::task::Shutdown;
 
@@ -38,12 +38,22 @@ struct StoredState {
     /// Dynamic broker configs: the cluster-wide default entity and this broker's.
     #[serde(default)]
     broker_configs: DynamicBrokerConfigs,
+    /// User and client entity configs.
+    #[serde(default)]
+    client_entities: Vec<StoredClientEntity>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredClientEntity {
+    entity: ClientEntity,
+    configs: BTreeMap<String, String>,
 }
 
 struct State {
     cluster_id: String,
     topics: BTreeMap<String, Arc<TopicMetadata>>,
     broker_configs: DynamicBrokerConfigs,
+    client_entities: Arc<ClientEntityConfigs>,
     next_producer_id_block: i64,
     next_producer_id: i64,
     producer_id_block_end: i64,
@@ -71,6 +81,7 @@ impl StandaloneMetadata {
                 next_producer_id_block: 0,
                 topics: Vec::new(),
                 broker_configs: DynamicBrokerConfigs::default(),
+                client_entities: Vec::new(),
             },
             Err(e) => return Err(e.into()),
         };
@@ -83,6 +94,13 @@ impl StandaloneMetadata {
                 .map(|t| (t.name.clone(), Arc::new(t)))
                 .collect(),
             broker_configs: stored.broker_configs,
+            client_entities: Arc::new(ClientEntityConfigs {
+                entities: stored
+                    .client_entities
+                    .into_iter()
+                    .map(|e| (e.entity, e.configs))
+                    .collect(),
+            }),
             next_producer_id_block: stored.next_producer_id_block,
             next_producer_id: stored.next_producer_id_block,
             producer_id_block_end: stored.next_producer_id_block,
@@ -108,6 +126,15 @@ impl StandaloneMetadata {
             next_producer_id_block: state.next_producer_id_block,
             topics: state.topics.values().map(|t| (**t).clone()).collect(),
             broker_configs: state.broker_configs.clone(),
+            client_entities: state
+                .client_entities
+                .entities
+                .iter()
+                .map(|(entity, configs)| StoredClientEntity {
+                    entity: entity.clone(),
+                    configs: configs.clone(),
+                })
+                .collect(),
         };
         let bytes =
             serde_json::to_vec_pretty(&stored).map_err(|e| ClusterError::Corrupt(e.to_string()))?;
@@ -232,6 +259,27 @@ impl ClusterMetadata for StandaloneMetadata {
 
     fn broker_configs(&self) -> DynamicBrokerConfigs {
         self.state.lock().broker_configs.clone()
+    }
+
+    fn client_entities(&self) -> Arc<ClientEntityConfigs> {
+        self.state.lock().client_entities.clone()
+    }
+
+    async fn alter_client_entities(
+        &self,
+        changes: Vec<(ClientEntity, BTreeMap<String, Option<String>>)>,
+    ) -> Result<(), ClusterError> {
+        let mut state = self.state.lock();
+        let before = state.client_entities.clone();
+        let mut changed = (*before).clone();
+        changed.apply(changes);
+        state.client_entities = Arc::new(changed);
+        if let Err(e) = self.persist(&state) {
+            state.client_entities = before;
+            return Err(e);
+        }
+        self.announce_change();
+        Ok(())
     }
 
     async fn set_topic_configs(
@@ -599,6 +647,37 @@ mod tests {
                 broker: own
             }
         );
+    }
+
+    #[tokio::test]
+    async fn client_entity_configs_survive_reopen_and_announce_changes() {
+        use crate::config::EntityName;
+        let dir = tempfile::tempdir().unwrap();
+        let m = StandaloneMetadata::open(dir.path(), broker()).unwrap();
+        let changes = m.subscribe();
+        let alice = ClientEntity::User(EntityName::Named("alice".into()));
+        let set = |k: &str, v: Option<&str>| (k.to_string(), v.map(str::to_string));
+        m.alter_client_entities(vec![(
+            alice.clone(),
+            BTreeMap::from([
+                set("SCRAM-SHA-256", Some("salt=AA==")),
+                set("producer_byte_rate", Some("10")),
+            ]),
+        )])
+        .await
+        .unwrap();
+        assert!(changes.has_changed().unwrap(), "subscribers are told");
+        m.alter_client_entities(vec![(
+            alice.clone(),
+            BTreeMap::from([set("producer_byte_rate", None)]),
+        )])
+        .await
+        .unwrap();
+        drop(m);
+        let m = StandaloneMetadata::open(dir.path(), broker()).unwrap();
+        let stored = m.client_entities();
+        assert_eq!(stored.value(&alice, "SCRAM-SHA-256"), Some("salt=AA=="));
+        assert_eq!(stored.value(&alice, "producer_byte_rate"), None);
     }
 
     #[test]

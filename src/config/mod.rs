@@ -1,6 +1,7 @@
 //! Configuration: server.properties parsing, broker keys, topic keys and their defaults.
 
 pub mod broker;
+pub mod client_entity;
 pub mod def;
 pub mod describe;
 pub mod docs;
@@ -16,6 +17,7 @@ pub use broker::{
     BrokerConfig, ClusterSettings, ConfigError, GroupSettings, LogFormat, ReplicationSettings,
     ThrottledRates, TransactionSettings, QUICKSTART_PROPERTIES,
 };
+pub use client_entity::{ClientEntity, ClientEntityConfigs, EntityName};
 pub use def::{ConfigSource, ConfigType};
 pub use dynamic::{BrokerEntity, DynamicBrokerConfigs};
 pub use handle::ConfigHandle;
