@@ -30,9 +30,10 @@ pub async fn handle(
     req: ElectLeadersRequest,
 ) -> ElectLeadersResponse {
     if !authorize_cluster(broker, ctx, Operation::Alter) {
-        // The error field exists from v1 on; v0 clients see no partition elected.
-        return ElectLeadersResponse::default().with_error_code(
-            kafka_protocol::error::ResponseError::ClusterAuthorizationFailed.code(),
+        return refused(
+            &req,
+            ctx.api_version,
+            ResponseError::ClusterAuthorizationFailed,
         );
     }
     let partitions: Option<Vec<PartitionKey>> = req.topic_partitions.as_ref().map(|topics| {
@@ -91,4 +92,32 @@ fn group(
         }
     }
     topics
+}
+
+/// A refusal of the whole request, as Kafka answers it: the error at the top (from v1) and on
+/// every partition named (the only place a v0 client sees it).
+fn refused(req: &ElectLeadersRequest, version: i16, error: ResponseError) -> ElectLeadersResponse {
+    let results = req
+        .topic_partitions
+        .iter()
+        .flatten()
+        .map(|t| {
+            ReplicaElectionResult::default()
+                .with_topic(t.topic.clone())
+                .with_partition_result(
+                    t.partitions
+                        .iter()
+                        .map(|p| {
+                            PartitionResult::default()
+                                .with_partition_id(*p)
+                                .with_error_code(error.code())
+                        })
+                        .collect(),
+                )
+        })
+        .collect();
+    let top = if version >= 1 { error.code() } else { 0 };
+    ElectLeadersResponse::default()
+        .with_error_code(top)
+        .with_replica_election_results(results)
 }

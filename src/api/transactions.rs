@@ -348,13 +348,62 @@ pub async fn end_txn(broker: &Broker, ctx: &RequestContext, req: EndTxnRequest) 
     }
 }
 
+/// TxnOffsetCommit: the transactional id and the group are checked first (refusing every
+/// partition); then, as Kafka does, partitions of topics the principal may not READ are refused
+/// and the others committed.
 pub async fn txn_offset_commit(
     broker: &Broker,
     ctx: &RequestContext,
     req: TxnOffsetCommitRequest,
 ) -> TxnOffsetCommitResponse {
-    let version = ctx.api_version;
-    let commit = TxnOffsetCommit {
+    let readable: Vec<bool> = req
+        .topics
+        .iter()
+        .map(|t| authorize(broker, ctx, Operation::Read, ResourceType::Topic, &t.name))
+        .collect();
+    let outcome = if !may_write_txn(broker, ctx, &req.transactional_id) {
+        Err(ResponseError::TransactionalIdAuthorizationFailed)
+    } else if !may_read_group(broker, ctx, &req.group_id) {
+        Err(ResponseError::GroupAuthorizationFailed)
+    } else if !readable.contains(&true) {
+        Ok(Vec::new())
+    } else {
+        let commit = txn_commit_of(&req, ctx.api_version, &readable);
+        broker.groups.commit_transactional_offsets(commit).await
+    };
+    // Per partition of the readable topics, in order: its own result.
+    let mut errors = outcome.as_ref().ok().map(|v| v.iter());
+    let failed = outcome.as_ref().err().copied();
+    let topics = req
+        .topics
+        .into_iter()
+        .zip(readable)
+        .map(|(t, readable)| {
+            let partitions = t
+                .partitions
+                .iter()
+                .map(|p| {
+                    let code = match (failed, readable) {
+                        (Some(e), _) => Some(e),
+                        (None, false) => Some(ResponseError::TopicAuthorizationFailed),
+                        (None, true) => errors.as_mut().and_then(|e| e.next().copied().flatten()),
+                    };
+                    TxnOffsetCommitResponsePartition::default()
+                        .with_partition_index(p.partition_index)
+                        .with_error_code(code.map_or(0, |e| e.code()))
+                })
+                .collect();
+            TxnOffsetCommitResponseTopic::default()
+                .with_name(t.name)
+                .with_partitions(partitions)
+        })
+        .collect();
+    TxnOffsetCommitResponse::default().with_topics(topics)
+}
+
+/// The group coordinator's commit for the topics marked `include`.
+fn txn_commit_of(req: &TxnOffsetCommitRequest, version: i16, include: &[bool]) -> TxnOffsetCommit {
+    TxnOffsetCommit {
         group_id: req.group_id.to_string(),
         producer_id: req.producer_id.0,
         producer_epoch: req.producer_epoch,
@@ -372,7 +421,9 @@ pub async fn txn_offset_commit(
         offsets: req
             .topics
             .iter()
-            .flat_map(|t| {
+            .zip(include)
+            .filter(|(_, included)| **included)
+            .flat_map(|(t, _)| {
                 t.partitions.iter().map(|p| OffsetToCommit {
                     topic: t.name.to_string(),
                     partition: p.partition_index,
@@ -390,44 +441,7 @@ pub async fn txn_offset_commit(
                 })
             })
             .collect(),
-    };
-    let unreadable = req
-        .topics
-        .iter()
-        .any(|t| !authorize(broker, ctx, Operation::Read, ResourceType::Topic, &t.name));
-    let outcome = if !may_write_txn(broker, ctx, &req.transactional_id) {
-        Err(ResponseError::TransactionalIdAuthorizationFailed)
-    } else if !may_read_group(broker, ctx, &req.group_id) {
-        Err(ResponseError::GroupAuthorizationFailed)
-    } else if unreadable {
-        // Kafka refuses the unreadable topics and commits the rest; this broker commits
-        // nothing and answers TOPIC_AUTHORIZATION_FAILED for every partition.
-        Err(ResponseError::TopicAuthorizationFailed)
-    } else {
-        broker.groups.commit_transactional_offsets(commit).await
-    };
-    let mut errors = outcome.as_ref().ok().map(|v| v.iter());
-    let failed = outcome.as_ref().err().copied();
-    let topics = req
-        .topics
-        .into_iter()
-        .map(|t| {
-            let partitions = t
-                .partitions
-                .iter()
-                .map(|p| {
-                    let own = errors.as_mut().and_then(|e| e.next().copied().flatten());
-                    TxnOffsetCommitResponsePartition::default()
-                        .with_partition_index(p.partition_index)
-                        .with_error_code(failed.or(own).map_or(0, |e| e.code()))
-                })
-                .collect();
-            TxnOffsetCommitResponseTopic::default()
-                .with_name(t.name)
-                .with_partitions(partitions)
-        })
-        .collect();
-    TxnOffsetCommitResponse::default().with_topics(topics)
+    }
 }
 
 /// WriteTxnMarkers: sent by coordinators to partition leaders, and by `kafka-transactions
