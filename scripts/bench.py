@@ -429,9 +429,9 @@ class Perf:
             res["error"] = f"{delivered}/{count} delivered, {failed} failed ({path})"
         return res
 
-    def consume(self, port, topic, partitions, count, size, timeout=600):
-        rc, text, path = self._run(self._consumer_args(port, topic, partitions, count, None),
-                                   timeout, "consume")
+    def consume(self, port, topic, partitions, count, size, timeout=600, extra=()):
+        args = self._consumer_args(port, topic, partitions, count, None) + list(extra)
+        rc, text, path = self._run(args, timeout, "consume")
         m = CONSUMED.search(text)
         got = int(m.group(1)) if m else 0
         ms = max(int(m.group(3)), 1) if m else 1

@@ -300,3 +300,82 @@ async fn the_mapped_certificate_principal_is_what_the_authorizer_sees() {
         "the mapped principal is a super user"
     );
 }
+
+/// The inter-broker dialer of a broker whose inter-broker listener is SSL, with this PKI's
+/// stores (the server certificate doubles as the broker's client certificate).
+fn dialer(pki: &Pki, extra: &[&str]) -> odradek::replica::peer::PeerDialer {
+    let path = |f: &str| pki.dir.path().join(f).display().to_string();
+    let mut props = vec![
+        "listeners=PLAINTEXT://127.0.0.1:0,SSL://127.0.0.1:0".to_string(),
+        "security.inter.broker.protocol=SSL".to_string(),
+        "ssl.keystore.type=PEM".to_string(),
+        format!("ssl.keystore.location={}", path("server.pem")),
+        "ssl.truststore.type=PEM".to_string(),
+        format!("ssl.truststore.location={}", path("ca.pem")),
+    ];
+    props.extend(extra.iter().map(|s| s.to_string()));
+    let config = odradek::app::load_config(None, &props).unwrap();
+    odradek::replica::peer::PeerDialer::for_inter_broker(&config).unwrap()
+}
+
+/// Brokers reach each other over an SSL inter-broker listener: the dialer checks the peer's
+/// certificate against its truststore and the host it dials (unless
+/// `ssl.endpoint.identification.algorithm` is empty), and presents its keystore to a listener
+/// requiring client certificates.
+#[tokio::test]
+async fn the_inter_broker_dialer_speaks_tls_and_checks_the_peer() {
+    use odradek::replica::peer::PeerError;
+    let ours = pki();
+    // The SSL listener on 127.0.0.2: its certificate names 127.0.0.1 and localhost only.
+    let b = broker_with(
+        &ours,
+        &["listeners=PLAINTEXT://127.0.0.1:0,SSL://127.0.0.2:0"],
+    )
+    .await;
+    let port = ssl_addr(&b).port();
+    let api_versions = |mut c: odradek::replica::peer::PeerConnection| async move {
+        let r: ApiVersionsResponse = c
+            .call(
+                ApiKey::ApiVersions,
+                3,
+                &ApiVersionsRequest::default(),
+                Duration::ZERO,
+            )
+            .await
+            .unwrap();
+        r.error_code
+    };
+    let connect = |d: odradek::replica::peer::PeerDialer| async move {
+        d.connect(
+            "127.0.0.2",
+            port,
+            "peer".into(),
+            1 << 20,
+            Duration::from_secs(5),
+        )
+        .await
+    };
+
+    let checked = connect(dialer(&ours, &[])).await;
+    assert!(
+        matches!(checked, Err(PeerError::Tls { .. })),
+        "a certificate not naming 127.0.0.2 is refused: {:?}",
+        checked.err()
+    );
+    let unchecked = connect(dialer(&ours, &["ssl.endpoint.identification.algorithm="]))
+        .await
+        .unwrap();
+    assert_eq!(
+        api_versions(unchecked).await,
+        0,
+        "answered over TLS with a client certificate"
+    );
+
+    // Stores of another, unrelated CA.
+    let other = pki();
+    let untrusted = connect(dialer(&other, &["ssl.endpoint.identification.algorithm="])).await;
+    assert!(
+        matches!(untrusted, Err(PeerError::Tls { .. })),
+        "a peer certificate from an unknown CA is refused"
+    );
+}

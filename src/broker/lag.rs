@@ -17,6 +17,7 @@ use tracing::debug;
 
 use super::peers::PeerPool;
 use super::Broker;
+use crate::replica::peer::PeerDialer;
 
 /// How often one leader is asked for end offsets, at most.
 pub const LEADER_ASK_INTERVAL: Duration = Duration::from_secs(5);
@@ -54,12 +55,12 @@ pub(crate) struct EndOffsetCache {
 }
 
 impl EndOffsetCache {
-    /// A cache asking leaders over their `inter_broker_listener` endpoints.
-    pub(crate) fn new(broker_id: i32, inter_broker_listener: String) -> EndOffsetCache {
+    /// A cache asking leaders through `dialer` (the inter-broker listener).
+    pub(crate) fn new(broker_id: i32, dialer: PeerDialer) -> EndOffsetCache {
         EndOffsetCache {
             peers: PeerPool::new(
                 format!("broker-{broker_id}-offsets"),
-                inter_broker_listener,
+                dialer,
                 ASK_TIMEOUT,
                 ASK_MAX_RESPONSE_BYTES,
             ),

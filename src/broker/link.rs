@@ -7,21 +7,19 @@ use async_trait::async_trait;
 
 use crate::cluster::{ClusterMetadata, IsrWriteError, PartitionState};
 use crate::log::TopicPartition;
+use crate::replica::peer::PeerDialer;
 use crate::replica::{ClusterLink, LeaderAndIsr};
 
 /// The replica layer's link to whichever metadata backend the broker runs with.
 pub struct ReplicaLink {
     cluster: Arc<dyn ClusterMetadata>,
-    /// The listener name other brokers are reached on (`inter.broker.listener.name`).
-    inter_broker_listener: String,
+    /// How other brokers are reached: the inter-broker listener and its security.
+    dialer: PeerDialer,
 }
 
 impl ReplicaLink {
-    pub fn new(cluster: Arc<dyn ClusterMetadata>, inter_broker_listener: String) -> ReplicaLink {
-        ReplicaLink {
-            cluster,
-            inter_broker_listener,
-        }
+    pub fn new(cluster: Arc<dyn ClusterMetadata>, dialer: PeerDialer) -> ReplicaLink {
+        ReplicaLink { cluster, dialer }
     }
 }
 
@@ -51,6 +49,10 @@ impl ClusterLink for ReplicaLink {
             .live_brokers()
             .into_iter()
             .find(|b| b.id == broker_id)
-            .and_then(|b| b.address(&self.inter_broker_listener))
+            .and_then(|b| b.address(self.dialer.listener()))
+    }
+
+    fn dialer(&self) -> PeerDialer {
+        self.dialer.clone()
     }
 }

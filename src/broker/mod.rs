@@ -27,6 +27,7 @@ use crate::cluster::{self, ClusterError, ClusterMetadata, NewTopic, TopicMetadat
 use crate::config::{BrokerConfig, ConfigHandle};
 use crate::group::GroupCoordinator;
 use crate::log::LogManager;
+use crate::replica::peer::PeerDialer;
 use crate::replica::ReplicaManager;
 use crate::txn::TransactionCoordinator;
 use crate::util::task::Shutdown;
@@ -44,6 +45,8 @@ pub struct Broker {
     pub groups: Arc<GroupCoordinator>,
     pub txn: Arc<TransactionCoordinator>,
     /// Markers and produce verification across brokers.
+    /// How this broker reaches its peers (the inter-broker listener and its security).
+    pub dialer: PeerDialer,
     pub txn_link: Arc<TxnLink>,
     /// End offsets asked of other leaders (consumer-group lag, the console).
     end_offsets: lag::EndOffsetCache,
@@ -72,11 +75,8 @@ impl Broker {
             logs,
             config.replication.clone(),
         ));
-        let inter_broker = config.inter_broker_listener.clone();
-        replicas.set_cluster_link(Arc::new(ReplicaLink::new(
-            cluster.clone(),
-            inter_broker.clone(),
-        )));
+        let dialer = PeerDialer::for_inter_broker(&config)?;
+        replicas.set_cluster_link(Arc::new(ReplicaLink::new(cluster.clone(), dialer.clone())));
         let config = ConfigHandle::new(config);
         let groups = Arc::new(GroupCoordinator::new(
             config.clone(),
@@ -88,7 +88,7 @@ impl Broker {
             cluster.clone(),
             replicas.clone(),
             groups.clone(),
-            inter_broker.clone(),
+            dialer.clone(),
         ));
         txn.set_marker_sender(txn_link.clone());
         let sync = MetadataSync {
@@ -99,8 +99,9 @@ impl Broker {
             config: config.clone(),
             applied_generation: Arc::new(AtomicU64::new(u64::MAX)),
         };
-        let end_offsets = lag::EndOffsetCache::new(replicas.broker_id(), inter_broker.clone());
+        let end_offsets = lag::EndOffsetCache::new(replicas.broker_id(), dialer.clone());
         let broker = Broker {
+            dialer,
             end_offsets,
             authorizer,
             config,

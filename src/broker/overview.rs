@@ -227,7 +227,7 @@ impl Broker {
             .into_iter()
             .find(|b| b.id == id)?;
         Some(
-            peers::broker_configs(&peer, &self.config.current().inter_broker_listener)
+            peers::broker_configs(&peer, &self.dialer)
                 .await
                 .map_err(|e| e.to_string()),
         )

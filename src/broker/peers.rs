@@ -11,30 +11,30 @@ use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion};
 use parking_lot::Mutex;
 
 use crate::cluster::ClusterMetadata;
-use crate::replica::peer::{PeerConnection, PeerError};
+use crate::replica::peer::{PeerConnection, PeerDialer, PeerError};
 
 /// One connection per peer broker, one request at a time each, over the inter-broker listener.
 pub(crate) struct PeerPool {
     client_id: String,
-    /// The listener peers are dialled on (`inter.broker.listener.name`).
-    listener: String,
+    /// How peers are dialled (the inter-broker listener and its security).
+    dialer: PeerDialer,
     timeout: Duration,
     max_response_bytes: usize,
     connections: Mutex<HashMap<i32, Arc<tokio::sync::Mutex<Option<PeerConnection>>>>>,
 }
 
 impl PeerPool {
-    /// A pool dialling peers' `listener` endpoints, whose connects and requests each take at
-    /// most `timeout`.
+    /// A pool dialling peers with `dialer`, whose connects and requests each take at most
+    /// `timeout`.
     pub(crate) fn new(
         client_id: String,
-        listener: String,
+        dialer: PeerDialer,
         timeout: Duration,
         max_response_bytes: usize,
     ) -> PeerPool {
         PeerPool {
             client_id,
-            listener,
+            dialer,
             timeout,
             max_response_bytes,
             connections: Mutex::new(HashMap::new()),
@@ -60,21 +60,22 @@ impl PeerPool {
             let Some(b) = cluster.live_brokers().into_iter().find(|b| b.id == broker) else {
                 return Err(PeerError::Protocol(format!("broker {broker} is not alive")));
             };
-            let Some((host, port)) = b.address(&self.listener) else {
+            let Some((host, port)) = b.address(self.dialer.listener()) else {
                 return Err(PeerError::Protocol(format!(
                     "broker {broker} has no {} listener",
-                    self.listener
+                    self.dialer.listener()
                 )));
             };
             *conn = Some(
-                PeerConnection::connect(
-                    &host,
-                    port,
-                    self.client_id.clone(),
-                    self.max_response_bytes,
-                    self.timeout,
-                )
-                .await?,
+                self.dialer
+                    .connect(
+                        &host,
+                        port,
+                        self.client_id.clone(),
+                        self.max_response_bytes,
+                        self.timeout,
+                    )
+                    .await?,
             );
         }
         let Some(c) = conn.as_mut() else {

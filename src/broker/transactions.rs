@@ -28,7 +28,7 @@ use super::peers::PeerPool;
 use crate::cluster::ClusterMetadata;
 use crate::group::{GroupCoordinator, OFFSETS_TOPIC};
 use crate::log::{AppendError, TopicPartition};
-use crate::replica::peer::PeerError;
+use crate::replica::peer::{PeerDialer, PeerError};
 use crate::replica::{ProduceError, ReplicaManager};
 use crate::txn::{
     MarkerOutcome, TransactionCoordinator, TxnError, TxnMarker, TxnMarkerSender, TxnResult,
@@ -85,19 +85,14 @@ impl TxnLink {
         cluster: Arc<dyn ClusterMetadata>,
         replicas: Arc<ReplicaManager>,
         groups: Arc<GroupCoordinator>,
-        inter_broker_listener: String,
+        dialer: PeerDialer,
     ) -> TxnLink {
         let client_id = format!("broker-{}-txn", replicas.broker_id());
         TxnLink {
             cluster,
             replicas,
             groups,
-            peers: PeerPool::new(
-                client_id,
-                inter_broker_listener,
-                PEER_TIMEOUT,
-                PEER_MAX_RESPONSE_BYTES,
-            ),
+            peers: PeerPool::new(client_id, dialer, PEER_TIMEOUT, PEER_MAX_RESPONSE_BYTES),
         }
     }
 

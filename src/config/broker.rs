@@ -269,6 +269,11 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
     ConfigDef::new("ssl.enabled.protocols", T::List, Some("TLSv1.2,TLSv1.3")),
     ConfigDef::new("ssl.cipher.suites", T::List, Some("")),
     ConfigDef::new("ssl.principal.mapping.rules", T::String, Some("DEFAULT")),
+    ConfigDef::new(
+        "ssl.endpoint.identification.algorithm",
+        T::String,
+        Some("https"),
+    ),
     ConfigDef::new("ssl.keystore.password", T::Password, None),
     ConfigDef::new("ssl.key.password", T::Password, None),
     ConfigDef::new("ssl.truststore.password", T::Password, None),

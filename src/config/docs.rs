@@ -204,6 +204,7 @@ pub fn broker_doc(name: &str) -> Option<&'static str> {
         "ssl.enabled.protocols" => "TLS versions accepted: TLSv1.2, TLSv1.3.",
         "ssl.cipher.suites" => "Cipher suites accepted (Java names); empty means all.",
         "ssl.principal.mapping.rules" => "Rules mapping a certificate's distinguished name to a principal name.",
+        "ssl.endpoint.identification.algorithm" => "https: brokers check that a peer's certificate names the host they dial; empty: no check.",
         "password.encoder.secret" => "Secret that encodes stored dynamic passwords.",
         _ => return None,
     })

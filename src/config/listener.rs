@@ -165,7 +165,10 @@ pub fn resolve<'a>(keys: ListenerKeys<'a>) -> Result<ListenerConfig, InvalidValu
             ),
         ));
     }
-    if protocol_map.get(&inter_broker) != Some(&SecurityProtocol::Plaintext) {
+    if matches!(
+        protocol_map.get(&inter_broker),
+        Some(SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl)
+    ) {
         let key = if keys.inter_broker_listener_name.is_some() {
             "inter.broker.listener.name"
         } else {
@@ -174,8 +177,8 @@ pub fn resolve<'a>(keys: ListenerKeys<'a>) -> Result<ListenerConfig, InvalidValu
         return Err(invalid(
             key,
             &inter_broker,
-            "brokers reach each other over PLAINTEXT only for now: the inter-broker listener \
-             must be a PLAINTEXT listener (SSL listeners serve clients)",
+            "brokers reach each other over PLAINTEXT or SSL only for now: SASL between brokers \
+             is not supported yet",
         ));
     }
     Ok(ListenerConfig {
@@ -526,15 +529,15 @@ mod tests {
     }
 
     #[test]
-    fn serves_ssl_for_clients_and_refuses_sasl_and_ssl_between_brokers() {
+    fn serves_ssl_for_clients_and_between_brokers_and_refuses_sasl() {
         let c = resolve(keys("PLAINTEXT://a:1,SSL://a:2")).unwrap();
         assert_eq!(c.listeners[1].protocol, SecurityProtocol::Ssl);
-        let (key, reason) = err(ListenerKeys {
+        let c = resolve(ListenerKeys {
             security_inter_broker_protocol: Some("SSL"),
             ..keys("PLAINTEXT://a:1,SSL://a:2")
-        });
-        assert_eq!(key, "security.inter.broker.protocol");
-        assert!(reason.contains("PLAINTEXT only for now"), "{reason}");
+        })
+        .unwrap();
+        assert_eq!(c.inter_broker, "SSL");
         let (_, reason) = err(ListenerKeys {
             protocol_map: "PLAINTEXT:PLAINTEXT,EXTERNAL:SASL_PLAINTEXT",
             ..keys("PLAINTEXT://a:1,EXTERNAL://a:2")

@@ -8,6 +8,7 @@ pub mod docs;
 pub mod dynamic;
 pub mod handle;
 pub mod incremental;
+pub mod keystore;
 pub mod listener;
 pub mod properties;
 pub mod ssl;

@@ -91,6 +91,10 @@ pub struct SslConfig {
     /// Java/IANA names (`TLS_AES_128_GCM_SHA256`); empty means every suite rustls offers.
     pub cipher_suites: Vec<String>,
     pub principal_rules: PrincipalRules,
+    /// `ssl.endpoint.identification.algorithm`: `https` (Kafka's default) checks that a peer's
+    /// certificate names the host dialled; empty turns the check off. Used where this broker is
+    /// the client (the inter-broker listener).
+    pub verify_hostname: bool,
 }
 
 /// The cipher suites rustls (with ring) speaks, by the names Java and IANA give them.
@@ -129,6 +133,15 @@ impl Keys<'_> {
             let v = self.effective.get(&k)?.trim().to_string();
             (!v.is_empty()).then_some((k, v))
         })
+    }
+
+    /// Like [`Keys::get`], but an empty value counts as set (Kafka's way to turn some checks
+    /// off).
+    fn get_raw(&self, key: &str) -> Option<(String, String)> {
+        let prefixed = format!("{}{key}", self.prefix);
+        [prefixed, key.to_string()]
+            .into_iter()
+            .find_map(|k| Some((k.clone(), self.effective.get(&k)?.trim().to_string())))
     }
 
     fn secret(&self, key: &str) -> Option<Secret> {
@@ -175,6 +188,12 @@ pub fn resolve(
         principal_rules: match keys.get("ssl.principal.mapping.rules") {
             None => PrincipalRules::default(),
             Some((k, v)) => PrincipalRules::parse(&v).map_err(|reason| invalid(&k, &v, reason))?,
+        },
+        verify_hostname: match keys.get_raw("ssl.endpoint.identification.algorithm") {
+            None => true,
+            Some((_, v)) if v.is_empty() => false,
+            Some((_, v)) if v.eq_ignore_ascii_case("https") => true,
+            Some((k, v)) => return Err(invalid(&k, &v, "must be https or empty")),
         },
     })
 }

@@ -312,7 +312,8 @@ async fn run(work: Arc<Work>, shared: Arc<Shared>) {
 }
 
 async fn connect(work: &Work, shared: &Shared) -> Result<PeerConnection, PeerError> {
-    let Some((host, port)) = shared.link().and_then(|l| l.broker_endpoint(work.leader)) else {
+    let link = shared.link();
+    let Some((host, port)) = link.as_ref().and_then(|l| l.broker_endpoint(work.leader)) else {
         return Err(PeerError::Protocol(format!(
             "no endpoint known for broker {}",
             work.leader
@@ -322,14 +323,18 @@ async fn connect(work: &Work, shared: &Shared) -> Result<PeerConnection, PeerErr
     // A fetch answer holds up to the response limit, and at least one whole batch.
     let cap = (s.fetch_response_max_bytes.max(s.fetch_max_bytes).max(0) as usize)
         .saturating_add(16 << 20);
-    PeerConnection::connect(
-        &host,
-        port,
-        format!("broker-{}-fetcher-{}", shared.broker_id, work.leader),
-        cap,
-        Duration::from_millis(s.socket_timeout_ms),
-    )
-    .await
+    let dialer = link
+        .map(|l| l.dialer())
+        .ok_or_else(|| PeerError::Protocol("no cluster link".into()))?;
+    dialer
+        .connect(
+            &host,
+            port,
+            format!("broker-{}-fetcher-{}", shared.broker_id, work.leader),
+            cap,
+            Duration::from_millis(s.socket_timeout_ms),
+        )
+        .await
 }
 
 fn topic_name(tp: &TopicPartition) -> TopicName {

@@ -60,4 +60,8 @@ pub trait ClusterLink: Send + Sync {
     ) -> Result<i32, IsrWriteError>;
     /// host:port of a live broker, for follower fetchers.
     fn broker_endpoint(&self, broker_id: i32) -> Option<(String, u16)>;
+    /// How follower fetchers connect to those endpoints (plain TCP unless the link says).
+    fn dialer(&self) -> super::peer::PeerDialer {
+        super::peer::PeerDialer::plaintext("PLAINTEXT")
+    }
 }

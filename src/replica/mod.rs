@@ -43,6 +43,7 @@ pub mod link;
 pub mod log_dir;
 mod partition;
 pub mod peer;
+mod peer_tls;
 pub mod quota;
 
 use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};

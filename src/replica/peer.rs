@@ -1,13 +1,20 @@
-//! Outbound connections to other brokers (follower → leader): request framing, correlation ids, a
-//! cap on response sizes and timeouts. One request at a time per connection.
+//! Outbound connections to other brokers (follower → leader, and the broker layer's own
+//! requests): the [`PeerDialer`] that reaches peers over the inter-broker listener with its
+//! security (PLAINTEXT or TLS), request framing, correlation ids, a cap on response sizes and
+//! timeouts. One request at a time per connection.
 
 use std::time::Duration;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, StrBytes};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use std::sync::Arc;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
+
+use crate::config::listener::SecurityProtocol;
+use crate::config::BrokerConfig;
 
 /// Why a request to a peer broker failed; every error drops the connection.
 #[derive(Debug, thiserror::Error)]
@@ -27,20 +34,93 @@ pub enum PeerError {
     Correlation { expected: i32, got: i32 },
     #[error("protocol: {0}")]
     Protocol(String),
+    #[error("TLS with {addr}: {source}")]
+    Tls {
+        addr: String,
+        source: std::io::Error,
+    },
 }
 
-/// A connection to one peer broker.
-pub struct PeerConnection {
-    stream: TcpStream,
-    correlation: i32,
-    client_id: StrBytes,
-    max_response_bytes: usize,
-    timeout: Duration,
+/// A byte stream to a peer: TCP, or TLS over TCP.
+trait PeerStream: AsyncRead + AsyncWrite + Send + Unpin {}
+impl<S: AsyncRead + AsyncWrite + Send + Unpin> PeerStream for S {}
+
+/// Why the inter-broker listener's security cannot be set up (stops start-up).
+#[derive(Debug, thiserror::Error)]
+#[error("inter-broker listener {listener}: {key}: {reason}")]
+pub struct DialerSetupError {
+    pub listener: String,
+    pub key: &'static str,
+    pub reason: String,
 }
 
-impl PeerConnection {
-    /// Connects within `timeout`. Responses larger than `max_response_bytes` close the connection.
+/// How this broker reaches its peers: the inter-broker listener's name (whose endpoint of each
+/// peer is dialled) and that listener's security. Cheap to clone.
+#[derive(Clone)]
+pub struct PeerDialer {
+    listener: Arc<str>,
+    /// The TLS client set-up on an SSL inter-broker listener.
+    tls: Option<tokio_rustls::TlsConnector>,
+}
+
+impl std::fmt::Debug for PeerDialer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PeerDialer")
+            .field("listener", &self.listener)
+            .field("tls", &self.tls.is_some())
+            .finish()
+    }
+}
+
+impl PeerDialer {
+    /// Dials peers' `listener` endpoints in plain TCP.
+    pub fn plaintext(listener: &str) -> PeerDialer {
+        PeerDialer {
+            listener: Arc::from(listener),
+            tls: None,
+        }
+    }
+
+    /// The dialer of `config`'s inter-broker listener: on an SSL listener its keystore is this
+    /// broker's client certificate and its truststore checks the peers' certificates (and,
+    /// with `ssl.endpoint.identification.algorithm=https`, that they name the host dialled).
+    pub fn for_inter_broker(config: &BrokerConfig) -> Result<PeerDialer, DialerSetupError> {
+        let name = config.inter_broker_listener.as_str();
+        let protocol = config
+            .listeners
+            .iter()
+            .find(|l| l.name == name)
+            .map(|l| l.protocol);
+        let tls = match protocol {
+            Some(SecurityProtocol::Ssl) => {
+                let err = |key: &'static str, reason: String| DialerSetupError {
+                    listener: name.to_string(),
+                    key,
+                    reason,
+                };
+                let ssl = config
+                    .listener_ssl
+                    .get(name)
+                    .ok_or_else(|| err("listeners", "no SSL settings".into()))?;
+                let client = super::peer_tls::client_config(ssl).map_err(|(k, r)| err(k, r))?;
+                Some(tokio_rustls::TlsConnector::from(Arc::new(client)))
+            }
+            _ => None,
+        };
+        Ok(PeerDialer {
+            listener: Arc::from(name),
+            tls,
+        })
+    }
+
+    /// The listener whose endpoints peers are dialled on.
+    pub fn listener(&self) -> &str {
+        &self.listener
+    }
+
+    /// Connects to a peer (and runs the TLS handshake) within `timeout`.
     pub async fn connect(
+        &self,
         host: &str,
         port: u16,
         client_id: String,
@@ -48,19 +128,89 @@ impl PeerConnection {
         timeout: Duration,
     ) -> Result<PeerConnection, PeerError> {
         let addr = format!("{host}:{port}");
-        let stream = match tokio::time::timeout(timeout, TcpStream::connect(&addr)).await {
-            Err(_) => return Err(PeerError::Timeout(timeout)),
-            Ok(Err(source)) => return Err(PeerError::Connect { addr, source }),
-            Ok(Ok(s)) => s,
+        let tcp = tcp_connect(&addr, timeout).await?;
+        let stream: Box<dyn PeerStream> = match &self.tls {
+            None => Box::new(tcp),
+            Some(connector) => {
+                let name =
+                    rustls_pki_types::ServerName::try_from(host.to_string()).map_err(|e| {
+                        PeerError::Tls {
+                            addr: addr.clone(),
+                            source: std::io::Error::new(std::io::ErrorKind::InvalidInput, e),
+                        }
+                    })?;
+                match tokio::time::timeout(timeout, connector.connect(name, tcp)).await {
+                    Err(_) => return Err(PeerError::Timeout(timeout)),
+                    Ok(Err(source)) => return Err(PeerError::Tls { addr, source }),
+                    Ok(Ok(tls)) => Box::new(tls),
+                }
+            }
         };
-        let _ = stream.set_nodelay(true);
-        Ok(PeerConnection {
+        Ok(PeerConnection::over(
+            stream,
+            client_id,
+            max_response_bytes,
+            timeout,
+        ))
+    }
+}
+
+async fn tcp_connect(addr: &str, timeout: Duration) -> Result<TcpStream, PeerError> {
+    let stream = match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
+        Err(_) => return Err(PeerError::Timeout(timeout)),
+        Ok(Err(source)) => {
+            return Err(PeerError::Connect {
+                addr: addr.to_string(),
+                source,
+            })
+        }
+        Ok(Ok(s)) => s,
+    };
+    let _ = stream.set_nodelay(true);
+    Ok(stream)
+}
+
+/// A connection to one peer broker.
+pub struct PeerConnection {
+    stream: Box<dyn PeerStream>,
+    correlation: i32,
+    client_id: StrBytes,
+    max_response_bytes: usize,
+    timeout: Duration,
+}
+
+impl PeerConnection {
+    /// Connects in plain TCP within `timeout`. Responses larger than `max_response_bytes` close
+    /// the connection.
+    pub async fn connect(
+        host: &str,
+        port: u16,
+        client_id: String,
+        max_response_bytes: usize,
+        timeout: Duration,
+    ) -> Result<PeerConnection, PeerError> {
+        let tcp = tcp_connect(&format!("{host}:{port}"), timeout).await?;
+        Ok(PeerConnection::over(
+            Box::new(tcp),
+            client_id,
+            max_response_bytes,
+            timeout,
+        ))
+    }
+
+    fn over(
+        stream: Box<dyn PeerStream>,
+        client_id: String,
+        max_response_bytes: usize,
+        timeout: Duration,
+    ) -> PeerConnection {
+        PeerConnection {
             stream,
             correlation: 0,
             client_id: StrBytes::from_string(client_id),
             max_response_bytes,
             timeout,
-        })
+        }
     }
 
     /// Sends `req` at `version` and decodes the answer; `extra_wait` is added to the timeout (the
@@ -122,7 +272,10 @@ fn encode_request<Req: Encodable>(
     Ok(out.freeze())
 }
 
-async fn read_response(stream: &mut TcpStream, max: usize) -> Result<Bytes, PeerError> {
+async fn read_response<S: AsyncRead + Unpin + ?Sized>(
+    stream: &mut S,
+    max: usize,
+) -> Result<Bytes, PeerError> {
     let mut prefix = [0u8; 4];
     stream.read_exact(&mut prefix).await?;
     let size = (&prefix[..]).get_i32();

@@ -7,27 +7,21 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rustls::crypto::CryptoProvider;
 use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig};
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use rustls_pki_types::CertificateDer;
 use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 
 use super::dn;
 use crate::api::Principal;
-use crate::config::ssl::{
-    ClientAuth, KeyStore, PrincipalRules, SslConfig, StoreType, TlsVersion, TrustStore,
-};
+use crate::config::keystore;
+use crate::config::ssl::{ClientAuth, PrincipalRules, SslConfig};
 
 /// How long a client may take to finish its TLS handshake: a connection that opens and never
 /// completes it is closed then, so unfinished handshakes hold nothing for long.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// The magic bytes a Java KeyStore (JKS) file starts with.
-const JKS_MAGIC: [u8; 4] = [0xFE, 0xED, 0xFE, 0xED];
 
 /// A key of an SSL listener that could not be used, and why (never the secret itself).
 #[derive(Debug, thiserror::Error)]
@@ -66,15 +60,8 @@ impl TlsListener {
             key,
             reason,
         };
-        let provider = Arc::new(provider(config));
-        let versions: Vec<&'static rustls::SupportedProtocolVersion> = config
-            .enabled_protocols
-            .iter()
-            .map(|v| match v {
-                TlsVersion::Tls12 => &rustls::version::TLS12,
-                TlsVersion::Tls13 => &rustls::version::TLS13,
-            })
-            .collect();
+        let provider = Arc::new(keystore::provider(config));
+        let versions = keystore::protocol_versions(config);
         let builder = ServerConfig::builder_with_provider(provider.clone())
             .with_protocol_versions(&versions)
             .map_err(|e| {
@@ -87,7 +74,7 @@ impl TlsListener {
             (_, ClientAuth::None) | (None, _) => WebPkiClientVerifier::no_client_auth(),
             (Some(store), auth) => {
                 let mut roots = RootCertStore::empty();
-                for cert in load_truststore(store).map_err(|(k, r)| err(k, r))? {
+                for cert in keystore::load_truststore(store).map_err(|(k, r)| err(k, r))? {
                     roots.add(cert).map_err(|e| {
                         err(
                             "ssl.truststore.location",
@@ -105,7 +92,7 @@ impl TlsListener {
                     .map_err(|e| err("ssl.truststore.location", e.to_string()))?
             }
         };
-        let (chain, key) = load_keystore(&config.keystore).map_err(|(k, r)| err(k, r))?;
+        let (chain, key) = keystore::load_keystore(&config.keystore).map_err(|(k, r)| err(k, r))?;
         let server = builder
             .with_client_cert_verifier(verifier)
             .with_single_cert(chain, key)
@@ -150,179 +137,6 @@ pub fn principal(
         kind: Arc::from("User"),
         name: Arc::from(name.as_str()),
     })
-}
-
-/// ring's suites, limited to `ssl.cipher.suites` when given. rustls deprecates the ring
-/// provider for lacking post-quantum key exchange; the alternative (aws-lc-rs) needs cmake and
-/// a C toolchain to build, so ring stays until that changes.
-#[allow(deprecated)]
-fn provider(config: &SslConfig) -> CryptoProvider {
-    let mut provider = rustls::crypto::ring::default_provider();
-    if !config.cipher_suites.is_empty() {
-        provider.cipher_suites.retain(|s| {
-            let name = s.suite().as_str().unwrap_or_default();
-            config.cipher_suites.iter().any(|c| c == name)
-        });
-    }
-    provider
-}
-
-type Failure = (&'static str, String);
-
-/// Reads a store file; a JKS file is refused with how to convert it.
-fn read_store(key: &'static str, location: &str) -> Result<Vec<u8>, Failure> {
-    let bytes =
-        std::fs::read(location).map_err(|e| (key, format!("cannot read {location}: {e}")))?;
-    if bytes.starts_with(&JKS_MAGIC) {
-        return Err((
-            key,
-            format!(
-                "{location} is a Java KeyStore (JKS), which Odradek cannot read; convert it to \
-                 PKCS12 with `keytool -importkeystore -srckeystore {location} -srcstoretype JKS \
-                 -destkeystore {location}.p12 -deststoretype PKCS12` and point the key at the \
-                 .p12 file (with ssl.*.type=PKCS12)"
-            ),
-        ));
-    }
-    Ok(bytes)
-}
-
-fn is_pem(bytes: &[u8]) -> bool {
-    bytes.trim_ascii_start().starts_with(b"-----BEGIN")
-}
-
-fn pem_certs(key: &'static str, pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, Failure> {
-    let certs = CertificateDer::pem_slice_iter(pem)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| (key, format!("bad PEM certificate: {e}")))?;
-    if certs.is_empty() {
-        return Err((key, "no PEM certificate found".into()));
-    }
-    Ok(certs)
-}
-
-fn pem_key(key: &'static str, pem: &[u8]) -> Result<PrivateKeyDer<'static>, Failure> {
-    if pem.windows(21).any(|w| w == b"ENCRYPTED PRIVATE KEY") {
-        return Err((
-            key,
-            "encrypted PEM private keys are not supported yet; give the key unencrypted (PKCS#8) \
-             or use a PKCS12 keystore"
-                .into(),
-        ));
-    }
-    PrivateKeyDer::from_pem_slice(pem).map_err(|e| (key, format!("no usable PEM private key: {e}")))
-}
-
-fn load_keystore(
-    store: &KeyStore,
-) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), Failure> {
-    match store {
-        KeyStore::Inline {
-            certificate_chain,
-            key,
-            ..
-        } => Ok((
-            pem_certs(
-                "ssl.keystore.certificate.chain",
-                certificate_chain.reveal().as_bytes(),
-            )?,
-            pem_key("ssl.keystore.key", key.reveal().as_bytes())?,
-        )),
-        KeyStore::File {
-            kind,
-            location,
-            password,
-            key_password,
-        } => {
-            const KEY: &str = "ssl.keystore.location";
-            let bytes = read_store(KEY, location)?;
-            if is_pem(&bytes) || (*kind == StoreType::Pem && !bytes.starts_with(&[0x30])) {
-                return Ok((pem_certs(KEY, &bytes)?, pem_key(KEY, &bytes)?));
-            }
-            // PKCS12, whatever the type key says (Java reads PKCS12 under JKS too).
-            let passwords = [password, key_password];
-            let mut last = String::new();
-            for pw in passwords.into_iter().flatten() {
-                match p12_keystore::KeyStore::from_pkcs12(
-                    &bytes,
-                    pw.reveal(),
-                    p12_keystore::Pkcs12ImportPolicy::Relaxed,
-                ) {
-                    Ok(store) => {
-                        let Some((_, chain)) = store.private_key_chain() else {
-                            return Err((KEY, format!("{location} holds no private key")));
-                        };
-                        let certs = chain
-                            .certs()
-                            .iter()
-                            .map(|c| CertificateDer::from(c.as_der().to_vec()))
-                            .collect();
-                        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
-                            chain.key().as_der().to_vec(),
-                        ));
-                        return Ok((certs, key));
-                    }
-                    Err(e) => last = e.to_string(),
-                }
-            }
-            if password.is_none() && key_password.is_none() {
-                return Err((
-                    "ssl.keystore.password",
-                    format!("{location} is PKCS12 and needs a password"),
-                ));
-            }
-            Err((
-                "ssl.keystore.password",
-                format!("cannot open {location} as PKCS12 (wrong password?): {last}"),
-            ))
-        }
-    }
-}
-
-fn load_truststore(store: &TrustStore) -> Result<Vec<CertificateDer<'static>>, Failure> {
-    match store {
-        TrustStore::Inline(pem) => {
-            pem_certs("ssl.truststore.certificates", pem.reveal().as_bytes())
-        }
-        TrustStore::File {
-            kind,
-            location,
-            password,
-        } => {
-            const KEY: &str = "ssl.truststore.location";
-            let bytes = read_store(KEY, location)?;
-            if is_pem(&bytes) || (*kind == StoreType::Pem && !bytes.starts_with(&[0x30])) {
-                return pem_certs(KEY, &bytes);
-            }
-            let pw = password.as_ref().map_or("", |p| p.reveal());
-            let store = p12_keystore::KeyStore::from_pkcs12(
-                &bytes,
-                pw,
-                p12_keystore::Pkcs12ImportPolicy::Relaxed,
-            )
-            .map_err(|e| {
-                (
-                    "ssl.truststore.password",
-                    format!("cannot open {location} as PKCS12: {e}"),
-                )
-            })?;
-            let certs: Vec<_> = store
-                .entries()
-                .flat_map(|(_, entry)| match entry {
-                    p12_keystore::KeyStoreEntry::Certificate(c) => vec![c.as_der().to_vec()],
-                    p12_keystore::KeyStoreEntry::PrivateKeyChain(chain) => {
-                        chain.certs().iter().map(|c| c.as_der().to_vec()).collect()
-                    }
-                    p12_keystore::KeyStoreEntry::Secret(_) => Vec::new(),
-                })
-                .map(CertificateDer::from)
-                .collect();
-            if certs.is_empty() {
-                return Err((KEY, format!("{location} holds no certificate")));
-            }
-            Ok(certs)
-        }
-    }
 }
 
 #[cfg(test)]

@@ -116,12 +116,11 @@ impl Broker {
             .into_iter()
             .filter(|b| b.id != me)
             .collect();
-        let listener = self.config.current().inter_broker_listener.clone();
-        let listener = listener.as_str();
+        let dialer = &self.dialer;
         let asks = peers.iter().map(|b| async move {
             PeerGroups {
                 broker: b.id,
-                groups: peers::list_groups(b, listener)
+                groups: peers::list_groups(b, dialer)
                     .await
                     .map_err(|e| e.to_string()),
             }
@@ -150,8 +149,7 @@ impl Broker {
             .live_brokers()
             .into_iter()
             .find(|b| b.id == coordinator)?;
-        let listener = self.config.current().inter_broker_listener.clone();
-        match peers::describe_group(&broker, &listener, group).await {
+        match peers::describe_group(&broker, &self.dialer, group).await {
             Ok(Some((description, committed))) => {
                 let wanted: Vec<(String, i32)> =
                     committed.iter().map(|(t, p, _)| (t.clone(), *p)).collect();

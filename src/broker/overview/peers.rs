@@ -19,7 +19,7 @@ use crate::config::broker::broker_def;
 use crate::config::describe::DescribedConfig;
 use crate::config::{ConfigSource, ConfigType};
 use crate::group::{GroupDescription, GroupState, MemberDescription};
-use crate::replica::peer::{PeerConnection, PeerError};
+use crate::replica::peer::{PeerConnection, PeerDialer, PeerError};
 
 use super::groups::GroupSummary;
 
@@ -35,32 +35,34 @@ const NONE: i16 = 0;
 /// offset); `None` when the coordinator does not know the group.
 pub type DescribedGroup = Option<(GroupDescription, Vec<(String, i32, i64)>)>;
 
-/// Dials `broker` on its `listener` endpoint (the inter-broker listener).
-async fn connect(broker: &BrokerInfo, listener: &str) -> Result<PeerConnection, PeerError> {
-    let Some((host, port)) = broker.address(listener) else {
+/// Dials `broker` with `dialer` (on its inter-broker listener endpoint).
+async fn connect(broker: &BrokerInfo, dialer: &PeerDialer) -> Result<PeerConnection, PeerError> {
+    let Some((host, port)) = broker.address(dialer.listener()) else {
         return Err(PeerError::Protocol(format!(
-            "broker {} has no {listener} listener",
-            broker.id
+            "broker {} has no {} listener",
+            broker.id,
+            dialer.listener()
         )));
     };
-    PeerConnection::connect(
-        &host,
-        port,
-        CLIENT_ID.to_string(),
-        MAX_RESPONSE_BYTES,
-        PEER_TIMEOUT,
-    )
-    .await
+    dialer
+        .connect(
+            &host,
+            port,
+            CLIENT_ID.to_string(),
+            MAX_RESPONSE_BYTES,
+            PEER_TIMEOUT,
+        )
+        .await
 }
 
 /// The groups `broker` coordinates, with their member counts (no lag: that takes an
 /// OffsetFetch per group, done for one group on its page).
 pub async fn list_groups(
     broker: &BrokerInfo,
-    listener: &str,
+    dialer: &PeerDialer,
 ) -> Result<Vec<GroupSummary>, PeerError> {
     within(async {
-        let mut conn = connect(broker, listener).await?;
+        let mut conn = connect(broker, dialer).await?;
         let listed: ListGroupsResponse = conn
             .call(
                 ApiKey::ListGroups,
@@ -106,11 +108,11 @@ pub async fn list_groups(
 /// One group as `broker` (its coordinator) describes it, with its committed offsets.
 pub async fn describe_group(
     broker: &BrokerInfo,
-    listener: &str,
+    dialer: &PeerDialer,
     group: &str,
 ) -> Result<DescribedGroup, PeerError> {
     within(async {
-        let mut conn = connect(broker, listener).await?;
+        let mut conn = connect(broker, dialer).await?;
         let id = GroupId(StrBytes::from_string(group.to_string()));
         let req = DescribeGroupsRequest::default().with_groups(vec![id.clone()]);
         let described: DescribeGroupsResponse = conn
@@ -173,10 +175,10 @@ const RESOURCE_BROKER: i8 = 4;
 /// sources, types, sensitive flags; values of sensitive entries are never sent).
 pub async fn broker_configs(
     broker: &BrokerInfo,
-    listener: &str,
+    dialer: &PeerDialer,
 ) -> Result<Vec<DescribedConfig>, PeerError> {
     within(async {
-        let mut conn = connect(broker, listener).await?;
+        let mut conn = connect(broker, dialer).await?;
         let req = DescribeConfigsRequest::default().with_resources(vec![
             DescribeConfigsResource::default()
                 .with_resource_type(RESOURCE_BROKER)
