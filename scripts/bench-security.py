@@ -2,7 +2,7 @@
 """Produce and consume throughput over SSL and SASL_SSL against PLAINTEXT, on one broker, in one run.
 
     python3 scripts/bench-security.py [--odradek target/release/odradek] [--rounds 5]
-        [--count 2000000] [--size 100] [--rdkafka-perf PATH]
+        [--count 2000000] [--size 100] [--rdkafka-perf PATH] [--kinds PLAINTEXT,SSL,SASL_SSL]
 
 One Odradek broker (release build) with three listeners: PLAINTEXT, SSL (PKCS12 keystore made
 here with openssl, subjectAltName IP:127.0.0.1) and SASL_SSL (SCRAM-SHA-512, its user added with
@@ -51,13 +51,13 @@ def has_add_scram(binary):
     return p.returncode == 0
 
 
-def write_config(d, ports, mechanism):
+def write_config(d, kinds, ports, mechanism):
     plain_users = f'user_bench="{PASSWORD}"' if mechanism == "PLAIN" else ""
     module = ("org.apache.kafka.common.security.plain.PlainLoginModule" if mechanism == "PLAIN"
               else "org.apache.kafka.common.security.scram.ScramLoginModule")
+    listeners = ",".join(f"{k}://127.0.0.1:{p}" for k, p in zip(kinds, ports))
     lines = [
-        f"listeners=PLAINTEXT://127.0.0.1:{ports[0]},SSL://127.0.0.1:{ports[1]},"
-        f"SASL_SSL://127.0.0.1:{ports[2]}",
+        f"listeners={listeners}",
         f"log.dirs={os.path.join(d, 'data')}",
         "http.listener=",
         "num.partitions=1",
@@ -66,10 +66,13 @@ def write_config(d, ports, mechanism):
         f"ssl.keystore.location={os.path.join(d, 'server.p12')}",
         f"ssl.keystore.password={PASSWORD}",
         f"ssl.key.password={PASSWORD}",
-        f"sasl.enabled.mechanisms={mechanism}",
-        f"listener.name.sasl_ssl.{mechanism.lower()}.sasl.jaas.config={module} required "
-        f"{plain_users};",
     ]
+    if "SASL_SSL" in kinds:
+        lines += [
+            f"sasl.enabled.mechanisms={mechanism}",
+            f"listener.name.sasl_ssl.{mechanism.lower()}.sasl.jaas.config={module} required "
+            f"{plain_users};",
+        ]
     path = os.path.join(d, "server.properties")
     with open(path, "w") as f:
         f.write("\n".join(lines) + "\n")
@@ -111,7 +114,12 @@ def main():
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--count", type=int, default=2_000_000)
     ap.add_argument("--size", type=int, default=100)
+    ap.add_argument("--kinds", default="PLAINTEXT,SSL,SASL_SSL",
+                    help="listeners compared, PLAINTEXT first (the baseline)")
     args = ap.parse_args()
+    kinds = args.kinds.split(",")
+    if kinds[0] != "PLAINTEXT":
+        ap.error("--kinds must start with PLAINTEXT (the baseline)")
     binary = os.path.abspath(args.odradek)
     perf_bin = args.rdkafka_perf
     if not perf_bin:
@@ -121,15 +129,14 @@ def main():
                         if line.startswith("RDKAFKA_PERF="))
     d = tempfile.mkdtemp(prefix="odradek-bench-security.")
     make_certs(d)
-    scram = has_add_scram(binary)
+    scram = "SASL_SSL" in kinds and has_add_scram(binary)
     mechanism = "SCRAM-SHA-512" if scram else "PLAIN"
-    ports = [bench.free_port() for _ in range(3)]
-    config = write_config(d, ports, mechanism)
+    ports = [bench.free_port() for _ in kinds]
+    config = write_config(d, kinds, ports, mechanism)
     if scram:
         subprocess.run([binary, "add-scram", "--config", config,
                         f"{mechanism}=[name=bench,password={PASSWORD}]"], check=True, timeout=60)
     broker = start_broker(binary, d, config)
-    kinds = ["PLAINTEXT", "SSL", "SASL_SSL"]
     results = {(k, w): [] for k in kinds for w in ("produce", "consume", "cpu_p", "cpu_c")}
     try:
         wait_port(ports[0], broker)
@@ -156,8 +163,9 @@ def main():
         broker.terminate()
         broker.wait(timeout=60)
 
-    print(f"{args.count} records of {args.size} B, {args.rounds} interleaved rounds, "
-          f"SASL_SSL with {mechanism}; broker {binary}")
+    sasl = f", SASL_SSL with {mechanism}" if "SASL_SSL" in kinds else ""
+    print(f"{args.count} records of {args.size} B, {args.rounds} interleaved rounds{sasl}; "
+          f"broker {binary}")
     print(f"{'listener':<10} {'direction':<9} {'msgs/s median (min-max)':<32} {'vs PLAINTEXT':<13}"
           f"broker CPU s (median)")
     for w, cpu in (("produce", "cpu_p"), ("consume", "cpu_c")):
