@@ -219,7 +219,7 @@ impl Broker {
         let topic = self.cluster.create_topic(spec, validate_only).await?;
         if !validate_only {
             self.sync.apply_topic(&topic);
-            info!(topic = %topic.name, partitions = topic.partitions.len(), "topic created");
+            info!(topic = %topic.name, partitions = topic.partitions.len(), overrides = ?topic.configs, "topic created");
         }
         Ok(topic)
     }

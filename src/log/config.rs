@@ -27,7 +27,7 @@ pub enum CleanupPolicy {
 }
 
 /// Storage settings of one partition log. Defaults are Kafka's.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct LogConfig {
     /// Roll a segment before it would grow past this many bytes.
     pub segment_bytes: u64,

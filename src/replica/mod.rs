@@ -310,6 +310,7 @@ impl ReplicaManager {
         let min_isr = min_insync_replicas(&topic.configs, broker);
         let throttles = TopicThrottles::of(&topic.configs);
         let name: Arc<str> = Arc::from(topic.name.as_str());
+        self.log_config_change(topic, &name, &config);
         self.open_logs_in_parallel(topic, &name, &config);
         let mut applied = Vec::new();
         for p in topic.partitions.iter().filter(|p| p.replicas.contains(&me)) {
@@ -372,6 +373,26 @@ impl ReplicaManager {
             applied.stopped.push(tp);
         }
         applied
+    }
+
+    /// Logs (once per topic, at info) that a hosted topic's log config is about to change: a
+    /// topic config or broker default was altered. Rare, and the record of which overrides a
+    /// topic's partitions were given.
+    fn log_config_change(&self, topic: &TopicMetadata, name: &Arc<str>, config: &LogConfig) {
+        let me = self.shared.broker_id;
+        let hosted = topic
+            .partitions
+            .iter()
+            .filter(|p| p.replicas.contains(&me))
+            .find_map(|p| {
+                self.hosted_partition(&TopicPartition {
+                    topic: name.clone(),
+                    partition: p.partition,
+                })
+            });
+        if hosted.is_some_and(|p| p.log_config() != *config) {
+            info!(topic = %topic.name, overrides = ?topic.configs, "topic log config changed");
+        }
     }
 
     /// Claims and opens, on a bounded pool of threads, the logs of `topic`'s partitions that are

@@ -347,6 +347,11 @@ impl Partition {
         self.log.set_config(config);
     }
 
+    /// The config the log applies now.
+    pub(super) fn log_config(&self) -> crate::log::LogConfig {
+        self.log.config()
+    }
+
     /// Appends a produce payload as leader. `acks == -1` requires the ISR to meet
     /// min.insync.replicas; waiting for the ISR is `wait_for_replication`.
     pub fn append_as_leader(
