@@ -379,3 +379,31 @@ async fn the_inter_broker_dialer_speaks_tls_and_checks_the_peer() {
         "a peer certificate from an unknown CA is refused"
     );
 }
+
+/// A thousand connections that start a TLS handshake and never finish it (a record header
+/// announcing a ClientHello that never comes) are each closed once the handshake time limit
+/// (here `connections.max.idle.ms`, shorter than 10 s) has passed, while a TLS client and a
+/// plaintext one go on being served.
+#[tokio::test]
+async fn unfinished_handshakes_are_closed_and_others_are_served() {
+    let pki = pki();
+    let b = broker_with(&pki, &["connections.max.idle.ms=1500"]).await;
+    let mut stalled = Vec::new();
+    for _ in 0..1000 {
+        let mut s = TcpStream::connect(ssl_addr(&b)).await.unwrap();
+        s.write_all(&[0x16, 0x03, 0x01, 0x02, 0x00]).await.unwrap();
+        stalled.push(s);
+    }
+    let mut tls = tls_connect(ssl_addr(&b), &connector(&pki, true))
+        .await
+        .unwrap();
+    assert!(api_versions(&mut tls).await.is_some(), "served meanwhile");
+    for s in &mut stalled {
+        assert!(closed(s).await, "an unfinished handshake is closed");
+    }
+    let mut plain = b.client().await;
+    let r: ApiVersionsResponse = plain
+        .call(ApiKey::ApiVersions, 0, &ApiVersionsRequest::default())
+        .await;
+    assert_eq!(r.error_code, 0, "the broker still serves");
+}

@@ -39,7 +39,11 @@ impl Server {
                 .await
                 .with_context(|| format!("binding listener {}://{addr}", l.name))?;
             let tls = match config.listener_ssl.get(&l.name) {
-                Some(ssl) => Some(tls::TlsListener::new(&l.name, ssl)?),
+                Some(ssl) => Some(tls::TlsListener::new(
+                    &l.name,
+                    ssl,
+                    tls::handshake_timeout(config.connections_max_idle),
+                )?),
                 None => None,
             };
             info!(listener = %l.name, protocol = l.protocol.name(), address = %socket.local_addr()?, "listening");

@@ -20,8 +20,15 @@ use crate::config::keystore;
 use crate::config::ssl::{ClientAuth, PrincipalRules, SslConfig};
 
 /// How long a client may take to finish its TLS handshake: a connection that opens and never
-/// completes it is closed then, so unfinished handshakes hold nothing for long.
+/// completes it is closed then, so unfinished handshakes hold nothing for long. A shorter
+/// `connections.max.idle.ms` shortens it (Kafka closes a channel idle that long, handshaking
+/// or not).
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The handshake time limit under `connections.max.idle.ms` (`None`: no idle limit).
+pub fn handshake_timeout(connections_max_idle: Option<Duration>) -> Duration {
+    connections_max_idle.map_or(HANDSHAKE_TIMEOUT, |idle| idle.min(HANDSHAKE_TIMEOUT))
+}
 
 /// A key of an SSL listener that could not be used, and why (never the secret itself).
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +44,7 @@ pub struct TlsSetupError {
 pub struct TlsListener {
     acceptor: TlsAcceptor,
     rules: Arc<PrincipalRules>,
+    handshake_timeout: Duration,
 }
 
 /// Why a connection's TLS start failed.
@@ -44,8 +52,8 @@ pub struct TlsListener {
 pub enum HandshakeError {
     #[error("TLS handshake failed: {0}")]
     Io(#[from] std::io::Error),
-    #[error("TLS handshake not finished within {HANDSHAKE_TIMEOUT:?}")]
-    Timeout,
+    #[error("TLS handshake not finished within {0:?}")]
+    Timeout(Duration),
     #[error("no ssl.principal.mapping.rules rule matches the client certificate subject {0:?}")]
     NoRule(String),
     #[error("the client certificate cannot be parsed")]
@@ -53,8 +61,13 @@ pub enum HandshakeError {
 }
 
 impl TlsListener {
-    /// Reads the listener's stores and builds its TLS configuration.
-    pub fn new(listener: &str, config: &SslConfig) -> Result<TlsListener, TlsSetupError> {
+    /// Reads the listener's stores and builds its TLS configuration; handshakes get
+    /// `handshake_timeout` to finish.
+    pub fn new(
+        listener: &str,
+        config: &SslConfig,
+        handshake_timeout: Duration,
+    ) -> Result<TlsListener, TlsSetupError> {
         let err = |key: &'static str, reason: String| TlsSetupError {
             listener: listener.to_string(),
             key,
@@ -105,17 +118,19 @@ impl TlsListener {
         Ok(TlsListener {
             acceptor: TlsAcceptor::from(Arc::new(server)),
             rules: Arc::new(config.principal_rules.clone()),
+            handshake_timeout,
         })
     }
 
-    /// Runs the handshake (within [`HANDSHAKE_TIMEOUT`]) and names the client.
+    /// Runs the handshake (within the listener's handshake time limit) and names the client.
     pub async fn accept(
         &self,
         stream: TcpStream,
     ) -> Result<(TlsStream<TcpStream>, Principal), HandshakeError> {
-        let tls = tokio::time::timeout(HANDSHAKE_TIMEOUT, self.acceptor.accept(stream))
+        let limit = self.handshake_timeout;
+        let tls = tokio::time::timeout(limit, self.acceptor.accept(stream))
             .await
-            .map_err(|_| HandshakeError::Timeout)??;
+            .map_err(|_| HandshakeError::Timeout(limit))??;
         let principal = principal(tls.get_ref().1.peer_certificates(), &self.rules)?;
         Ok((tls, principal))
     }
@@ -160,7 +175,9 @@ mod tests {
             ("ssl.keystore.location", path.to_str().unwrap()),
             ("ssl.keystore.password", "secret-pw"),
         ]);
-        let e = TlsListener::new("SSL", &c).err().unwrap();
+        let e = TlsListener::new("SSL", &c, HANDSHAKE_TIMEOUT)
+            .err()
+            .unwrap();
         assert_eq!(e.key, "ssl.keystore.location");
         assert!(e.reason.contains("keytool -importkeystore"), "{e}");
         assert!(!e.to_string().contains("secret-pw"));
@@ -180,13 +197,13 @@ mod tests {
             ("ssl.keystore.type", "PEM"),
             ("ssl.keystore.location", pem.to_str().unwrap()),
         ]);
-        assert!(TlsListener::new("SSL", &c).is_ok());
+        assert!(TlsListener::new("SSL", &c, HANDSHAKE_TIMEOUT).is_ok());
         let inline = ssl_config(&[
             ("ssl.keystore.type", "PEM"),
             ("ssl.keystore.certificate.chain", &cert.pem()),
             ("ssl.keystore.key", &key.serialize_pem()),
         ]);
-        assert!(TlsListener::new("SSL", &inline).is_ok());
+        assert!(TlsListener::new("SSL", &inline, HANDSHAKE_TIMEOUT).is_ok());
 
         let mut store = p12_keystore::KeyStore::new();
         let chain = p12_keystore::PrivateKeyChain::new(
@@ -205,13 +222,16 @@ mod tests {
             ("ssl.keystore.location", p12.to_str().unwrap()),
             ("ssl.keystore.password", "pw"),
         ]);
-        assert!(TlsListener::new("SSL", &c).is_ok());
+        assert!(TlsListener::new("SSL", &c, HANDSHAKE_TIMEOUT).is_ok());
         let c = ssl_config(&[
             ("ssl.keystore.location", p12.to_str().unwrap()),
             ("ssl.keystore.password", "nope"),
         ]);
         assert_eq!(
-            TlsListener::new("SSL", &c).err().unwrap().key,
+            TlsListener::new("SSL", &c, HANDSHAKE_TIMEOUT)
+                .err()
+                .unwrap()
+                .key,
             "ssl.keystore.password"
         );
     }
