@@ -13,6 +13,7 @@ pub mod lag;
 pub mod link;
 pub mod overview;
 pub(crate) mod peers;
+pub mod quotas;
 pub mod sync;
 pub mod transactions;
 
@@ -45,6 +46,8 @@ pub struct Broker {
     pub txn: Arc<TransactionCoordinator>,
     /// Markers and produce verification across brokers.
     pub txn_link: Arc<TxnLink>,
+    /// Produce and fetch byte-rate quotas of clients.
+    pub quotas: quotas::ClientQuotas,
     /// End offsets asked of other leaders (consumer-group lag, the console).
     end_offsets: lag::EndOffsetCache,
     sync: MetadataSync,
@@ -100,7 +103,10 @@ impl Broker {
             applied_generation: Arc::new(AtomicU64::new(u64::MAX)),
         };
         let end_offsets = lag::EndOffsetCache::new(replicas.broker_id(), inter_broker.clone());
+        let quotas =
+            quotas::ClientQuotas::new(cluster.clone(), quotas::QuotaWindow::of(&config.current()));
         let broker = Broker {
+            quotas,
             end_offsets,
             authorizer,
             config,
