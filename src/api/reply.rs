@@ -78,3 +78,52 @@ impl<T: Encodable> Reply<T> {
         .map(|frame| Some(frame.with_throttle(self.throttle)))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+
+    use bytes::Buf;
+    use kafka_protocol::messages::{ApiKey, ProduceResponse};
+
+    use super::*;
+    use crate::api::Principal;
+
+    fn ctx() -> RequestContext {
+        RequestContext {
+            api_key: ApiKey::Produce,
+            api_version: 9,
+            correlation_id: 1,
+            client_id: None,
+            client_address: SocketAddr::from(([127, 0, 0, 1], 1)),
+            listener: "PLAINTEXT".into(),
+            principal: Principal::anonymous(),
+        }
+    }
+
+    #[test]
+    fn a_throttle_travels_with_the_frame_even_without_a_body() {
+        let ms = Some(Duration::from_millis(250));
+        let frame = Reply::from(ProduceResponse::default())
+            .throttled(250)
+            .encode(&ctx())
+            .unwrap()
+            .unwrap();
+        assert_eq!(frame.throttle(), ms);
+        assert!(frame.has_remaining());
+        let mute_only = Reply::<ProduceResponse>::none()
+            .throttled(250)
+            .encode(&ctx())
+            .unwrap()
+            .unwrap();
+        assert_eq!(mute_only.throttle(), ms);
+        assert!(!mute_only.has_remaining(), "nothing is sent");
+        assert!(Reply::<ProduceResponse>::none()
+            .throttled(0)
+            .encode(&ctx())
+            .unwrap()
+            .is_none());
+        let unthrottled = Reply::from(ProduceResponse::default()).encode(&ctx());
+        assert_eq!(unthrottled.unwrap().unwrap().throttle(), None);
+    }
+}
