@@ -56,7 +56,9 @@ def test_throttled_producer_and_consumer_still_move_every_record(broker_factory,
 
     p = Producer({
         "bootstrap.servers": b.bootstrap, "client.id": PRODUCER_ID,
-        "statistics.interval.ms": 100, "linger.ms": 5,
+        # Batches well below what a consumer may fetch in one window (quota x (2 - 1) x 1 s):
+        # a larger one could never be fetched under the quota, in Kafka as here.
+        "statistics.interval.ms": 100, "linger.ms": 5, "batch.size": 16384,
         "stats_cb": lambda s: throttles.append(("produce", _max_throttle(s))),
     })
     values = [(b"%06d" % i) + b"x" * (VALUE - 6) for i in range(RECORDS)]
