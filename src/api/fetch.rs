@@ -13,6 +13,7 @@ use kafka_protocol::messages::fetch_response::{
     AbortedTransaction, FetchableTopicResponse, PartitionData,
 };
 use kafka_protocol::messages::{FetchRequest, FetchResponse, ProducerId};
+use kafka_protocol::protocol::Encodable;
 
 use super::authorized::{authorize, authorize_cluster};
 use super::error_codes::KafkaCode;
@@ -46,7 +47,7 @@ pub async fn handle(
             .with_session_id(0)
             .into();
     }
-    let params = params(&req, ctx.api_version);
+    let mut params = params(&req, ctx.api_version);
     if !matches!(params.reader, FetchReader::Consumer(_))
         && !authorize_cluster(broker, ctx, Operation::ClusterAction)
     {
@@ -64,13 +65,18 @@ pub async fn handle(
         refuse_zstd_topics(broker, &mut partitions);
     }
     let consumer = matches!(params.reader, FetchReader::Consumer(_));
+    // Client quotas apply to consumers only, never to followers (Kafka's isFromFollower).
+    let (user, client_id) = (&*ctx.principal.name, ctx.client_id.as_deref().unwrap_or(""));
+    let quota = consumer && broker.quotas.fetch_enabled();
+    if quota {
+        cap_to_quota_window(broker, &mut params, user, client_id);
+    }
     let topics: Vec<Option<Arc<str>>> = partitions
         .iter()
         .map(|p| p.as_ref().ok().map(|f| f.tp.topic.clone()))
         .collect();
     let fetched = broker.replicas.fetch(params, partitions).await;
-    count_fetch(broker, &topics, &fetched, consumer);
-    let mut fetched = fetched.into_iter();
+    let mut parts = fetched.iter();
     let responses = req
         .topics
         .into_iter()
@@ -78,7 +84,7 @@ pub async fn handle(
             let partitions = topic
                 .partitions
                 .iter()
-                .zip(fetched.by_ref())
+                .zip(parts.by_ref())
                 .map(|(p, f)| partition_data(p.partition, f))
                 .collect();
             FetchableTopicResponse::default()
@@ -90,19 +96,44 @@ pub async fn handle(
     let response = FetchResponse::default()
         .with_session_id(0)
         .with_responses(responses);
+    // As Kafka: the answer's size (prefix and body) is recorded; over the quota the answer is
+    // sent empty (and not counted), with the throttle time, and the connection muted.
+    let throttle_ms = if quota {
+        let size = 4 + response.compute_size(ctx.api_version).unwrap_or(0);
+        broker.quotas.record_fetch(user, client_id, size)
+    } else {
+        0
+    };
+    count_fetch(broker, &topics, &fetched, consumer && throttle_ms == 0);
+    if throttle_ms > 0 {
+        let empty = FetchResponse::default()
+            .with_session_id(0)
+            .with_throttle_time_ms(throttle_ms.min(i32::MAX as i64) as i32);
+        return Reply::from(empty).throttled(throttle_ms);
+    }
     let shared = fetch_record_sets(&response, SHARE_RECORDS_MIN);
     Reply::sharing(response, shared)
 }
 
+/// Kafka caps a consumer's fetch to the bytes its quota allows in one measurement window
+/// (more would certainly be throttled): `max_bytes` and, below it, `min_bytes`.
+fn cap_to_quota_window(broker: &Broker, params: &mut FetchParams, user: &str, client_id: &str) {
+    if let Some(max) = broker.quotas.fetch_max_bytes(user, client_id) {
+        params.max_bytes = params.max_bytes.min(max);
+        params.min_bytes = params.min_bytes.min(params.max_bytes);
+    }
+}
+
 /// Kafka's BrokerTopicMetrics of a fetch: per partition a fetch request, a failure for an
-/// unexpected error, and the bytes sent to a consumer (bytes to followers are replication).
+/// unexpected error, and, with `bytes_out`, the bytes sent to a consumer (bytes to followers
+/// are replication; a throttled answer sends none).
 /// A topic's counters are looked up once per run of its partitions; an unknown topic counts
 /// broker-wide only.
 fn count_fetch(
     broker: &Broker,
     topics: &[Option<Arc<str>>],
     fetched: &[FetchedPartition],
-    consumer: bool,
+    bytes_out: bool,
 ) {
     let metrics = broker.metrics();
     let mut current: Option<(&Arc<str>, Arc<TopicCounters>)> = None;
@@ -125,7 +156,7 @@ fn count_fetch(
             _ => None,
         };
         let failed = error.is_some_and(fetch_counts_as_failed);
-        let bytes = if consumer { f.records.len() as u64 } else { 0 };
+        let bytes = if bytes_out { f.records.len() as u64 } else { 0 };
         metrics.count(counters, |c| {
             c.total_fetch_requests.inc();
             c.bytes_out.add(bytes);
@@ -251,15 +282,15 @@ fn refuse_zstd_topics(broker: &Broker, partitions: &mut [Result<PartitionFetch, 
     }
 }
 
-fn partition_data(index: i32, f: FetchedPartition) -> PartitionData {
+fn partition_data(index: i32, f: &FetchedPartition) -> PartitionData {
     PartitionData::default()
         .with_partition_index(index)
         .with_error_code(f.error.as_ref().map_or(0, KafkaCode::code))
         .with_high_watermark(f.high_watermark)
         .with_last_stable_offset(f.last_stable_offset)
         .with_log_start_offset(f.log_start_offset)
-        .with_aborted_transactions(f.aborted_transactions.map(|txns| {
-            txns.into_iter()
+        .with_aborted_transactions(f.aborted_transactions.as_ref().map(|txns| {
+            txns.iter()
                 .map(|t| {
                     AbortedTransaction::default()
                         .with_producer_id(ProducerId(t.producer_id))
@@ -267,7 +298,7 @@ fn partition_data(index: i32, f: FetchedPartition) -> PartitionData {
                 })
                 .collect()
         }))
-        .with_records(Some(f.records))
+        .with_records(Some(f.records.clone()))
 }
 
 /// The record sets of a Fetch answer of at least `min_len` bytes, in the order they are encoded.

@@ -13,6 +13,7 @@ use kafka_protocol::messages::produce_response::{
     BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
 };
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
+use kafka_protocol::protocol::{Encodable, HeaderVersion};
 use tokio::time::Instant;
 use tracing::debug;
 
@@ -45,6 +46,11 @@ pub async fn handle(
     req: ProduceRequest,
 ) -> Reply<ProduceResponse> {
     let acks = req.acks;
+    // Kafka's produce quota counts the request's header and body; sized only when a quota is set.
+    let request_size = broker
+        .quotas
+        .produce_enabled()
+        .then(|| request_size(ctx, &req));
     let now = now_ms();
     let deadline = Instant::now() + Duration::from_millis(req.timeout_ms.max(0) as u64);
     // Kafka's checks: WRITE on the transactional id (if any), WRITE on each topic.
@@ -120,11 +126,36 @@ pub async fn handle(
             }),
     )
     .await;
+    // As Kafka: recorded once the answer is ready; a violation throttles even with acks=0
+    // (the connection is muted without an answer).
+    let throttle_ms = request_size.map_or(0, |size| {
+        let client_id = ctx.client_id.as_deref().unwrap_or("");
+        broker
+            .quotas
+            .record_produce(&ctx.principal.name, client_id, size)
+    });
     if acks == 0 {
         // acks=0: the client expects no answer at all.
-        return Reply::none();
+        return Reply::none().throttled(throttle_ms);
     }
-    ProduceResponse::default().with_responses(responses).into()
+    Reply::from(
+        ProduceResponse::default()
+            .with_responses(responses)
+            .with_throttle_time_ms(throttle_ms.min(i32::MAX as i64) as i32),
+    )
+    .throttled(throttle_ms)
+}
+
+/// The size of a Produce request as Kafka's quota counts it: header and body, without the size
+/// prefix (the header's tagged fields are taken to be empty).
+fn request_size(ctx: &RequestContext, req: &ProduceRequest) -> usize {
+    let client_id = ctx.client_id.as_ref().map_or(0, String::len);
+    // api key, api version, correlation id, client id (length and bytes).
+    let mut header = 2 + 2 + 4 + 2 + client_id;
+    if ProduceRequest::header_version(ctx.api_version) >= 2 {
+        header += 1;
+    }
+    header + req.compute_size(ctx.api_version).unwrap_or(0)
 }
 
 /// The outcome of KIP-890 part 1 verification for one transactional Produce.

@@ -13,6 +13,7 @@ pub mod lag;
 pub mod link;
 pub mod overview;
 pub(crate) mod peers;
+pub mod quotas;
 pub mod sync;
 pub mod transactions;
 
@@ -48,6 +49,8 @@ pub struct Broker {
     /// How this broker reaches its peers (the inter-broker listener and its security).
     pub dialer: PeerDialer,
     pub txn_link: Arc<TxnLink>,
+    /// Produce and fetch byte-rate quotas of clients.
+    pub quotas: quotas::ClientQuotas,
     /// End offsets asked of other leaders (consumer-group lag, the console).
     end_offsets: lag::EndOffsetCache,
     sync: MetadataSync,
@@ -100,8 +103,11 @@ impl Broker {
             applied_generation: Arc::new(AtomicU64::new(u64::MAX)),
         };
         let end_offsets = lag::EndOffsetCache::new(replicas.broker_id(), dialer.clone());
+        let quotas =
+            quotas::ClientQuotas::new(cluster.clone(), quotas::QuotaWindow::of(&config.current()));
         let broker = Broker {
             dialer,
+            quotas,
             end_offsets,
             authorizer,
             config,

@@ -156,6 +156,8 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
     ConfigDef::new("replication.quota.window.num", T::Int, Some("11")).with(Constraint::AtLeast(1)),
     ConfigDef::new("replication.quota.window.size.seconds", T::Int, Some("1"))
         .with(Constraint::AtLeast(1)),
+    ConfigDef::new("quota.window.num", T::Int, Some("11")).with(Constraint::AtLeast(1)),
+    ConfigDef::new("quota.window.size.seconds", T::Int, Some("1")).with(Constraint::AtLeast(1)),
     ConfigDef::new("reserved.broker.max.id", T::Int, Some("1000")),
     ConfigDef::new("authorizer.class.name", T::String, Some("")),
     ConfigDef::new("super.users", T::String, None),

@@ -145,6 +145,8 @@ pub fn broker_doc(name: &str) -> Option<&'static str> {
         "replication.quota.window.size.seconds" => {
             "Length of one sample window of the replication throttle rates."
         }
+        "quota.window.num" => "Sample windows the client byte-rate quotas are measured over.",
+        "quota.window.size.seconds" => "Length of one sample window of the client quotas.",
         "reserved.broker.max.id" => "Highest broker id that may be set by hand.",
         "authorizer.class.name" => {
             "kafka.security.authorizer.AclAuthorizer turns on ACL authorization (standalone \

@@ -32,10 +32,13 @@ pub enum EncodeError {
 
 /// A size-prefixed response frame as a queue of non-empty parts. Implements [`Buf`], so
 /// `write_all_buf` sends it with vectored writes and resumes correctly after a partial write.
+/// It may carry a throttle: how long the connection reads no further request once it is sent
+/// (an empty frame with a throttle: nothing is sent, the connection is only muted).
 #[derive(Debug, Default, Clone)]
 pub struct ResponseFrame {
     parts: VecDeque<Bytes>,
     remaining: usize,
+    throttle: Option<std::time::Duration>,
 }
 
 impl ResponseFrame {
@@ -43,7 +46,22 @@ impl ResponseFrame {
     pub fn from_parts(parts: impl IntoIterator<Item = Bytes>) -> ResponseFrame {
         let parts: VecDeque<Bytes> = parts.into_iter().filter(|p| !p.is_empty()).collect();
         let remaining = parts.iter().map(Bytes::len).sum();
-        ResponseFrame { parts, remaining }
+        ResponseFrame {
+            parts,
+            remaining,
+            throttle: None,
+        }
+    }
+
+    /// This frame, muting its connection for `throttle` once sent (Kafka's quota throttling).
+    pub fn with_throttle(mut self, throttle: Option<std::time::Duration>) -> ResponseFrame {
+        self.throttle = throttle;
+        self
+    }
+
+    /// How long the connection is muted after this frame.
+    pub fn throttle(&self) -> Option<std::time::Duration> {
+        self.throttle
     }
 
     /// Number of parts left to write.

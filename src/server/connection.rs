@@ -5,6 +5,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use bytes::Buf;
 use kafka_protocol::messages::ApiKey;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant;
@@ -95,9 +96,16 @@ where
             let (api_key, follower) = (request.api_key as i16, is_follower_fetch(&request));
             // Boxed: the handling's state is large and only exists while a request is handled.
             if let Some(mut response) = Box::pin(dispatch(&broker, &conn, request)).await? {
-                // Vectored: record sets go from their read buffers straight to the socket.
-                stream.write_all_buf(&mut response).await?;
-                stream.flush().await?;
+                let throttle = response.throttle();
+                if response.has_remaining() {
+                    // Vectored: record sets go from their read buffers straight to the socket.
+                    stream.write_all_buf(&mut response).await?;
+                    stream.flush().await?;
+                }
+                // A client quota was violated: answered at once, then muted (KIP-219).
+                if let Some(throttle) = throttle {
+                    conn.mute_until(Instant::now() + throttle);
+                }
             }
             broker
                 .metrics()
