@@ -6,11 +6,12 @@ other's changes, and those written straight into ZooKeeper as Kafka's own tools
 did.  Ports 25200 (ZooKeeper), 25201-25202 (brokers).
 
 On PLAINTEXT every client is ``User:ANONYMOUS``, and so are the brokers'
-own connections (replica fetchers need CLUSTER_ACTION on the cluster).  The
-brokers here run with ``allow.everyone.if.no.acl.found=true`` and no ACL on the
-cluster, which gives the fetchers their CLUSTER_ACTION, and the tests deny
-``User:ANONYMOUS`` WRITE on topics.  (``super.users=User:ANONYMOUS``, the usual
-way to let brokers through, would exempt every PLAINTEXT client as well.)"""
+own connections (replica fetchers need CLUSTER_ACTION on the cluster).  Test
+clusters make that principal a super user (cluster.py), which would exempt
+every PLAINTEXT client as well; so these brokers have no super user and run
+with ``allow.everyone.if.no.acl.found=true`` and no ACL on the cluster, which
+gives the fetchers their CLUSTER_ACTION, and the tests deny ``User:ANONYMOUS``
+WRITE on topics."""
 
 import json
 import uuid
@@ -38,7 +39,7 @@ def _cluster(zk_factory, cluster_factory):
     zk = zk_factory(port=ZK_PORT)
     return cluster_factory(
         n=2, zk=zk,
-        overrides={"authorizer.class.name": AUTHORIZER,
+        overrides={"authorizer.class.name": AUTHORIZER, "super.users": "",
                    "allow.everyone.if.no.acl.found": "true"},
         broker_kw=lambda i: {"port": BROKER_PORTS[i]})
 
@@ -198,3 +199,19 @@ def test_acls_live_in_zookeeper_and_every_broker_follows(zk_factory, cluster_fac
     c.wait_registered(timeout=30)
     assert _described(c.broker(2)) == from_tools
     _wait_produce(c, [led_by_2], TOPIC_AUTHORIZATION_FAILED, "the DENY after a restart")
+
+
+@pytest.mark.timeout(60)
+def test_brokers_as_super_users_replicate_under_an_authorizer(zk_factory, cluster_factory):
+    """The test clusters' default: the inter-broker principal a super user, nothing
+    allowed when no ACL is found; replication (CLUSTER_ACTION) works."""
+    zk = zk_factory(port=ZK_PORT)
+    c = cluster_factory(n=2, zk=zk, overrides={"authorizer.class.name": AUTHORIZER},
+                        broker_kw=lambda i: {"port": BROKER_PORTS[i]})
+    t = _topic(c, "rep-", [2, 1])
+    assert _produce_error(c, t) is None
+    # The follower (broker 1) has the record in its own log: its fetches were authorized.
+    poll(lambda: sum(f.stat().st_size for f in c.broker(1).partition_dir(t).glob("*.log")),
+         30, "the record replicated to broker 1")
+    got = kclients.consume("confluent", c.bootstrap, t, 1)
+    assert [r.value for r in got] == [b"v"]
