@@ -85,8 +85,16 @@ async fn two_stores_adding_to_one_resource_at_once_lose_nothing() {
     let zk = start_server().await;
     bounded(60, async {
         let connect = zk.connect_string_with_chroot("/kafka");
-        let a = Arc::new(ZkAclStore::connect(&connect, SESSION, CONNECT).await.unwrap());
-        let b = Arc::new(ZkAclStore::connect(&connect, SESSION, CONNECT).await.unwrap());
+        let a = Arc::new(
+            ZkAclStore::connect(&connect, SESSION, CONNECT)
+                .await
+                .unwrap(),
+        );
+        let b = Arc::new(
+            ZkAclStore::connect(&connect, SESSION, CONNECT)
+                .await
+                .unwrap(),
+        );
         let pattern = topic("orders", PatternType::Literal);
         let writer = |store: Arc<ZkAclStore>, who: &'static str| {
             let pattern = pattern.clone();

@@ -282,7 +282,9 @@ impl AclStore {
                 }
                 for (pattern, added) in by_pattern {
                     let update = zk
-                        .update(&pattern, &|current| current.union(&added).cloned().collect())
+                        .update(&pattern, &|current| {
+                            current.union(&added).cloned().collect()
+                        })
                         .await?;
                     cache.set_entries([(pattern, update.after.into_iter().collect())]);
                 }
@@ -313,9 +315,8 @@ impl AclStore {
             AclStore::ZooKeeper(zk) => {
                 let mut removed = vec![Vec::new(); filters.len()];
                 for pattern in delete_candidates(&cache.snapshot(), filters) {
-                    let selected = |e: &AccessControlEntry| {
-                        first_match(filters, &pattern, e).is_some()
-                    };
+                    let selected =
+                        |e: &AccessControlEntry| first_match(filters, &pattern, e).is_some();
                     let update = zk
                         .update(&pattern, &|current| {
                             current.iter().filter(|e| !selected(e)).cloned().collect()

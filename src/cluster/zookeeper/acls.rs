@@ -26,7 +26,9 @@ use tracing::{debug, info, warn};
 
 use super::client::{CreateMode, EventType, SessionState, Watch, ZkClient, ZkError};
 use super::paths;
-use crate::auth::acl::{AccessControlEntry, PatternType, ResourcePattern, ResourceType, StoredAcls};
+use crate::auth::acl::{
+    AccessControlEntry, PatternType, ResourcePattern, ResourceType, StoredAcls,
+};
 use crate::auth::AclSet;
 use crate::cluster::acls::AclCache;
 use crate::util::task::Shutdown;
@@ -654,8 +656,12 @@ async fn purge(client: &ZkClient, root: &str, names: &[String]) {
         };
         if old {
             match client.delete(&path, None).await {
-                Ok(()) | Err(ZkError::NoNode) => debug!(notification = %path, "old ACL change notification purged"),
-                Err(e) => debug!(notification = %path, error = %e, "purging an ACL change notification failed"),
+                Ok(()) | Err(ZkError::NoNode) => {
+                    debug!(notification = %path, "old ACL change notification purged")
+                }
+                Err(e) => {
+                    debug!(notification = %path, error = %e, "purging an ACL change notification failed")
+                }
             }
         }
     }
@@ -703,7 +709,10 @@ mod tests {
             "/kafka-acl-changes",
             "/kafka-acl-extended-changes",
         ] {
-            assert!(created.contains(&p.to_string()), "{p} missing from {created:?}");
+            assert!(
+                created.contains(&p.to_string()),
+                "{p} missing from {created:?}"
+            );
         }
         assert_eq!(change_sequence("acl_changes_0000000007"), Some(7));
         assert_eq!(change_sequence("config_change_0000000007"), None);
@@ -713,7 +722,10 @@ mod tests {
     fn literal_notifications_carry_kafkas_enum_names() {
         let p = pattern(ResourceType::TransactionalId, "a:b", PatternType::Literal);
         assert_eq!(encode_change(&p), b"TRANSACTIONAL_ID:a:b");
-        assert_eq!(decode_change(paths::KAFKA_ACL_CHANGES, &encode_change(&p)), Ok(p));
+        assert_eq!(
+            decode_change(paths::KAFKA_ACL_CHANGES, &encode_change(&p)),
+            Ok(p)
+        );
         // Older writers used the znode names; Kafka parses case-insensitively.
         assert_eq!(
             decode_change(paths::KAFKA_ACL_CHANGES, b"Topic:orders"),
