@@ -316,6 +316,9 @@ def cluster_overrides(zk_connect: str, n: int) -> dict:
         "transaction.state.log.min.isr": min(2, rf),
         "leader.imbalance.check.interval.seconds": 5,
         "num.partitions": 1,
+        # Brokers' own connections are User:ANONYMOUS (PLAINTEXT); under an authorizer they
+        # need CLUSTER_ACTION, as in Kafka. No effect without authorizer.class.name.
+        "super.users": "User:ANONYMOUS",
     }
 
 

@@ -1,25 +1,27 @@
 //! The broker's authorizer: the configured [`AuthorizerSettings`] (none: every check passes),
-//! the ACLs in force and their store. Handlers ask through `api::authorized::authorize`;
-//! CreateAcls and DeleteAcls change the ACLs here, written to the store before they answer.
+//! the ACLs in force ([`AclCache`]) and their [`AclStore`] (a file when standalone, ZooKeeper
+//! in cluster mode). Handlers ask through `api::authorized::authorize`; CreateAcls and
+//! DeleteAcls change the ACLs here, stored before they answer. In cluster mode the ACLs
+//! other brokers (or Kafka's tools) change arrive through [`Authorizer::follow`].
 
 use std::net::IpAddr;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
+use tokio::task::JoinSet;
 use tracing::info;
 
 use crate::auth::acl::{AclBinding, AclFilter, Operation, ResourceType};
 use crate::auth::{authorize, authorize_any, AclSet, AuthorizerSettings, Requester};
-use crate::cluster::acls::{AclStoreError, FileAclStore};
+use crate::cluster::acls::{AclCache, AclStore, AclStoreError};
 use crate::config::BrokerConfig;
+use crate::util::task::Shutdown;
 
 /// The ACLs and the rules that apply them.
 #[derive(Debug)]
 pub struct Authorizer {
     settings: Option<AuthorizerSettings>,
-    acls: RwLock<Arc<AclSet>>,
-    store: Option<FileAclStore>,
-    /// Serializes changes (read, change, write, publish).
-    changes: tokio::sync::Mutex<()>,
+    acls: Arc<AclCache>,
+    store: Option<AclStore>,
 }
 
 impl Authorizer {
@@ -27,37 +29,38 @@ impl Authorizer {
     pub fn disabled() -> Authorizer {
         Authorizer {
             settings: None,
-            acls: RwLock::new(Arc::new(AclSet::default())),
+            acls: Arc::new(AclCache::default()),
             store: None,
-            changes: tokio::sync::Mutex::new(()),
         }
     }
 
-    /// The authorizer the configuration asks for, with its stored ACLs loaded.
-    pub fn open(config: &BrokerConfig) -> anyhow::Result<Authorizer> {
+    /// The authorizer the configuration asks for, with its stored ACLs loaded (in cluster
+    /// mode over a ZooKeeper session of its own).
+    pub async fn open(config: &BrokerConfig) -> anyhow::Result<Authorizer> {
         let Some(settings) = AuthorizerSettings::of(config)? else {
             return Ok(Authorizer::disabled());
         };
-        if config.zookeeper_connect.is_some() {
-            anyhow::bail!(
-                "authorizer.class.name is set, but ACLs are not yet supported in cluster mode \
-                 (zookeeper.connect): only standalone brokers authorize for now"
-            );
-        }
-        let store = FileAclStore::in_dir(&config.log_dirs[0]);
-        let acls = store.load()?;
+        let store = AclStore::open(config).await?;
+        let acls = store.load().await?;
         info!(
             acls = acls.bindings().count(),
+            store = %store.location(),
             super_users = settings.super_users.len(),
             allow_everyone_if_no_acl_found = settings.allow_if_no_acl,
             "ACL authorizer enabled"
         );
         Ok(Authorizer {
             settings: Some(settings),
-            acls: RwLock::new(Arc::new(acls)),
+            acls: Arc::new(AclCache::new(acls)),
             store: Some(store),
-            changes: tokio::sync::Mutex::new(()),
         })
+    }
+
+    /// Starts following ACL changes made by other brokers (cluster mode) until `shutdown`.
+    pub fn follow(&self, shutdown: &Shutdown, tasks: &mut JoinSet<()>) {
+        if let Some(store) = &self.store {
+            store.follow(self.acls.clone(), shutdown.clone(), tasks);
+        }
     }
 
     /// Whether an authorizer is configured.
@@ -78,10 +81,9 @@ impl Authorizer {
         let Some(settings) = &self.settings else {
             return true;
         };
-        let acls = self.snapshot();
         authorize(
             settings,
-            &acls,
+            &self.acls.snapshot(),
             Requester { principal, host },
             operation,
             resource_type,
@@ -102,41 +104,32 @@ impl Authorizer {
         };
         authorize_any(
             settings,
-            &self.snapshot(),
+            &self.acls.snapshot(),
             Requester { principal, host },
             operation,
             resource_type,
         )
     }
 
-    fn snapshot(&self) -> Arc<AclSet> {
-        match self.acls.read() {
-            Ok(g) => g.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
-    }
-
-    fn publish(&self, acls: AclSet) {
-        let acls = Arc::new(acls);
-        match self.acls.write() {
-            Ok(mut g) => *g = acls,
-            Err(poisoned) => *poisoned.into_inner() = acls,
-        }
-    }
-
     /// The ACLs `filter` selects.
     pub fn describe(&self, filter: &AclFilter) -> Vec<AclBinding> {
-        self.snapshot().matching(filter)
+        self.acls.snapshot().matching(filter)
     }
 
     /// Adds ACLs and stores them.
     pub async fn create(&self, bindings: Vec<AclBinding>) -> Result<(), AclStoreError> {
-        let _guard = self.changes.lock().await;
-        let mut acls = (*self.snapshot()).clone();
-        for b in bindings {
-            acls.add(b);
+        match &self.store {
+            Some(store) => store.create(&self.acls, bindings).await,
+            None => {
+                let _guard = self.acls.lock_changes().await;
+                let mut acls: AclSet = (*self.acls.snapshot()).clone();
+                for b in bindings {
+                    acls.add(b);
+                }
+                self.acls.replace(acls);
+                Ok(())
+            }
         }
-        self.store_and_publish(acls).await
     }
 
     /// Removes the ACLs each filter selects and stores the rest; per filter, what it removed.
@@ -144,24 +137,15 @@ impl Authorizer {
         &self,
         filters: &[AclFilter],
     ) -> Result<Vec<Vec<AclBinding>>, AclStoreError> {
-        let _guard = self.changes.lock().await;
-        let mut acls = (*self.snapshot()).clone();
-        let removed: Vec<Vec<AclBinding>> =
-            filters.iter().map(|f| acls.remove_matching(f)).collect();
-        if removed.iter().any(|r| !r.is_empty()) {
-            self.store_and_publish(acls).await?;
+        match &self.store {
+            Some(store) => store.delete(&self.acls, filters).await,
+            None => {
+                let _guard = self.acls.lock_changes().await;
+                let mut acls: AclSet = (*self.acls.snapshot()).clone();
+                let removed = filters.iter().map(|f| acls.remove_matching(f)).collect();
+                self.acls.replace(acls);
+                Ok(removed)
+            }
         }
-        Ok(removed)
-    }
-
-    async fn store_and_publish(&self, acls: AclSet) -> Result<(), AclStoreError> {
-        if let Some(store) = self.store.clone() {
-            let to_save = acls.clone();
-            tokio::task::spawn_blocking(move || store.save(&to_save))
-                .await
-                .map_err(|e| AclStoreError::Task(e.to_string()))??;
-        }
-        self.publish(acls);
-        Ok(())
     }
 }

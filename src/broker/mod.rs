@@ -66,7 +66,7 @@ impl Broker {
     pub async fn open(config: BrokerConfig) -> anyhow::Result<Broker> {
         let dir = config.log_dirs[0].clone();
         let dir_lock = DirLock::acquire(&dir)?;
-        let authorizer = Arc::new(acls::Authorizer::open(&config)?);
+        let authorizer = Arc::new(acls::Authorizer::open(&config).await?);
         raise_fd_limit();
         let cluster = cluster::open(&config).await?;
         let logs = {
@@ -162,6 +162,7 @@ impl Broker {
             .await
             .context("joining the cluster")?;
         tasks.spawn(self.sync.clone().run(shutdown.clone()));
+        self.authorizer.follow(shutdown, tasks);
         Ok(())
     }
 

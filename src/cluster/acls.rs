@@ -1,14 +1,29 @@
-//! Where ACLs are kept. Standalone brokers keep them in `<log.dirs>/odradek-acls.json`, one
-//! record per resource pattern holding Kafka's ZooKeeper form of its entries, written with
-//! `util::durable::write_atomically` before a CreateAcls or DeleteAcls is answered.
+//! Where ACLs are kept, behind one [`AclStore`]: standalone brokers keep them in
+//! `<log.dirs>/odradek-acls.json` ([`FileAclStore`]: one record per resource pattern holding
+//! Kafka's ZooKeeper form of its entries, written with `util::durable::write_atomically`);
+//! cluster brokers keep them in ZooKeeper in Kafka's layout ([`ZkAclStore`]), followed by every
+//! broker through Kafka's change notifications. Either way a CreateAcls or DeleteAcls is
+//! stored before it is answered, and the ACLs in force live in one [`AclCache`], swapped whole
+//! on every change.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use tokio::task::JoinSet;
 
-use crate::auth::acl::{PatternType, ResourcePattern, ResourceType, StoredAcls};
+use crate::auth::acl::{
+    AccessControlEntry, AclBinding, AclFilter, PatternFilter, PatternType, ResourcePattern,
+    ResourceType, StoredAcls,
+};
 use crate::auth::AclSet;
+use crate::cluster::zookeeper::acls::{self as zk_acls, ZkAclStore};
+use crate::cluster::zookeeper::ZkError;
+use crate::config::BrokerConfig;
 use crate::util::durable;
+use crate::util::task::Shutdown;
 
 /// The file name of the standalone ACL file.
 pub const ACL_FILE: &str = "odradek-acls.json";
@@ -28,6 +43,8 @@ pub enum AclStoreError {
     },
     #[error("ACL store task failed: {0}")]
     Task(String),
+    #[error("ACLs in ZooKeeper: {0}")]
+    ZooKeeper(#[from] ZkError),
 }
 
 /// One resource pattern's record in the file.
@@ -128,6 +145,247 @@ impl FileAclStore {
             source,
         })
     }
+}
+
+/// The ACLs in force: read by every authorization, replaced whole on every change.
+#[derive(Debug, Default)]
+pub struct AclCache {
+    current: RwLock<Arc<AclSet>>,
+    /// Serializes changes (read, change, write, publish), local or from notifications.
+    changes: tokio::sync::Mutex<()>,
+}
+
+impl AclCache {
+    /// A cache holding `acls`.
+    pub fn new(acls: AclSet) -> AclCache {
+        AclCache {
+            current: RwLock::new(Arc::new(acls)),
+            changes: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// The ACLs in force now.
+    pub fn snapshot(&self) -> Arc<AclSet> {
+        match self.current.read() {
+            Ok(g) => g.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Replaces every ACL.
+    pub fn replace(&self, acls: AclSet) {
+        let acls = Arc::new(acls);
+        match self.current.write() {
+            Ok(mut g) => *g = acls,
+            Err(poisoned) => *poisoned.into_inner() = acls,
+        }
+    }
+
+    /// Replaces the entries of some patterns (no entries: the pattern goes).
+    pub fn set_entries(
+        &self,
+        changed: impl IntoIterator<Item = (ResourcePattern, Vec<AccessControlEntry>)>,
+    ) {
+        let mut guard = match self.current.write() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let mut next = (**guard).clone();
+        for (pattern, entries) in changed {
+            next.set_entries(pattern, entries);
+        }
+        *guard = Arc::new(next);
+    }
+
+    /// Held while a change is read, written and published.
+    pub async fn lock_changes(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.changes.lock().await
+    }
+}
+
+/// Where ACLs are stored.
+#[derive(Clone, Debug)]
+pub enum AclStore {
+    /// Standalone: the ACL file in the data directory.
+    File(FileAclStore),
+    /// Cluster mode: ZooKeeper, in Kafka's layout.
+    ZooKeeper(Arc<ZkAclStore>),
+}
+
+impl AclStore {
+    /// The store of this configuration: ZooKeeper when `zookeeper.connect` is set (over a
+    /// session of its own, as Kafka's authorizer), else the file in the first log dir.
+    pub async fn open(config: &BrokerConfig) -> Result<AclStore, AclStoreError> {
+        let Some(connect) = &config.zookeeper_connect else {
+            return Ok(AclStore::File(FileAclStore::in_dir(&config.log_dirs[0])));
+        };
+        let store = ZkAclStore::connect(
+            connect,
+            Duration::from_millis(config.cluster.zookeeper_session_timeout_ms),
+            Duration::from_millis(config.cluster.zookeeper_connection_timeout_ms),
+        )
+        .await?;
+        Ok(AclStore::ZooKeeper(Arc::new(store)))
+    }
+
+    /// Where the ACLs are, for the log.
+    pub fn location(&self) -> String {
+        match self {
+            AclStore::File(f) => f.path.display().to_string(),
+            AclStore::ZooKeeper(_) => "ZooKeeper (/kafka-acl, /kafka-acl-extended)".to_string(),
+        }
+    }
+
+    /// Every stored ACL.
+    pub async fn load(&self) -> Result<AclSet, AclStoreError> {
+        match self {
+            AclStore::File(f) => {
+                let f = f.clone();
+                tokio::task::spawn_blocking(move || f.load())
+                    .await
+                    .map_err(|e| AclStoreError::Task(e.to_string()))?
+            }
+            AclStore::ZooKeeper(zk) => Ok(zk.load_all().await?),
+        }
+    }
+
+    /// Starts following changes made elsewhere (cluster mode: the change notifications) until
+    /// `shutdown`; nothing to follow for the file.
+    pub fn follow(&self, cache: Arc<AclCache>, shutdown: Shutdown, tasks: &mut JoinSet<()>) {
+        if let AclStore::ZooKeeper(zk) = self {
+            tasks.spawn(zk_acls::follow(zk.clone(), cache, shutdown));
+        }
+    }
+
+    /// Adds ACLs, stores them and puts them in force.
+    pub async fn create(
+        &self,
+        cache: &AclCache,
+        bindings: Vec<AclBinding>,
+    ) -> Result<(), AclStoreError> {
+        let _guard = cache.lock_changes().await;
+        match self {
+            AclStore::File(f) => {
+                let mut acls = (*cache.snapshot()).clone();
+                for b in bindings {
+                    acls.add(b);
+                }
+                save_file(f, &acls).await?;
+                cache.replace(acls);
+                Ok(())
+            }
+            AclStore::ZooKeeper(zk) => {
+                let mut by_pattern: BTreeMap<ResourcePattern, BTreeSet<AccessControlEntry>> =
+                    BTreeMap::new();
+                for b in bindings {
+                    by_pattern.entry(b.pattern).or_default().insert(b.entry);
+                }
+                for (pattern, added) in by_pattern {
+                    let update = zk
+                        .update(&pattern, &|current| {
+                            current.union(&added).cloned().collect()
+                        })
+                        .await?;
+                    cache.set_entries([(pattern, update.after.into_iter().collect())]);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Removes the ACLs each filter selects, stores the rest and puts them in force; per
+    /// filter, what it removed (an ACL several filters select counts for the first).
+    pub async fn delete(
+        &self,
+        cache: &AclCache,
+        filters: &[AclFilter],
+    ) -> Result<Vec<Vec<AclBinding>>, AclStoreError> {
+        let _guard = cache.lock_changes().await;
+        match self {
+            AclStore::File(f) => {
+                let mut acls = (*cache.snapshot()).clone();
+                let removed: Vec<Vec<AclBinding>> =
+                    filters.iter().map(|f| acls.remove_matching(f)).collect();
+                if removed.iter().any(|r| !r.is_empty()) {
+                    save_file(f, &acls).await?;
+                    cache.replace(acls);
+                }
+                Ok(removed)
+            }
+            AclStore::ZooKeeper(zk) => {
+                let mut removed = vec![Vec::new(); filters.len()];
+                for pattern in delete_candidates(&cache.snapshot(), filters) {
+                    let selected =
+                        |e: &AccessControlEntry| first_match(filters, &pattern, e).is_some();
+                    let update = zk
+                        .update(&pattern, &|current| {
+                            current.iter().filter(|e| !selected(e)).cloned().collect()
+                        })
+                        .await?;
+                    for entry in update.before.difference(&update.after) {
+                        if let Some(i) = first_match(filters, &pattern, entry) {
+                            removed[i].push(AclBinding {
+                                pattern: pattern.clone(),
+                                entry: entry.clone(),
+                            });
+                        }
+                    }
+                    cache.set_entries([(pattern, update.after.into_iter().collect())]);
+                }
+                Ok(removed)
+            }
+        }
+    }
+}
+
+async fn save_file(f: &FileAclStore, acls: &AclSet) -> Result<(), AclStoreError> {
+    let (f, acls) = (f.clone(), acls.clone());
+    tokio::task::spawn_blocking(move || f.save(&acls))
+        .await
+        .map_err(|e| AclStoreError::Task(e.to_string()))?
+}
+
+/// The index of the first filter selecting this ACL.
+fn first_match(
+    filters: &[AclFilter],
+    pattern: &ResourcePattern,
+    entry: &AccessControlEntry,
+) -> Option<usize> {
+    let binding = AclBinding {
+        pattern: pattern.clone(),
+        entry: entry.clone(),
+    };
+    filters.iter().position(|f| f.matches(&binding))
+}
+
+/// The patterns a delete may change (Kafka's `deleteAcls`): those in force with an ACL some
+/// filter selects, and the one pattern a filter names exactly (type, name and LITERAL or
+/// PREFIXED), which may hold ACLs not yet seen here.
+fn delete_candidates(acls: &AclSet, filters: &[AclFilter]) -> BTreeSet<ResourcePattern> {
+    let mut out: BTreeSet<ResourcePattern> = acls
+        .bindings()
+        .filter(|b| filters.iter().any(|f| f.matches(b)))
+        .map(|b| b.pattern)
+        .collect();
+    for f in filters {
+        if let (Some(resource_type), Some(name), PatternFilter::Exactly(pattern_type)) =
+            (f.resource_type, &f.name, f.pattern)
+        {
+            if valid_znode_name(name) {
+                out.insert(ResourcePattern {
+                    resource_type,
+                    name: name.clone(),
+                    pattern_type,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Whether a name can be a stored pattern's znode (no empty name, no `/`, no `.` or `..`).
+fn valid_znode_name(name: &str) -> bool {
+    !name.is_empty() && !name.contains('/') && name != "." && name != ".."
 }
 
 #[cfg(test)]

@@ -149,8 +149,8 @@ pub fn broker_doc(name: &str) -> Option<&'static str> {
         "quota.window.size.seconds" => "Length of one sample window of the client quotas.",
         "reserved.broker.max.id" => "Highest broker id that may be set by hand.",
         "authorizer.class.name" => {
-            "kafka.security.authorizer.AclAuthorizer turns on ACL authorization (standalone \
-             brokers only for now); empty: none."
+            "kafka.security.authorizer.AclAuthorizer turns on ACL authorization (ACLs in \
+             ZooKeeper in cluster mode); empty: none."
         }
         "super.users" => "Principals allowed everything, semicolon-separated (User:admin;User:kafka).",
         "allow.everyone.if.no.acl.found" => "Allow an operation on a resource no ACL matches.",

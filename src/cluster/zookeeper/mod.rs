@@ -6,6 +6,8 @@
 //! - [`client`]: a thin async wrapper over `zookeeper-client` (typed errors, versions,
 //!   transactions, watches, session events).
 //! - [`store`]: the operations brokers and the controller need, over one session.
+//! - [`acls`]: ACLs under `/kafka-acl` and `/kafka-acl-extended` with Kafka's change
+//!   notifications, over the authorizer's own session (as Kafka's `AclAuthorizer`).
 //!
 //! # How state reaches brokers (design for cluster mode)
 //!
@@ -44,6 +46,7 @@
 //! enabled stop at once, since any replica may replace their leader. Once the session is known
 //! to be lost, every leadership is fenced until a new session has re-read the state.
 
+pub mod acls;
 pub mod admin;
 pub mod client;
 pub mod controller;

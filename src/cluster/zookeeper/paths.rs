@@ -35,9 +35,18 @@ pub const CONFIG_CHANGE_PREFIX: &str = "config_change_";
 pub const LATEST_PRODUCER_ID_BLOCK: &str = "/latest_producer_id_block";
 /// Old consumers' path; Kafka still creates it at startup.
 pub const CONSUMERS: &str = "/consumers";
-/// Literal ACLs live under this root. Placeholder: ACLs are not implemented.
+/// Literal ACLs: `/kafka-acl/<ResourceType>/<name>` (Kafka's `LiteralAclStore`).
 pub const KAFKA_ACL: &str = "/kafka-acl";
+/// Change notifications for literal ACLs (`acl_changes_<seq>` holding `TOPIC:<name>`).
 pub const KAFKA_ACL_CHANGES: &str = "/kafka-acl-changes";
+/// Root of the ACLs of non-literal patterns (Kafka's `ExtendedAclZNode`).
+pub const KAFKA_ACL_EXTENDED: &str = "/kafka-acl-extended";
+/// Prefixed ACLs: `/kafka-acl-extended/prefixed/<ResourceType>/<name>`.
+pub const KAFKA_ACL_EXTENDED_PREFIXED: &str = "/kafka-acl-extended/prefixed";
+/// Change notifications for extended ACLs (`acl_changes_<seq>` holding JSON).
+pub const KAFKA_ACL_EXTENDED_CHANGES: &str = "/kafka-acl-extended-changes";
+/// Prefix of the sequential children of both ACL change roots.
+pub const ACL_CHANGE_PREFIX: &str = "acl_changes_";
 
 /// Config entity types Kafka keeps under `/config` (`ConfigType.ALL`).
 pub const CONFIG_ENTITY_TYPES: [&str; 5] = ["topics", "clients", "users", "brokers", "ips"];
