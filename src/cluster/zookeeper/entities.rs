@@ -100,10 +100,9 @@ pub fn parse_entity_path(path: &str) -> Option<ClientEntity> {
     let parts: Vec<&str> = path.split('/').collect();
     match parts.as_slice() {
         [USERS, u] => Some(ClientEntity::User(entity_name(u)?)),
-        [USERS, u, CLIENTS, c] => Some(ClientEntity::UserClientId(
-            entity_name(u)?,
-            entity_name(c)?,
-        )),
+        [USERS, u, CLIENTS, c] => {
+            Some(ClientEntity::UserClientId(entity_name(u)?, entity_name(c)?))
+        }
         [CLIENTS, c] => Some(ClientEntity::ClientId(entity_name(c)?)),
         [IPS, ip] => Some(ClientEntity::Ip(entity_name(ip)?)),
         _ => None,
@@ -167,7 +166,10 @@ impl ZkStore {
 
     async fn load_entity(&self, path: &str, into: &mut ClientEntityConfigs) -> StoreResult<()> {
         let Some(entity) = parse_entity_path(path) else {
-            warn!(entity = path, "config znode with an unreadable entity name ignored");
+            warn!(
+                entity = path,
+                "config znode with an unreadable entity name ignored"
+            );
             return Ok(());
         };
         match self.client_entity_znode(&format!("{CONFIG}/{path}")).await {
@@ -280,7 +282,15 @@ mod tests {
 
     #[test]
     fn desanitizes_as_url_decoder() {
-        for name in ["alice", "user 1", "a*b", "CN=x,O=y", "é", "a~b/c", "<default>"] {
+        for name in [
+            "alice",
+            "user 1",
+            "a*b",
+            "CN=x,O=y",
+            "é",
+            "a~b/c",
+            "<default>",
+        ] {
             assert_eq!(desanitize(&sanitize(name)).as_deref(), Some(name));
         }
         assert_eq!(desanitize("a+b").as_deref(), Some("a b"));
@@ -295,7 +305,10 @@ mod tests {
             (ClientEntity::User(named("alice")), "users/alice"),
             (ClientEntity::User(EntityName::Default), "users/<default>"),
             (ClientEntity::ClientId(named("c 1")), "clients/c%201"),
-            (ClientEntity::ClientId(EntityName::Default), "clients/<default>"),
+            (
+                ClientEntity::ClientId(EntityName::Default),
+                "clients/<default>",
+            ),
             (
                 ClientEntity::UserClientId(named("alice"), named("c1")),
                 "users/alice/clients/c1",
