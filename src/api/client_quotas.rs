@@ -369,12 +369,21 @@ fn parse_entity(parts: &[(&str, Option<&StrBytes>)]) -> Result<ClientEntity, Ref
     }
 }
 
-/// Kafka's `DynamicConfig.Ip.isValidIpEntity`: an IP address or a resolvable host name.
+/// Kafka's `DynamicConfig.Ip.isValidIpEntity`: an IP address or a resolvable host name
+/// (resolved off the async threads, as the lookup blocks).
 async fn is_valid_ip_entity(ip: &str) -> bool {
-    ip.parse::<std::net::IpAddr>().is_ok()
-        || tokio::net::lookup_host((ip, 0))
-            .await
+    use std::net::ToSocketAddrs;
+    if ip.parse::<std::net::IpAddr>().is_ok() {
+        return true;
+    }
+    let host = ip.to_string();
+    tokio::task::spawn_blocking(move || {
+        (host.as_str(), 0)
+            .to_socket_addrs()
             .is_ok_and(|mut addrs| addrs.next().is_some())
+    })
+    .await
+    .unwrap_or(false)
 }
 
 /// Turns the ops of one entry into key changes: a removal, or a value checked against the

@@ -17,7 +17,6 @@ use base64::Engine;
 use crate::auth::scram::{
     random_bytes, ScramCredential, ScramMechanism, MAX_ITERATIONS, MIN_ITERATIONS,
 };
-use crate::cluster::{standalone::StandaloneMetadata, BrokerInfo, ClusterMetadata};
 use crate::config::{BrokerConfig, ClientEntity, EntityName};
 
 /// Kafka's default iteration count for `--add-scram`.
@@ -178,36 +177,16 @@ pub async fn add_scram_users(config: &BrokerConfig, users: &[ScramUser]) -> anyh
         .log_dirs
         .first()
         .context("no log directory configured")?;
-    let me = BrokerInfo::advertised(config);
-    match &config.zookeeper_connect {
-        None => {
-            let _lock = lock_data_dir(dir)?;
-            let metadata = StandaloneMetadata::open(dir, me)
-                .with_context(|| format!("opening metadata in {}", dir.display()))?;
-            metadata.alter_client_entities(changes).await?;
-        }
-        Some(connect) => {
-            let protocols = config
-                .listener_protocols
-                .iter()
-                .map(|(name, protocol)| (name.clone(), protocol.name().to_string()))
-                .collect();
-            let proposed = crate::cluster::standalone::stored_cluster_id(dir)
-                .unwrap_or_else(crate::cluster::standalone::new_cluster_id);
-            let zk = crate::cluster::zookeeper::ZkCluster::connect(
-                connect,
-                me,
-                protocols,
-                config.cluster.clone(),
-                &proposed,
-            )
-            .await
-            .with_context(|| format!("connecting to zookeeper.connect={connect}"))?;
-            let result = zk.alter_client_entities(changes).await;
-            zk.close_session().await;
-            result?;
-        }
-    }
+    // Standalone, no broker may hold the directory meanwhile; in cluster mode the backend
+    // connects without registering a broker.
+    let _lock = match config.zookeeper_connect {
+        None => Some(lock_data_dir(dir)?),
+        Some(_) => None,
+    };
+    let metadata = crate::cluster::open(config).await?;
+    let result = metadata.alter_client_entities(changes).await;
+    metadata.close().await;
+    result?;
     Ok(())
 }
 
