@@ -179,9 +179,14 @@ pub async fn add_scram_users(config: &BrokerConfig, users: &[ScramUser]) -> anyh
         .context("no log directory configured")?;
     // Standalone, no broker may hold the directory meanwhile; in cluster mode the backend
     // connects without registering a broker.
+    // In cluster mode the data directory is only checked to belong to the cluster, as the
+    // broker checks it at start (created if missing, as the broker would).
     let _lock = match config.zookeeper_connect {
         None => Some(lock_data_dir(dir)?),
-        Some(_) => None,
+        Some(_) => {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            None
+        }
     };
     let metadata = crate::cluster::open(config).await?;
     let result = metadata.alter_client_entities(changes).await;
