@@ -16,6 +16,7 @@ use crate::server::http::HttpServer;
 use crate::server::Server;
 use crate::util::task::ShutdownTrigger;
 
+pub mod add_scram;
 pub mod health;
 
 /// Builds the broker configuration from an optional server.properties file and `key=value`

@@ -33,6 +33,20 @@ enum Command {
         #[arg(long = "override", value_name = "KEY=VALUE")]
         overrides: Vec<String>,
     },
+    /// Add SCRAM users before a broker runs (as Kafka's `kafka-storage format --add-scram`):
+    /// standalone into the data directory, in cluster mode into ZooKeeper.
+    AddScram {
+        /// The broker's server.properties (as for `serve`).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Set one property, `key=value`, over the file's value. Repeatable.
+        #[arg(long = "override", value_name = "KEY=VALUE")]
+        overrides: Vec<String>,
+        /// `SCRAM-SHA-256=[name=alice,password=alice-secret]` (also `iterations=`, base64
+        /// `salt=` and `saltedpassword=`). Repeatable.
+        #[arg(required = true, value_name = "MECHANISM=[name=..,password=..]")]
+        users: Vec<String>,
+    },
     /// Ask a broker for its API versions; exit 0 when it answers validly (container health checks).
     Healthcheck {
         /// The broker's listener, `host:port`.
@@ -82,6 +96,11 @@ fn run() -> anyhow::Result<()> {
             bootstrap,
             timeout_ms,
         } => healthcheck(&bootstrap, timeout_ms),
+        Command::AddScram {
+            config,
+            overrides,
+            users,
+        } => add_scram(config.as_deref(), &overrides, &users),
     }
 }
 
@@ -94,6 +113,30 @@ fn healthcheck(bootstrap: &str, timeout_ms: u64) -> anyhow::Result<()> {
     let timeout = std::time::Duration::from_millis(timeout_ms);
     let healthy = runtime.block_on(odradek::app::health::check(bootstrap, timeout))?;
     println!("{bootstrap}: healthy, {} APIs advertised", healthy.apis);
+    Ok(())
+}
+
+/// Parses every `--add-scram`-style argument first, then stores them all at once.
+fn add_scram(
+    config: Option<&std::path::Path>,
+    overrides: &[String],
+    users: &[String],
+) -> anyhow::Result<()> {
+    use odradek::app::add_scram::{add_scram_users, ScramUser};
+    let (config, _unknown) = read_config(config, overrides)?;
+    init_logging(config.log_format);
+    let users = users
+        .iter()
+        .map(|u| ScramUser::parse(u))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(add_scram_users(&config, &users))?;
+    for u in &users {
+        println!("added {} credential for user {}", u.mechanism, u.name);
+    }
     Ok(())
 }
 

@@ -156,7 +156,11 @@ fn refusal(key: ApiKey) -> Refusal {
         | DescribeLogDirs
         | CreateAcls
         | DescribeAcls
-        | DeleteAcls => Refusal::Error(CLUSTER_AUTHORIZATION_FAILED),
+        | DeleteAcls
+        | DescribeClientQuotas
+        | AlterClientQuotas
+        | DescribeUserScramCredentials
+        | AlterUserScramCredentials => Refusal::Error(CLUSTER_AUTHORIZATION_FAILED),
         ListGroups | ListTransactions => Refusal::Filtered,
         ApiVersions | DescribeCluster => Refusal::NotChecked,
         other => panic!("no authorization row for served API {other:?}: add one"),
@@ -639,6 +643,49 @@ async fn call(c: &mut Client, key: ApiKey, v: i16, topic_id: uuid::Uuid) -> Answ
             let r: DeleteAclsResponse = c.call(key, v, &req).await;
             codes(r.filter_results.iter().map(|f| f.error_code).collect())
         }
+        DescribeClientQuotas => {
+            let r: DescribeClientQuotasResponse = c
+                .call(key, v, &DescribeClientQuotasRequest::default())
+                .await;
+            assert!(r.entries.is_none_or(|e| e.is_empty()), "no quota shown");
+            codes(vec![r.error_code])
+        }
+        AlterClientQuotas => {
+            let req = AlterClientQuotasRequest::default().with_entries(vec![
+                alter_client_quotas_request::EntryData::default()
+                    .with_entity(vec![alter_client_quotas_request::EntityData::default()
+                        .with_entity_type(s("user"))
+                        .with_entity_name(Some(s("ANONYMOUS")))])
+                    .with_ops(vec![alter_client_quotas_request::OpData::default()
+                        .with_key(s("producer_byte_rate"))
+                        .with_value(1.0)]),
+            ]);
+            let r: AlterClientQuotasResponse = c.call(key, v, &req).await;
+            codes(r.entries.iter().map(|e| e.error_code).collect())
+        }
+        DescribeUserScramCredentials => {
+            let r: DescribeUserScramCredentialsResponse = c
+                .call(
+                    key,
+                    v,
+                    &DescribeUserScramCredentialsRequest::default().with_users(None),
+                )
+                .await;
+            assert!(r.results.is_empty(), "no user shown");
+            codes(vec![r.error_code])
+        }
+        AlterUserScramCredentials => {
+            let req = AlterUserScramCredentialsRequest::default().with_upsertions(vec![
+                alter_user_scram_credentials_request::ScramCredentialUpsertion::default()
+                    .with_name(s("mallory"))
+                    .with_mechanism(1)
+                    .with_iterations(4096)
+                    .with_salt(bytes::Bytes::from_static(b"salt"))
+                    .with_salted_password(bytes::Bytes::from_static(&[7; 32])),
+            ]);
+            let r: AlterUserScramCredentialsResponse = c.call(key, v, &req).await;
+            codes(r.results.iter().map(|e| e.error_code).collect())
+        }
         ApiVersions => {
             let r: ApiVersionsResponse = c.call(key, v, &ApiVersionsRequest::default()).await;
             assert_eq!(r.error_code, 0);
@@ -699,6 +746,10 @@ async fn assert_nothing_happened(b: &TestBroker) {
     assert_eq!(
         end, 1,
         "only the record produced before the denial is stored"
+    );
+    assert!(
+        broker.cluster.client_entities().entities.is_empty(),
+        "no quota or credential stored"
     );
 }
 

@@ -598,6 +598,48 @@ async fn every_api_answers_at_every_accepted_version() {
                     r.filter_results[0].error_code == 0
                         && r.filter_results[0].matching_acls.len() == 1
                 }
+                ApiKey::DescribeClientQuotas => {
+                    let req = DescribeClientQuotasRequest::default().with_components(vec![
+                        describe_client_quotas_request::ComponentData::default()
+                            .with_entity_type(StrBytes::from_static_str("user"))
+                            .with_match_type(0)
+                            .with_match(Some(StrBytes::from_static_str("matrix-user"))),
+                    ]);
+                    let r: DescribeClientQuotasResponse = c.call(api.key, v, &req).await;
+                    r.error_code == 0 && r.entries.is_some()
+                }
+                ApiKey::AlterClientQuotas => {
+                    let req = AlterClientQuotasRequest::default().with_entries(vec![
+                        alter_client_quotas_request::EntryData::default()
+                            .with_entity(vec![alter_client_quotas_request::EntityData::default()
+                                .with_entity_type(StrBytes::from_static_str("client-id"))
+                                .with_entity_name(Some(StrBytes::from_string(format!(
+                                    "matrix-v{v}"
+                                ))))])
+                            .with_ops(vec![alter_client_quotas_request::OpData::default()
+                                .with_key(StrBytes::from_static_str("producer_byte_rate"))
+                                .with_value(1024.0)]),
+                    ]);
+                    let r: AlterClientQuotasResponse = c.call(api.key, v, &req).await;
+                    r.entries.len() == 1 && r.entries[0].error_code == 0
+                }
+                ApiKey::DescribeUserScramCredentials => {
+                    let req = DescribeUserScramCredentialsRequest::default().with_users(None);
+                    let r: DescribeUserScramCredentialsResponse = c.call(api.key, v, &req).await;
+                    r.error_code == 0
+                }
+                ApiKey::AlterUserScramCredentials => {
+                    let req = AlterUserScramCredentialsRequest::default().with_upsertions(vec![
+                        alter_user_scram_credentials_request::ScramCredentialUpsertion::default()
+                            .with_name(StrBytes::from_static_str("matrix-user"))
+                            .with_mechanism(1)
+                            .with_iterations(4096)
+                            .with_salt(bytes::Bytes::from_static(b"salt"))
+                            .with_salted_password(bytes::Bytes::from_static(&[7; 32])),
+                    ]);
+                    let r: AlterUserScramCredentialsResponse = c.call(api.key, v, &req).await;
+                    r.results.len() == 1 && r.results[0].error_code == 0
+                }
                 other => panic!("no case for served API {other:?}: add one"),
             };
             assert!(answered, "{what} answered with an error");

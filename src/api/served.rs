@@ -10,9 +10,9 @@ use kafka_protocol::protocol::{Decodable, Message, Request};
 use super::context::RequestContext;
 use super::reply::Reply;
 use super::{
-    acls, alter_configs, api_versions, cluster, configs, delete_records, elections, fetch, groups,
-    leader_epoch, list_offsets, log_dirs, metadata, offsets, produce, producer_id, producers,
-    reassignments, topics, transactions,
+    acls, alter_configs, api_versions, client_quotas, cluster, configs, delete_records, elections,
+    fetch, groups, leader_epoch, list_offsets, log_dirs, metadata, offsets, produce, producer_id,
+    producers, reassignments, scram_credentials, topics, transactions,
 };
 use crate::broker::Broker;
 use crate::protocol::encode::{EncodeError, ResponseFrame};
@@ -152,6 +152,10 @@ served_apis! {
     CreateAcls: CreateAclsRequest => acls::create_acls, 1..=3;
     DescribeAcls: DescribeAclsRequest => acls::describe_acls, 1..=3;
     DeleteAcls: DeleteAclsRequest => acls::delete_acls, 1..=3;
+    DescribeClientQuotas: DescribeClientQuotasRequest => client_quotas::describe, 0..=1;
+    AlterClientQuotas: AlterClientQuotasRequest => client_quotas::alter, 0..=1;
+    DescribeUserScramCredentials: DescribeUserScramCredentialsRequest => scram_credentials::describe, 0..=0;
+    AlterUserScramCredentials: AlterUserScramCredentialsRequest => scram_credentials::alter, 0..=0;
 }
 
 /// The table entry of `key`, if it is served.

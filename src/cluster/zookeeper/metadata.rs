@@ -32,7 +32,9 @@ use crate::cluster::{
     ControllerError, ElectionType, IsrWriteError, MetadataLink, MetadataVersion, NewTopic,
     PartitionKey, PartitionReassignment, PartitionState, TopicMetadata,
 };
-use crate::config::{BrokerEntity, ClusterSettings, DynamicBrokerConfigs};
+use crate::config::{
+    BrokerEntity, ClientEntity, ClientEntityConfigs, ClusterSettings, DynamicBrokerConfigs,
+};
 use crate::util::task::Shutdown;
 
 /// How long topic operations wait for the controller's result to show up in the view.
@@ -480,6 +482,32 @@ impl ClusterMetadata for ZkCluster {
 
     fn broker_configs(&self) -> DynamicBrokerConfigs {
         self.view().broker_configs.clone()
+    }
+
+    fn client_entities(&self) -> Arc<ClientEntityConfigs> {
+        self.view().client_entities.clone()
+    }
+
+    /// Written in one ZooKeeper transaction; also before this broker has joined (the
+    /// `add-scram` command), in which case nothing waits for the view.
+    async fn alter_client_entities(
+        &self,
+        changes: Vec<(ClientEntity, BTreeMap<String, Option<String>>)>,
+    ) -> Result<(), ClusterError> {
+        let written = self
+            .store()
+            .alter_client_entities(&changes)
+            .await
+            .map_err(unavailable)?;
+        if self.usable() {
+            self.wait_for_view(|v| {
+                written.iter().all(|(entity, config)| {
+                    v.client_entities.get(entity).cloned().unwrap_or_default() == *config
+                })
+            })
+            .await;
+        }
+        Ok(())
     }
 
     async fn set_topic_configs(
@@ -983,6 +1011,7 @@ impl Reader {
         self.read_brokers().await?;
         self.read_controller().await?;
         self.read_broker_configs().await?;
+        self.view.client_entities = Arc::new(self.store().client_entities().await?);
         self.view.topics.clear();
         self.read_topics().await?;
         Ok(())
@@ -1040,8 +1069,9 @@ impl Reader {
         Ok(())
     }
 
-    /// Re-reads the entity a notification names: a topic's overrides, or the default or this
-    /// broker's dynamic configs. Other entities (clients, users, other brokers) are not used.
+    /// Re-reads the entity a notification names: a topic's overrides, the default or this
+    /// broker's dynamic configs, or a user, client-id or IP entity. Other brokers' configs are
+    /// not used.
     async fn apply_config_change(
         &mut self,
         note: &ConfigChangeNotification,
@@ -1049,6 +1079,7 @@ impl Reader {
         let store = self.store();
         let me = self.view.me.clone();
         info!(entity = %note.entity_path, "config change notification: re-reading the entity");
+        let client_entity = super::entities::parse_entity_path(&note.entity_path);
         match note.entity() {
             Some(("topics", topic)) => {
                 let configs = store.topic_config(topic).await.map_err(store_zk)?;
@@ -1063,6 +1094,21 @@ impl Reader {
             Some(("brokers", entity)) if entity == me.id.to_string() => {
                 self.view.broker_configs.broker =
                     store.broker_config(entity).await.map_err(store_zk)?;
+            }
+            _ if client_entity.is_some() => {
+                let Some(entity) = client_entity else {
+                    return Ok(());
+                };
+                let config = store
+                    .client_entity_config(&entity)
+                    .await
+                    .map_err(store_zk)?;
+                let mut entities = (*self.view.client_entities).clone();
+                entities.entities.remove(&entity);
+                if !config.is_empty() {
+                    entities.entities.insert(entity, config);
+                }
+                self.view.client_entities = Arc::new(entities);
             }
             _ => {
                 debug!(entity = %note.entity_path, "config change of an entity this broker does not use")

@@ -8,6 +8,8 @@
 //! - [`store`]: the operations brokers and the controller need, over one session.
 //! - [`acls`]: ACLs under `/kafka-acl` and `/kafka-acl-extended` with Kafka's change
 //!   notifications, over the authorizer's own session (as Kafka's `AclAuthorizer`).
+//! - [`entities`]: user, client-id and IP config entities (`/config/users`, `/config/clients`,
+//!   `/config/ips`) with Kafka's name sanitizing.
 //!
 //! # How state reaches brokers (design for cluster mode)
 //!
@@ -24,7 +26,8 @@
 //!   state's `leader_epoch`, or stops hosting. Its Metadata answers come from the same watched
 //!   view, so clients and brokers see one source of truth.
 //! - Dynamic configs live where Kafka keeps them: `/config/topics/<t>`, `/config/brokers/<id>`
-//!   and `/config/brokers/<default>`. Every write is followed by a sequential
+//!   and `/config/brokers/<default>`, user and client entities (SCRAM credentials, quotas) under
+//!   `/config/users`, `/config/clients` and `/config/ips`. Every write is followed by a sequential
 //!   `/config/changes/config_change_<seq>` notification naming the entity; every broker watches
 //!   `/config/changes` and re-reads the entity of each new notification (also those written by
 //!   ZooKeeper-era tools), so its view, and through the replica sync its logs and its broker
@@ -52,6 +55,7 @@ pub mod client;
 pub mod controller;
 pub mod decisions;
 pub mod elections;
+pub mod entities;
 pub mod metadata;
 pub mod paths;
 pub mod reassignment;

@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::znodes::{BrokerRegistration, PartitionStateZnode, TopicAssignment};
 use crate::cluster::{BrokerInfo, PartitionState, TopicMetadata};
-use crate::config::DynamicBrokerConfigs;
+use crate::config::{ClientEntityConfigs, DynamicBrokerConfigs};
 
 /// A registered broker.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -115,6 +115,8 @@ pub struct ClusterView {
     /// The stored dynamic configs of `/config/brokers/<default>` and of this broker, as read
     /// (checked only when applied).
     pub broker_configs: DynamicBrokerConfigs,
+    /// The configs of every user, client-id and IP entity, as read.
+    pub client_entities: Arc<ClientEntityConfigs>,
     /// The highest `config_change_<seq>` already acted on.
     pub last_config_change: Option<i64>,
 }
