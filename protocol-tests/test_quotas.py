@@ -2,9 +2,8 @@
 client-id quota, are throttled (the broker's throttle_time_ms shows in librdkafka's
 statistics, ``brokers.<b>.throttle``) and still move every record, in order.
 
-The quotas are written into the standalone metadata file (``odradek-metadata.json``,
-``client_entities``) while the broker is stopped: the AlterClientQuotas API is not served
-yet.  Once it is, this test should set them through the admin API instead.
+The quotas are set while the broker runs, with AlterClientQuotas (kafka-python's protocol
+classes: no client library has a quota admin call), and read back with DescribeClientQuotas.
 
 Windows of 2 x 1 s (``quota.window.num=2``) keep the throttles short: a burst of S bytes
 over a quota of Q bytes/s is throttled for about (S - Q) / Q seconds."""
@@ -15,7 +14,7 @@ import time
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-import kclients
+from cluster import raw_call
 
 PORT = 25100
 QUOTA = 100_000  # bytes/s
@@ -25,16 +24,27 @@ PRODUCER_ID = "quota-producer"
 CONSUMER_ID = "quota-consumer"
 
 
-def _write_quotas(broker):
-    path = broker.data_dir / "odradek-metadata.json"
-    stored = json.loads(path.read_text())
-    stored["client_entities"] = [
-        {"entity": {"ClientId": {"Named": PRODUCER_ID}},
-         "configs": {"producer_byte_rate": str(QUOTA)}},
-        {"entity": {"ClientId": {"Named": CONSUMER_ID}},
-         "configs": {"consumer_byte_rate": str(QUOTA)}},
-    ]
-    path.write_text(json.dumps(stored))
+def _set_quotas(broker):
+    """AlterClientQuotas v1: the producer's and the consumer's client-id quotas."""
+    from kafka.protocol.admin import (AlterClientQuotasRequest as A, AlterClientQuotasResponse,
+                                      DescribeClientQuotasRequest as D,
+                                      DescribeClientQuotasResponse)
+
+    def entry(client, key):
+        return A.EntryData(entity=[A.EntryData.EntityData(entity_type="client-id",
+                                                          entity_name=client)],
+                           ops=[A.EntryData.OpData(key=key, value=float(QUOTA), remove=False)])
+
+    req = A(entries=[entry(PRODUCER_ID, "producer_byte_rate"),
+                     entry(CONSUMER_ID, "consumer_byte_rate")], validate_only=False)
+    resp = raw_call(broker, req, 1, AlterClientQuotasResponse)
+    assert [e.error_code for e in resp.entries] == [0, 0], resp
+    described = raw_call(broker, D(components=[D.ComponentData(entity_type="client-id",
+                                                               match_type=2, match=None)],
+                                   strict=True), 1, DescribeClientQuotasResponse)
+    assert {(e.entity[0].entity_name, v.key, v.value)
+            for e in described.entries for v in e.values} == {
+        (PRODUCER_ID, "producer_byte_rate", QUOTA), (CONSUMER_ID, "consumer_byte_rate", QUOTA)}
 
 
 def _max_throttle(stats):
@@ -48,10 +58,7 @@ def _max_throttle(stats):
 @pytest.mark.timeout(90)
 def test_throttled_producer_and_consumer_still_move_every_record(broker_factory, topic_name):
     b = broker_factory({"quota.window.num": "2", "quota.window.size.seconds": "1"}, port=PORT)
-    b.stop()
-    _write_quotas(b)
-    b.start()
-    kclients.admin_client(b.bootstrap)  # the broker answers
+    _set_quotas(b)
     throttles = []
 
     p = Producer({
