@@ -24,6 +24,7 @@ pub mod producer_id;
 pub mod producers;
 pub mod reassignments;
 pub mod reply;
+pub mod sasl;
 pub mod served;
 pub mod topics;
 pub mod transactions;

@@ -12,7 +12,7 @@ use super::reply::Reply;
 use super::{
     acls, alter_configs, api_versions, cluster, configs, delete_records, elections, fetch, groups,
     leader_epoch, list_offsets, log_dirs, metadata, offsets, produce, producer_id, producers,
-    reassignments, topics, transactions,
+    reassignments, sasl, topics, transactions,
 };
 use crate::broker::Broker;
 use crate::protocol::encode::{EncodeError, ResponseFrame};
@@ -152,6 +152,10 @@ served_apis! {
     CreateAcls: CreateAclsRequest => acls::create_acls, 1..=3;
     DescribeAcls: DescribeAclsRequest => acls::describe_acls, 1..=3;
     DeleteAcls: DeleteAclsRequest => acls::delete_acls, 1..=3;
+    // Answered here outside a SASL exchange (ILLEGAL_SASL_STATE); a SASL listener's connection
+    // runs the exchange itself (sasl::exchange). SaslHandshake v0 (raw tokens) is not served.
+    SaslHandshake: SaslHandshakeRequest => sasl::handshake, 1..=1;
+    SaslAuthenticate: SaslAuthenticateRequest => sasl::authenticate, 0..=2;
 }
 
 /// The table entry of `key`, if it is served.
@@ -159,7 +163,7 @@ pub fn served(key: ApiKey) -> Option<&'static ServedApi> {
     SERVED_APIS.iter().find(|a| a.key == key)
 }
 
-fn decode<T: Decodable>(ctx: &RequestContext, mut body: Bytes) -> Result<T, ApiError> {
+pub(super) fn decode<T: Decodable>(ctx: &RequestContext, mut body: Bytes) -> Result<T, ApiError> {
     T::decode(&mut body, ctx.api_version).map_err(|e| ApiError::Decode {
         key: ctx.api_key,
         version: ctx.api_version,

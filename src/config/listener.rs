@@ -96,7 +96,7 @@ fn invalid(key: &str, value: &str, reason: impl Into<String>) -> InvalidValue {
 }
 
 /// Resolves and checks the listener keys as Kafka does; then refuses what Odradek cannot serve
-/// yet (any listener whose protocol is not PLAINTEXT).
+/// yet (an inter-broker listener whose protocol is not PLAINTEXT).
 pub fn resolve<'a>(keys: ListenerKeys<'a>) -> Result<ListenerConfig, InvalidValue> {
     let set = |v: Option<&'a str>| v.filter(|v| !v.trim().is_empty());
     let keys = ListenerKeys {
@@ -149,22 +149,6 @@ pub fn resolve<'a>(keys: ListenerKeys<'a>) -> Result<ListenerConfig, InvalidValu
             ),
         ));
     }
-    if let Some(l) = listeners.iter().find(|l| {
-        matches!(
-            l.protocol,
-            SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl
-        )
-    }) {
-        return Err(invalid(
-            "listeners",
-            keys.listeners,
-            format!(
-                "listener {} uses {}: SASL listeners are not supported yet",
-                l.name,
-                l.protocol.name()
-            ),
-        ));
-    }
     if protocol_map.get(&inter_broker) != Some(&SecurityProtocol::Plaintext) {
         let key = if keys.inter_broker_listener_name.is_some() {
             "inter.broker.listener.name"
@@ -175,7 +159,8 @@ pub fn resolve<'a>(keys: ListenerKeys<'a>) -> Result<ListenerConfig, InvalidValu
             key,
             &inter_broker,
             "brokers reach each other over PLAINTEXT only for now: the inter-broker listener \
-             must be a PLAINTEXT listener (SSL listeners serve clients)",
+             must be a PLAINTEXT listener (SSL, SASL_PLAINTEXT and SASL_SSL listeners serve \
+             clients)",
         ));
     }
     Ok(ListenerConfig {
@@ -526,7 +511,7 @@ mod tests {
     }
 
     #[test]
-    fn serves_ssl_for_clients_and_refuses_sasl_and_ssl_between_brokers() {
+    fn serves_ssl_and_sasl_for_clients_and_refuses_them_between_brokers() {
         let c = resolve(keys("PLAINTEXT://a:1,SSL://a:2")).unwrap();
         assert_eq!(c.listeners[1].protocol, SecurityProtocol::Ssl);
         let (key, reason) = err(ListenerKeys {
@@ -535,10 +520,21 @@ mod tests {
         });
         assert_eq!(key, "security.inter.broker.protocol");
         assert!(reason.contains("PLAINTEXT only for now"), "{reason}");
-        let (_, reason) = err(ListenerKeys {
-            protocol_map: "PLAINTEXT:PLAINTEXT,EXTERNAL:SASL_PLAINTEXT",
-            ..keys("PLAINTEXT://a:1,EXTERNAL://a:2")
-        });
-        assert!(reason.contains("EXTERNAL uses SASL_PLAINTEXT"), "{reason}");
+        let c = resolve(ListenerKeys {
+            protocol_map: "PLAINTEXT:PLAINTEXT,EXTERNAL:SASL_PLAINTEXT,SECURE:SASL_SSL",
+            ..keys("PLAINTEXT://a:1,EXTERNAL://a:2,SECURE://a:3")
+        })
+        .unwrap();
+        assert_eq!(c.listeners[1].protocol, SecurityProtocol::SaslPlaintext);
+        assert_eq!(c.listeners[2].protocol, SecurityProtocol::SaslSsl);
+        for inter in ["EXTERNAL", "SECURE"] {
+            let (key, reason) = err(ListenerKeys {
+                protocol_map: "PLAINTEXT:PLAINTEXT,EXTERNAL:SASL_PLAINTEXT,SECURE:SASL_SSL",
+                inter_broker_listener_name: Some(inter),
+                ..keys("PLAINTEXT://a:1,EXTERNAL://a:2,SECURE://a:3")
+            });
+            assert_eq!(key, "inter.broker.listener.name");
+            assert!(reason.contains("PLAINTEXT only for now"), "{reason}");
+        }
     }
 }

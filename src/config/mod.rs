@@ -10,6 +10,7 @@ pub mod handle;
 pub mod incremental;
 pub mod listener;
 pub mod properties;
+pub mod sasl;
 pub mod ssl;
 pub mod topic;
 
