@@ -153,8 +153,10 @@ served_apis! {
     DescribeAcls: DescribeAclsRequest => acls::describe_acls, 1..=3;
     DeleteAcls: DeleteAclsRequest => acls::delete_acls, 1..=3;
     // Answered here outside a SASL exchange (ILLEGAL_SASL_STATE); a SASL listener's connection
-    // runs the exchange itself (sasl::exchange). SaslHandshake v0 (raw tokens) is not served.
-    SaslHandshake: SaslHandshakeRequest => sasl::handshake, 1..=1;
+    // runs the exchange itself (sasl::exchange). SaslHandshake is advertised from v0, as Kafka
+    // does (librdkafka 2.0 only uses SASL when v0 is advertised), but v0 (raw tokens after the
+    // handshake) is refused: clients that see v1 use it.
+    SaslHandshake: SaslHandshakeRequest => sasl::handshake, 0..=1, accepted from 1;
     SaslAuthenticate: SaslAuthenticateRequest => sasl::authenticate, 0..=2;
 }
 
