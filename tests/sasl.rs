@@ -3,7 +3,7 @@
 //! configuration; SCRAM users from the cluster's user entities, looked up at each login;
 //! Kafka's errors and closes for wrong passwords, unknown users and mechanisms; re-authentication
 //! and expired sessions (KIP-368); bad tokens close that connection only; the authenticated user
-//! is the principal ACLs see.
+//! is the principal ACLs see; SASL_SSL runs SASL inside TLS.
 
 // Test code throughout (clippy.toml allows unwrap/expect only inside #[test] functions).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -128,7 +128,11 @@ async fn nothing_but_sasl_before_authentication() {
         .filter(|k| k.api_key == 17 || k.api_key == 36)
         .map(|k| (k.api_key, k.min_version, k.max_version))
         .collect();
-    assert_eq!(sasl, [(17, 0, 1), (36, 0, 2)], "SaslHandshake advertised from v0, as Kafka");
+    assert_eq!(
+        sasl,
+        [(17, 0, 1), (36, 0, 2)],
+        "SaslHandshake advertised from v0, as Kafka"
+    );
     assert!(metadata(&mut c).await.is_none(), "after ApiVersions too");
 
     // A second ApiVersions before the handshake closes, as in Kafka.
@@ -441,4 +445,102 @@ fn start_up_refusals() {
         PLAIN_JAAS,
     ])
     .is_ok());
+}
+
+/// One request over any stream (a TLS one here); `None` when the broker closed instead.
+async fn call_on<Req, Resp, S>(stream: &mut S, key: ApiKey, version: i16, req: &Req) -> Option<Resp>
+where
+    Req: kafka_protocol::protocol::Encodable + kafka_protocol::protocol::HeaderVersion,
+    Resp: kafka_protocol::protocol::Decodable + kafka_protocol::protocol::HeaderVersion,
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    use kafka_protocol::protocol::{Decodable, Encodable};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let header = RequestHeader::default()
+        .with_request_api_key(key as i16)
+        .with_request_api_version(version)
+        .with_correlation_id(3);
+    let mut body = bytes::BytesMut::new();
+    header
+        .encode(&mut body, Req::header_version(version))
+        .unwrap();
+    req.encode(&mut body, version).unwrap();
+    let mut frame = (body.len() as i32).to_be_bytes().to_vec();
+    frame.extend_from_slice(&body);
+    stream.write_all(&frame).await.ok()?;
+    stream.flush().await.ok()?;
+    let mut len = [0u8; 4];
+    stream.read_exact(&mut len).await.ok()?;
+    let mut buf = vec![0u8; i32::from_be_bytes(len) as usize];
+    stream.read_exact(&mut buf).await.ok()?;
+    let mut buf = Bytes::from(buf);
+    ResponseHeader::decode(&mut buf, Resp::header_version(version)).unwrap();
+    Some(Resp::decode(&mut buf, version).unwrap())
+}
+
+#[tokio::test]
+async fn sasl_ssl_is_tls_first_then_sasl() {
+    use std::sync::Arc;
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let pem = dir.path().join("server.pem");
+    std::fs::write(&pem, format!("{}{}", cert.pem(), key.serialize_pem())).unwrap();
+    let keystore = format!(
+        "listener.name.sasl_ssl.ssl.keystore.location={}",
+        pem.display()
+    );
+    let jaas = PLAIN_JAAS.replace("sasl_plaintext", "sasl_ssl");
+    let b = TestBroker::start(&[
+        "listeners=SASL_SSL://127.0.0.1:0,PLAINTEXT://127.0.0.1:0",
+        "inter.broker.listener.name=PLAINTEXT",
+        "sasl.enabled.mechanisms=PLAIN",
+        "listener.name.sasl_ssl.ssl.keystore.type=PEM",
+        &keystore,
+        &jaas,
+    ])
+    .await;
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert.der().clone()).unwrap();
+    #[allow(deprecated)] // ring, as the broker uses (see server::tls).
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connect = || async {
+        let tcp = tokio::net::TcpStream::connect(b.addr()).await.unwrap();
+        let name = rustls::pki_types::ServerName::IpAddress(b.addr().ip().into());
+        tokio_rustls::TlsConnector::from(Arc::new(config.clone()))
+            .connect(name, tcp)
+            .await
+            .unwrap()
+    };
+    let handshake_req =
+        SaslHandshakeRequest::default().with_mechanism(StrBytes::from_static_str("PLAIN"));
+    let auth = |password: &str| {
+        SaslAuthenticateRequest::default()
+            .with_auth_bytes(Bytes::from(plain_token("", "alice", password)))
+    };
+    let mut tls = connect().await;
+    let m: Option<MetadataResponse> =
+        call_on(&mut tls, ApiKey::Metadata, 12, &MetadataRequest::default()).await;
+    assert!(m.is_none(), "TLS alone does not authenticate");
+    let mut tls = connect().await;
+    let h: SaslHandshakeResponse = call_on(&mut tls, ApiKey::SaslHandshake, 1, &handshake_req)
+        .await
+        .unwrap();
+    assert_eq!(h.error_code, 0);
+    let a: SaslAuthenticateResponse =
+        call_on(&mut tls, ApiKey::SaslAuthenticate, 2, &auth("alice-secret"))
+            .await
+            .unwrap();
+    assert_eq!(a.error_code, 0);
+    let m: Option<MetadataResponse> =
+        call_on(&mut tls, ApiKey::Metadata, 12, &MetadataRequest::default()).await;
+    assert!(m.is_some(), "served after SASL over TLS");
 }
