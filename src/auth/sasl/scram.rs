@@ -4,7 +4,7 @@
 //! unknown user fails right there (no server-first message) with the same generic message a
 //! wrong password gets; the proof is compared in constant time.
 
-use base64::engine::general_purpose::{STANDARD as BASE64, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
 
 use super::{constant_time_eq, AuthFailure, CredentialStore, Progress};
@@ -73,10 +73,10 @@ pub fn encode_username(name: &str) -> String {
     name.replace('=', "=3D").replace(',', "=2C")
 }
 
-/// A nonce: printable, without commas.
+/// A nonce: letters and digits only (as Kafka's, some clients mishandle other characters).
 pub(crate) fn new_nonce() -> Result<String, AuthFailure> {
     random_bytes(24)
-        .map(|b| URL_SAFE_NO_PAD.encode(b))
+        .map(|b| b.iter().map(|x| format!("{x:02x}")).collect())
         .map_err(|_| credentials("no random source for the nonce"))
 }
 
@@ -215,7 +215,9 @@ impl ScramServer {
             .next()
             .and_then(|f| f.strip_prefix("r="))
             .ok_or_else(bad)?;
-        if nonce != pending.nonce {
+        // Kafka checks that the nonce ends with the server-first nonce, not that it equals it:
+        // librdkafka (2.0 at least) repeats its client nonce in front. The proof covers it.
+        if !nonce.ends_with(&pending.nonce) {
             return Err(credentials(
                 "Invalid client nonce in the final client message.",
             ));
@@ -346,6 +348,7 @@ mod tests {
         let tampered = [
             good.replacen("c=biws", "c=eSws", 1),
             good.replacen(",r=", ",r=x", 1),
+            good.replacen(",p=", "x,p=", 1),
             {
                 let (head, proof) = good.rsplit_once(",p=").unwrap();
                 let mut p = BASE64.decode(proof).unwrap();
