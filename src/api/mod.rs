@@ -25,6 +25,7 @@ pub mod producer_id;
 pub mod producers;
 pub mod reassignments;
 pub mod reply;
+pub mod sasl;
 pub mod scram_credentials;
 pub mod served;
 pub mod topics;

@@ -12,7 +12,7 @@ use super::reply::Reply;
 use super::{
     acls, alter_configs, api_versions, client_quotas, cluster, configs, delete_records, elections,
     fetch, groups, leader_epoch, list_offsets, log_dirs, metadata, offsets, produce, producer_id,
-    producers, reassignments, scram_credentials, topics, transactions,
+    producers, reassignments, sasl, scram_credentials, topics, transactions,
 };
 use crate::broker::Broker;
 use crate::protocol::encode::{EncodeError, ResponseFrame};
@@ -156,6 +156,12 @@ served_apis! {
     AlterClientQuotas: AlterClientQuotasRequest => client_quotas::alter, 0..=1;
     DescribeUserScramCredentials: DescribeUserScramCredentialsRequest => scram_credentials::describe, 0..=0;
     AlterUserScramCredentials: AlterUserScramCredentialsRequest => scram_credentials::alter, 0..=0;
+    // Answered here outside a SASL exchange (ILLEGAL_SASL_STATE); a SASL listener's connection
+    // runs the exchange itself (sasl::exchange). SaslHandshake is advertised from v0, as Kafka
+    // does (librdkafka 2.0 only uses SASL when v0 is advertised), but v0 (raw tokens after the
+    // handshake) is refused: clients that see v1 use it.
+    SaslHandshake: SaslHandshakeRequest => sasl::handshake, 0..=1, accepted from 1;
+    SaslAuthenticate: SaslAuthenticateRequest => sasl::authenticate, 0..=2;
 }
 
 /// The table entry of `key`, if it is served.
@@ -163,7 +169,7 @@ pub fn served(key: ApiKey) -> Option<&'static ServedApi> {
     SERVED_APIS.iter().find(|a| a.key == key)
 }
 
-fn decode<T: Decodable>(ctx: &RequestContext, mut body: Bytes) -> Result<T, ApiError> {
+pub(super) fn decode<T: Decodable>(ctx: &RequestContext, mut body: Bytes) -> Result<T, ApiError> {
     T::decode(&mut body, ctx.api_version).map_err(|e| ApiError::Decode {
         key: ctx.api_key,
         version: ctx.api_version,

@@ -280,6 +280,21 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
     ConfigDef::new("ssl.key.password", T::Password, None),
     ConfigDef::new("ssl.truststore.password", T::Password, None),
     ConfigDef::new("password.encoder.secret", T::Password, None),
+    // SASL listeners (`super::sasl`); GSSAPI is Kafka's default and is refused on a SASL listener.
+    ConfigDef::new("sasl.enabled.mechanisms", T::List, Some("GSSAPI")),
+    ConfigDef::new(
+        "sasl.mechanism.inter.broker.protocol",
+        T::String,
+        Some("GSSAPI"),
+    ),
+    ConfigDef::new(
+        "connection.failed.authentication.delay.ms",
+        T::Int,
+        Some("100"),
+    )
+    .with(Constraint::AtLeast(0)),
+    ConfigDef::new("connections.max.reauth.ms", T::Long, Some("0")),
+    ConfigDef::new("sasl.server.max.receive.size", T::Int, Some("524288")),
 ];
 
 /// `listener.name.<listener>.ssl.*` with a known `ssl.*` key: read by that listener's TLS set-up
@@ -361,6 +376,10 @@ pub struct BrokerConfig {
     pub inter_broker_listener: String,
     /// The TLS settings of each SSL listener, by listener name.
     pub listener_ssl: BTreeMap<String, super::ssl::SslConfig>,
+    /// The SASL settings of each SASL listener (SASL_PLAINTEXT, SASL_SSL), by listener name.
+    pub listener_sasl: BTreeMap<String, super::sasl::SaslListenerConfig>,
+    /// What every SASL listener shares.
+    pub sasl: SaslSettings,
     pub log_dirs: Vec<PathBuf>,
     /// How the broker writes its own log lines (`log.format`).
     pub log_format: LogFormat,
@@ -398,6 +417,35 @@ pub struct BrokerConfig {
     pub replication: ReplicationSettings,
     /// The replication throttle rates in force (dynamic).
     pub throttled_rates: ThrottledRates,
+}
+
+/// SASL settings shared by every SASL listener.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SaslSettings {
+    /// `connection.failed.authentication.delay.ms`: a failed authentication is answered and
+    /// closed this long after it failed.
+    pub failed_authentication_delay: std::time::Duration,
+    /// `sasl.server.max.receive.size`: the largest SASL token accepted before authentication.
+    pub max_receive_size: usize,
+}
+
+/// The JAAS file named by `-Djava.security.auth.login.config=<file>` in `KAFKA_OPTS`, with its
+/// text; an unreadable file stops start-up.
+fn jaas_file_from_env() -> Result<Option<(String, String)>, InvalidValue> {
+    let Some(path) = std::env::var("KAFKA_OPTS")
+        .ok()
+        .and_then(|opts| super::sasl::jaas_file_from_opts(&opts))
+    else {
+        return Ok(None);
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Ok(Some((path, text))),
+        Err(e) => Err(InvalidValue {
+            key: "KAFKA_OPTS".into(),
+            value: format!("{}{path}", super::sasl::JAAS_FILE_OPTION),
+            reason: format!("cannot read the JAAS file: {e}"),
+        }),
+    }
 }
 
 /// Kafka's replication throttle rates (`leader.replication.throttled.rate`,
@@ -534,6 +582,7 @@ impl BrokerConfig {
             match broker_def(key) {
                 Some(def) => def.validate(value)?,
                 None if is_listener_ssl_key(key) => {}
+                None if super::sasl::is_listener_sasl_key(key) => {}
                 None => unknown.push(key.clone()),
             }
         }
@@ -554,9 +603,21 @@ impl BrokerConfig {
             security_inter_broker_protocol: view.opt("security.inter.broker.protocol").as_deref(),
         })?;
         let mut listener_ssl = BTreeMap::new();
+        let mut listener_sasl = BTreeMap::new();
+        let jaas_file = jaas_file_from_env()?;
         for l in &listener_config.listeners {
-            if l.protocol == SecurityProtocol::Ssl {
+            if matches!(
+                l.protocol,
+                SecurityProtocol::Ssl | SecurityProtocol::SaslSsl
+            ) {
                 listener_ssl.insert(l.name.clone(), super::ssl::resolve(&effective, &l.name)?);
+            }
+            if matches!(
+                l.protocol,
+                SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl
+            ) {
+                let sasl = super::sasl::resolve(&effective, &l.name, jaas_file.as_ref())?;
+                listener_sasl.insert(l.name.clone(), sasl);
             }
         }
         let log_dirs: Vec<PathBuf> = view
@@ -584,6 +645,13 @@ impl BrokerConfig {
             listener_protocols: listener_config.protocol_map,
             inter_broker_listener: listener_config.inter_broker,
             listener_ssl,
+            listener_sasl,
+            sasl: SaslSettings {
+                failed_authentication_delay: std::time::Duration::from_millis(
+                    view.int("connection.failed.authentication.delay.ms").max(0) as u64,
+                ),
+                max_receive_size: view.int("sasl.server.max.receive.size").max(0) as usize,
+            },
             log_dirs,
             log_format: LogFormat::parse(&view.string("log.format")),
             http_listener: Some(view.string("http.listener").trim().to_string())

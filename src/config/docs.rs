@@ -8,7 +8,7 @@ pub fn broker_doc(name: &str) -> Option<&'static str> {
         "broker.rack" => "Rack of this broker, used to spread replicas over racks.",
         "listeners" => {
             "Addresses the broker listens on, as NAME://host:port, comma-separated; one per name \
-             and port. Only PLAINTEXT listeners are supported yet."
+             and port. PLAINTEXT, SSL, SASL_PLAINTEXT and SASL_SSL (for clients)."
         }
         "advertised.listeners" => {
             "Addresses other brokers and clients are told to use, per listener name (a subset of \
@@ -115,6 +115,20 @@ pub fn broker_doc(name: &str) -> Option<&'static str> {
         "max.connections.per.ip.overrides" => "Per-address limits overriding max.connections.per.ip (host:count,host:count).",
         "max.connection.creation.rate" => "Most new connections per second (no effect here).",
         "connections.max.idle.ms" => "Idle time after which a connection is closed.",
+        "sasl.enabled.mechanisms" => {
+            "SASL mechanisms SASL listeners enable: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 \
+             (GSSAPI, the default, and OAUTHBEARER are not supported)."
+        }
+        "sasl.mechanism.inter.broker.protocol" => {
+            "SASL mechanism between brokers (no effect: brokers talk over PLAINTEXT)."
+        }
+        "connection.failed.authentication.delay.ms" => {
+            "Delay before a failed authentication is answered and its connection closed, in ms."
+        }
+        "connections.max.reauth.ms" => {
+            "Lifetime of a SASL session, in ms; the client must re-authenticate before it ends (0: never)."
+        }
+        "sasl.server.max.receive.size" => "Largest SASL token accepted before authentication, in bytes.",
         "queued.max.requests" => "Requests queued before reading stops (no effect here).",
         "min.insync.replicas" => "In-sync replicas an acks=all write needs.",
         "unclean.leader.election.enable" => "Allow electing an out-of-sync replica as last resort.",

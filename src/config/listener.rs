@@ -96,7 +96,7 @@ fn invalid(key: &str, value: &str, reason: impl Into<String>) -> InvalidValue {
 }
 
 /// Resolves and checks the listener keys as Kafka does; then refuses what Odradek cannot serve
-/// yet (any listener whose protocol is not PLAINTEXT).
+/// yet (an inter-broker listener whose protocol is not PLAINTEXT).
 pub fn resolve<'a>(keys: ListenerKeys<'a>) -> Result<ListenerConfig, InvalidValue> {
     let set = |v: Option<&'a str>| v.filter(|v| !v.trim().is_empty());
     let keys = ListenerKeys {
@@ -146,22 +146,6 @@ pub fn resolve<'a>(keys: ListenerKeys<'a>) -> Result<ListenerConfig, InvalidValu
             format!(
                 "the inter-broker listener must be an advertised listener; advertised: {}",
                 names(&advertised)
-            ),
-        ));
-    }
-    if let Some(l) = listeners.iter().find(|l| {
-        matches!(
-            l.protocol,
-            SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl
-        )
-    }) {
-        return Err(invalid(
-            "listeners",
-            keys.listeners,
-            format!(
-                "listener {} uses {}: SASL listeners are not supported yet",
-                l.name,
-                l.protocol.name()
             ),
         ));
     }
@@ -529,7 +513,7 @@ mod tests {
     }
 
     #[test]
-    fn serves_ssl_for_clients_and_between_brokers_and_refuses_sasl() {
+    fn serves_ssl_and_sasl_for_clients_and_ssl_between_brokers_and_refuses_sasl() {
         let c = resolve(keys("PLAINTEXT://a:1,SSL://a:2")).unwrap();
         assert_eq!(c.listeners[1].protocol, SecurityProtocol::Ssl);
         let c = resolve(ListenerKeys {
@@ -538,10 +522,21 @@ mod tests {
         })
         .unwrap();
         assert_eq!(c.inter_broker, "SSL");
-        let (_, reason) = err(ListenerKeys {
-            protocol_map: "PLAINTEXT:PLAINTEXT,EXTERNAL:SASL_PLAINTEXT",
-            ..keys("PLAINTEXT://a:1,EXTERNAL://a:2")
-        });
-        assert!(reason.contains("EXTERNAL uses SASL_PLAINTEXT"), "{reason}");
+        let c = resolve(ListenerKeys {
+            protocol_map: "PLAINTEXT:PLAINTEXT,EXTERNAL:SASL_PLAINTEXT,SECURE:SASL_SSL",
+            ..keys("PLAINTEXT://a:1,EXTERNAL://a:2,SECURE://a:3")
+        })
+        .unwrap();
+        assert_eq!(c.listeners[1].protocol, SecurityProtocol::SaslPlaintext);
+        assert_eq!(c.listeners[2].protocol, SecurityProtocol::SaslSsl);
+        for inter in ["EXTERNAL", "SECURE"] {
+            let (key, reason) = err(ListenerKeys {
+                protocol_map: "PLAINTEXT:PLAINTEXT,EXTERNAL:SASL_PLAINTEXT,SECURE:SASL_SSL",
+                inter_broker_listener_name: Some(inter),
+                ..keys("PLAINTEXT://a:1,EXTERNAL://a:2,SECURE://a:3")
+            });
+            assert_eq!(key, "inter.broker.listener.name");
+            assert!(reason.contains("SASL between brokers"), "{reason}");
+        }
     }
 }

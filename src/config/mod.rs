@@ -11,6 +11,7 @@ pub mod incremental;
 pub mod keystore;
 pub mod listener;
 pub mod properties;
+pub mod sasl;
 pub mod ssl;
 pub mod topic;
 

@@ -13,7 +13,9 @@ use tracing::debug;
 
 use super::dispatch::dispatch;
 use super::frame::{parse_request, read_frame, FrameError, Request};
+use super::sasl::{self, Route};
 use crate::api::Principal;
+use crate::auth::sasl::SaslSession;
 use crate::broker::Broker;
 use crate::util::ratelog::warn_limited;
 
@@ -27,6 +29,8 @@ pub struct Connection {
     pub principal: Principal,
     /// While muted, no further request is read (Kafka mutes a channel to throttle a client).
     muted_until: Option<Instant>,
+    /// On a SASL listener, the connection's SASL session (`None` elsewhere).
+    pub sasl: Option<SaslSession>,
 }
 
 impl Connection {
@@ -36,7 +40,14 @@ impl Connection {
             peer,
             principal: Principal::anonymous(),
             muted_until: None,
+            sasl: None,
         }
+    }
+
+    /// A connection on a SASL listener: it must authenticate before it is served.
+    pub fn with_sasl(mut self) -> Connection {
+        self.sasl = Some(SaslSession::new());
+        self
     }
 
     /// Reads no further request from this connection before `until`.
@@ -71,10 +82,20 @@ where
 {
     let config = broker.config.current();
     let (max, idle) = (config.socket_request_max_bytes, config.connections_max_idle);
+    let (sasl_max, failed_delay) = (
+        config.sasl.max_receive_size.min(max),
+        config.sasl.failed_authentication_delay,
+    );
     drop(config);
     let result: Result<(), FrameError> = async {
         loop {
             conn.wait_unmuted().await;
+            // Before authentication a frame is bounded by sasl.server.max.receive.size.
+            let max = if sasl::unauthenticated(&conn) {
+                sasl_max
+            } else {
+                max
+            };
             let frame = match idle {
                 Some(idle) => {
                     match tokio::time::timeout(idle, read_frame(&mut stream, max)).await {
@@ -94,8 +115,21 @@ where
             let received = std::time::Instant::now();
             let request = parse_request(frame)?;
             let (api_key, follower) = (request.api_key as i16, is_follower_fetch(&request));
-            // Boxed: the handling's state is large and only exists while a request is handled.
-            if let Some(mut response) = Box::pin(dispatch(&broker, &conn, request)).await? {
+            let route = match conn.sasl.as_mut() {
+                Some(session) => sasl::route(session, &request)?,
+                None => Route::Serve,
+            };
+            let response = match route {
+                // Boxed: the handling's state is large and only exists while a request is handled.
+                Route::Serve => Box::pin(dispatch(&broker, &conn, request)).await?,
+                Route::Exchange => sasl::exchange(&broker, &mut conn, request)?,
+            };
+            let failed = sasl::failed(&conn);
+            if failed {
+                // Kafka answers a failed authentication, then closes, after this delay.
+                tokio::time::sleep(failed_delay).await;
+            }
+            if let Some(mut response) = response {
                 let throttle = response.throttle();
                 if response.has_remaining() {
                     // Vectored: record sets go from their read buffers straight to the socket.
@@ -106,6 +140,10 @@ where
                 if let Some(throttle) = throttle {
                     conn.mute_until(Instant::now() + throttle);
                 }
+            }
+            if failed {
+                debug!(peer = %conn.peer, "closing connection after failed SASL authentication");
+                return Ok(());
             }
             broker
                 .metrics()

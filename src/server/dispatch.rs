@@ -1,7 +1,7 @@
 //! Checks a request against the table of served APIs, guards its body, and hands it with its
 //! context to the API layer, which decodes, handles and encodes it.
 
-use kafka_protocol::messages::ApiKey;
+use kafka_protocol::messages::{ApiKey, RequestHeader};
 use tracing::debug;
 
 use super::connection::Connection;
@@ -24,15 +24,7 @@ pub async fn dispatch(
         header,
         body,
     } = request;
-    let ctx = RequestContext {
-        api_key,
-        api_version,
-        correlation_id: header.correlation_id,
-        client_id: header.client_id.map(|s| s.to_string()),
-        client_address: conn.peer,
-        listener: conn.listener.clone(),
-        principal: conn.principal.clone(),
-    };
+    let ctx = request_context(conn, api_key, api_version, &header);
     let served = api::served(api_key).filter(|a| a.accepts(api_version));
     if served.is_none() {
         if api_key == ApiKey::ApiVersions {
@@ -55,4 +47,22 @@ pub async fn dispatch(
     api::served::handle(broker, &ctx, body)
         .await
         .map_err(|e| FrameError::Malformed(e.to_string()))
+}
+
+/// The context of a request on `conn`.
+pub(super) fn request_context(
+    conn: &Connection,
+    api_key: ApiKey,
+    api_version: i16,
+    header: &RequestHeader,
+) -> RequestContext {
+    RequestContext {
+        api_key,
+        api_version,
+        correlation_id: header.correlation_id,
+        client_id: header.client_id.as_ref().map(|s| s.to_string()),
+        client_address: conn.peer,
+        listener: conn.listener.clone(),
+        principal: conn.principal.clone(),
+    }
 }

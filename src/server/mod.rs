@@ -6,6 +6,7 @@ pub mod dn;
 pub mod frame;
 pub mod http;
 pub mod limit;
+pub mod sasl;
 pub mod tls;
 
 use std::net::SocketAddr;
@@ -24,8 +25,9 @@ use connection::Connection;
 /// Listening sockets bound for a broker, not yet accepting.
 pub struct Server {
     broker: Arc<Broker>,
-    /// Each socket with its listener's name, and its TLS set-up on an SSL listener.
-    listeners: Vec<(Arc<str>, TcpListener, Option<tls::TlsListener>)>,
+    /// Each socket with its listener's name, its TLS set-up on an SSL or SASL_SSL listener, and
+    /// whether it is a SASL listener.
+    listeners: Vec<(Arc<str>, TcpListener, Option<tls::TlsListener>, bool)>,
 }
 
 impl Server {
@@ -46,8 +48,10 @@ impl Server {
                 )?),
                 None => None,
             };
-            info!(listener = %l.name, protocol = l.protocol.name(), address = %socket.local_addr()?, "listening");
-            listeners.push((Arc::from(l.name.as_str()), socket, tls));
+            let sasl = config.listener_sasl.get(&l.name);
+            info!(listener = %l.name, protocol = l.protocol.name(), address = %socket.local_addr()?,
+                sasl_mechanisms = ?sasl.map(|s| s.names()), "listening");
+            listeners.push((Arc::from(l.name.as_str()), socket, tls, sasl.is_some()));
         }
         Ok(Server { broker, listeners })
     }
@@ -56,7 +60,7 @@ impl Server {
     pub fn local_addrs(&self) -> Vec<SocketAddr> {
         self.listeners
             .iter()
-            .filter_map(|(_, l, _)| l.local_addr().ok())
+            .filter_map(|(_, l, _, _)| l.local_addr().ok())
             .collect()
     }
 
@@ -68,11 +72,11 @@ impl Server {
         let per_ip = limit::PerIpLimit::default();
         let mut acceptors = JoinSet::new();
         acceptors.spawn(limit.follow(self.broker.config.clone(), shutdown.clone()));
-        for (name, listener, tls) in self.listeners {
+        for (name, listener, tls, sasl) in self.listeners {
             acceptors.spawn(accept_loop(
                 name,
                 listener,
-                tls,
+                (tls, sasl),
                 self.broker.clone(),
                 permits.clone(),
                 per_ip.clone(),
@@ -86,7 +90,7 @@ impl Server {
 async fn accept_loop(
     name: Arc<str>,
     listener: TcpListener,
-    tls: Option<tls::TlsListener>,
+    (tls, sasl): (Option<tls::TlsListener>, bool),
     broker: Arc<Broker>,
     permits: Arc<Semaphore>,
     per_ip: limit::PerIpLimit,
@@ -128,6 +132,7 @@ async fn accept_loop(
                 let counted = crate::metrics::connection_opened(&open);
                 let broker = broker.clone();
                 let conn = Connection::new(name.clone(), peer);
+                let conn = if sasl { conn.with_sasl() } else { conn };
                 let stop = shutdown.clone();
                 let tls = tls.clone();
                 connections.spawn(async move {
@@ -150,8 +155,9 @@ async fn accept_loop(
     while connections.join_next().await.is_some() {}
 }
 
-/// Serves one accepted socket: straight away on a PLAINTEXT listener; after the TLS handshake,
-/// with the client's principal, on an SSL one. A failed handshake closes this connection only.
+/// Serves one accepted socket: straight away on a PLAINTEXT or SASL_PLAINTEXT listener; after
+/// the TLS handshake, with the client's principal, on an SSL one (on SASL_SSL the SASL exchange
+/// then sets the principal). A failed handshake closes this connection only.
 async fn serve(
     broker: Arc<Broker>,
     stream: tokio::net::TcpStream,
