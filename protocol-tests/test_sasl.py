@@ -1,21 +1,17 @@
 """SASL listeners with real clients (ports 24800-24809). One broker with PLAINTEXT (admin and
 topic creation), SASL_PLAINTEXT (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512) and SASL_SSL (PLAIN only,
 certificates made with openssl as in test_tls.py). PLAIN users come from
-`listener.name.<l>.plain.sasl.jaas.config`; SCRAM users are written into the standalone
-metadata file (`odradek-metadata.json`, `client_entities`) between a first and a second start,
-their credentials computed here in Kafka's stored form (salt, stored_key, server_key,
-iterations) with hashlib/hmac: there is no admin API or CLI for SCRAM users yet. confluent-kafka,
+`listener.name.<l>.plain.sasl.jaas.config`; SCRAM users are added with `odradek add-scram`
+before the broker starts (users added later through AlterUserScramCredentials are
+test_client_configs.py's and tests/sasl.rs's). confluent-kafka,
 kafka-python, aiokafka and kcat each produce and consume with every mechanism; wrong passwords,
 unknown users and a disabled mechanism fail cleanly; a second broker reads its PLAIN users from
 a JAAS file named in KAFKA_OPTS."""
 
-import base64
-import hashlib
-import hmac
-import json
 import logging
 import os
 import ssl
+import subprocess
 import time
 
 import pytest
@@ -34,31 +30,15 @@ SCRAM_JAAS = "org.apache.kafka.common.security.scram.ScramLoginModule required;"
 SCRAM_USERS = {"scram-user": "scram-secret"}
 
 
-def scram_stored(mechanism: str, password: str, iterations: int = 4096) -> str:
-    """Kafka's stored SCRAM credential (ScramFormatter / ScramCredentialUtils)."""
-    h = {"SCRAM-SHA-256": "sha256", "SCRAM-SHA-512": "sha512"}[mechanism]
-    salt = os.urandom(32)
-    salted = hashlib.pbkdf2_hmac(h, password.encode(), salt, iterations)
-    client_key = hmac.new(salted, b"Client Key", h).digest()
-    stored_key = hashlib.new(h, client_key).digest()
-    server_key = hmac.new(salted, b"Server Key", h).digest()
-    b64 = lambda b: base64.b64encode(b).decode()  # noqa: E731
-    return (f"salt={b64(salt)},stored_key={b64(stored_key)},server_key={b64(server_key)},"
-            f"iterations={iterations}")
-
-
 def add_scram_users(broker, users: dict):
-    """Writes SCRAM credentials into a stopped standalone broker's metadata file.
-    (To be replaced by the CLI / AlterUserScramCredentials once they exist.)"""
-    path = broker.data_dir / "odradek-metadata.json"
-    state = json.loads(path.read_text())
-    entities = state.setdefault("client_entities", [])
+    """Adds SCRAM users (both mechanisms) with `odradek add-scram` and the broker's own
+    settings, before it starts (as `kafka-storage format --add-scram` does)."""
+    cmd = broker.command()
+    cmd[cmd.index("serve")] = "add-scram"
     for user, password in users.items():
-        entities.append({
-            "entity": {"User": {"Named": user}},
-            "configs": {m: scram_stored(m, password) for m in ("SCRAM-SHA-256", "SCRAM-SHA-512")},
-        })
-    path.write_text(json.dumps(state))
+        cmd += [f"{m}=[name={user},password={password}]" for m in ("SCRAM-SHA-256", "SCRAM-SHA-512")]
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
 
 
 @pytest.fixture(scope="module")
@@ -82,8 +62,7 @@ def sasl_broker(tmp_path_factory):
         "listener.name.sasl_ssl.plain.sasl.jaas.config": PLAIN_JAAS,
         "listener.name.sasl_ssl.ssl.keystore.type": "PEM",
         "listener.name.sasl_ssl.ssl.keystore.location": d / "server.pem",
-    }, port=PLAIN_PORT)
-    b.stop()
+    }, port=PLAIN_PORT, start=False)
     add_scram_users(b, SCRAM_USERS)
     b.start()
     yield b, d
