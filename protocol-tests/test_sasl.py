@@ -6,7 +6,8 @@ before the broker starts (users added later through AlterUserScramCredentials ar
 test_client_configs.py's and tests/sasl.rs's). confluent-kafka,
 kafka-python, aiokafka and kcat each produce and consume with every mechanism; wrong passwords,
 unknown users and a disabled mechanism fail cleanly; a second broker reads its PLAIN users from
-a JAAS file named in KAFKA_OPTS."""
+a JAAS file named in KAFKA_OPTS. Three brokers on ZooKeeper replicate over SASL_SSL
+(SCRAM-SHA-512 between brokers) through a broker kill (ports 24811-24813)."""
 
 import logging
 import os
@@ -193,3 +194,50 @@ def test_jaas_file_through_kafka_opts(tmp_path_factory):
         assert "Authentication failed" in text, text
     finally:
         factory.close()
+
+
+INTERNAL_SASL_PORT = 24810  # + broker id
+
+
+@pytest.mark.cluster
+def test_brokers_replicate_over_sasl_ssl_through_a_broker_kill(cluster_factory, tmp_path):
+    """Three brokers on ZooKeeper talk to each other over SASL_SSL with SCRAM-SHA-512 (the
+    inter-broker user added with `odradek add-scram` through ZooKeeper before any broker
+    starts; each broker's certificate checked against the truststore, host names too: it names
+    127.0.0.11-13); clients use PLAINTEXT. With min.insync.replicas=2, acks=all records keep
+    being accepted after the leader is SIGKILLed; the restarted broker logs in again and is
+    back in the ISR, and every acknowledged record is there. Ports 24811-24813."""
+    _make_certs(tmp_path)
+    c = cluster_factory(n=3, start=False)
+    jaas = ("org.apache.kafka.common.security.scram.ScramLoginModule required "
+            'username="broker" password="broker-secret";')
+    for b in c.brokers:
+        ihost, iport = f"127.0.0.{10 + b.broker_id}", INTERNAL_SASL_PORT + b.broker_id
+        b.overrides.update({
+            "listeners": f"INTERNAL://{ihost}:{iport},EXTERNAL://{b.host}:{b.port}",
+            "advertised.listeners": f"INTERNAL://{ihost}:{iport},EXTERNAL://{b.host}:{b.port}",
+            "listener.security.protocol.map": "INTERNAL:SASL_SSL,EXTERNAL:PLAINTEXT",
+            "inter.broker.listener.name": "INTERNAL",
+            "sasl.mechanism.inter.broker.protocol": "SCRAM-SHA-512",
+            "listener.name.internal.sasl.enabled.mechanisms": "SCRAM-SHA-512",
+            "listener.name.internal.scram-sha-512.sasl.jaas.config": jaas,
+            "listener.name.internal.ssl.keystore.location": tmp_path / "server.p12",
+            "listener.name.internal.ssl.keystore.password": "p12-secret",
+            "listener.name.internal.ssl.truststore.type": "PEM",
+            "listener.name.internal.ssl.truststore.location": tmp_path / "ca.pem",
+        })
+    add_scram_users(c.brokers[0], {"broker": "broker-secret"})
+    c.start()
+    topic = c.create_topic(partitions=1, rf=3, config={"min.insync.replicas": "2"})
+    recs = [Rec(value=f"k-{i:04d}".encode(), key=None, partition=0) for i in range(200)]
+    kclients.produce_confluent(c.bootstrap, topic, recs[:100], acks="all")
+
+    victim = c.leader(topic)
+    c.broker(victim).kill9()
+    c.leader(topic, exclude=(victim,))
+    kclients.produce_confluent(c.bootstrap_without(victim), topic, recs[100:], acks="all")
+
+    c.broker(victim).start()
+    c.wait_isr_full(topic, timeout=60)
+    got = kclients.consume("confluent", c.bootstrap, topic, len(recs), partition=0)
+    assert [r.value for r in got] == [r.value for r in recs]

@@ -162,7 +162,8 @@ fn refusal(key: ApiKey) -> Refusal {
         | DescribeUserScramCredentials
         | AlterUserScramCredentials => Refusal::Error(CLUSTER_AUTHORIZATION_FAILED),
         ListGroups | ListTransactions => Refusal::Filtered,
-        ApiVersions | DescribeCluster => Refusal::NotChecked,
+        // Authentication itself (on this PLAINTEXT listener: ILLEGAL_SASL_STATE).
+        ApiVersions | DescribeCluster | SaslHandshake | SaslAuthenticate => Refusal::NotChecked,
         other => panic!("no authorization row for served API {other:?}: add one"),
     }
 }
@@ -685,6 +686,25 @@ async fn call(c: &mut Client, key: ApiKey, v: i16, topic_id: uuid::Uuid) -> Answ
             ]);
             let r: AlterUserScramCredentialsResponse = c.call(key, v, &req).await;
             codes(r.results.iter().map(|e| e.error_code).collect())
+        }
+        SaslHandshake => {
+            let req = SaslHandshakeRequest::default().with_mechanism(s("PLAIN"));
+            let r: SaslHandshakeResponse = c.call(key, v, &req).await;
+            assert_eq!(
+                r.error_code, 34,
+                "ILLEGAL_SASL_STATE on a PLAINTEXT listener"
+            );
+            Answer::Answered
+        }
+        SaslAuthenticate => {
+            let req = SaslAuthenticateRequest::default()
+                .with_auth_bytes(bytes::Bytes::from_static(b"\0u\0p"));
+            let r: SaslAuthenticateResponse = c.call(key, v, &req).await;
+            assert_eq!(
+                r.error_code, 34,
+                "ILLEGAL_SASL_STATE on a PLAINTEXT listener"
+            );
+            Answer::Answered
         }
         ApiVersions => {
             let r: ApiVersionsResponse = c.call(key, v, &ApiVersionsRequest::default()).await;

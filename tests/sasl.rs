@@ -424,14 +424,33 @@ fn start_up_refusals() {
         err.contains("GSSAPI") && err.contains("not supported"),
         "{err}"
     );
-    let err = load(&[
-        "listeners=SASL_PLAINTEXT://127.0.0.1:0",
-        "inter.broker.listener.name=SASL_PLAINTEXT",
-        "sasl.enabled.mechanisms=PLAIN",
-        PLAIN_JAAS,
-    ])
-    .unwrap_err();
-    assert!(err.contains("SASL between brokers"), "{err}");
+    // A SASL inter-broker listener needs sasl.mechanism.inter.broker.protocol (Kafka's default,
+    // GSSAPI, is not served) enabled on it, with a JAAS username and password to log in with.
+    let between_brokers = |extra: &[&str]| {
+        let mut props = vec![
+            "listeners=SASL_PLAINTEXT://127.0.0.1:0",
+            "inter.broker.listener.name=SASL_PLAINTEXT",
+            "sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256",
+            PLAIN_JAAS,
+            SCRAM256_JAAS,
+        ];
+        props.extend_from_slice(extra);
+        let config = load(&props).unwrap();
+        odradek::replica::peer::PeerDialer::for_inter_broker(&config).map_err(|e| e.to_string())
+    };
+    let err = between_brokers(&[]).unwrap_err();
+    assert!(
+        err.contains("GSSAPI cannot be used between brokers"),
+        "{err}"
+    );
+    let err = between_brokers(&["sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512"]).unwrap_err();
+    assert!(
+        err.contains("not enabled on the inter-broker listener"),
+        "{err}"
+    );
+    let err = between_brokers(&["sasl.mechanism.inter.broker.protocol=SCRAM-SHA-256"]).unwrap_err();
+    assert!(err.contains("needs the username and password"), "{err}");
+    assert!(between_brokers(&["sasl.mechanism.inter.broker.protocol=PLAIN"]).is_ok());
     let err = load(&[
         "listeners=SASL_PLAINTEXT://127.0.0.1:0,PLAINTEXT://127.0.0.1:0",
         "sasl.enabled.mechanisms=PLAIN",
@@ -543,4 +562,67 @@ async fn sasl_ssl_is_tls_first_then_sasl() {
     let m: Option<MetadataResponse> =
         call_on(&mut tls, ApiKey::Metadata, 12, &MetadataRequest::default()).await;
     assert!(m.is_some(), "served after SASL over TLS");
+}
+
+/// A broker logs in to its peers over a SASL inter-broker listener as its JAAS `username` with
+/// `sasl.mechanism.inter.broker.protocol`: PLAIN, and SCRAM-SHA-512 with a credential stored in
+/// the cluster; a wrong password is refused with Kafka's error and no connection results.
+#[tokio::test]
+async fn the_inter_broker_dialer_logs_in_with_plain_and_scram() {
+    use odradek::replica::peer::{PeerDialer, PeerError};
+    let b = broker(&[]).await;
+    set_scram(&b, ScramMechanism::Sha512, "peer", Some("peer-secret")).await;
+    let port = b.addr().port();
+    let dial = |mechanism: &str, jaas: String| {
+        let config = odradek::app::load_config(
+            None,
+            &[
+                "listeners=SASL_PLAINTEXT://127.0.0.1:0".to_string(),
+                "inter.broker.listener.name=SASL_PLAINTEXT".to_string(),
+                format!("sasl.enabled.mechanisms={mechanism}"),
+                format!("sasl.mechanism.inter.broker.protocol={mechanism}"),
+                jaas,
+            ],
+        )
+        .unwrap();
+        PeerDialer::for_inter_broker(&config).unwrap()
+    };
+    let connect = |d: PeerDialer| async move {
+        d.connect(
+            "127.0.0.1",
+            port,
+            "peer".into(),
+            1 << 20,
+            Duration::from_secs(5),
+        )
+        .await
+    };
+    let scram_jaas = |password: &str| {
+        format!(
+            "listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username=\"peer\" password=\"{password}\";"
+        )
+    };
+    for d in [
+        dial("PLAIN", PLAIN_JAAS.to_string()),
+        dial("SCRAM-SHA-512", scram_jaas("peer-secret")),
+    ] {
+        let mut conn = connect(d).await.unwrap();
+        // Metadata is served only once authenticated.
+        let md: MetadataResponse = conn
+            .call(
+                ApiKey::Metadata,
+                12,
+                &MetadataRequest::default().with_topics(Some(vec![])),
+                Duration::ZERO,
+            )
+            .await
+            .unwrap();
+        assert_eq!(md.brokers.len(), 1);
+    }
+    let refused = connect(dial("SCRAM-SHA-512", scram_jaas("wrong"))).await;
+    assert!(
+        matches!(&refused, Err(PeerError::Sasl { .. })),
+        "{:?}",
+        refused.err()
+    );
 }

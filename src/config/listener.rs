@@ -149,22 +149,6 @@ pub fn resolve<'a>(keys: ListenerKeys<'a>) -> Result<ListenerConfig, InvalidValu
             ),
         ));
     }
-    if matches!(
-        protocol_map.get(&inter_broker),
-        Some(SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl)
-    ) {
-        let key = if keys.inter_broker_listener_name.is_some() {
-            "inter.broker.listener.name"
-        } else {
-            "security.inter.broker.protocol"
-        };
-        return Err(invalid(
-            key,
-            &inter_broker,
-            "brokers reach each other over PLAINTEXT or SSL only for now: SASL between brokers \
-             is not supported yet",
-        ));
-    }
     Ok(ListenerConfig {
         listeners,
         advertised,
@@ -513,7 +497,7 @@ mod tests {
     }
 
     #[test]
-    fn serves_ssl_and_sasl_for_clients_and_ssl_between_brokers_and_refuses_sasl() {
+    fn serves_ssl_and_sasl_for_clients_and_between_brokers() {
         let c = resolve(keys("PLAINTEXT://a:1,SSL://a:2")).unwrap();
         assert_eq!(c.listeners[1].protocol, SecurityProtocol::Ssl);
         let c = resolve(ListenerKeys {
@@ -530,13 +514,13 @@ mod tests {
         assert_eq!(c.listeners[1].protocol, SecurityProtocol::SaslPlaintext);
         assert_eq!(c.listeners[2].protocol, SecurityProtocol::SaslSsl);
         for inter in ["EXTERNAL", "SECURE"] {
-            let (key, reason) = err(ListenerKeys {
+            let c = resolve(ListenerKeys {
                 protocol_map: "PLAINTEXT:PLAINTEXT,EXTERNAL:SASL_PLAINTEXT,SECURE:SASL_SSL",
                 inter_broker_listener_name: Some(inter),
                 ..keys("PLAINTEXT://a:1,EXTERNAL://a:2,SECURE://a:3")
-            });
-            assert_eq!(key, "inter.broker.listener.name");
-            assert!(reason.contains("SASL between brokers"), "{reason}");
+            })
+            .unwrap();
+            assert_eq!(c.inter_broker, inter);
         }
     }
 }

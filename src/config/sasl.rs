@@ -73,6 +73,16 @@ pub struct SaslListenerConfig {
     pub mechanisms: Vec<EnabledMechanism>,
     /// PLAIN users and their passwords (JAAS `user_<name>` options).
     pub plain_users: BTreeMap<String, Password>,
+    /// Per mechanism, the identity this broker logs in with as a client (the JAAS `username`
+    /// and `password` options), used when this is the inter-broker listener.
+    pub logins: BTreeMap<SaslMechanism, Login>,
+}
+
+/// A SASL identity a broker logs in to its peers with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Login {
+    pub username: String,
+    pub password: Password,
 }
 
 impl SaslListenerConfig {
@@ -145,6 +155,7 @@ pub fn resolve(
     };
     let mut mechanisms = Vec::new();
     let mut plain_users = BTreeMap::new();
+    let mut logins = BTreeMap::new();
     let mut names = Vec::new();
     for name in value.split(',').map(str::trim).filter(|n| !n.is_empty()) {
         let mechanism = parse_mechanism(key, value, listener, name)?;
@@ -155,6 +166,14 @@ pub fn resolve(
     for mechanism in names {
         let mech_prefix = format!("{prefix}{}.", mechanism.name().to_ascii_lowercase());
         let entries = jaas_entries(effective, &mech_prefix, listener, jaas_file)?;
+        if let Some(login) = entries.iter().find_map(|e| {
+            Some(Login {
+                username: e.options.get("username")?.clone(),
+                password: Password(e.options.get("password")?.clone()),
+            })
+        }) {
+            logins.insert(mechanism, login);
+        }
         if mechanism == SaslMechanism::Plain {
             for entry in &entries {
                 for (option, password) in &entry.options {
@@ -179,6 +198,7 @@ pub fn resolve(
     Ok(SaslListenerConfig {
         mechanisms,
         plain_users,
+        logins,
     })
 }
 

@@ -13,7 +13,13 @@ use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use kafka_protocol::messages::{
+    SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest, SaslHandshakeResponse,
+};
+
+use crate::auth::sasl::client::{plain_token, ScramClient};
 use crate::config::listener::SecurityProtocol;
+use crate::config::sasl::{Login, SaslMechanism};
 use crate::config::BrokerConfig;
 
 /// Why a request to a peer broker failed; every error drops the connection.
@@ -39,6 +45,12 @@ pub enum PeerError {
         addr: String,
         source: std::io::Error,
     },
+    #[error("SASL {mechanism} login as {user} refused: {reason}")]
+    Sasl {
+        mechanism: &'static str,
+        user: String,
+        reason: String,
+    },
 }
 
 /// A byte stream to a peer: TCP, or TLS over TCP.
@@ -59,8 +71,17 @@ pub struct DialerSetupError {
 #[derive(Clone)]
 pub struct PeerDialer {
     listener: Arc<str>,
-    /// The TLS client set-up on an SSL inter-broker listener.
+    /// The TLS client set-up on an SSL or SASL_SSL inter-broker listener.
     tls: Option<tokio_rustls::TlsConnector>,
+    /// The SASL login on a SASL_PLAINTEXT or SASL_SSL one.
+    sasl: Option<Arc<PeerLogin>>,
+}
+
+/// The mechanism and identity of a broker's SASL login to its peers.
+#[derive(Debug)]
+struct PeerLogin {
+    mechanism: SaslMechanism,
+    login: Login,
 }
 
 impl std::fmt::Debug for PeerDialer {
@@ -68,6 +89,7 @@ impl std::fmt::Debug for PeerDialer {
         f.debug_struct("PeerDialer")
             .field("listener", &self.listener)
             .field("tls", &self.tls.is_some())
+            .field("sasl", &self.sasl.as_ref().map(|s| s.mechanism.name()))
             .finish()
     }
 }
@@ -78,26 +100,30 @@ impl PeerDialer {
         PeerDialer {
             listener: Arc::from(listener),
             tls: None,
+            sasl: None,
         }
     }
 
-    /// The dialer of `config`'s inter-broker listener: on an SSL listener its keystore is this
-    /// broker's client certificate and its truststore checks the peers' certificates (and,
-    /// with `ssl.endpoint.identification.algorithm=https`, that they name the host dialled).
+    /// The dialer of `config`'s inter-broker listener: on an SSL or SASL_SSL listener its
+    /// keystore is this broker's client certificate and its truststore checks the peers'
+    /// certificates (and, with `ssl.endpoint.identification.algorithm=https`, that they name
+    /// the host dialled); on a SASL listener the broker logs in with
+    /// `sasl.mechanism.inter.broker.protocol` as the `username` and `password` of that
+    /// mechanism's JAAS configuration on the listener, as Kafka's brokers do.
     pub fn for_inter_broker(config: &BrokerConfig) -> Result<PeerDialer, DialerSetupError> {
         let name = config.inter_broker_listener.as_str();
+        let err = |key: &'static str, reason: String| DialerSetupError {
+            listener: name.to_string(),
+            key,
+            reason,
+        };
         let protocol = config
             .listeners
             .iter()
             .find(|l| l.name == name)
             .map(|l| l.protocol);
         let tls = match protocol {
-            Some(SecurityProtocol::Ssl) => {
-                let err = |key: &'static str, reason: String| DialerSetupError {
-                    listener: name.to_string(),
-                    key,
-                    reason,
-                };
+            Some(SecurityProtocol::Ssl | SecurityProtocol::SaslSsl) => {
                 let ssl = config
                     .listener_ssl
                     .get(name)
@@ -107,9 +133,16 @@ impl PeerDialer {
             }
             _ => None,
         };
+        let sasl = match protocol {
+            Some(SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl) => Some(Arc::new(
+                peer_login(config, name).map_err(|(k, r)| err(k, r))?,
+            )),
+            _ => None,
+        };
         Ok(PeerDialer {
             listener: Arc::from(name),
             tls,
+            sasl,
         })
     }
 
@@ -146,13 +179,120 @@ impl PeerDialer {
                 }
             }
         };
-        Ok(PeerConnection::over(
-            stream,
-            client_id,
-            max_response_bytes,
-            timeout,
-        ))
+        let mut conn = PeerConnection::over(stream, client_id, max_response_bytes, timeout);
+        if let Some(login) = &self.sasl {
+            login.authenticate(&mut conn).await?;
+        }
+        Ok(conn)
     }
+}
+
+/// The inter-broker login `config` names for the SASL listener `listener`.
+fn peer_login(config: &BrokerConfig, listener: &str) -> Result<PeerLogin, (&'static str, String)> {
+    const KEY: &str = "sasl.mechanism.inter.broker.protocol";
+    let name = config.effective(KEY).unwrap_or("GSSAPI").trim().to_string();
+    let mechanism = SaslMechanism::from_name(&name).ok_or_else(|| {
+        (
+            KEY,
+            format!(
+                "{name} cannot be used between brokers; set it to PLAIN, SCRAM-SHA-256 or \
+                 SCRAM-SHA-512"
+            ),
+        )
+    })?;
+    let sasl = config.listener_sasl.get(listener).ok_or((
+        KEY,
+        "the inter-broker listener has no SASL settings".to_string(),
+    ))?;
+    if sasl.enabled(mechanism.name()).is_none() {
+        return Err((
+            KEY,
+            format!("{name} is not enabled on the inter-broker listener (sasl.enabled.mechanisms)"),
+        ));
+    }
+    let login = sasl.logins.get(&mechanism).cloned().ok_or_else(|| {
+        (
+            KEY,
+            format!(
+                "the {name} JAAS configuration of the inter-broker listener needs the username \
+                 and password this broker logs in to its peers with"
+            ),
+        )
+    })?;
+    Ok(PeerLogin { mechanism, login })
+}
+
+impl PeerLogin {
+    /// SaslHandshake, then SaslAuthenticate rounds (one for PLAIN, two for SCRAM, whose
+    /// server signature is checked).
+    async fn authenticate(&self, conn: &mut PeerConnection) -> Result<(), PeerError> {
+        let user = self.login.username.as_str();
+        let refused = |reason: String| PeerError::Sasl {
+            mechanism: self.mechanism.name(),
+            user: user.to_string(),
+            reason,
+        };
+        let handshake: SaslHandshakeResponse = conn
+            .call(
+                ApiKey::SaslHandshake,
+                1,
+                &SaslHandshakeRequest::default()
+                    .with_mechanism(StrBytes::from_static_str(self.mechanism.name())),
+                Duration::ZERO,
+            )
+            .await?;
+        if handshake.error_code != 0 {
+            return Err(refused(format!(
+                "SaslHandshake error {} (enabled: {:?})",
+                handshake.error_code, handshake.mechanisms
+            )));
+        }
+        let password = self.login.password.reveal();
+        match self.mechanism {
+            SaslMechanism::Plain => {
+                sasl_round(conn, plain_token("", user, password))
+                    .await?
+                    .map_err(refused)?;
+            }
+            SaslMechanism::Scram(m) => {
+                let mut scram =
+                    ScramClient::new(m, user, password).map_err(|e| refused(e.to_string()))?;
+                let first = scram.first_message();
+                let server_first = sasl_round(conn, first).await?.map_err(&refused)?;
+                let last = scram
+                    .final_message(&server_first)
+                    .map_err(|e| refused(e.to_string()))?;
+                let server_final = sasl_round(conn, last).await?.map_err(&refused)?;
+                scram
+                    .verify_server_final(&server_final)
+                    .map_err(|e| refused(e.to_string()))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One SaslAuthenticate round: the server's token, or its refusal.
+async fn sasl_round(
+    conn: &mut PeerConnection,
+    token: Vec<u8>,
+) -> Result<Result<Bytes, String>, PeerError> {
+    let response: SaslAuthenticateResponse = conn
+        .call(
+            ApiKey::SaslAuthenticate,
+            2,
+            &SaslAuthenticateRequest::default().with_auth_bytes(Bytes::from(token)),
+            Duration::ZERO,
+        )
+        .await?;
+    if response.error_code != 0 {
+        return Ok(Err(format!(
+            "error {}: {}",
+            response.error_code,
+            response.error_message.as_deref().unwrap_or("")
+        )));
+    }
+    Ok(Ok(response.auth_bytes))
 }
 
 async fn tcp_connect(addr: &str, timeout: Duration) -> Result<TcpStream, PeerError> {

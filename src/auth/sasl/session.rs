@@ -271,6 +271,7 @@ mod tests {
                 },
             ],
             plain_users: Default::default(),
+            logins: Default::default(),
         }
     }
 
