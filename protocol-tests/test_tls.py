@@ -28,9 +28,9 @@ def _openssl(*args, cwd):
 def _make_certs(d):
     _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key",
              "-out", "ca.pem", "-days", "2", "-subj", "/CN=odradek-test-ca", cwd=d)
-    # 127.0.0.11 and .12: the brokers of the inter-broker test.
+    # 127.0.0.11-13: the brokers of the inter-broker tests (here and test_sasl.py).
     (d / "san.ext").write_text(
-        "subjectAltName=IP:127.0.0.1,IP:127.0.0.11,IP:127.0.0.12,DNS:localhost\n")
+        "subjectAltName=IP:127.0.0.1,IP:127.0.0.11,IP:127.0.0.12,IP:127.0.0.13,DNS:localhost\n")
     for name, subj in [("server", "/CN=localhost"), ("client", "/C=US/O=Acme/OU=eng/CN=client")]:
         _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key",
                  "-out", f"{name}.csr", "-subj", subj, cwd=d)
