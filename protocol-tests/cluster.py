@@ -247,6 +247,14 @@ def recv_exact(s, n):
     return bytes(buf)
 
 
+def established_to(host: str, port: int) -> bool:
+    """Whether some TCP connection on this machine is established to host:port."""
+    want = "%08X:%04X" % (int.from_bytes(bytes(map(int, host.split("."))), "little"), port)
+    with open("/proc/net/tcp") as f:
+        return any(cols[2] == want and cols[3] == "01"
+                   for cols in (line.split() for line in list(f)[1:]))
+
+
 def raw_call(broker: Broker, request, version: int, response_cls, timeout: float = 20.0):
     """One request, framed by kafka-python's protocol classes, to exactly this
     broker on a fresh connection (no client that might pick another broker to

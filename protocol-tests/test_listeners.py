@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 
 import kclients
-from cluster import metadata, poll, raw_call, start_expect_exit
+from cluster import established_to, metadata, poll, raw_call, start_expect_exit
 from kclients import Rec
 from txnclients import find_txn_coordinator
 
@@ -29,14 +29,6 @@ def _listener_overrides(b):
         "listener.security.protocol.map": "INTERNAL:PLAINTEXT,EXTERNAL:PLAINTEXT",
         "inter.broker.listener.name": "INTERNAL",
     }
-
-
-def _established_to(host: str, port: int) -> bool:
-    """Whether some TCP connection on this machine is established to host:port."""
-    want = "%08X:%04X" % (int.from_bytes(bytes(map(int, host.split("."))), "little"), port)
-    with open("/proc/net/tcp") as f:
-        return any(cols[2] == want and cols[3] == "01"
-                   for cols in (line.split() for line in list(f)[1:]))
 
 
 def _find_group_coordinator(host, port, version):
@@ -78,7 +70,7 @@ def test_clients_see_external_brokers_replicate_internal(cluster_factory):
     # as two partitions on two brokers are spread).
     leaders = {pv.leader for pv in c.wait_isr_full(topic).values()}
     for leader in leaders:
-        poll(lambda: _established_to(*internal[leader]) or None, 15,
+        poll(lambda: established_to(*internal[leader]) or None, 15,
              f"a replica fetcher connected to broker {leader}'s INTERNAL listener")
 
     # Coordinators are reported at the address of the listener asked.

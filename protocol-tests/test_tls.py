@@ -183,21 +183,13 @@ def test_bad_input_closes_only_that_connection(tls_broker):
 INTERNAL_SSL_PORT = 24770
 
 
-def _established_to(host: str, port: int) -> bool:
-    """Whether some TCP connection on this machine is established to host:port."""
-    want = "%08X:%04X" % (int.from_bytes(bytes(map(int, host.split("."))), "little"), port)
-    with open("/proc/net/tcp") as f:
-        return any(cols[2] == want and cols[3] == "01"
-                   for cols in (line.split() for line in list(f)[1:]))
-
-
 @pytest.mark.cluster
 def test_brokers_replicate_over_an_ssl_inter_broker_listener(cluster_factory, tmp_path):
     """INTERNAL is SSL with client certificates required (each broker's keystore is its
     client certificate, its truststore checks the peer, hostnames checked: the certificate
     names 127.0.0.11 and .12); clients use PLAINTEXT. acks=all records reach both replicas
     and the followers' fetchers hold TLS connections to their leaders' INTERNAL ports."""
-    from cluster import poll
+    from cluster import established_to, poll
 
     _make_certs(tmp_path)
     c = cluster_factory(n=2, start=False)
@@ -222,7 +214,7 @@ def test_brokers_replicate_over_an_ssl_inter_broker_listener(cluster_factory, tm
     kclients.produce_confluent(c.bootstrap, topic, recs, acks="all")
     leaders = {pv.leader for pv in c.wait_isr_full(topic).values()}
     for leader in leaders:
-        poll(lambda: _established_to(*internal[leader]) or None, 15,
+        poll(lambda: established_to(*internal[leader]) or None, 15,
              f"a replica fetcher connected to broker {leader}'s SSL INTERNAL listener")
     for p in (0, 1):
         got = kclients.consume("confluent", c.bootstrap, topic, 100, partition=p)

@@ -8,7 +8,6 @@
 //! writes them, without registering a broker.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use anyhow::{bail, Context};
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -17,6 +16,7 @@ use base64::Engine;
 use crate::auth::scram::{
     random_bytes, ScramCredential, ScramMechanism, MAX_ITERATIONS, MIN_ITERATIONS,
 };
+use crate::broker::DirLock;
 use crate::config::{BrokerConfig, ClientEntity, EntityName};
 
 /// Kafka's default iteration count for `--add-scram`.
@@ -182,7 +182,11 @@ pub async fn add_scram_users(config: &BrokerConfig, users: &[ScramUser]) -> anyh
     // In cluster mode the data directory is only checked to belong to the cluster, as the
     // broker checks it at start (created if missing, as the broker would).
     let _lock = match config.zookeeper_connect {
-        None => Some(lock_data_dir(dir)?),
+        // The lock a running broker holds: refused while one runs, and none starts meanwhile.
+        None => Some(
+            DirLock::acquire(dir)
+                .context("stop the broker first, or add users through AlterUserScramCredentials")?,
+        ),
         Some(_) => {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
             None
@@ -193,31 +197,6 @@ pub async fn add_scram_users(config: &BrokerConfig, users: &[ScramUser]) -> anyh
     metadata.close().await;
     result?;
     Ok(())
-}
-
-/// The exclusive lock a running broker holds on `<dir>/.lock`: taken here so that no broker
-/// starts meanwhile, and refused while one runs.
-fn lock_data_dir(dir: &Path) -> anyhow::Result<std::fs::File> {
-    use std::os::fd::AsRawFd;
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let path = dir.join(".lock");
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .with_context(|| format!("opening {}", path.display()))?;
-    // SAFETY: flock on a descriptor this function owns.
-    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-    if rc != 0 {
-        bail!(
-            "{} is in use by a running broker (it holds {}); stop it first, or add users \
-             through AlterUserScramCredentials",
-            dir.display(),
-            path.display()
-        );
-    }
-    Ok(file)
 }
 
 #[cfg(test)]

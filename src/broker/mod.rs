@@ -283,13 +283,15 @@ impl Broker {
     }
 }
 
-/// An exclusive `flock` on `<log dir>/.lock`, as Kafka takes, released when dropped.
-struct DirLock {
+/// An exclusive `flock` on `<log dir>/.lock`, as Kafka takes, released when dropped: held by a
+/// running broker, and by tools that change its data directory offline (`odradek add-scram`).
+pub struct DirLock {
     _file: std::fs::File,
 }
 
 impl DirLock {
-    fn acquire(dir: &std::path::Path) -> anyhow::Result<DirLock> {
+    /// Takes the lock, creating the directory if needed; fails while another process holds it.
+    pub fn acquire(dir: &std::path::Path) -> anyhow::Result<DirLock> {
         use std::os::fd::AsRawFd;
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         let path = dir.join(".lock");
