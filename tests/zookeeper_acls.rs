@@ -21,26 +21,10 @@ use odradek::cluster::acls::AclCache;
 use odradek::cluster::zookeeper::acls::{self, ZkAclStore};
 use odradek::cluster::zookeeper::{CreateMode, ZkClient};
 use odradek::util::task::ShutdownTrigger;
-use zk_harness::{CutProxy, ZkServer};
+use zk_harness::{bounded, start_server, CutProxy};
 
 const SESSION: Duration = Duration::from_secs(10);
 const CONNECT: Duration = Duration::from_secs(10);
-
-async fn bounded<F: Future<Output = ()>>(limit_secs: u64, body: F) {
-    tokio::time::timeout(Duration::from_secs(limit_secs), body)
-        .await
-        .expect("test exceeded its time limit");
-}
-
-async fn start_server() -> ZkServer {
-    assert!(
-        zk_harness::zookeeper_available(),
-        "ZooKeeper is not installed: apt-get install -y zookeeper"
-    );
-    tokio::task::spawn_blocking(ZkServer::start)
-        .await
-        .expect("start ZooKeeper")
-}
 
 async fn eventually<F, Fut>(limit: Duration, mut check: F) -> bool
 where

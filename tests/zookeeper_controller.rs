@@ -10,7 +10,6 @@
 mod zk_harness;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,13 +17,7 @@ use odradek::cluster::zookeeper::{CreateMode, ZkClient, ZkCluster};
 use odradek::cluster::{BrokerInfo, ClusterMetadata, Endpoint, NewTopic, TopicMetadata};
 use odradek::config::{BrokerEntity, ClusterSettings};
 use odradek::util::task::ShutdownTrigger;
-use zk_harness::ZkServer;
-
-async fn bounded<F: Future<Output = ()>>(limit_secs: u64, body: F) {
-    tokio::time::timeout(Duration::from_secs(limit_secs), body)
-        .await
-        .expect("test exceeded its time limit");
-}
+use zk_harness::{bounded, start_server, ZkServer};
 
 async fn eventually<F: FnMut() -> bool>(limit: Duration, mut check: F) -> bool {
     let deadline = tokio::time::Instant::now() + limit;
@@ -129,17 +122,9 @@ fn all_led(t: &TopicMetadata) -> bool {
     t.partitions.iter().all(|p| p.leader >= 0)
 }
 
-fn start_server() -> ZkServer {
-    assert!(
-        zk_harness::zookeeper_available(),
-        "ZooKeeper is not installed: apt-get install -y zookeeper"
-    );
-    ZkServer::start()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn topic_creation_elects_leaders_seen_by_every_broker() {
-    let zk = tokio::task::spawn_blocking(start_server).await.expect("zk");
+    let zk = start_server().await;
     bounded(60, async {
         let nodes = three_nodes(&zk).await;
         let topic = nodes[1]
@@ -192,7 +177,7 @@ async fn topic_creation_elects_leaders_seen_by_every_broker() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_broker_loses_leadership_and_isr_membership_and_the_controller_fails_over() {
-    let zk = tokio::task::spawn_blocking(start_server).await.expect("zk");
+    let zk = start_server().await;
     bounded(90, async {
         let mut nodes = three_nodes(&zk).await;
         nodes[0]
@@ -240,7 +225,7 @@ async fn a_dead_broker_loses_leadership_and_isr_membership_and_the_controller_fa
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn controlled_shutdown_hands_leadership_over_and_a_returning_broker_outside_the_isr_leads_nothing(
 ) {
-    let zk = tokio::task::spawn_blocking(start_server).await.expect("zk");
+    let zk = start_server().await;
     bounded(90, async {
         let mut nodes = three_nodes(&zk).await;
         let connect = zk.connect_string_with_chroot("/kafka");
@@ -278,7 +263,7 @@ async fn controlled_shutdown_hands_leadership_over_and_a_returning_broker_outsid
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn partitions_are_added_topics_deleted_and_producer_ids_unique() {
-    let zk = tokio::task::spawn_blocking(start_server).await.expect("zk");
+    let zk = start_server().await;
     bounded(60, async {
         let nodes = three_nodes(&zk).await;
         let c = &nodes[0].cluster;
@@ -321,7 +306,7 @@ fn configs(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dynamic_configs_reach_every_broker_also_when_written_by_an_old_tool() {
-    let zk = tokio::task::spawn_blocking(start_server).await.expect("zk");
+    let zk = start_server().await;
     bounded(60, async {
         let nodes = three_nodes(&zk).await;
         nodes[0]

@@ -20,26 +20,9 @@ use odradek::cluster::zookeeper::{
     paths, CreateMode, Election, Op, OpResult, StoreError, ZkClient, ZkError, ZkStore,
 };
 use uuid::Uuid;
-use zk_harness::{CutProxy, ZkEnsemble, ZkServer};
+use zk_harness::{bounded, start_server, CutProxy, ZkEnsemble};
 
 const SESSION: Duration = Duration::from_secs(10);
-
-/// Runs a test body with a hard time limit.
-async fn bounded<F: Future<Output = ()>>(limit_secs: u64, body: F) {
-    tokio::time::timeout(Duration::from_secs(limit_secs), body)
-        .await
-        .expect("test exceeded its time limit");
-}
-
-async fn start_server() -> ZkServer {
-    assert!(
-        zk_harness::zookeeper_available(),
-        "ZooKeeper is not installed: apt-get install -y zookeeper"
-    );
-    tokio::task::spawn_blocking(ZkServer::start)
-        .await
-        .expect("start ZooKeeper")
-}
 
 async fn store(connect: &str) -> ZkStore {
     let client = ZkClient::connect(connect, SESSION).await.expect("connect");

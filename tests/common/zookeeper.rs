@@ -414,3 +414,21 @@ impl Drop for CutProxy {
         self.task.abort();
     }
 }
+
+/// Runs a test body with a hard time limit.
+pub async fn bounded<F: std::future::Future<Output = ()>>(limit_secs: u64, body: F) {
+    tokio::time::timeout(Duration::from_secs(limit_secs), body)
+        .await
+        .expect("test exceeded its time limit");
+}
+
+/// Starts a ZooKeeper server off the async runtime's threads.
+pub async fn start_server() -> ZkServer {
+    assert!(
+        zookeeper_available(),
+        "ZooKeeper is not installed: apt-get install -y zookeeper"
+    );
+    tokio::task::spawn_blocking(ZkServer::start)
+        .await
+        .expect("start ZooKeeper")
+}
