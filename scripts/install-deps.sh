@@ -3,7 +3,8 @@
 # Idempotent and quiet: does nothing when everything is already present.
 #   - Debian packages: kcat, zookeeper (cluster tests), iproute2 and iptables
 #     (the network-partition test of the cluster fault suite), prometheus
-#     (test_metrics.py scrapes a broker with it), python3-venv
+#     (test_metrics.py scrapes a broker with it), openssl (the TLS and SASL_SSL tests make
+#     their certificates with it), python3-venv
 #     when the python3 on PATH cannot create a venv with pip.
 #   - a Python venv at <repo>/.venv with protocol-tests/requirements.txt
 #     (callers then use <repo>/.venv/bin/python).
@@ -34,7 +35,7 @@ PY="${PYTHON:-python3}"
 if ! command -v "$PY" >/dev/null 2>&1; then PY=/usr/bin/python3; fi
 
 missing=()
-for p in kcat zookeeper iproute2 iptables prometheus; do
+for p in kcat zookeeper iproute2 iptables prometheus openssl; do
     pkg_installed "$p" || missing+=("$p")
 done
 if ! command -v "$PY" >/dev/null 2>&1 || ! python_can_venv "$PY"; then
